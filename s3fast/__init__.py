@@ -1,0 +1,92 @@
+"""s3fast: a high-throughput S3 transfer engine.
+
+Public surface (everything else is private and may change)::
+
+    import s3fast
+
+    async with s3fast.Client(endpoint_url=...) as client:
+        await client.upload("big.bin", "s3://bucket/big.bin")
+        await client.download("s3://bucket/big.bin", "copy.bin")
+
+    s3fast.run(main())   # asyncio.run on uvloop when it is installed
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from ._client import Client
+from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Timeouts, TransferConfig
+from ._errors import (
+    AccessDenied,
+    ChecksumMismatch,
+    ConfigError,
+    CredentialsError,
+    LocalIOError,
+    NetworkError,
+    NoSuchBucket,
+    NoSuchKey,
+    PreconditionFailed,
+    RequestTimeout,
+    S3Error,
+    S3FastError,
+    TransferError,
+)
+from ._impl import MODE as IMPLEMENTATION
+from ._results import ObjectHead, PartEvent, TransferResult
+from ._retry import RetryConfig
+from ._s3xml import ObjectInfo
+from ._units import GiB, KiB, MiB, parse_size
+from ._version import __version__
+
+T = TypeVar("T")
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on uvloop when it is installed, else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+__all__ = [
+    # client and results
+    "Client",
+    "run",
+    "TransferResult",
+    "ObjectHead",
+    "ObjectInfo",
+    "PartEvent",
+    # configuration
+    "TransferConfig",
+    "Timeouts",
+    "RetryConfig",
+    "parse_size",
+    "KiB",
+    "MiB",
+    "GiB",
+    "MIN_PART_SIZE",
+    "MAX_PART_SIZE",
+    "MAX_PARTS",
+    "MAX_OBJECT_SIZE",
+    # errors
+    "S3FastError",
+    "ConfigError",
+    "CredentialsError",
+    "LocalIOError",
+    "TransferError",
+    "ChecksumMismatch",
+    "S3Error",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "AccessDenied",
+    "PreconditionFailed",
+    "NetworkError",
+    "RequestTimeout",
+    # build info
+    "IMPLEMENTATION",
+    "__version__",
+]

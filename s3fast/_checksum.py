@@ -1,0 +1,117 @@
+"""Full-object checksums (CRC64NVME, CRC32C, CRC32) with awscrt's C code (~24 GB/s here).
+
+Parts are checksummed independently, in any order, and combined in order with
+awscrt's ``combine_*`` (no second pass over the data): that is how a multipart upload
+gets the FULL_OBJECT checksum S3 requires for CRC64NVME, and how a parallel ranged
+download checks the object S3 stored.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from awscrt import checksums as _crt
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    name: str  # "crc64nvme"
+    width: int  # bytes
+    update: Callable[[object, int], int]
+    combine: Callable[[int, int, int], int]
+
+    @property
+    def header(self) -> str:
+        return f"x-amz-checksum-{self.name}"
+
+    @property
+    def s3_name(self) -> str:
+        return self.name.upper()
+
+    def encode(self, value: int) -> str:
+        return base64.b64encode(value.to_bytes(self.width, "big")).decode()
+
+    def decode(self, text: str) -> int:
+        return int.from_bytes(base64.b64decode(text), "big")
+
+    def of(self, data: object) -> int:
+        return self.update(data, 0)
+
+
+ALGORITHMS: dict[str, Algorithm] = {
+    "crc64nvme": Algorithm("crc64nvme", 8, _crt.crc64nvme, _crt.combine_crc64nvme),
+    "crc32c": Algorithm("crc32c", 4, _crt.crc32c, _crt.combine_crc32c),
+    "crc32": Algorithm("crc32", 4, _crt.crc32, _crt.combine_crc32),
+}
+
+
+def get(name: str) -> Algorithm | None:
+    return None if name == "none" else ALGORITHMS[name]
+
+
+def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
+    """The checksum S3 returned: (algorithm, base64 value, type FULL_OBJECT/COMPOSITE)."""
+    for algo in ALGORITHMS.values():
+        value = headers.get(algo.header)
+        if value:
+            kind = headers.get("x-amz-checksum-type", "")
+            if not kind:
+                # A "-N" suffix marks a composite checksum of N parts.
+                kind = "COMPOSITE" if "-" in value else "FULL_OBJECT"
+            return algo, value, kind.upper()
+    return None
+
+
+class Combiner:
+    """Checksums of consecutive pieces, in any order of arrival, combined in offset order."""
+
+    __slots__ = ("algo", "_pieces")
+
+    def __init__(self, algo: Algorithm) -> None:
+        self.algo = algo
+        self._pieces: dict[int, tuple[int, int]] = {}  # offset -> (crc, length)
+
+    def add(self, offset: int, crc: int, length: int) -> None:
+        self._pieces[offset] = (crc, length)
+
+    def result(self, total: int) -> int:
+        crc = 0
+        pos = 0
+        for offset in sorted(self._pieces):
+            if offset != pos:
+                raise ValueError(f"checksum pieces do not cover the object: gap at {pos}")
+            piece, length = self._pieces[offset]
+            crc = self.algo.combine(crc, piece, length) if pos else piece
+            pos += length
+        if pos != total:
+            raise ValueError(f"checksum pieces cover {pos} of {total} bytes")
+        return crc
+
+
+def file_range_crc(algo: Algorithm, fd: int, offset: int, size: int, chunk: int = 8 << 20) -> int:
+    """Checksum ``size`` bytes of a file at ``offset`` (mmap: no copy into Python)."""
+    import mmap
+
+    if size == 0:
+        return 0
+    page = mmap.ALLOCATIONGRANULARITY
+    start = offset - offset % page
+    with mmap.mmap(fd, size + (offset - start), access=mmap.ACCESS_READ, offset=start) as mm:
+        view = memoryview(mm)
+        try:
+            crc = 0
+            pos = offset - start
+            end = pos + size
+            while pos < end:
+                n = min(chunk, end - pos)
+                crc = algo.update(view[pos:pos + n], crc)
+                pos += n
+            return crc
+        finally:
+            view.release()
+
+
+def fd_size(fd: int) -> int:
+    return os.fstat(fd).st_size

@@ -1,0 +1,260 @@
+"""The async client: owns the connection lanes, the tuner, the memory budget, and the transfers."""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+from urllib.parse import quote
+
+from . import _checksum
+from ._config import TransferConfig
+from ._errors import ConfigError, NoSuchKey, S3Error
+from ._results import ObjectHead, PartEvent, TransferResult
+from ._s3xml import ObjectInfo, parse_list_v2
+from ._transport import Request, Transport
+from ._url import S3Url, parse_s3_url, resolve_endpoint
+from .auth import CredentialSource
+from .net._resolver import Resolver, StaticResolver, SystemResolver
+from .transfer import _download, _upload
+from .transfer._buffers import ChunkPool, MemoryBudget
+from .tuning import Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
+
+DEFAULT_REGION = "us-east-1"
+
+
+class Client:
+    """An S3 client built for throughput.
+
+    ::
+
+        async with s3fast.Client(endpoint_url="http://127.0.0.1:8333") as client:
+            await client.upload("big.bin", "s3://bucket/big.bin")
+            await client.download("s3://bucket/big.bin", "copy.bin")
+
+    Keyword arguments (all optional):
+        endpoint_url: an S3-compatible endpoint; default ``AWS_ENDPOINT_URL_S3`` /
+            ``AWS_ENDPOINT_URL``, else AWS S3 in ``region``.
+        region: default from the environment/profile, else ``us-east-1``.
+        profile: the shared-config profile for the credential chain.
+        aws_access_key_id / aws_secret_access_key / aws_session_token: explicit keys.
+        anonymous: send unsigned requests (public buckets).
+        addressing_style: "auto" (default), "path" or "virtual".
+        ca_bundle: a CA file to trust (default ``AWS_CA_BUNDLE``); verify: check certificates (default True).
+        resolve: ``{"host": ["ip", ...]}`` pins a host to IPs (curl's --resolve).
+        resolver: a custom :class:`~s3fast.net.Resolver` (default: the system resolver).
+        config: a :class:`TransferConfig`.
+        on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window.
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        profile: str | None = None,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        anonymous: bool = False,
+        addressing_style: str = "auto",
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        resolve: dict[str, list[str]] | None = None,
+        resolver: Resolver | None = None,
+        config: TransferConfig | None = None,
+        on_tuner_update: Callable[[Any], None] | None = None,
+    ) -> None:
+        self.config = config or TransferConfig()
+        self.credentials = CredentialSource(
+            profile=profile, access_key=aws_access_key_id, secret_key=aws_secret_access_key,
+            token=aws_session_token, anonymous=anonymous,
+        )
+        self.region = region or self.credentials.region() or DEFAULT_REGION
+        self.endpoint = resolve_endpoint(endpoint_url, self.region, addressing_style)
+        base_resolver: Resolver = resolver or SystemResolver()
+        if resolve:
+            base_resolver = StaticResolver(resolve, fallback=base_resolver)
+        cfg = self.config
+        self.memory = MemoryBudget(cfg.memory_limit)
+        self.chunks = ChunkPool(self.memory, cfg.io_chunk_size)
+        target = cfg.target_gbps or default_target_gbps()
+        # What the memory limit allows: each request in flight may hold one part buffer.
+        cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)
+        tuner_cfg = TunerConfig(
+            target_gbps=target if cfg.max_gbps is None else min(target, cfg.max_gbps),
+            max_gbps=cfg.max_gbps,
+            max_concurrency=min(cap, cfg.max_concurrency or 256),
+        )
+        self.tuner = Tuner(tuner_cfg, memory_cap_concurrency=cap, on_update=on_tuner_update)
+        self.meter = self.tuner.meter
+        self.limiter = self.tuner.limiter
+        if cfg.max_concurrency is not None:
+            # A fixed concurrency: the user's number, no tuning above it.
+            self.limiter.set_limit(min(cfg.max_concurrency, cap))
+        self._transport = Transport(
+            self.endpoint, self.credentials, self.region, cfg, resolver=base_resolver,
+            ca_bundle=ca_bundle or os.environ.get("AWS_CA_BUNDLE") or None, verify=verify, meter=self.meter,
+        )
+        self._tuner_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        ep = self.endpoint
+        return (f"<Client {ep.scheme}://{ep.host}:{ep.port} region={self.region} "
+                f"concurrency={self.limiter.limit} in_flight={self.limiter.in_flight}>")
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def __aenter__(self) -> Client:
+        self._start_tuner()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _start_tuner(self) -> None:
+        if self._tuner_task is None and self.config.max_concurrency is None:
+            self._tuner_task = asyncio.create_task(self.tuner.run(), name="s3fast-tuner")
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.tuner.stop()
+        if self._tuner_task is not None:
+            await asyncio.gather(self._tuner_task, return_exceptions=True)
+        self.chunks.clear()
+        await self._transport.aclose()
+
+    # -- observability ------------------------------------------------------------------------------
+    def snapshot(self) -> Any:
+        """Rate, concurrency and in-flight bytes now (a :class:`~s3fast.tuning.TunerSnapshot`)."""
+        self.meter.set_in_flight_bytes(self.memory.held)
+        return self.tuner.snapshot()
+
+    def ip_stats(self) -> dict[str, Any]:
+        """Per-IP counters: requests, bytes, errors, quarantines, connections, state."""
+        return self._transport.ip_stats()
+
+    @property
+    def stats(self) -> Any:
+        return self._transport.stats
+
+    # -- transfers -----------------------------------------------------------------------------------
+    async def upload(
+        self,
+        source: Any,
+        url: str,
+        *,
+        content_type: str | None = None,
+        metadata: dict[str, str] | None = None,
+        on_part: Callable[[PartEvent], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> TransferResult:
+        """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes)."""
+        dst = parse_s3_url(url)
+        headers: dict[str, str] = {}
+        if content_type:
+            headers["content-type"] = content_type
+        for k, v in (metadata or {}).items():
+            headers[f"x-amz-meta-{k.lower()}"] = v
+        self._start_tuner()
+        return await _upload.upload(self, source, dst.bucket, dst.key, headers=headers,
+                                    on_part=on_part, on_progress=on_progress)
+
+    async def download(
+        self,
+        url: str,
+        dest: Any,
+        *,
+        version_id: str | None = None,
+        on_part: Callable[[PartEvent], None] | None = None,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> TransferResult:
+        """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file."""
+        src = parse_s3_url(url)
+        self._start_tuner()
+        return await _download.download(self, src.bucket, src.key, dest, version_id=version_id,
+                                        on_part=on_part, on_progress=on_progress)
+
+    def stream(self, url: str, *, version_id: str | None = None) -> AsyncIterator[bytes]:
+        """The object's bytes in order, fetched ahead in parallel within the memory limit."""
+        src = parse_s3_url(url)
+        self._start_tuner()
+        return _download.stream(self, src.bucket, src.key, version_id=version_id)
+
+    async def get_bytes(self, url: str, *, version_id: str | None = None) -> bytes:
+        buf = bytearray()
+        await self.download(url, buf, version_id=version_id)
+        return bytes(buf)
+
+    async def put_bytes(self, url: str, data: bytes | bytearray | memoryview, **kwargs: Any) -> TransferResult:
+        return await self.upload(memoryview(data), url, **kwargs)
+
+    # -- metadata operations ---------------------------------------------------------------------------
+    async def head(self, url: str, *, version_id: str | None = None, checksum_mode: bool = True) -> ObjectHead:
+        u = parse_s3_url(url)
+        headers = {"x-amz-checksum-mode": "ENABLED"} if checksum_mode else {}
+        query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+        try:
+            head, _ = await self._transport.call(Request("HEAD", u.bucket, u.key, query=query, headers=headers))
+        except S3Error as exc:
+            if exc.status == 404:
+                # HEAD has no body: tell a missing key from a missing bucket.
+                await self._raise_missing(u, exc)
+            raise
+        h = head.headers
+        try:
+            size = int(h.get("content-length", ""))
+        except ValueError:
+            raise ConfigError(f"HEAD {url} returned no Content-Length") from None
+        cs = _checksum.from_headers(h) if checksum_mode else None
+        return ObjectHead(
+            bucket=u.bucket, key=u.key, size=size, etag=h.get("etag", ""),
+            last_modified=h.get("last-modified"), version_id=h.get("x-amz-version-id"),
+            content_type=h.get("content-type"),
+            checksum=(cs[0].name, cs[1], cs[2]) if cs else None,
+            metadata={k[11:]: v for k, v in h.items() if k.startswith("x-amz-meta-")},
+        )
+
+    async def _raise_missing(self, u: S3Url, exc: S3Error) -> None:
+        try:
+            await self._transport.call(Request("HEAD", u.bucket, None))
+        except S3Error as bucket_exc:
+            if bucket_exc.status == 404:
+                from ._errors import NoSuchBucket
+
+                raise NoSuchBucket(404, "NoSuchBucket", f"bucket {u.bucket!r} does not exist",
+                                   request_id=bucket_exc.request_id, resource=f"s3://{u.bucket}") from None
+            raise
+        raise NoSuchKey(404, "NoSuchKey", f"no such key: {u}", request_id=exc.request_id, resource=str(u)) from None
+
+    async def list(self, url: str, *, delimiter: str | None = None) -> AsyncIterator[ObjectInfo]:
+        """Every object under the prefix ``s3://bucket/prefix`` (ListObjectsV2, all pages)."""
+        u = parse_s3_url(url, require_key=False)
+        token: str | None = None
+        while True:
+            params = [("list-type", "2"), ("prefix", u.key)]
+            if delimiter:
+                params.append(("delimiter", delimiter))
+            if token:
+                params.append(("continuation-token", token))
+            query = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(params))
+            _, body = await self._transport.call(Request("GET", u.bucket, None, query=query))
+            page = parse_list_v2(body)
+            for obj in page.objects:
+                yield obj
+            if not page.next_token:
+                return
+            token = page.next_token
+
+    async def delete(self, url: str) -> None:
+        u = parse_s3_url(url)
+        await self._transport.call(Request("DELETE", u.bucket, u.key, expect=(204, 200)))
+
+    async def create_bucket(self, bucket: str) -> None:
+        body = b""
+        if self.region != "us-east-1" and not self.endpoint.custom:
+            body = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                    f"<LocationConstraint>{self.region}</LocationConstraint></CreateBucketConfiguration>").encode()
+        await self._transport.call(Request("PUT", bucket, None, body=body or None))

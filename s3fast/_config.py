@@ -1,0 +1,144 @@
+"""Typed, frozen configuration with documented defaults.
+
+Change one value per call with :func:`dataclasses.replace`::
+
+    cfg = TransferConfig(part_size=16 * MiB)
+    fast = dataclasses.replace(cfg, target_gbps=25)
+
+Memory bound
+------------
+Bytes held in part buffers never exceed ``memory_limit``. What needs a buffer:
+
+* upload from a non-seekable stream or from bytes-like data that must be copied: one
+  ``part_size`` buffer per part in flight;
+* upload from a file: nothing over plain HTTP (``os.sendfile``), one ``io_chunk_size``
+  read buffer per connection over HTTPS;
+* download to a file: one ``io_chunk_size`` receive buffer per connection (bytes go
+  from the socket into it and on with ``os.pwrite``);
+* download to a stream: one range buffer per range in flight or waiting to be yielded
+  in order;
+* download into a caller's buffer: nothing (bytes land in place).
+
+So concurrency is capped at ``memory_limit // buffer_size`` for the kind of transfer
+at hand (the tuner never goes above it), and the default 256 MiB holds 32 parts of
+8 MiB: enough to fill 10 Gbps at S3's typical 50-100 ms per request, and 8x less
+than the AWS CRT's 2 GiB default.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from ._errors import ConfigError
+from ._retry import RetryConfig
+from ._units import GiB, KiB, MiB
+
+#: S3's limits on multipart uploads.
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE  # 48.8 TiB
+MAX_SINGLE_PUT = 5 * GiB
+
+CHECKSUM_ALGORITHMS = ("crc64nvme", "crc32c", "crc32", "none")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Every stage of a request has a bound; none is infinite.
+
+    Attributes:
+        connect: TCP (and TLS) connect, seconds. Default 5 s: S3 answers in
+            milliseconds, a slow connect means a bad IP and another IP is tried.
+        first_byte: from the last byte of the request sent to the first byte of the
+            response, seconds. Default 30 s (CompleteMultipartUpload of many parts can
+            take long; S3 keeps the connection alive with whitespace then).
+        idle: no byte received or sent for this long, seconds. Default 20 s.
+        low_speed_bytes_per_s / low_speed_seconds: a response body slower than
+            ``low_speed_bytes_per_s`` over a window of ``low_speed_seconds`` is
+            abandoned and retried (the CRT's 1 B/s over 30 s catches only dead
+            connections; ours also catches a crawling one). Default 32 KiB/s over 10 s.
+        deadline: optional bound on a whole transfer, seconds. Default None.
+    """
+
+    connect: float = 5.0
+    first_byte: float = 30.0
+    idle: float = 20.0
+    low_speed_bytes_per_s: int = 32 * KiB
+    low_speed_seconds: float = 10.0
+    deadline: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("connect", "first_byte", "idle", "low_speed_seconds"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"timeouts.{name} must be > 0 seconds, got {value!r}")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ConfigError(f"timeouts.deadline must be > 0 seconds or None, got {self.deadline!r}")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """How transfers are split, how many run at once, and within what memory.
+
+    Attributes:
+        part_size: upload part size and download range size. Default 8 MiB (the
+            size S3 recommends for ranges). Raised automatically to
+            ``ceil(size / 10,000)`` for huge objects.
+        multipart_threshold: objects of at least this size are uploaded in parts
+            and downloaded in parallel ranges. Default 8 MiB.
+        max_concurrency: a fixed cap on requests in flight for this client. Default
+            None: auto-tuned toward ``target_gbps``, never above what ``memory_limit``
+            allows.
+        target_gbps: the throughput the tuner aims at. Default None: the EC2
+            instance's recommended target when on EC2, else 10 Gbps.
+        max_gbps: a hard cap on throughput (for sharing a link). Default None.
+        memory_limit: hard bound on bytes held in part buffers. Default 256 MiB.
+        io_chunk_size: per-connection receive/read buffer for file transfers.
+            Default 1 MiB.
+        checksum: full-object checksum sent with uploads: "crc64nvme" (default),
+            "crc32c", "crc32" or "none".
+        validate_checksum: on downloads, ask S3 for the stored checksum and fail on a
+            mismatch. Default True.
+        timeouts: see :class:`Timeouts`.
+        retry: see :class:`RetryConfig`.
+    """
+
+    part_size: int = 8 * MiB
+    multipart_threshold: int = 8 * MiB
+    max_concurrency: int | None = None
+    target_gbps: float | None = None
+    max_gbps: float | None = None
+    memory_limit: int = 256 * MiB
+    io_chunk_size: int = 1 * MiB
+    checksum: str = "crc64nvme"
+    validate_checksum: bool = True
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+    def __post_init__(self) -> None:
+        if self.part_size < MIN_PART_SIZE or self.part_size > MAX_PART_SIZE:
+            raise ConfigError(
+                f"part_size must be between 5 MiB and 5 GiB (S3's limits), got {self.part_size} bytes"
+            )
+        if self.multipart_threshold < 1:
+            raise ConfigError(f"multipart_threshold must be >= 1 byte, got {self.multipart_threshold}")
+        if self.max_concurrency is not None and self.max_concurrency < 1:
+            raise ConfigError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        for name in ("target_gbps", "max_gbps"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigError(f"{name} must be > 0, got {value!r}")
+        if self.memory_limit < self.part_size:
+            raise ConfigError(
+                f"memory_limit ({self.memory_limit} bytes) must hold at least one part ({self.part_size} bytes)"
+            )
+        if self.io_chunk_size < 64 * KiB:
+            raise ConfigError(f"io_chunk_size must be >= 64 KiB, got {self.io_chunk_size}")
+        if self.checksum not in CHECKSUM_ALGORITHMS:
+            raise ConfigError(
+                f"checksum must be one of {', '.join(CHECKSUM_ALGORITHMS)}, got {self.checksum!r}"
+            )
+
+    def replace(self, **changes: object) -> TransferConfig:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]

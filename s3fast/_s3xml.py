@@ -1,0 +1,112 @@
+"""The few S3 XML documents s3fast reads and writes (ElementTree; namespaces ignored)."""
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from xml.sax.saxutils import escape
+
+
+def _strip_ns(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _find(root: ET.Element, name: str) -> str | None:
+    for child in root:
+        if _strip_ns(child.tag) == name:
+            return child.text or ""
+    return None
+
+
+def parse_xml(body: bytes) -> ET.Element | None:
+    text = body.strip()
+    if not text:
+        return None
+    try:
+        return ET.fromstring(text)
+    except ET.ParseError:
+        return None
+
+
+@dataclass(frozen=True)
+class ErrorDoc:
+    code: str | None
+    message: str | None
+    request_id: str | None
+    resource: str | None
+
+
+def parse_error(body: bytes) -> ErrorDoc | None:
+    """``<Error><Code>..`` -> ErrorDoc; None when the body is not an S3 error document."""
+    root = parse_xml(body)
+    if root is None or _strip_ns(root.tag) != "Error":
+        return None
+    return ErrorDoc(_find(root, "Code"), _find(root, "Message"), _find(root, "RequestId"), _find(root, "Resource"))
+
+
+def parse_initiate(body: bytes) -> str | None:
+    root = parse_xml(body)
+    return None if root is None else _find(root, "UploadId")
+
+
+def complete_body(parts: list[tuple[int, str, str | None]], checksum_name: str | None) -> bytes:
+    """CompleteMultipartUpload request body: (number, etag, part checksum or None)."""
+    out = ['<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">']
+    tag = None
+    if checksum_name:
+        tag = "Checksum" + checksum_name.upper().replace("NVME", "NVME")
+    for number, etag, checksum in parts:
+        out.append(f"<Part><PartNumber>{number}</PartNumber><ETag>{escape(etag)}</ETag>")
+        if tag and checksum:
+            out.append(f"<{tag}>{checksum}</{tag}>")
+        out.append("</Part>")
+    out.append("</CompleteMultipartUpload>")
+    return "".join(out).encode()
+
+
+def parse_complete(body: bytes) -> dict[str, str]:
+    root = parse_xml(body)
+    if root is None:
+        return {}
+    return {_strip_ns(c.tag): (c.text or "") for c in root}
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    key: str
+    size: int
+    etag: str
+    last_modified: str
+
+
+@dataclass(frozen=True)
+class ListPage:
+    objects: list[ObjectInfo]
+    prefixes: list[str]
+    next_token: str | None
+
+
+def parse_list_v2(body: bytes) -> ListPage:
+    root = parse_xml(body)
+    if root is None:
+        raise ValueError("ListObjectsV2 answer is not XML")
+    objects: list[ObjectInfo] = []
+    prefixes: list[str] = []
+    token = None
+    truncated = False
+    for child in root:
+        tag = _strip_ns(child.tag)
+        if tag == "Contents":
+            fields = {_strip_ns(c.tag): (c.text or "") for c in child}
+            objects.append(
+                ObjectInfo(fields.get("Key", ""), int(fields.get("Size", "0") or 0), fields.get("ETag", ""),
+                           fields.get("LastModified", ""))
+            )
+        elif tag == "CommonPrefixes":
+            p = _find(child, "Prefix")
+            if p is not None:
+                prefixes.append(p)
+        elif tag == "NextContinuationToken":
+            token = child.text
+        elif tag == "IsTruncated":
+            truncated = (child.text or "").lower() == "true"
+    return ListPage(objects, prefixes, token if truncated else None)

@@ -1,0 +1,280 @@
+"""Signed S3 requests over the connection lanes, with classified errors and budgeted retries.
+
+One place decides what a failure means (``_retry.classify_*``), whether to try again
+(``RetryState`` over the endpoint's ``RetryBudget``), and where the next attempt goes
+(a different IP than the one that failed, when there is one).
+"""
+from __future__ import annotations
+
+import asyncio
+import random
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ._config import TransferConfig
+from ._errors import NetworkError, RequestTimeout, S3Error, S3FastError, s3_error
+from ._retry import ErrorKind, RetryBudget, RetryState, classify_response, clock_skew_from_date
+from ._s3xml import parse_error
+from ._url import Endpoint
+from ._version import __version__
+from .auth import CredentialSource, Signer
+from .net._connection import Connection, FileSlice, ResponseHead, make_ssl_context
+from .net._endpoints import EndpointTable
+from .net._pool import ConnectionPool
+from .net._resolver import Resolver
+from .tuning import ThroughputMeter
+
+T = TypeVar("T")
+_USER_AGENT = f"s3fast/{__version__}"
+
+
+@dataclass
+class Request:
+    method: str
+    bucket: str | None
+    key: str | None = None
+    query: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | bytearray | memoryview | FileSlice | None = None
+    #: statuses that are success
+    expect: tuple[int, ...] = (200,)
+    #: S3 may answer 200 with an <Error> body (CompleteMultipartUpload, copies)
+    error_in_200: bool = False
+
+    @property
+    def body_length(self) -> int:
+        if self.body is None:
+            return 0
+        if isinstance(self.body, FileSlice):
+            return self.body.size
+        return memoryview(self.body).nbytes
+
+    def describe(self) -> str:
+        where = f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket or ''}"
+        return f"{self.method} {where}" + (f"?{self.query}" if self.query else "")
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+#: consume(conn, head, request) -> result: reads the body of a successful response
+Consumer = Callable[[Connection, ResponseHead], Awaitable[T]]
+
+
+class Transport:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        credentials: CredentialSource,
+        region: str,
+        config: TransferConfig,
+        *,
+        resolver: Resolver,
+        ca_bundle: str | None = None,
+        verify: bool = True,
+        meter: ThroughputMeter | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.signer = Signer(region)
+        self.config = config
+        self.resolver = resolver
+        self.meter = meter
+        self.stats = Stats()
+        self._rng = rng or random.Random()
+        self._ssl: ssl.SSLContext | None = make_ssl_context(ca_bundle, verify) if endpoint.tls else None
+        self._pools: dict[str, ConnectionPool] = {}
+        self._budgets: dict[str, RetryBudget] = {}
+
+    def __repr__(self) -> str:
+        return f"<Transport {self.endpoint.scheme}://{self.endpoint.host}:{self.endpoint.port} pools={list(self._pools)}>"
+
+    # -- pools -----------------------------------------------------------------------------------
+    def pool_for(self, bucket: str | None) -> ConnectionPool:
+        host = self.endpoint.host_for(bucket)
+        pool = self._pools.get(host)
+        if pool is None:
+            table = EndpointTable(host, self.endpoint.port, self.resolver)
+            pool = ConnectionPool(table, self.config.timeouts, self._ssl)
+            self._pools[host] = pool
+            # Retry tokens are per endpoint host, as the CRT partitions them.
+            self._budgets[host] = RetryBudget(self.config.retry)
+        return pool
+
+    def ip_stats(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for pool in self._pools.values():
+            for ip, st in pool.table.stats().items():
+                out[ip] = st
+        return out
+
+    async def aclose(self) -> None:
+        for pool in self._pools.values():
+            await pool.aclose()
+
+    # -- one attempt -----------------------------------------------------------------------------
+    async def _head_bytes(self, req: Request) -> bytes:
+        ep = self.endpoint
+        target = ep.target(req.bucket, req.key, req.query)
+        headers = [("host", ep.host_header(req.bucket))]
+        headers.extend((k.lower(), v) for k, v in req.headers.items())
+        if req.body is not None or req.method in ("PUT", "POST"):
+            headers.append(("content-length", str(req.body_length)))
+        creds = await self.credentials.get()
+        if creds is not None:
+            headers = self.signer.sign(creds, req.method, target, headers)
+        lines = [f"{req.method} {target} HTTP/1.1", f"User-Agent: {_USER_AGENT}"]
+        lines.extend(f"{k}: {v}" for k, v in headers)
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    async def _error_from(self, conn: Connection, head: ResponseHead, req: Request) -> S3Error:
+        body = b""
+        if req.method != "HEAD":
+            try:
+                body = await conn.read_body(limit=1 << 20)
+            except NetworkError:
+                body = b""
+        doc = parse_error(body)
+        err = s3_error(
+            head.status,
+            doc.code if doc else None,
+            doc.message if doc else (body[:200].decode("utf-8", "replace").strip() if body else head.reason),
+            request_id=(doc.request_id if doc else None) or head.headers.get("x-amz-request-id"),
+            resource=req.describe(),
+            headers=head.headers,
+        )
+        return err
+
+    # -- with retries ----------------------------------------------------------------------------
+    async def call(
+        self,
+        req: Request | Callable[[int], Request],
+        consume: Consumer[T] | None = None,
+        *,
+        on_retry: Callable[[BaseException], None] | None = None,
+    ) -> T | tuple[ResponseHead, bytes]:
+        """Run a request to completion: retried under the budget, to another IP after a failure.
+
+        ``req`` may be a function of the attempt number (1-based) so a retry can change the
+        request (a resumed Range). ``consume`` reads the body of a successful response;
+        without it the body is read whole and ``(head, body)`` returned.
+        """
+        bucket = req.bucket if isinstance(req, Request) else req(1).bucket
+        pool = self.pool_for(bucket)
+        budget = self._budgets[pool.host]
+        state = RetryState(budget, self._rng)
+        exclude: set[str] = set()
+        attempt = 0
+        while True:
+            attempt += 1
+            r = req if isinstance(req, Request) else req(attempt)
+            try:
+                result = await self._attempt(pool, r, consume, exclude)
+            except S3Error as exc:
+                if exc.status == 200:
+                    kind = classify_response(500, exc.code)  # 200-with-error: S3 says retry InternalError
+                else:
+                    kind = classify_response(exc.status, exc.code)
+                err: S3FastError = exc
+                ip = getattr(exc, "ip", None)
+            except NetworkError as exc:
+                if exc.kind == "tls":
+                    raise
+                if exc.kind == "source":
+                    raise
+                kind = ErrorKind.TIMEOUT if isinstance(exc, RequestTimeout) else ErrorKind.CONNECTION
+                err = exc
+                ip = exc.ip
+            else:
+                state.on_success()
+                return result
+            if kind is ErrorKind.THROTTLE:
+                self.stats.throttled += 1
+                if self.meter is not None:
+                    self.meter.throttled()
+            elif kind is ErrorKind.TIMEOUT and self.meter is not None:
+                self.meter.timeout()
+            elif self.meter is not None and kind is not ErrorKind.FATAL:
+                self.meter.error()
+            if ip and kind is not ErrorKind.THROTTLE:
+                pool.table.record_failure(ip, kind.value)
+                # The next attempt goes elsewhere, when there is an elsewhere.
+                exclude = {ip}
+            if kind is ErrorKind.CLOCK_SKEW and isinstance(err, S3Error):
+                date = err.headers.get("date")
+                if date:
+                    self.signer.clock_offset = clock_skew_from_date(date, time.time())
+            decision = state.on_failure(kind)
+            if not decision.retry:
+                if kind is not ErrorKind.FATAL and attempt > 1:
+                    err.args = (f"{err.args[0]} (after {attempt} attempts: {decision.reason})",)
+                raise err
+            self.stats.retries += 1
+            if on_retry is not None:
+                on_retry(err)
+            try:
+                await asyncio.sleep(decision.delay)
+            except asyncio.CancelledError:
+                state.cancel_pending()
+                raise
+            if pool.table.all_failed:
+                exclude = set()
+
+    async def _attempt(
+        self,
+        pool: ConnectionPool,
+        req: Request,
+        consume: Consumer[T] | None,
+        exclude: set[str],
+    ) -> T | tuple[ResponseHead, bytes]:
+        head_bytes = await self._head_bytes(req)
+        conn = await pool.acquire(exclude)
+        ip = conn.ip
+        pool.table.record_request(ip)
+        self.stats.requests += 1
+        t0 = time.monotonic()
+        ok = False
+        try:
+            try:
+                await conn.send_request(head_bytes, req.body, is_head=req.method == "HEAD")
+                head = await conn.read_head()
+            except NetworkError as exc:
+                exc.ip = exc.ip or ip
+                raise
+            if head.status not in req.expect:
+                err = await self._error_from(conn, head, req)
+                err.ip = ip  # type: ignore[attr-defined]
+                ok = conn.reusable
+                raise err
+            self.stats.bytes_sent += req.body_length
+            if consume is None:
+                body = await conn.read_body()
+                if req.error_in_200 and b"<Error>" in body[:4096]:
+                    doc = parse_error(body)
+                    if doc is not None:
+                        err = s3_error(200, doc.code, doc.message, request_id=doc.request_id,
+                                       resource=req.describe(), headers=head.headers)
+                        err.ip = ip  # type: ignore[attr-defined]
+                        ok = conn.reusable
+                        raise err
+                result: Any = (head, body)
+            else:
+                result = await consume(conn, head)
+            ok = True
+        finally:
+            pool.release(conn, reuse=ok)
+        seconds = time.monotonic() - t0
+        pool.table.record_success(ip, req.body_length + max(conn.rx_bytes, 0), seconds)
+        if self.meter is not None:
+            self.meter.request_done(seconds)
+        return result  # type: ignore[no-any-return]

@@ -1,0 +1,129 @@
+"""``s3://bucket/key`` URLs and the HTTP endpoint a request goes to (pure)."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import quote, urlsplit
+
+from ._errors import ConfigError
+
+# S3's bucket naming rules, loosely: 3-63 chars of lower-case letters, digits, dots, dashes
+# (S3-compatible servers allow more, so only what would break a URL is refused).
+_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
+_DNS_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+
+
+@dataclass(frozen=True)
+class S3Url:
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def is_s3_url(text: str) -> bool:
+    return text.startswith("s3://")
+
+
+def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
+    """``s3://bucket/a/b.bin`` -> S3Url("bucket", "a/b.bin"); clear errors otherwise."""
+    if not isinstance(text, str) or not text.startswith("s3://"):
+        raise ConfigError(f"not an S3 URL: {text!r} (expected s3://bucket/key)")
+    rest = text[5:]
+    bucket, sep, key = rest.partition("/")
+    if not bucket:
+        raise ConfigError(f"S3 URL has no bucket: {text!r} (expected s3://bucket/key)")
+    if not _BUCKET_RE.match(bucket):
+        raise ConfigError(f"invalid bucket name {bucket!r} in {text!r}")
+    if require_key and not key:
+        raise ConfigError(f"S3 URL has no key: {text!r} (expected s3://bucket/key)")
+    return S3Url(bucket, key)
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where requests go: scheme, host (for Host/SNI/certificates) and port."""
+
+    scheme: str
+    host: str
+    port: int
+    #: "path" or "virtual"
+    addressing_style: str
+    #: True when the user gave the endpoint (S3-compatible server, not AWS).
+    custom: bool = False
+
+    @property
+    def tls(self) -> bool:
+        return self.scheme == "https"
+
+    def host_header(self, bucket: str | None) -> str:
+        host = self.host_for(bucket)
+        default = 443 if self.tls else 80
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return host if self.port == default else f"{host}:{self.port}"
+
+    def host_for(self, bucket: str | None) -> str:
+        if bucket and self.addressing_style == "virtual":
+            return f"{bucket}.{self.host}"
+        return self.host
+
+    def target(self, bucket: str | None, key: str | None = None, query: str = "") -> str:
+        """The request target (already URI-encoded, as SigV4 wants it for S3)."""
+        if bucket is None:
+            path = "/"
+        elif self.addressing_style == "virtual":
+            path = "/" + quote_key(key or "")
+        else:
+            path = f"/{bucket}/" + quote_key(key or "") if key else f"/{bucket}"
+        return f"{path}?{query}" if query else path
+
+
+def quote_key(key: str) -> str:
+    # S3 wants every segment encoded, '/' kept, no dot-segment normalisation.
+    return quote(key, safe="/~")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def resolve_endpoint(
+    endpoint_url: str | None,
+    region: str,
+    addressing_style: str = "auto",
+    *,
+    bucket_hint: str | None = None,
+) -> Endpoint:
+    """Pick the endpoint: the argument, else ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, else AWS."""
+    if addressing_style not in ("auto", "path", "virtual"):
+        raise ConfigError(f"addressing_style must be auto, path or virtual, got {addressing_style!r}")
+    url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"invalid endpoint URL {url!r} (expected http(s)://host[:port])")
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError as exc:
+            raise ConfigError(f"invalid port in endpoint URL {url!r}") from exc
+        style = addressing_style
+        if style == "auto":
+            # S3-compatible servers on IPs, localhost or custom ports rarely have wildcard DNS.
+            style = "path"
+        return Endpoint(parts.scheme, parts.hostname, port, style, custom=True)
+    style = addressing_style
+    if style == "auto":
+        # Dotted bucket names break the wildcard certificate of virtual hosts.
+        style = "virtual" if bucket_hint is None or _DNS_BUCKET_RE.match(bucket_hint) else "path"
+    return Endpoint("https", f"s3.{region}.amazonaws.com", 443, style)
+
+
+__all__ = ["S3Url", "Endpoint", "parse_s3_url", "is_s3_url", "resolve_endpoint", "quote_key"]

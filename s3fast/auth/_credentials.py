@@ -1,0 +1,116 @@
+"""Credentials from the standard AWS chain, resolved through aiobotocore.
+
+The chain (environment, shared config/credentials files and profiles, SSO, web
+identity, container and instance metadata) is botocore's, used as is: writing our own
+would only get it subtly wrong. aiobotocore makes the network-bound providers (IMDS,
+container, STS) async, so a refresh never blocks the event loop.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from .._errors import CredentialsError
+
+#: Re-read refreshable credentials this often (botocore refreshes them ahead of expiry).
+_RECHECK_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+    token: str | None = None
+
+    def __repr__(self) -> str:  # never print secrets
+        return f"Credentials(access_key={self.access_key[:4]}..., token={'yes' if self.token else 'no'})"
+
+
+class CredentialSource:
+    """Where the client's credentials come from.
+
+    Explicit keys win; ``anonymous=True`` signs nothing; otherwise botocore's chain
+    for ``profile`` (or ``AWS_PROFILE``) decides.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        token: str | None = None,
+        anonymous: bool = False,
+    ) -> None:
+        self.profile = profile
+        self.anonymous = anonymous
+        self._static: Credentials | None = None
+        if access_key or secret_key:
+            if not (access_key and secret_key):
+                raise CredentialsError("both an access key and a secret key are needed")
+            self._static = Credentials(access_key, secret_key, token)
+        self._session = None
+        self._chain = None
+        self._current: Credentials | None = None
+        self._checked = 0.0
+
+    def __repr__(self) -> str:
+        kind = "anonymous" if self.anonymous else "static" if self._static else f"chain(profile={self.profile})"
+        return f"<CredentialSource {kind}>"
+
+    def _get_session(self):  # type: ignore[no-untyped-def]
+        if self._session is None:
+            from aiobotocore.session import AioSession
+            from botocore.exceptions import ProfileNotFound
+
+            try:
+                self._session = AioSession(profile=self.profile)
+                self._session.get_scoped_config()  # raises now for a missing profile
+            except ProfileNotFound as exc:
+                raise CredentialsError(f"AWS profile not found: {exc.kwargs.get('profile', self.profile)}") from None
+        return self._session
+
+    def region(self) -> str | None:
+        """The region the chain's configuration names (env or profile), if any."""
+        env = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+        if env:
+            return env
+        if self._static is not None and self.profile is None:
+            return None
+        try:
+            return self._get_session().get_config_variable("region")
+        except CredentialsError:
+            raise
+        except Exception:
+            return None
+
+    async def get(self) -> Credentials | None:
+        """Current credentials, or None for anonymous requests."""
+        if self.anonymous:
+            return None
+        if self._static is not None:
+            return self._static
+        now = time.monotonic()
+        if self._current is not None and now - self._checked < _RECHECK_SECONDS:
+            return self._current
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            if self._chain is None:
+                self._chain = await self._get_session().get_credentials()
+            if self._chain is None:
+                raise CredentialsError(
+                    "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+                    "use --profile, or --no-sign-request for public buckets)"
+                )
+            frozen = await self._chain.get_frozen_credentials()
+        except CredentialsError:
+            raise
+        except BotoCoreError as exc:
+            raise CredentialsError(f"cannot load AWS credentials: {exc}") from None
+        if not frozen.access_key or not frozen.secret_key:
+            raise CredentialsError("AWS credentials are incomplete (access key or secret key missing)")
+        self._current = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        self._checked = now
+        return self._current

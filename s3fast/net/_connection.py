@@ -1,0 +1,574 @@
+"""One keep-alive HTTP/1.1 connection, bound to one IP.
+
+The protocol is an ``asyncio.BufferedProtocol`` whose receive path
+(``Receiver``, compiled or pure) lands body bytes straight in the caller's
+buffers. Requests are strictly sequential on a connection (no pipelining), so
+the state machine is: IDLE -> send request -> HEAD -> body -> IDLE.
+
+Timeouts are enforced by one watchdog timer per busy connection (not one timer per
+read): connect, first byte, idle (no progress either way) and low speed.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Callable
+
+from .._config import Timeouts
+from .._errors import NetworkError, RequestTimeout
+from .._impl import http_impl, recv_impl
+
+_SEND_CHUNK = 1024 * 1024
+_MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY = 0, 1, 2, 3
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    #: body length from Content-Length; -1 when chunked or delimited by close.
+    content_length: int
+    chunked: bool
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
+
+
+@dataclass(frozen=True, slots=True)
+class FileSlice:
+    """``size`` bytes of an open file at ``offset``: sent with ``os.sendfile`` when the
+    connection is plain TCP (zero-copy), else read in chunks."""
+
+    fd: int
+    offset: int
+    size: int
+
+
+class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
+    """A keep-alive connection to ``ip:port`` for ``host`` (used for Host, SNI and certificates)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, ip: str, port: int, host: str, timeouts: Timeouts) -> None:
+        super().__init__(loop.time)
+        self._loop = loop
+        self.ip = ip
+        self.port = port
+        self.host = host
+        self.timeouts = timeouts
+        self.transport: asyncio.Transport | None = None
+        self.tls = False
+        self.requests = 0
+        self.closed = False
+        self._exc: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._drain: asyncio.Future[None] | None = None
+        self._paused_writing = False
+        self._head: ResponseHead | None = None
+        self._stash_start = 0
+        self._stash_end = 0
+        self._dupfd = -1
+        # watchdog state
+        self._stage = ""  # "", "send", "first-byte", "body"
+        self._stage_start = 0.0
+        self.last_tx = 0.0
+        self._watch: asyncio.TimerHandle | None = None
+        self._speed_mark_t = 0.0
+        self._speed_mark_bytes = 0
+        self._head_is_for_head_request = False
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else (self._stage or "idle")
+        return f"<Connection {self.ip}:{self.port} host={self.host} [{state}, {self.requests} requests]>"
+
+    # -- asyncio protocol callbacks ----------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self.closed = True
+        if self._exc is None:
+            if self._mode == _MODE_BODY and self._remaining > 0:
+                self._exc = NetworkError(
+                    f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
+                    f"{self._remaining} short of Content-Length",
+                    ip=self.ip,
+                    kind="short-read",
+                )
+            elif self._mode == _MODE_BODY and self._remaining < 0:
+                self._exc = None  # body delimited by close: done
+                self._remaining = 0
+            else:
+                what = "reset" if exc else "closed"
+                self._exc = NetworkError(
+                    f"connection to {self.ip} {what}" + (f": {exc}" if exc else " by the server"),
+                    ip=self.ip,
+                    kind="reset",
+                )
+        self._wake(self._exc)
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(self._exc or NetworkError("connection lost", ip=self.ip))
+        self._stop_watch()
+        self._close_dup()
+
+    def eof_received(self) -> bool:
+        return False
+
+    def pause_writing(self) -> None:
+        self._paused_writing = True
+
+    def resume_writing(self) -> None:
+        self._paused_writing = False
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_result(None)
+
+    # -- Receiver hooks ------------------------------------------------------------------------
+    def _head_done(self, end: int) -> None:
+        try:
+            status, reason, headers = http_impl.parse_head(self._headview[: end - 4])
+        except ValueError as exc:
+            self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
+            return
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        if self._head_is_for_head_request or status in (204, 304) or 100 <= status < 200:
+            length = 0
+        elif chunked:
+            length = -1
+        else:
+            cl = headers.get("content-length")
+            try:
+                length = int(cl) if cl is not None else -1
+            except ValueError:
+                self._fail(NetworkError(f"bad Content-Length {cl!r} from {self.ip}", ip=self.ip, kind="protocol"))
+                return
+        self._head = ResponseHead(status, reason, headers, length, chunked)
+        self._stash_start = end
+        self._stash_end = self._hlen
+        self._remaining = length
+        self.rx_bytes = 0
+        self._mode = _MODE_HELD
+        self._stage = "body"
+        self._mark_speed()
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._wake(None)
+
+    def _view_done(self) -> None:
+        self._mode = _MODE_HELD
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self._wake(None)
+
+    def _unexpected_data(self) -> None:
+        self._fail(NetworkError(f"unexpected or oversized data from {self.ip}", ip=self.ip, kind="protocol"))
+
+    # -- helpers -------------------------------------------------------------------------------
+    def _wake(self, exc: BaseException | None) -> None:
+        w = self._waiter
+        if w is not None and not w.done():
+            if exc is None:
+                w.set_result(None)
+            else:
+                w.set_exception(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._exc is None:
+            self._exc = exc
+        self._wake(exc)
+        if self._drain is not None and not self._drain.done():
+            self._drain.set_exception(exc)
+        self.abort()
+
+    def abort(self) -> None:
+        """Close now (RST); the connection is never reused."""
+        self.closed = True
+        self._stop_watch()
+        if self.transport is not None:
+            self.transport.abort()
+        self._close_dup()
+
+    def close(self) -> None:
+        self.closed = True
+        self._stop_watch()
+        if self.transport is not None:
+            self.transport.close()
+        self._close_dup()
+
+    def _close_dup(self) -> None:
+        if self._dupfd >= 0:
+            try:
+                self._loop.remove_writer(self._dupfd)
+            except Exception:
+                pass
+            os.close(self._dupfd)
+            self._dupfd = -1
+
+    async def _wait(self) -> None:
+        if self._exc is not None:
+            raise self._exc
+        self._waiter = self._loop.create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
+    # -- watchdog ------------------------------------------------------------------------------
+    def _start_watch(self, stage: str) -> None:
+        now = self._loop.time()
+        self._stage = stage
+        self._stage_start = now
+        self.last_tx = now
+        self.last_rx = now
+        if self._watch is None:
+            t = self.timeouts
+            self._period = max(0.01, min(t.idle, t.first_byte, t.low_speed_seconds) / 4)
+            self._watch = self._loop.call_later(self._period, self._check)
+
+    def _stop_watch(self) -> None:
+        self._stage = ""
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+
+    def _mark_speed(self) -> None:
+        self._speed_mark_t = self._loop.time()
+        self._speed_mark_bytes = self.rx_bytes
+
+    def _check(self) -> None:
+        self._watch = None
+        if self.closed or not self._stage:
+            return
+        now = self._loop.time()
+        t = self.timeouts
+        stage = self._stage
+        if stage == "first-byte" and now - self._stage_start > t.first_byte:
+            self._timeout("first-byte", f"no response from {self.ip} within {t.first_byte:g} s")
+            return
+        if now - max(self.last_rx, self.last_tx) > t.idle and stage != "first-byte":
+            self._timeout("idle", f"no data from {self.ip} for {t.idle:g} s")
+            return
+        if stage == "body" and self._mode == _MODE_BODY:
+            window = now - self._speed_mark_t
+            if window >= t.low_speed_seconds:
+                rate = (self.rx_bytes - self._speed_mark_bytes) / window
+                if rate < t.low_speed_bytes_per_s:
+                    self._timeout(
+                        "low-speed",
+                        f"{self.ip} sent {rate:.0f} B/s over {window:.1f} s "
+                        f"(below {t.low_speed_bytes_per_s} B/s)",
+                    )
+                    return
+                self._mark_speed()
+        elif stage == "body":
+            # Held: the consumer is slow (e.g. disk); not the server's fault.
+            self.last_rx = now
+            self._mark_speed()
+        self._watch = self._loop.call_later(self._period, self._check)
+
+    def _timeout(self, stage: str, message: str) -> None:
+        self._fail(RequestTimeout(message, ip=self.ip, stage=stage))
+
+    # -- sending -------------------------------------------------------------------------------
+    async def _drain_writes(self) -> None:
+        if self._exc is not None:
+            raise self._exc
+        if self._paused_writing:
+            self._drain = self._loop.create_future()
+            try:
+                await self._drain
+            finally:
+                self._drain = None
+
+    async def send_request(
+        self, head: bytes, body: bytes | bytearray | memoryview | FileSlice | None, *, is_head: bool = False
+    ) -> None:
+        """Send one request. Raises NetworkError/RequestTimeout; the connection is then dead."""
+        if self.closed or self.transport is None:
+            raise self._exc or NetworkError(f"connection to {self.ip} is closed", ip=self.ip)
+        self.requests += 1
+        self._head = None
+        self._hlen = 0
+        self._head_is_for_head_request = is_head
+        self._mode = _MODE_HEAD
+        self._remaining = -1
+        self._stash_start = self._stash_end = 0
+        self._start_watch("send")
+        transport = self.transport
+        transport.resume_reading()
+        if body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
+            transport.write(head + bytes(body) if body else head)
+        elif isinstance(body, FileSlice):
+            if not self.tls:
+                await self._sendfile(head, body)
+            else:
+                transport.write(head)
+                await self._send_file_chunks(body)
+        else:
+            transport.write(head)
+            view = memoryview(body).cast("B")
+            for off in range(0, len(view), _SEND_CHUNK):
+                await self._drain_writes()
+                transport.write(view[off:off + _SEND_CHUNK])
+                self.last_tx = self._loop.time()
+        await self._drain_writes()
+        if self._stage == "send":
+            self._stage = "first-byte"
+            self._stage_start = self._loop.time()
+
+    async def _send_file_chunks(self, body: FileSlice) -> None:
+        offset, left = body.offset, body.size
+        while left:
+            await self._drain_writes()
+            data = os.pread(body.fd, min(_SEND_CHUNK, left), offset)
+            if not data:
+                raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
+            self.transport.write(data)  # type: ignore[union-attr]
+            self.last_tx = self._loop.time()
+            offset += len(data)
+            left -= len(data)
+
+    async def _sendfile(self, head: bytes, body: FileSlice) -> None:
+        # Zero-copy: the transport's buffer is empty between requests, so we write the
+        # head and sendfile the body ourselves on a dup of the socket (uvloop has no
+        # loop.sendfile; a dup'd fd can be watched for writability without touching
+        # the transport's own registration).
+        if self._dupfd < 0:
+            sock = self.transport.get_extra_info("socket")  # type: ignore[union-attr]
+            self._dupfd = os.dup(sock.fileno())
+        fd = self._dupfd
+        await self._drain_writes()
+        view = memoryview(head)
+        while view:
+            try:
+                n = os.write(fd, view)
+            except BlockingIOError:
+                await self._writable(fd)
+                continue
+            except OSError as exc:
+                raise NetworkError(f"send to {self.ip} failed: {exc}", ip=self.ip, kind="reset") from exc
+            view = view[n:]
+        offset, left = body.offset, body.size
+        while left:
+            try:
+                n = os.sendfile(fd, body.fd, offset, left)
+            except BlockingIOError:
+                await self._writable(fd)
+                continue
+            except OSError as exc:
+                raise NetworkError(f"send to {self.ip} failed: {exc}", ip=self.ip, kind="reset") from exc
+            if n == 0:
+                raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
+            offset += n
+            left -= n
+            self.last_tx = self._loop.time()
+
+    async def _writable(self, fd: int) -> None:
+        if self._exc is not None:
+            raise self._exc
+        fut = self._loop.create_future()
+        self._drain = fut
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        self._loop.add_writer(fd, ready)
+        try:
+            await fut
+        finally:
+            self._drain = None
+            if self._dupfd >= 0:
+                self._loop.remove_writer(fd)
+
+    # -- receiving -----------------------------------------------------------------------------
+    async def read_head(self) -> ResponseHead:
+        if self._head is None:
+            if self._exc is not None:
+                raise self._exc
+            await self._wait()
+        assert self._head is not None
+        return self._head
+
+    @property
+    def body_remaining(self) -> int:
+        return self._remaining
+
+    async def read_into(self, view: memoryview, *, partial: bool = False) -> int:
+        """Fill ``view`` with the next body bytes and return how many landed.
+
+        Fewer than ``len(view)`` only at the end of the body, or with ``partial=True``
+        (return as soon as any bytes came: chunked and close-delimited bodies).
+        """
+        stash = self._stash_end - self._stash_start
+        want = len(view)
+        if self._remaining >= 0 and want > self._remaining:
+            want = self._remaining
+        got = 0
+        if stash:
+            n = min(stash, len(view)) if self._remaining < 0 else min(stash, want)
+            view[:n] = self._headview[self._stash_start:self._stash_start + n]
+            self._stash_start += n
+            got = n
+            if self._remaining > 0:
+                self._remaining -= n
+                want = min(len(view), got + self._remaining)
+            self.rx_bytes += n
+            if partial:
+                want = got
+        if got < want and self._remaining != 0:
+            if self._exc is not None and not (self._remaining < 0 and self.closed):
+                raise self._exc
+            if not self.closed:
+                self._set_view(view[got:want], partial)
+                self.transport.resume_reading()  # type: ignore[union-attr]
+                try:
+                    await self._wait()
+                finally:
+                    got += self._view_filled()
+                    self._mode = _MODE_HELD
+        if self._remaining == 0 or (self.closed and self._remaining < 0):
+            self._body_finished()
+        return got
+
+    async def read_body(self, limit: int = 64 * 1024 * 1024) -> bytes:
+        """Read a whole (small) body: XML answers, error documents, small objects."""
+        head = self._head
+        assert head is not None
+        if head.chunked:
+            return await self._read_chunked(limit)
+        if head.content_length >= 0:
+            if head.content_length > limit:
+                raise NetworkError(
+                    f"response body of {head.content_length} bytes is too large", ip=self.ip, kind="protocol"
+                )
+            buf = bytearray(head.content_length)
+            if head.content_length:
+                n = await self.read_into(memoryview(buf))
+                if n != head.content_length:
+                    raise NetworkError(f"short body from {self.ip}", ip=self.ip, kind="short-read")
+            else:
+                self._body_finished()
+            return bytes(buf)
+        # Delimited by connection close (not something S3 does; some proxies do).
+        out = bytearray()
+        chunk = bytearray(64 * 1024)
+        while True:
+            n = await self.read_into(memoryview(chunk), partial=True)
+            if n == 0:
+                break
+            out += chunk[:n]
+            if len(out) > limit:
+                raise NetworkError("response body too large", ip=self.ip, kind="protocol")
+        self.closed = True
+        return bytes(out)
+
+    async def _read_chunked(self, limit: int) -> bytes:
+        # Chunked bodies are small XML documents (List, CompleteMultipartUpload);
+        # decode them from a growing buffer.
+        self._remaining = -1
+        raw = bytearray()
+        out = bytearray()
+        chunk = bytearray(64 * 1024)
+        pos = 0
+
+        async def more() -> None:
+            n = await self.read_into(memoryview(chunk), partial=True)
+            if n == 0:
+                raise NetworkError(f"chunked body from {self.ip} ended early", ip=self.ip, kind="short-read")
+            raw.extend(chunk[:n])
+
+        while True:
+            while (eol := raw.find(b"\r\n", pos)) < 0:
+                await more()
+            try:
+                size = int(bytes(raw[pos:eol]).split(b";")[0].strip(), 16)
+            except ValueError:
+                raise NetworkError(f"bad chunk size from {self.ip}", ip=self.ip, kind="protocol") from None
+            pos = eol + 2
+            if size == 0:
+                while True:  # trailers, then the empty line
+                    while (eol := raw.find(b"\r\n", pos)) < 0:
+                        await more()
+                    line_empty = eol == pos
+                    pos = eol + 2
+                    if line_empty:
+                        break
+                if pos != len(raw):
+                    raise NetworkError(f"extra bytes after chunked body from {self.ip}", ip=self.ip, kind="protocol")
+                self._remaining = 0
+                self._body_finished()
+                return bytes(out)
+            while len(raw) < pos + size + 2:
+                await more()
+            out += raw[pos:pos + size]
+            pos += size + 2
+            if len(out) > limit:
+                raise NetworkError("response body too large", ip=self.ip, kind="protocol")
+
+    def _body_finished(self) -> None:
+        self._mode = _MODE_IDLE
+        self._hlen = 0
+        self._stop_watch()
+        # Read while idle in the pool, so a server's close is noticed before reuse.
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    @property
+    def reusable(self) -> bool:
+        return (
+            not self.closed
+            and self._exc is None
+            and self._mode == _MODE_IDLE
+            and self._stash_start == self._stash_end
+            and self._head is not None
+            and self._head.headers.get("connection", "").lower() != "close"
+        )
+
+
+async def open_connection(
+    ip: str,
+    port: int,
+    host: str,
+    timeouts: Timeouts,
+    ssl_context: ssl.SSLContext | None,
+) -> Connection:
+    loop = asyncio.get_running_loop()
+    conn = Connection(loop, ip, port, host, timeouts)
+    try:
+        await asyncio.wait_for(
+            loop.create_connection(
+                lambda: conn,
+                host=ip,
+                port=port,
+                ssl=ssl_context,
+                # SNI and certificate checks use the hostname, never the IP.
+                server_hostname=host if ssl_context is not None else None,
+            ),
+            timeout=timeouts.connect,
+        )
+    except asyncio.TimeoutError:
+        raise RequestTimeout(f"connect to {ip}:{port} timed out after {timeouts.connect:g} s", ip=ip, stage="connect") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise NetworkError(f"TLS certificate of {host} ({ip}) not trusted: {exc.verify_message}", ip=ip, kind="tls") from exc
+    except OSError as exc:
+        raise NetworkError(f"cannot connect to {ip}:{port}: {exc.strerror or exc}", ip=ip, kind="connect") from exc
+    conn.tls = ssl_context is not None
+    return conn
+
+
+def make_ssl_context(ca_bundle: str | None, verify: bool) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=ca_bundle) if verify else ssl._create_unverified_context()
+    # HTTP/1.1 only; S3 does not negotiate h2 for data.
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+Clock = Callable[[], float]

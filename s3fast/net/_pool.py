@@ -1,0 +1,112 @@
+"""Connections to one endpoint host, in lanes: each connection is bound to one IP.
+
+New connections go to the IP the endpoint table picks (least loaded, rotated, healthy),
+so load spreads over every IP S3 handed out; an idle connection is reused only if its
+IP is still healthy and not excluded (a retry excludes the IP that just failed).
+"""
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Collection
+
+from .._config import Timeouts
+from .._errors import NetworkError
+from ._connection import Connection, open_connection
+from ._endpoints import EndpointTable, NoAddressesError
+
+
+class ConnectionPool:
+    def __init__(
+        self,
+        table: EndpointTable,
+        timeouts: Timeouts,
+        ssl_context: ssl.SSLContext | None,
+        *,
+        max_idle: int = 512,
+    ) -> None:
+        self.table = table
+        self.host = table.host
+        self.port = table.port
+        self.timeouts = timeouts
+        self.ssl_context = ssl_context
+        self.max_idle = max_idle
+        self._idle: list[Connection] = []
+        self._busy: set[Connection] = set()
+        self.opened = 0
+        self.reused = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<ConnectionPool {self.host}:{self.port} [busy {len(self._busy)}, idle {len(self._idle)},"
+            f" opened {self.opened}, reused {self.reused}]>"
+        )
+
+    async def acquire(self, exclude: Collection[str] = ()) -> Connection:
+        """A connection ready for a request, preferably not to an IP in ``exclude``."""
+        # Most recently used first: its congestion window is warm.
+        for i in range(len(self._idle) - 1, -1, -1):
+            conn = self._idle[i]
+            if conn.closed:
+                del self._idle[i]
+                self.table.connection_closed(conn.ip)
+                continue
+            if conn.ip in exclude or self.table.state(conn.ip) != "healthy":
+                continue
+            del self._idle[i]
+            self._busy.add(conn)
+            self.reused += 1
+            return conn
+        if self.table.needs_refresh or not len(self.table):
+            try:
+                await self.table.ensure_resolved()
+            except OSError as exc:
+                if not len(self.table):
+                    raise NetworkError(f"cannot resolve {self.host}: {exc}", kind="connect") from exc
+        tried: set[str] = set(exclude)
+        last: NetworkError | None = None
+        # Walk the IPs: a refused connect moves on to the next one at once.
+        for _ in range(max(1, min(len(self.table), 8))):
+            try:
+                ip = self.table.pick(exclude=tried)
+            except NoAddressesError as exc:
+                raise NetworkError(f"no IP address known for {self.host}", kind="connect") from exc
+            try:
+                conn = await open_connection(ip, self.port, self.host, self.timeouts, self.ssl_context)
+            except NetworkError as exc:
+                self.table.record_failure(ip, "connect" if exc.kind in ("connect", "timeout") else exc.kind)
+                if exc.kind == "tls":
+                    raise
+                last = exc
+                tried.add(ip)
+                continue
+            self.opened += 1
+            self.table.connection_opened(ip)
+            self._busy.add(conn)
+            return conn
+        assert last is not None
+        raise last
+
+    def release(self, conn: Connection, *, reuse: bool = True) -> None:
+        self._busy.discard(conn)
+        if reuse and conn.reusable and len(self._idle) < self.max_idle:
+            self._idle.append(conn)
+            return
+        if not conn.closed:
+            conn.abort() if not conn.reusable else conn.close()
+        self.table.connection_closed(conn.ip)
+
+    def trim(self, keep: int) -> None:
+        """Close idle connections beyond ``keep`` (the tuner lowered concurrency)."""
+        while len(self._idle) > keep:
+            conn = self._idle.pop(0)
+            conn.close()
+            self.table.connection_closed(conn.ip)
+
+    async def aclose(self) -> None:
+        for conn in self._idle + list(self._busy):
+            conn.abort() if conn in self._busy else conn.close()
+            self.table.connection_closed(conn.ip)
+        self._idle.clear()
+        self._busy.clear()
+        await asyncio.sleep(0)  # let transports run their close callbacks

@@ -1,0 +1,1 @@
+"""Transfers: part planning (pure), upload and download strategies, bounded scheduling."""

@@ -1,0 +1,90 @@
+"""The hard memory bound: every part/range/chunk buffer is paid for here before it exists."""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .._errors import ConfigError
+
+
+class MemoryBudget:
+    """An asyncio semaphore counted in bytes, shared by every transfer of a client.
+
+    ``acquire(n)`` waits until ``n`` bytes fit under ``limit``; waiters are served in
+    order (a big request is not starved by small ones). ``peak`` records the most
+    ever held, which the tests and the benchmark compare against the limit.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.peak = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def __repr__(self) -> str:
+        return f"<MemoryBudget held={self.held} peak={self.peak} limit={self.limit} waiting={len(self._waiters)}>"
+
+    async def acquire(self, n: int) -> None:
+        if n > self.limit:
+            raise ConfigError(f"a buffer of {n} bytes does not fit in memory_limit={self.limit}")
+        if not self._waiters and self.held + n <= self.limit:
+            self._take(n)
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters.append((n, fut))
+        try:
+            await fut
+        except BaseException:
+            if fut.done() and not fut.cancelled():
+                self.release(n)  # granted just as we were cancelled
+            else:
+                self._waiters.remove((n, fut))
+                self._wake()
+            raise
+
+    def _take(self, n: int) -> None:
+        self.held += n
+        if self.held > self.peak:
+            self.peak = self.held
+
+    def release(self, n: int) -> None:
+        self.held -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters:
+            n, fut = self._waiters[0]
+            if fut.done():
+                self._waiters.popleft()
+                continue
+            if self.held + n > self.limit:
+                return
+            self._waiters.popleft()
+            self._take(n)
+            fut.set_result(None)
+
+
+class ChunkPool:
+    """Reusable receive/read chunks of one size, paid for in a MemoryBudget."""
+
+    def __init__(self, budget: MemoryBudget, size: int) -> None:
+        self.budget = budget
+        self.size = size
+        self._free: list[bytearray] = []
+
+    async def get(self) -> bytearray:
+        if self._free:
+            return self._free.pop()
+        await self.budget.acquire(self.size)
+        return bytearray(self.size)
+
+    def put(self, buf: bytearray) -> None:
+        # Keep a few warm; hand the rest back to the budget.
+        if len(self._free) < 4:
+            self._free.append(buf)
+        else:
+            self.budget.release(self.size)
+
+    def clear(self) -> None:
+        self.budget.release(self.size * len(self._free))
+        self._free.clear()

@@ -1,0 +1,348 @@
+"""Downloads: HEAD, then ranges in parallel, each pinned to the first ETag with If-Match.
+
+A broken range resumes from the last byte received (same ETag). Bytes land in place:
+a file destination gets positional writes into a temporary file that is renamed
+only when every byte arrived and the checksum matched; a buffer destination receives
+straight into the caller's memory; a stream gets bytes in order with a bounded window.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import _checksum
+from .._errors import ChecksumMismatch, LocalIOError, NetworkError, PreconditionFailed, TransferError
+from .._results import ObjectHead, PartEvent, TransferResult
+from .._transport import Request
+from ..net._connection import Connection, ResponseHead
+from ._planner import Part, parse_content_range, plan_ranges
+from ._tasks import run_bounded
+
+if TYPE_CHECKING:
+    from .._client import Client
+
+
+class _Sink:
+    """Where range bytes go. ``receive`` reads one range's body from a connection."""
+
+    def open(self, size: int) -> None: ...
+    def commit(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+class FileSink(_Sink):
+    """A path: a temporary sibling written with os.pwrite, renamed on success."""
+
+    def __init__(self, path: str) -> None:
+        self.path = os.path.abspath(path)
+        self.fd = -1
+        self.tmp: str | None = None
+
+    def __repr__(self) -> str:
+        return f"<FileSink {self.path} tmp={self.tmp}>"
+
+    def open(self, size: int) -> None:
+        directory = os.path.dirname(self.path) or "."
+        if os.path.isdir(self.path):
+            raise LocalIOError(f"destination is a directory: {self.path}")
+        if not os.path.isdir(directory):
+            raise LocalIOError(f"destination directory does not exist: {directory}")
+        try:
+            self.fd, self.tmp = tempfile.mkstemp(prefix=f".{os.path.basename(self.path)}.", suffix=".s3fast-partial",
+                                                 dir=directory)
+            if size:
+                os.ftruncate(self.fd, size)
+        except PermissionError:
+            self.discard()
+            raise LocalIOError(f"permission denied writing to {directory}") from None
+        except OSError as exc:
+            self.discard()
+            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def write(self, view: memoryview, offset: int) -> None:
+        try:
+            while view:
+                n = os.pwrite(self.fd, view, offset)
+                view = view[n:]
+                offset += n
+        except OSError as exc:
+            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def commit(self) -> None:
+        assert self.tmp is not None
+        os.fchmod(self.fd, 0o666 & ~_umask())
+        os.close(self.fd)
+        self.fd = -1
+        os.replace(self.tmp, self.path)
+        self.tmp = None
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if self.tmp is not None:
+            try:
+                os.unlink(self.tmp)
+            except FileNotFoundError:
+                pass
+            self.tmp = None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+class BufferSink(_Sink):
+    """A writable buffer (bytearray is resized to the object's size)."""
+
+    def __init__(self, buf: Any) -> None:
+        self.buf = buf
+        self.view: memoryview | None = None
+
+    def open(self, size: int) -> None:
+        if isinstance(self.buf, bytearray) and len(self.buf) != size:
+            self.buf[:] = b""
+            self.buf.extend(bytes(size)) if size < 4096 else self.buf.extend(bytearray(size))
+        view = memoryview(self.buf).cast("B")
+        if view.readonly:
+            raise LocalIOError("destination buffer is read-only")
+        if view.nbytes < size:
+            raise LocalIOError(f"destination buffer holds {view.nbytes} bytes, the object has {size}")
+        self.view = view
+
+
+class _Download:
+    def __init__(self, client: Client, bucket: str, key: str, info: ObjectHead,
+                 on_part: Callable[[PartEvent], None] | None, on_progress: Callable[[int], None] | None) -> None:
+        self.client = client
+        self.transport = client._transport
+        self.bucket = bucket
+        self.key = key
+        self.info = info
+        self.on_part = on_part
+        self.on_progress = on_progress
+        self.algo: _checksum.Algorithm | None = None
+        self.expected: str | None = None
+        if client.config.validate_checksum and info.checksum and info.checksum[2] == "FULL_OBJECT":
+            self.algo = _checksum.ALGORITHMS.get(info.checksum[0])
+            self.expected = info.checksum[1]
+        self.combiner = _checksum.Combiner(self.algo) if self.algo else None
+
+    def _request(self, part: Part, received: int) -> Request:
+        headers = {"range": f"bytes={part.offset + received}-{part.end - 1}"}
+        if self.info.etag:
+            headers["if-match"] = self.info.etag
+        query = f"versionId={self.info.version_id}" if self.info.version_id else ""
+        return Request("GET", self.bucket, self.key, query=query, headers=headers, expect=(206, 200))
+
+    def _check_range(self, head: ResponseHead, part: Part, received: int) -> None:
+        start = part.offset + received
+        cr = parse_content_range(head.headers.get("content-range"))
+        if head.status == 206 and cr is not None:
+            if cr[0] != start or cr[1] != part.end - 1 or cr[2] != self.info.size:
+                raise NetworkError(
+                    f"asked for bytes {start}-{part.end - 1}/{self.info.size}, got {head.headers.get('content-range')}",
+                    kind="protocol",
+                )
+        elif head.status == 200 and start == 0 and part.size == self.info.size and head.content_length == part.size:
+            pass  # a server that ignores Range for a whole-object range
+        else:
+            raise NetworkError(f"unexpected {head.status} answer to a ranged GET (Content-Range "
+                               f"{head.headers.get('content-range')!r})", kind="protocol")
+
+    def _progress(self, n: int) -> None:
+        meter = self.client.meter
+        if meter is not None:
+            meter.add_bytes(n)
+        if self.on_progress is not None:
+            self.on_progress(n)
+
+    def _part_done(self, part: Part, crc: int | None) -> None:
+        if self.combiner is not None and crc is not None:
+            self.combiner.add(part.offset, crc, part.size)
+        if self.on_part is not None:
+            self.on_part(PartEvent("download", self.bucket, self.key, part.number, part.offset, part.size,
+                                   etag=self.info.etag))
+
+    async def range_to_file(self, part: Part, sink: FileSink) -> None:
+        chunks = self.client.chunks
+        buf = await chunks.get()
+        received = 0
+        crc = 0
+        algo = self.algo
+        try:
+            async def consume(conn: Connection, head: ResponseHead) -> None:
+                nonlocal received, crc
+                self._check_range(head, part, received)
+                view = memoryview(buf)
+                while received < part.size:
+                    want = min(len(buf), part.size - received)
+                    n = await conn.read_into(view[:want])
+                    if n < want:
+                        raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
+                    chunk = view[:n]
+                    if algo is not None:
+                        crc = algo.update(chunk, crc)
+                    sink.write(chunk, part.offset + received)
+                    received += n
+                    self._progress(n)
+
+            await self.transport.call(lambda attempt: self._request(part, received), consume)
+        finally:
+            chunks.put(buf)
+        self._part_done(part, crc if algo else None)
+
+    async def range_to_view(self, part: Part, view: memoryview) -> None:
+        received = 0
+
+        async def consume(conn: Connection, head: ResponseHead) -> None:
+            nonlocal received
+            self._check_range(head, part, received)
+            while received < part.size:
+                n = await conn.read_into(view[received:part.size])
+                if n == 0:
+                    raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
+                received += n
+                self._progress(n)
+
+        await self.transport.call(lambda attempt: self._request(part, received), consume)
+        crc = self.algo.of(view[:part.size]) if self.algo else None
+        self._part_done(part, crc)
+
+    def verify(self) -> bool:
+        if self.combiner is None or self.algo is None or self.expected is None:
+            return False
+        actual = self.algo.encode(self.combiner.result(self.info.size))
+        if actual != self.expected:
+            raise ChecksumMismatch(
+                f"s3://{self.bucket}/{self.key}: received bytes have {self.algo.name}={actual}, "
+                f"S3 stored {self.expected}; the download was discarded",
+                algorithm=self.algo.name, expected=self.expected, actual=actual,
+            )
+        return True
+
+    def result(self, t0: float, parts: int, verified: bool) -> TransferResult:
+        return TransferResult(
+            operation="download", bucket=self.bucket, key=self.key, bytes=self.info.size,
+            seconds=time.monotonic() - t0, parts=parts, etag=self.info.etag,
+            checksum=(self.algo.name, self.expected) if self.algo and self.expected else None,
+            checksum_verified=verified, multipart=parts > 1, version_id=self.info.version_id,
+        )
+
+
+def _changed(exc: PreconditionFailed, bucket: str, key: str) -> PreconditionFailed:
+    exc.args = (f"s3://{bucket}/{key} changed during the download (ETag no longer matches); "
+                "nothing was written",)
+    return exc
+
+
+async def download(client: Client, bucket: str, key: str, dest: Any, *, version_id: str | None = None,
+                   on_part: Callable[[PartEvent], None] | None = None,
+                   on_progress: Callable[[int], None] | None = None) -> TransferResult:
+    t0 = time.monotonic()
+    info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
+                             checksum_mode=client.config.validate_checksum)
+    job = _Download(client, bucket, key, info, on_part, on_progress)
+    parts = plan_ranges(info.size, client.config.part_size)
+    if isinstance(dest, (str, os.PathLike)):
+        sink: _Sink = FileSink(os.fspath(dest))
+    elif hasattr(dest, "write") and not isinstance(dest, (bytearray, memoryview)):
+        return await _download_to_fileobj(client, job, dest, parts, t0)
+    else:
+        sink = BufferSink(dest)
+    sink.open(info.size)
+    try:
+        if isinstance(sink, FileSink):
+            await run_bounded(parts, lambda p: job.range_to_file(p, sink), client.limiter)
+        else:
+            assert isinstance(sink, BufferSink) and sink.view is not None
+            view = sink.view
+            await run_bounded(parts, lambda p: job.range_to_view(p, view[p.offset:p.end]), client.limiter)
+        verified = job.verify()
+        sink.commit()
+    except PreconditionFailed as exc:
+        sink.discard()
+        raise _changed(exc, bucket, key) from None
+    except BaseException:
+        sink.discard()
+        raise
+    return job.result(t0, len(parts), verified)
+
+
+async def _download_to_fileobj(client: Client, job: _Download, dest: Any, parts: tuple[Part, ...],
+                               t0: float) -> TransferResult:
+    async for chunk in _ordered(client, job, parts):
+        try:
+            dest.write(chunk)
+        except OSError as exc:
+            raise LocalIOError(f"cannot write to the destination: {exc}") from None
+    verified = job.verify()
+    return job.result(t0, len(parts), verified)
+
+
+async def stream(client: Client, bucket: str, key: str, *, version_id: str | None = None) -> AsyncIterator[bytes]:
+    """The object's bytes in order; at most ``memory_limit`` held (ranges in flight + waiting)."""
+    info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
+                             checksum_mode=client.config.validate_checksum)
+    job = _Download(client, bucket, key, info, None, None)
+    parts = plan_ranges(info.size, client.config.part_size)
+    async for chunk in _ordered(client, job, parts):
+        yield chunk
+    job.verify()
+
+
+async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...]) -> AsyncIterator[bytes]:
+    """Fetch ranges ahead in parallel, yield them in order; a bounded window of buffers."""
+    budget = client.memory
+    window: list[tuple[Part, asyncio.Task[None], bytearray]] = []
+    it = iter(parts)
+    # Ranges fetched ahead: bounded by the memory limit (each holds a range buffer).
+    ahead = max(1, min(budget.limit // max(client.config.part_size, 1), 64))
+    exhausted = False
+
+    async def fetch(part: Part, buf: bytearray) -> None:
+        async with client.limiter:
+            await job.range_to_view(part, memoryview(buf))
+
+    async def fill() -> None:
+        nonlocal exhausted
+        while not exhausted and len(window) < ahead:
+            part = next(it, None)
+            if part is None:
+                exhausted = True
+                return
+            await budget.acquire(part.size)
+            buf = bytearray(part.size)
+            window.append((part, asyncio.create_task(fetch(part, buf)), buf))
+
+    try:
+        await fill()
+        while window:
+            part, task, buf = window[0]
+            try:
+                await task
+            except PreconditionFailed as exc:
+                raise _changed(exc, job.bucket, job.key) from None
+            window.pop(0)
+            data = bytes(buf)
+            budget.release(part.size)
+            del buf
+            yield data
+            await fill()
+    finally:
+        for part, task, _ in window:
+            task.cancel()
+        if window:
+            await asyncio.gather(*(t for _, t, _ in window), return_exceptions=True)
+            for part, _, _ in window:
+                budget.release(part.size)
+        window.clear()
+
+
+__all__ = ["download", "stream", "TransferError"]

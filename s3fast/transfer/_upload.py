@@ -1,0 +1,314 @@
+"""Uploads: one PUT below the threshold, a multipart upload above it.
+
+Every upload carries a full-object checksum (CRC64NVME by default): each part is
+checksummed (and S3 checks each part), the part checksums are combined in order, and
+CompleteMultipartUpload sends the result as a FULL_OBJECT checksum that S3 verifies
+against what it assembled. Any failure or cancellation aborts the multipart upload,
+so no billed orphan parts are left behind.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from .. import _checksum
+from .._errors import ChecksumMismatch, NetworkError, S3Error, TransferError
+from .._results import PartEvent, TransferResult
+from .._s3xml import complete_body, parse_complete, parse_initiate
+from .._transport import Request
+from ._planner import Part, plan_upload, stream_part_size
+from ._sources import BufferSource, FileSource, StreamSource, open_source
+from ._tasks import run_bounded
+
+if TYPE_CHECKING:
+    from .._client import Client
+
+
+class _Upload:
+    """State of one upload (shared by its part tasks)."""
+
+    def __init__(self, client: Client, bucket: str, key: str, *, headers: dict[str, str],
+                 on_part: Callable[[PartEvent], None] | None,
+                 on_progress: Callable[[int], None] | None) -> None:
+        self.client = client
+        self.transport = client._transport
+        self.bucket = bucket
+        self.key = key
+        self.headers = headers
+        self.algo = _checksum.get(client.config.checksum)
+        self.combiner = _checksum.Combiner(self.algo) if self.algo else None
+        self.on_part = on_part
+        self.on_progress = on_progress
+        self.upload_id: str | None = None
+        self.done: dict[int, tuple[str, str | None]] = {}  # number -> (etag, b64 checksum)
+        self.requests0 = self.transport.stats.requests
+        self.retries0 = self.transport.stats.retries
+
+    def _progress(self, n: int) -> None:
+        if self.client.meter is not None:
+            self.client.meter.add_bytes(n)
+        if self.on_progress is not None:
+            self.on_progress(n)
+
+    def result(self, size: int, t0: float, parts: int, etag: str | None, checksum: str | None,
+               verified: bool, multipart: bool, version_id: str | None) -> TransferResult:
+        return TransferResult(
+            operation="upload", bucket=self.bucket, key=self.key, bytes=size,
+            seconds=time.monotonic() - t0, parts=parts, etag=etag,
+            checksum=(self.algo.name, checksum) if self.algo and checksum else None,
+            checksum_verified=verified, multipart=multipart,
+            requests=self.transport.stats.requests - self.requests0,
+            retries=self.transport.stats.retries - self.retries0,
+            version_id=version_id, upload_id=self.upload_id,
+        )
+
+    # -- single PUT ----------------------------------------------------------------------------
+    async def put(self, body: Any, size: int, crc: int | None, t0: float) -> TransferResult:
+        headers = dict(self.headers)
+        b64 = None
+        if self.algo is not None and crc is not None:
+            b64 = self.algo.encode(crc)
+            headers[self.algo.header] = b64
+        async with self.client.limiter:
+            head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=body))
+        self._progress(size)
+        returned = head.headers.get(self.algo.header) if self.algo else None
+        if returned and b64 and returned != b64:
+            raise ChecksumMismatch(
+                f"S3 stored {self.algo.name}={returned} for s3://{self.bucket}/{self.key}, we sent {b64}",  # type: ignore[union-attr]
+                algorithm=self.algo.name, expected=b64, actual=returned,  # type: ignore[union-attr]
+            )
+        return self.result(size, t0, 1, head.headers.get("etag"), b64, bool(returned), False,
+                           head.headers.get("x-amz-version-id"))
+
+    # -- multipart -----------------------------------------------------------------------------
+    async def create(self) -> str:
+        headers = dict(self.headers)
+        if self.algo is not None:
+            headers["x-amz-checksum-algorithm"] = self.algo.s3_name
+            headers["x-amz-checksum-type"] = "FULL_OBJECT"
+        _, body = await self.transport.call(Request("POST", self.bucket, self.key, query="uploads",
+                                                    headers=headers, error_in_200=True))
+        upload_id = parse_initiate(body)
+        if not upload_id:
+            raise TransferError(f"CreateMultipartUpload for s3://{self.bucket}/{self.key} returned no UploadId")
+        self.upload_id = upload_id
+        return upload_id
+
+    async def part(self, part: Part, body: Any, crc: int | None) -> None:
+        assert self.upload_id is not None
+        headers: dict[str, str] = {}
+        b64 = None
+        if self.algo is not None and crc is not None:
+            b64 = self.algo.encode(crc)
+            headers[self.algo.header] = b64
+        query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
+        req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=body)
+        head, _ = await self.transport.call(req)
+        etag = head.headers.get("etag")
+        if not etag:
+            raise NetworkError(f"UploadPart {part.number} of s3://{self.bucket}/{self.key} answered without an ETag",
+                               kind="protocol")
+        if self.combiner is not None and crc is not None:
+            self.combiner.add(part.offset, crc, part.size)
+        self.done[part.number] = (etag, b64)
+        self._progress(part.size)
+        if self.on_part is not None:
+            self.on_part(PartEvent("upload", self.bucket, self.key, part.number, part.offset, part.size,
+                                   etag=etag, checksum=b64, upload_id=self.upload_id))
+
+    async def complete(self, size: int) -> tuple[str | None, str | None, bool, str | None]:
+        assert self.upload_id is not None
+        parts = [(n, etag, cs) for n, (etag, cs) in sorted(self.done.items())]
+        headers: dict[str, str] = {"content-type": "application/xml"}
+        full_b64 = None
+        if self.algo is not None and self.combiner is not None:
+            full_b64 = self.algo.encode(self.combiner.result(size))
+            headers[self.algo.header] = full_b64
+            headers["x-amz-checksum-type"] = "FULL_OBJECT"
+        body = complete_body(parts, self.algo.name if self.algo else None)
+        query = f"uploadId={quote(self.upload_id, safe='')}"
+        attempts = 0
+
+        def make(attempt: int) -> Request:
+            nonlocal attempts
+            attempts = attempt
+            return Request("POST", self.bucket, self.key, query=query, headers=headers, body=body,
+                           error_in_200=True)
+
+        try:
+            head, answer = await self.transport.call(make)
+        except S3Error as exc:
+            # An earlier attempt may have completed the upload and lost only the answer.
+            if exc.code == "NoSuchUpload" and attempts > 1:
+                info = await self.client.head(f"s3://{self.bucket}/{self.key}", checksum_mode=True)
+                if info.checksum and full_b64 and info.checksum[1] == full_b64 and info.size == size:
+                    self.upload_id = None
+                    return info.etag, full_b64, True, info.version_id
+            raise
+        doc = parse_complete(answer)
+        returned = doc.get(f"Checksum{self.algo.s3_name}") if self.algo else None
+        if returned and full_b64 and returned != full_b64:
+            raise ChecksumMismatch(
+                f"S3 assembled s3://{self.bucket}/{self.key} with {self.algo.name}={returned}, we computed {full_b64}",  # type: ignore[union-attr]
+                algorithm=self.algo.name, expected=full_b64, actual=returned,  # type: ignore[union-attr]
+            )
+        etag = doc.get("ETag") or head.headers.get("etag")
+        self.upload_id_done = self.upload_id
+        return etag, full_b64, bool(returned), head.headers.get("x-amz-version-id")
+
+    async def abort(self) -> None:
+        if self.upload_id is None:
+            return
+        query = f"uploadId={quote(self.upload_id, safe='')}"
+        try:
+            await self.transport.call(Request("DELETE", self.bucket, self.key, query=query, expect=(204, 200, 404)))
+        except Exception:
+            # Best effort: the original error matters more; the bucket's lifecycle rule
+            # (AbortIncompleteMultipartUpload) is the backstop.
+            pass
+        self.upload_id = None
+
+
+async def upload(
+    client: Client,
+    source: Any,
+    bucket: str,
+    key: str,
+    *,
+    headers: dict[str, str],
+    on_part: Callable[[PartEvent], None] | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> TransferResult:
+    cfg = client.config
+    t0 = time.monotonic()
+    src = open_source(source)
+    up = _Upload(client, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
+    try:
+        if isinstance(src, StreamSource):
+            return await _upload_stream(up, src, t0)
+        plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
+        if not plan.multipart:
+            part = plan.parts[0]
+            crc = src.checksum(up.algo, part) if up.algo else None
+            return await up.put(src.body(part), part.size, crc, t0)
+        return await _upload_parts(up, src, plan.parts, src.size, t0)
+    finally:
+        src.close()
+
+
+async def _finish(up: _Upload, size: int, nparts: int, t0: float) -> TransferResult:
+    etag, b64, verified, version = await up.complete(size)
+    upload_id = up.upload_id
+    up.upload_id = None  # completed: nothing to abort
+    result = up.result(size, t0, nparts, etag, b64, verified, True, version)
+    return result if upload_id is None else _with_upload_id(result, upload_id)
+
+
+def _with_upload_id(result: TransferResult, upload_id: str) -> TransferResult:
+    import dataclasses
+
+    return dataclasses.replace(result, upload_id=upload_id)
+
+
+async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tuple[Part, ...], size: int,
+                        t0: float) -> TransferResult:
+    await up.create()
+    try:
+        async def one(part: Part) -> None:
+            crc = src.checksum(up.algo, part) if up.algo else None
+            await up.part(part, src.body(part), crc)
+
+        await run_bounded(parts, one, up.client.limiter)
+        return await _finish(up, size, len(parts), t0)
+    except BaseException:
+        await asyncio.shield(up.abort())
+        raise
+
+
+async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferResult:
+    client = up.client
+    budget = client.memory
+    base = client.config.part_size
+    first_size = stream_part_size(1, base)
+    await budget.acquire(first_size)
+    first = bytearray(first_size)
+    try:
+        n = await src.fill(first)
+    except BaseException:
+        budget.release(first_size)
+        raise
+    if n < first_size:
+        # The whole stream fits in one part: a single PUT.
+        try:
+            view = memoryview(first)[:n]
+            crc = up.algo.of(view) if up.algo else None
+            return await up.put(view, n, crc, t0)
+        finally:
+            budget.release(first_size)
+
+    total = 0
+
+    async def parts():  # type: ignore[no-untyped-def]
+        nonlocal total
+        number, buf, filled, cap = 1, first, n, first_size
+        while True:
+            yield Part(number, total, filled), buf, cap
+            total += filled
+            if filled < cap:
+                return
+            number += 1
+            cap = stream_part_size(number, base)
+            await budget.acquire(cap)
+            buf = bytearray(cap)
+            try:
+                filled = await src.fill(buf)
+            except BaseException:
+                budget.release(cap)
+                raise
+            if filled == 0:
+                budget.release(cap)
+                return
+
+    await up.create()
+    count = 0
+    try:
+        pending: list[asyncio.Task[None]] = []
+        failure: list[BaseException] = []
+
+        async def send(part: Part, buf: bytearray, cap: int) -> None:
+            try:
+                view = memoryview(buf)[:part.size]
+                crc = up.algo.of(view) if up.algo else None
+                await up.part(part, view, crc)
+            except BaseException as exc:
+                if not failure:
+                    failure.append(exc)
+                raise
+            finally:
+                budget.release(cap)  # the part is acknowledged (or failed): drop its buffer
+                client.limiter.release()
+
+        try:
+            async for part, buf, cap in parts():
+                if failure:
+                    budget.release(cap)
+                    break
+                await client.limiter.acquire()
+                pending.append(asyncio.create_task(send(part, buf, cap)))
+                count += 1
+            await asyncio.gather(*pending)
+        except BaseException:
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            raise
+        if failure:
+            raise failure[0]
+        return await _finish(up, total, count, t0)
+    except BaseException:
+        await asyncio.shield(up.abort())
+        raise
