@@ -1,0 +1,59 @@
+"""Progress on stderr: a redrawn line on a terminal, periodic plain lines in logs."""
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import Any, TextIO
+
+from .._units import format_size
+
+
+class Progress:
+    def __init__(self, total: int | None, client: Any, *, stream: TextIO = sys.stderr, mode: str = "auto",
+                 interval: float | None = None) -> None:
+        self.total = total
+        self.client = client
+        self.stream = stream
+        self.done = 0
+        self.t0 = time.monotonic()
+        tty = stream.isatty()
+        self.mode = ("bar" if tty else "off") if mode == "auto" else mode
+        self.interval = interval or (0.25 if self.mode == "bar" else 5.0)
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, n: int) -> None:
+        self.done += n
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.t0, 1e-9)
+        snap = self.client.snapshot()
+        rate = snap.rate_bps
+        pct = f" {100 * self.done / self.total:5.1f}%" if self.total else ""
+        total = f" / {format_size(self.total)}" if self.total is not None else ""
+        return (f"{format_size(self.done)}{total}{pct}  {rate / 1e6:7.1f} MB/s  "
+                f"{snap.concurrency} in flight max  {elapsed:6.1f} s")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            self._draw()
+
+    def _draw(self, final: bool = False) -> None:
+        if self.mode == "bar":
+            self.stream.write("\r\033[K" + self.line() + ("\n" if final else ""))
+        elif self.mode == "log":
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+    def start(self) -> None:
+        if self.mode != "off":
+            self._task = asyncio.create_task(self._run())
+
+    async def stop(self, ok: bool) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            if self.mode == "bar":
+                self.stream.write("\r\033[K")
+                self.stream.flush()
