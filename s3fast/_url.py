@@ -11,7 +11,7 @@ from ._errors import ConfigError
 
 # S3's bucket naming rules, loosely: 3-63 chars of lower-case letters, digits, dots, dashes
 # (S3-compatible servers allow more, so only what would break a URL is refused).
-_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
+_BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _DNS_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 

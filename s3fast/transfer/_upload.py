@@ -72,6 +72,7 @@ class _Upload:
         if self.algo is not None and crc is not None:
             b64 = self.algo.encode(crc)
             headers[self.algo.header] = b64
+            headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
         async with self.client.limiter:
             head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=body))
         self._progress(size)
@@ -105,6 +106,7 @@ class _Upload:
         if self.algo is not None and crc is not None:
             b64 = self.algo.encode(crc)
             headers[self.algo.header] = b64
+            headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
         query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
         req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=body)
         head, _ = await self.transport.call(req)

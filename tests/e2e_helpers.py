@@ -1,0 +1,38 @@
+"""Helpers shared by the end-to-end tests (a module, not fixtures, so tests read plainly)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import s3fast
+
+T = TypeVar("T")
+MiB = s3fast.MiB
+
+#: Small parts so multipart paths run on small, fast objects.
+SMALL = s3fast.TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB, memory_limit=64 * MiB)
+#: Short timeouts and quick retries so fault tests finish fast.
+FAST_FAIL = s3fast.Timeouts(connect=2.0, first_byte=3.0, idle=1.0, low_speed_bytes_per_s=1, low_speed_seconds=2.0)
+QUICK_RETRY = s3fast.RetryConfig(backoff_base=0.005, throttle_backoff_base=0.01, backoff_cap=0.05)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return s3fast.run(coro)
+
+
+def client_for(cluster: Any, config: s3fast.TransferConfig | None = None, **kwargs: Any) -> s3fast.Client:
+    return s3fast.Client(endpoint_url=cluster.endpoint_url, resolve=cluster.resolver_map,
+                         config=config or SMALL, **kwargs)
+
+
+def cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "s3fast.cli", *args], capture_output=True, input=stdin,
+                          env={**os.environ, **(env or {})}, timeout=120, check=False)
+
+
+async def gather(*aws: Any) -> list[Any]:
+    return list(await asyncio.gather(*aws))
