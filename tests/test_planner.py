@@ -10,6 +10,7 @@ from s3fast._url import parse_s3_url, resolve_endpoint
 from s3fast.transfer._planner import (
     etag_part_count,
     parse_content_range,
+    plan_aligned_ranges,
     plan_ranges,
     plan_upload,
     stream_part_size,
@@ -133,3 +134,15 @@ def test_sizes_and_config_validation() -> None:
         TransferConfig(checksum="md5")
     with pytest.raises(ConfigError, match="memory_limit"):
         TransferConfig(part_size=64 * MiB, memory_limit=32 * MiB)
+
+
+def test_aligned_ranges_never_cross_stored_parts() -> None:
+    stored = 12 * MiB
+    size = 3 * stored + 5
+    ranges = plan_aligned_ranges(size, stored, 5 * MiB)
+    assert sum(r.size for r in ranges) == size
+    assert all(a.end == b.offset for a, b in zip(ranges, ranges[1:]))
+    boundaries = {stored, 2 * stored, 3 * stored}
+    for r in ranges:
+        assert not any(r.offset < b < r.end for b in boundaries)
+    assert max(r.size for r in ranges) == 4 * MiB  # 12 MiB split in 3, not 5+5+2

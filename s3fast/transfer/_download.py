@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .. import _checksum
-from .._errors import ChecksumMismatch, LocalIOError, NetworkError, PreconditionFailed, TransferError
+from .._errors import ChecksumMismatch, LocalIOError, NetworkError, PreconditionFailed, S3FastError, TransferError
 from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import Request
 from ..net._connection import Connection, ResponseHead
-from ._planner import Part, parse_content_range, plan_ranges
+from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
@@ -236,6 +236,27 @@ class _Download:
         )
 
 
+async def _plan(client: Client, info: ObjectHead) -> tuple[Part, ...]:
+    """Ranges of ``part_size``; aligned to the stored parts when the ETag says ``-N``."""
+    target = client.config.part_size
+    n = etag_part_count(info.etag)
+    if n is None or n < 2 or info.size <= target:
+        return plan_ranges(info.size, target)
+    # The exact stored part size: HEAD ?partNumber=1 (its Content-Length). Servers that
+    # ignore partNumber answer with the whole object: then the estimate is unusable.
+    query = f"partNumber=1{'&versionId=' + info.version_id if info.version_id else ''}"
+    headers = {"if-match": info.etag} if info.etag else {}
+    try:
+        head, _ = await client._transport.call(Request("HEAD", info.bucket, info.key, query=query, headers=headers,
+                                                       expect=(200, 206)))
+        stored = int(head.headers.get("content-length", "0"))
+    except (ValueError, S3FastError):
+        stored = 0
+    if 0 < stored < info.size and (n - 1) * stored < info.size <= n * stored:
+        return plan_aligned_ranges(info.size, stored, target)
+    return plan_ranges(info.size, target)
+
+
 def _changed(exc: PreconditionFailed, bucket: str, key: str) -> PreconditionFailed:
     exc.args = (f"s3://{bucket}/{key} changed during the download (ETag no longer matches); "
                 "nothing was written",)
@@ -249,7 +270,7 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
     info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
                              checksum_mode=client.config.validate_checksum)
     job = _Download(client, bucket, key, info, on_part, on_progress)
-    parts = plan_ranges(info.size, client.config.part_size)
+    parts = await _plan(client, info)
     if isinstance(dest, (str, os.PathLike)):
         sink: _Sink = FileSink(os.fspath(dest))
     elif hasattr(dest, "write") and not isinstance(dest, (bytearray, memoryview)):
@@ -291,7 +312,7 @@ async def stream(client: Client, bucket: str, key: str, *, version_id: str | Non
     info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
                              checksum_mode=client.config.validate_checksum)
     job = _Download(client, bucket, key, info, None, None)
-    parts = plan_ranges(info.size, client.config.part_size)
+    parts = await _plan(client, info)
     async for chunk in _ordered(client, job, parts):
         yield chunk
     job.verify()

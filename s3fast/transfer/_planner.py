@@ -115,3 +115,19 @@ def parse_content_range(value: str | None) -> tuple[int, int, int] | None:
         return int(first), int(last), int(total)
     except ValueError:
         return None
+
+
+def plan_aligned_ranges(size: int, stored_part: int, target: int) -> tuple[Part, ...]:
+    """Ranges that never cross the boundaries of the object's stored parts (``stored_part``
+    bytes each, the last one shorter): each part is split into equal sub-ranges of about
+    ``target`` bytes. S3 serves part-aligned ranges from one stored part each."""
+    if stored_part <= 0 or target <= 0:
+        raise ConfigError("stored_part and target must be > 0")
+    k = max(1, -(-stored_part // target))
+    sub = -(-stored_part // k)
+    out: list[Part] = []
+    for part_start in range(0, size, stored_part):
+        part_end = min(part_start + stored_part, size)
+        for off in range(part_start, part_end, sub):
+            out.append(Part(len(out) + 1, off, min(sub, part_end - off)))
+    return tuple(out)
