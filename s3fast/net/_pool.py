@@ -74,9 +74,9 @@ class ConnectionPool:
             try:
                 conn = await open_connection(ip, self.port, self.host, self.timeouts, self.ssl_context)
             except NetworkError as exc:
-                self.table.record_failure(ip, "connect" if exc.kind in ("connect", "timeout") else exc.kind)
                 if exc.kind == "tls":
-                    raise
+                    raise  # a trust problem, not the IP's fault: no retry, no quarantine
+                self.table.record_failure(ip, "connect")
                 last = exc
                 tried.add(ip)
                 continue
