@@ -170,3 +170,20 @@ def test_connections_spread_over_every_ip(moto_cluster, bucket: str) -> None:
     stats = run(go())
     assert set(stats) == set(moto_cluster.ips)
     assert all(st.requests > 0 for st in stats.values())  # type: ignore[attr-defined]
+
+
+def test_max_gbps_caps_the_bytes_paid_for(moto_cluster, bucket: str) -> None:
+    """The token bucket is in the data path: every byte moved was paid for in it."""
+    data = os.urandom(12 * MiB)
+
+    async def go() -> None:
+        cfg = SMALL.replace(max_gbps=50.0)
+        async with client_for(moto_cluster, cfg) as c:
+            bucket_ = c.tuner.bucket
+            assert bucket_ is not None
+            await c.put_bytes(f"s3://{bucket}/capped", data)
+            assert await c.get_bytes(f"s3://{bucket}/capped") == data
+            # Upload (3 parts) and download (3 ranges) both consumed tokens: 2 x 12 MiB.
+            assert bucket_.consumed == 2 * len(data)
+
+    run(go())

@@ -171,6 +171,7 @@ class _Download:
                                    etag=self.info.etag))
 
     async def range_to_file(self, part: Part, sink: FileSink) -> None:
+        pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
         chunks = self.client.chunks
         buf = await chunks.get()
         received = 0
@@ -192,6 +193,8 @@ class _Download:
                     sink.write(chunk, part.offset + received)
                     received += n
                     self._progress(n)
+                    if pace is not None:
+                        await pace(n)
 
             await self.transport.call(lambda attempt: self._request(part, received), consume)
         finally:
@@ -199,6 +202,7 @@ class _Download:
         self._part_done(part, crc if algo else None)
 
     async def range_to_view(self, part: Part, view: memoryview) -> None:
+        pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
         received = 0
 
         async def consume(conn: Connection, head: ResponseHead) -> None:
@@ -210,6 +214,8 @@ class _Download:
                     raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
                 received += n
                 self._progress(n)
+                if pace is not None:
+                    await pace(n)
 
         await self.transport.call(lambda attempt: self._request(part, received), consume)
         crc = self.algo.of(view[:part.size]) if self.algo else None

@@ -74,6 +74,7 @@ class _Upload:
             headers[self.algo.header] = b64
             headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
         async with self.client.limiter:
+            await self.client.tuner.pace(size)
             head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=body))
         self._progress(size)
         returned = head.headers.get(self.algo.header) if self.algo else None
@@ -109,6 +110,8 @@ class _Upload:
             headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
         query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
         req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=body)
+        # max_gbps: a part is paid for before it is sent (sendfile sends it in one go).
+        await self.client.tuner.pace(part.size)
         head, _ = await self.transport.call(req)
         etag = head.headers.get("etag")
         if not etag:
@@ -275,7 +278,11 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
                 budget.release(cap)
                 return
 
-    await up.create()
+    try:
+        await up.create()
+    except BaseException:
+        budget.release(first_size)
+        raise
     count = 0
     try:
         pending: list[asyncio.Task[None]] = []

@@ -145,6 +145,8 @@ class TokenBucket:
         self._sleep = sleep
         self._tokens = self._burst
         self._t = clock()
+        #: bytes paid for through consume() (refunds of cancelled waits deducted)
+        self.consumed = 0
 
     @property
     def rate(self) -> float:
@@ -192,6 +194,7 @@ class TokenBucket:
         """Take ``n`` bytes, waiting as long as the rate requires."""
         self._refill()
         self._tokens -= n
+        self.consumed += n
         if self._tokens >= 0:
             return
         # Later callers see the debt and wait behind us, which keeps the order fair.
@@ -201,6 +204,7 @@ class TokenBucket:
             # The bytes were not sent; give them back (capped: a refund is not a burst).
             self._refill()
             self._tokens = min(self._burst, self._tokens + n)
+            self.consumed -= n
             raise
 
     def _refill(self) -> None:
