@@ -251,9 +251,9 @@ async def _plan(client: Client, info: ObjectHead) -> tuple[Part, ...]:
     # The exact stored part size: HEAD ?partNumber=1 (its Content-Length). Servers that
     # ignore partNumber answer with the whole object: then the estimate is unusable.
     query = f"partNumber=1{'&versionId=' + info.version_id if info.version_id else ''}"
-    headers = {"if-match": info.etag} if info.etag else {}
+    # No If-Match here: a part's ETag is not the object's; every range GET carries If-Match.
     try:
-        head, _ = await client._transport.call(Request("HEAD", info.bucket, info.key, query=query, headers=headers,
+        head, _ = await client._transport.call(Request("HEAD", info.bucket, info.key, query=query,
                                                        expect=(200, 206)))
         stored = int(head.headers.get("content-length", "0"))
     except (ValueError, S3FastError):
