@@ -1,0 +1,167 @@
+"""Facts about the machine a benchmark ran on, including EC2 discovery.
+
+EC2 discovery never guesses its way onto the network: the instance metadata service (IMDSv2:
+PUT a token, then GET with it, 1 s timeouts) is asked only when DMI says this is EC2 or when
+``AWS_EC2_METADATA_SERVICE_ENDPOINT`` names an explicit endpoint (tests point it at a fake
+server on 127.0.0.1), and never when ``AWS_EC2_METADATA_DISABLED`` is true. awscrt's
+recommended throughput target is read only when DMI says EC2, because that call may itself
+query IMDS. The decision is the pure :func:`imds_plan`; the I/O is separate.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+DEFAULT_IMDS = "http://169.254.169.254"
+_IMDS_PATHS = ("instance-type", "placement/availability-zone", "placement/region")
+_DMI = Path("/sys/class/dmi/id")
+
+# Advertised network bandwidth (Gbit/s) of instance types commonly used for S3 throughput
+# work; "up to" burst figures are marked as such.
+ADVERTISED_GBPS: dict[str, tuple[float, bool]] = {
+    "c5n.large": (25, True), "c5n.xlarge": (25, True), "c5n.2xlarge": (25, True),
+    "c5n.4xlarge": (25, True), "c5n.9xlarge": (50, False), "c5n.18xlarge": (100, False),
+    "c5n.metal": (100, False), "c6gn.16xlarge": (100, False), "c6in.16xlarge": (100, False),
+    "c6in.32xlarge": (200, False), "c7gn.16xlarge": (200, False), "c7gn.metal": (200, False),
+    "m5dn.24xlarge": (100, False), "m5n.24xlarge": (100, False), "m6in.32xlarge": (200, False),
+    "r5n.24xlarge": (100, False), "c6i.32xlarge": (50, False), "c7i.48xlarge": (50, False),
+    "m7i.48xlarge": (50, False), "g5.12xlarge": (40, False), "g5.48xlarge": (100, False),
+    "p4d.24xlarge": (400, False), "p5.48xlarge": (3200, False), "trn1.32xlarge": (800, False),
+    "c5.large": (10, True), "m5.large": (10, True), "c6i.large": (12.5, True),
+}
+
+
+@dataclass(frozen=True)
+class ImdsPlan:
+    query: bool
+    endpoint: str
+    reason: str
+
+
+def imds_plan(env: Mapping[str, str], dmi_is_ec2: bool) -> ImdsPlan:
+    """Whether to ask the metadata service, and where (no I/O)."""
+    if env.get("AWS_EC2_METADATA_DISABLED", "").strip().lower() == "true":
+        return ImdsPlan(False, "", "AWS_EC2_METADATA_DISABLED=true")
+    explicit = env.get("AWS_EC2_METADATA_SERVICE_ENDPOINT", "").strip()
+    if explicit:
+        return ImdsPlan(True, explicit.rstrip("/"), "explicit AWS_EC2_METADATA_SERVICE_ENDPOINT")
+    if dmi_is_ec2:
+        return ImdsPlan(True, DEFAULT_IMDS, "DMI says EC2")
+    return ImdsPlan(False, "", "not EC2 according to DMI")
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace").strip()
+    except OSError:
+        return ""
+
+
+def dmi_is_ec2(read: Callable[[Path], str] = _read) -> bool:
+    """True when DMI (or the Xen hypervisor UUID) identifies an EC2 instance."""
+    vendor = read(_DMI / "sys_vendor") + " " + read(_DMI / "bios_vendor")
+    if "Amazon EC2" in vendor or "Amazon" in read(_DMI / "board_vendor"):
+        return True
+    if read(_DMI / "board_asset_tag").startswith("i-"):
+        return True
+    return read(Path("/sys/hypervisor/uuid")).lower().startswith("ec2")
+
+
+def imds_get(endpoint: str, paths: list[str], *, timeout: float = 1.0) -> dict[str, str]:
+    """IMDSv2: one token PUT, then a GET per path. Missing paths are left out."""
+    parts = urlsplit(endpoint)
+    host = parts.hostname or ""
+    port = parts.port or 80
+
+    def request(method: str, path: str, headers: dict[str, str]) -> tuple[int, str]:
+        conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        try:
+            conn.request(method, path, headers=headers)
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+
+    ttl = {"X-aws-ec2-metadata-token-ttl-seconds": "60"}
+    status, token = request("PUT", "/latest/api/token", ttl)
+    if status != 200 or not token:
+        raise OSError(f"IMDS token request answered {status}")
+    out = {}
+    for path in paths:
+        auth = {"X-aws-ec2-metadata-token": token}
+        status, body = request("GET", f"/latest/meta-data/{path}", auth)
+        if status == 200:
+            out[path] = body.strip()
+    return out
+
+
+def ec2_facts(
+    env: Mapping[str, str] | None = None,
+    *,
+    is_ec2: Callable[[], bool] = dmi_is_ec2,
+    recommended_gbps: Callable[[], float | None] | None = None,
+) -> dict[str, Any]:
+    """Instance type, AZ, advertised bandwidth and CRT's recommended target, where knowable."""
+    env = os.environ if env is None else env
+    on_ec2 = is_ec2()
+    plan = imds_plan(env, on_ec2)
+    facts: dict[str, Any] = {"dmi_ec2": on_ec2, "imds": plan.reason}
+    if plan.query:
+        try:
+            meta = imds_get(plan.endpoint, list(_IMDS_PATHS))
+        except OSError as exc:
+            facts["imds_error"] = str(exc)
+        else:
+            facts["instance_type"] = meta.get("instance-type")
+            facts["availability_zone"] = meta.get("placement/availability-zone")
+            facts["region"] = meta.get("placement/region")
+    itype = facts.get("instance_type")
+    if itype in ADVERTISED_GBPS:
+        gbps, burst = ADVERTISED_GBPS[itype]
+        facts["advertised_gbps"] = gbps
+        facts["advertised_gbps_is_burst"] = burst
+    if on_ec2:
+        getter = recommended_gbps or _crt_recommended_gbps
+        facts["awscrt_recommended_gbps"] = getter()
+    return facts
+
+
+def _crt_recommended_gbps() -> float | None:
+    from awscrt.s3 import get_recommended_throughput_target_gbps
+
+    return get_recommended_throughput_target_gbps()
+
+
+def _cpu_model() -> str:
+    for line in _read(Path("/proc/cpuinfo")).splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def _mem_total_gib() -> float | None:
+    for line in _read(Path("/proc/meminfo")).splitlines():
+        if line.startswith("MemTotal:"):
+            return round(int(line.split()[1]) / (1 << 20), 1)
+    return None
+
+
+def machine_facts(*, with_ec2: bool, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    facts: dict[str, Any] = {
+        "cpu_model": _cpu_model(),
+        "vcpus": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "mem_total_gib": _mem_total_gib(),
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+    }
+    if with_ec2:
+        facts["ec2"] = ec2_facts(env)
+    return facts

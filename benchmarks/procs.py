@@ -1,0 +1,222 @@
+"""Child processes with their own rusage, free loopback ports and readiness polling.
+
+Every runner runs in its own process so that ``os.wait4`` hands back exactly that child's
+CPU time (user + sys). Waiting happens on a helper thread (``wait4`` blocks), so the caller
+can bound the run with a timeout and kill the child's process group.
+
+Peak RSS is *not* taken from ``ru_maxrss``: Linux carries the parent's high-water mark
+across ``fork``/``vfork`` + ``execve`` (a child of a 500 MiB Python reports >= 500 MiB even
+for ``/bin/true``; measured here). Instead ``VmHWM`` of the child's own address space is
+read from ``/proc/PID/status`` while it runs (it only grows, so the last reading is the
+peak up to a few milliseconds before exit); Python runners also report their own VmHWM.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Outcome of one measured child process."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    wall_s: float
+    user_s: float
+    sys_s: float
+    maxrss_kib: int
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+    hwm_kib: int | None = None  # last VmHWM read from /proc while the child ran
+
+    @property
+    def cpu_s(self) -> float:
+        return self.user_s + self.sys_s
+
+    def __repr__(self) -> str:
+        return (
+            f"<Measured {Path(self.argv[0]).name} rc={self.returncode} wall={self.wall_s:.2f}s "
+            f"cpu={self.cpu_s:.2f}s rss={self.maxrss_kib // 1024}MiB timed_out={self.timed_out}>"
+        )
+
+
+def _decode_status(status: int) -> int:
+    if os.WIFSIGNALED(status):
+        return -os.WTERMSIG(status)
+    return os.WEXITSTATUS(status)
+
+
+def run_measured(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+    timeout: float = 600.0,
+    workdir: str | os.PathLike[str] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    hwm_interval_s: float = 0.01,
+) -> Measured:
+    """Run ``argv`` to completion, returning its wall time, rusage and captured output.
+
+    stdout/stderr go to files in ``workdir`` (default: a fresh temp dir) rather than pipes,
+    so a chatty child can never block on a full pipe while nobody reads it.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=workdir, prefix="child-") as tmp:
+        out_path = Path(tmp) / "stdout"
+        err_path = Path(tmp) / "stderr"
+        with open(out_path, "wb") as out_f, open(err_path, "wb") as err_f:
+            start = clock()
+            proc = subprocess.Popen(
+                list(argv),
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=out_f,
+                stderr=err_f,
+                start_new_session=True,  # own process group: a timeout kills its helpers too
+            )
+            box: dict[str, tuple[int, int, os.struct_rusage]] = {}
+            done = threading.Event()
+
+            def _reap() -> None:
+                box["r"] = os.wait4(proc.pid, 0)
+                done.set()
+
+            reaper = threading.Thread(target=_reap, name=f"wait4-{proc.pid}", daemon=True)
+            reaper.start()
+            hwm: list[int] = []
+            monitor = threading.Thread(
+                target=_watch_hwm, args=(proc.pid, done, hwm, hwm_interval_s), daemon=True
+            )
+            monitor.start()
+            timed_out = not done.wait(timeout)
+            if timed_out:
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                done.wait()
+            wall = clock() - start
+            monitor.join()
+            _pid, status, usage = box["r"]
+            # We reaped the child ourselves; tell Popen so it does not try (and warn) later.
+            proc.returncode = _decode_status(status)
+        return Measured(
+            argv=tuple(argv),
+            returncode=proc.returncode,
+            wall_s=wall,
+            user_s=usage.ru_utime,
+            sys_s=usage.ru_stime,
+            maxrss_kib=usage.ru_maxrss,
+            stdout=out_path.read_text(errors="replace"),
+            stderr=err_path.read_text(errors="replace"),
+            timed_out=timed_out,
+            hwm_kib=hwm[-1] if hwm else None,
+        )
+
+
+def read_vm_hwm_kib(pid: int | str = "self") -> int | None:
+    """Peak resident set of a process's current address space (``VmHWM``), in KiB."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _watch_hwm(pid: int, done: threading.Event, out: list[int], interval: float) -> None:
+    # Paced by the exit event itself: returns as soon as the child is reaped.
+    while not done.is_set():
+        value = read_vm_hwm_kib(pid)
+        if value is not None and not done.is_set():
+            out.append(value)
+        done.wait(interval)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on ``host`` (the kernel picks it; a small race remains)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
+    """``n`` distinct free ports, all held open until every one is chosen."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((host, 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass
+class Poller:
+    """Bounded readiness polling: ``check`` is retried until it is true or ``deadline_s`` passes.
+
+    The pause between checks is a back-off on an external process we cannot get an event
+    from (a server opening its port), not synchronisation inside our own code.
+    """
+
+    deadline_s: float = 30.0
+    interval_s: float = 0.05
+    max_interval_s: float = 0.5
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    attempts: int = field(default=0, init=False)
+
+    def wait(self, check: Callable[[], bool], *, alive: Callable[[], bool] = lambda: True) -> bool:
+        end = self.clock() + self.deadline_s
+        pause = self.interval_s
+        while True:
+            self.attempts += 1
+            if check():
+                return True
+            if not alive() or self.clock() >= end:
+                return False
+            self.sleep(pause)
+            pause = min(pause * 2, self.max_interval_s)
+
+
+def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> int:
+    """SIGTERM the process we started (its group), then SIGKILL after ``grace_s``."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        try:
+            proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait(grace_s)
+    return int(proc.returncode if proc.returncode is not None else 0)
