@@ -85,6 +85,7 @@ class Client:
             target_gbps=target if cfg.max_gbps is None else min(target, cfg.max_gbps),
             max_gbps=cfg.max_gbps,
             max_concurrency=min(cap, cfg.max_concurrency or 256),
+            max_initial_concurrency=8,
         )
         self.tuner = Tuner(tuner_cfg, memory_cap_concurrency=cap, on_update=on_tuner_update)
         self.meter = self.tuner.meter
@@ -95,6 +96,7 @@ class Client:
         self._transport = Transport(
             self.endpoint, self.credentials, self.region, cfg, resolver=base_resolver,
             ca_bundle=ca_bundle or os.environ.get("AWS_CA_BUNDLE") or None, verify=verify, meter=self.meter,
+            limiter=self.limiter,
         )
         self._tuner_task: asyncio.Task[None] | None = None
         self._closed = False
@@ -135,6 +137,11 @@ class Client:
     def ip_stats(self) -> dict[str, Any]:
         """Per-IP counters: requests, bytes, errors, quarantines, connections, state."""
         return self._transport.ip_stats()
+
+    def task_window(self) -> int:
+        """How many part/range tasks a transfer keeps alive: enough to keep every request
+        slot busy, not so many that thousands of idle tasks pile up."""
+        return 2 * self.limiter.limit + 2
 
     @property
     def stats(self) -> Any:

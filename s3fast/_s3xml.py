@@ -3,7 +3,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from xml.sax.saxutils import escape
+
+
+def escape(text: str) -> str:
+    """XML-escape text (xml.sax.saxutils would pull in urllib.request at import: ~25 ms)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _strip_ns(tag: str) -> str:

@@ -25,7 +25,7 @@ from .net._connection import Connection, FileSlice, ResponseHead, make_ssl_conte
 from .net._endpoints import EndpointTable
 from .net._pool import ConnectionPool
 from .net._resolver import Resolver
-from .tuning import ThroughputMeter
+from .tuning import ConcurrencyLimiter, ThroughputMeter
 
 T = TypeVar("T")
 _USER_AGENT = f"s3fast/{__version__}"
@@ -82,6 +82,7 @@ class Transport:
         ca_bundle: str | None = None,
         verify: bool = True,
         meter: ThroughputMeter | None = None,
+        limiter: ConcurrencyLimiter | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.endpoint = endpoint
@@ -90,6 +91,9 @@ class Transport:
         self.config = config
         self.resolver = resolver
         self.meter = meter
+        #: every request holds a slot while it runs (not while it backs off): this is the
+        #: concurrency the tuner controls
+        self.limiter = limiter
         self.stats = Stats()
         self._rng = rng or random.Random()
         self._ssl: ssl.SSLContext | None = make_ssl_context(ca_bundle, verify) if endpoint.tls else None
@@ -231,6 +235,22 @@ class Transport:
                 exclude = set()
 
     async def _attempt(
+        self,
+        pool: ConnectionPool,
+        req: Request,
+        consume: Consumer[T] | None,
+        exclude: set[str],
+    ) -> T | tuple[ResponseHead, bytes]:
+        limiter = self.limiter
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            return await self._attempt_locked(pool, req, consume, exclude)
+        finally:
+            if limiter is not None:
+                limiter.release()
+
+    async def _attempt_locked(
         self,
         pool: ConnectionPool,
         req: Request,

@@ -73,9 +73,8 @@ class _Upload:
             b64 = self.algo.encode(crc)
             headers[self.algo.header] = b64
             headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
-        async with self.client.limiter:
-            await self.client.tuner.pace(size)
-            head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=body))
+        await self.client.tuner.pace(size)
+        head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=body))
         self._progress(size)
         returned = head.headers.get(self.algo.header) if self.algo else None
         if returned and b64 and returned != b64:
@@ -227,7 +226,7 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
             crc = src.checksum(up.algo, part) if up.algo else None
             await up.part(part, src.body(part), crc)
 
-        await run_bounded(parts, one, up.client.limiter)
+        await run_bounded(parts, one, up.client.task_window)
         return await _finish(up, size, len(parts), t0)
     except BaseException:
         await asyncio.shield(up.abort())
@@ -284,6 +283,9 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
         budget.release(first_size)
         raise
     count = 0
+    # Parts read ahead of the requests: bounded by the memory budget (each holds its buffer)
+    # and by this window (tasks alive).
+    window = asyncio.Semaphore(client.task_window())
     try:
         pending: list[asyncio.Task[None]] = []
         failure: list[BaseException] = []
@@ -299,14 +301,14 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
                 raise
             finally:
                 budget.release(cap)  # the part is acknowledged (or failed): drop its buffer
-                client.limiter.release()
+                window.release()
 
         try:
             async for part, buf, cap in parts():
                 if failure:
                     budget.release(cap)
                     break
-                await client.limiter.acquire()
+                await window.acquire()
                 pending.append(asyncio.create_task(send(part, buf, cap)))
                 count += 1
             await asyncio.gather(*pending)

@@ -20,6 +20,10 @@ class TunerConfig:
       it byte-exactly. None = no cap.
     - ``initial_per_connection_gbps`` [0.4]: the starting model, as the CRT's: one request carries
       about 0.4 Gbps, so the first guess is ``ceil(target / 0.4)`` (25 requests for 10 Gbps).
+    - ``max_initial_concurrency`` [None]: start no higher than this and let the ramp climb
+      (x1.5 a step). The client passes 8: on a fast path (loopback, same-AZ endpoints) a few
+      connections already fill the link and each extra one costs CPU; on S3 the ramp
+      reaches 25 in about 2 s.
     - ``min_concurrency`` [1] / ``max_concurrency`` [256]: absolute bounds. The memory cap given to
       the :class:`Controller` lowers the upper bound further and always wins over ``min``.
     - ``window_seconds`` [0.25]: length of one measurement window (used by the tuner loop).
@@ -53,6 +57,7 @@ class TunerConfig:
     target_gbps: float = 10.0
     max_gbps: float | None = None
     initial_per_connection_gbps: float = 0.4
+    max_initial_concurrency: int | None = None
     min_concurrency: int = 1
     max_concurrency: int = 256
     window_seconds: float = 0.25

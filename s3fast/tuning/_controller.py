@@ -215,6 +215,8 @@ class Controller:
         cfg = self._cfg
         # The epsilon keeps 10 / 0.4 at 25 even if float rounding lands just above it.
         model = math.ceil(cfg.effective_target_gbps / cfg.initial_per_connection_gbps - 1e-9)
+        if cfg.max_initial_concurrency is not None:
+            model = min(model, cfg.max_initial_concurrency)
         upper, _ = self._upper()
         return max(self._lower(), min(model, upper))
 
