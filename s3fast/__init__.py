@@ -36,6 +36,7 @@ from ._errors import (
 from ._impl import MODE as IMPLEMENTATION
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._retry import RetryConfig
+from .transfer._hedge import HedgeConfig
 from ._s3xml import ObjectInfo
 from ._units import GiB, KiB, MiB, parse_size
 from ._version import __version__
@@ -64,6 +65,7 @@ __all__ = [
     "TransferConfig",
     "Timeouts",
     "RetryConfig",
+    "HedgeConfig",
     "parse_size",
     "KiB",
     "MiB",

@@ -9,7 +9,7 @@ from urllib.parse import quote
 
 from . import _checksum
 from ._config import TransferConfig
-from ._errors import ConfigError, NoSuchKey, S3Error
+from ._errors import ConfigError, NoSuchKey, RequestTimeout, S3Error
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
@@ -166,8 +166,11 @@ class Client:
         for k, v in (metadata or {}).items():
             headers[f"x-amz-meta-{k.lower()}"] = v
         self._start_tuner()
-        return await _upload.upload(self, source, dst.bucket, dst.key, headers=headers,
-                                    on_part=on_part, on_progress=on_progress)
+        return await self._bounded(
+            _upload.upload(self, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
+                           on_progress=on_progress),
+            f"upload to {url}",
+        )
 
     async def download(
         self,
@@ -181,8 +184,24 @@ class Client:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file."""
         src = parse_s3_url(url)
         self._start_tuner()
-        return await _download.download(self, src.bucket, src.key, dest, version_id=version_id,
-                                        on_part=on_part, on_progress=on_progress)
+        return await self._bounded(
+            _download.download(self, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
+                               on_progress=on_progress),
+            f"download of {url}",
+        )
+
+    async def _bounded(self, coro: Any, what: str) -> TransferResult:
+        """Apply ``timeouts.deadline`` to a whole transfer (cancellation cleans up as usual:
+        a multipart upload is aborted, a partial file removed)."""
+        deadline = self.config.timeouts.deadline
+        if deadline is None:
+            return await coro  # type: ignore[no-any-return]
+        try:
+            async with asyncio.timeout(deadline):
+                return await coro  # type: ignore[no-any-return]
+        except TimeoutError:
+            raise RequestTimeout(f"{what} did not finish within the {deadline:g} s deadline",
+                                 stage="deadline") from None
 
     def stream(self, url: str, *, version_id: str | None = None) -> AsyncIterator[bytes]:
         """The object's bytes in order, fetched ahead in parallel within the memory limit."""

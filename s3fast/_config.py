@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from ._errors import ConfigError
 from ._retry import RetryConfig
+from .transfer._hedge import HedgeConfig
 from ._units import GiB, KiB, MiB
 
 #: S3's limits on multipart uploads.
@@ -94,14 +95,16 @@ class TransferConfig:
             instance's recommended target when on EC2, else 10 Gbps.
         max_gbps: a hard cap on throughput (for sharing a link). Default None.
         memory_limit: hard bound on bytes held in part buffers. Default 256 MiB.
-        io_chunk_size: per-connection receive/read buffer for file transfers.
-            Default 1 MiB.
+        io_chunk_size: per-connection receive buffer for file downloads. Default 128 KiB:
+            each chunk goes to the file (os.pwrite) while it is still in the CPU cache;
+            1 MiB chunks cost ~25% more CPU per GiB here (measured with 8 connections).
         checksum: full-object checksum sent with uploads: "crc64nvme" (default),
             "crc32c", "crc32" or "none".
         validate_checksum: on downloads, ask S3 for the stored checksum and fail on a
             mismatch. Default True.
         timeouts: see :class:`Timeouts`.
         retry: see :class:`RetryConfig`.
+        hedge: straggler hedging of download ranges, see :class:`HedgeConfig`.
     """
 
     part_size: int = 8 * MiB
@@ -110,11 +113,12 @@ class TransferConfig:
     target_gbps: float | None = None
     max_gbps: float | None = None
     memory_limit: int = 256 * MiB
-    io_chunk_size: int = 1 * MiB
+    io_chunk_size: int = 128 * KiB
     checksum: str = "crc64nvme"
     validate_checksum: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryConfig = field(default_factory=RetryConfig)
+    hedge: HedgeConfig = field(default_factory=HedgeConfig)
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE or self.part_size > MAX_PART_SIZE:

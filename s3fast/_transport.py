@@ -10,7 +10,7 @@ import asyncio
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -43,6 +43,8 @@ class Request:
     expect: tuple[int, ...] = (200,)
     #: S3 may answer 200 with an <Error> body (CompleteMultipartUpload, copies)
     error_in_200: bool = False
+    #: told the IP each attempt goes to (hedging sends its duplicate elsewhere)
+    on_ip: Callable[[str], None] | None = None
 
     @property
     def body_length(self) -> int:
@@ -64,6 +66,8 @@ class Stats:
     throttled: int = 0
     bytes_sent: int = 0
     bytes_received: int = 0
+    hedges: int = 0
+    hedge_wins: int = 0
 
 
 #: consume(conn, head, request) -> result: reads the body of a successful response
@@ -166,6 +170,7 @@ class Transport:
         consume: Consumer[T] | None = None,
         *,
         on_retry: Callable[[BaseException], None] | None = None,
+        exclude: Collection[str] = (),
     ) -> T | tuple[ResponseHead, bytes]:
         """Run a request to completion: retried under the budget, to another IP after a failure.
 
@@ -177,7 +182,7 @@ class Transport:
         pool = self.pool_for(bucket)
         budget = self._budgets[pool.host]
         state = RetryState(budget, self._rng)
-        exclude: set[str] = set()
+        exclude = set(exclude)
         attempt = 0
         while True:
             attempt += 1
@@ -260,6 +265,8 @@ class Transport:
         head_bytes = await self._head_bytes(req)
         conn = await pool.acquire(exclude)
         ip = conn.ip
+        if req.on_ip is not None:
+            req.on_ip(ip)
         pool.table.record_request(ip)
         self.stats.requests += 1
         t0 = time.monotonic()

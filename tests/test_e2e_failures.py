@@ -187,3 +187,22 @@ def test_cli_version_names_the_core() -> None:
     assert out.returncode == 0
     expected = b"pure core" if os.environ.get("S3FAST_NO_EXTENSIONS") else b"native core"
     assert expected in out.stdout
+
+
+def test_deadline_bounds_a_whole_transfer(fault_cluster, tmp_path: Path) -> None:
+    from support.faultrules import latency
+
+    bucket = fault_cluster.moto.make_bucket()
+    fault_cluster.moto.boto3_client().put_object(Bucket=bucket, Key="k", Body=b"x" * 1000)
+    # Every answer comes 5 s late; the whole download may take 0.5 s.
+    fault_cluster.add_rule(Rule(latency(5.0), method="GET"))
+    cfg = SMALL.replace(timeouts=s3fast.Timeouts(deadline=0.5))
+
+    async def go() -> None:
+        async with client_for(fault_cluster, cfg) as c:
+            with pytest.raises(s3fast.RequestTimeout, match="deadline") as info:
+                await c.download(f"s3://{bucket}/k", tmp_path / "k")
+            assert info.value.stage == "deadline"
+
+    run(go())
+    assert list(tmp_path.iterdir()) == []

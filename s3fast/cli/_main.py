@@ -201,6 +201,7 @@ async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[st
             "parts": result.parts,
             "requests": stats.requests,
             "retries": stats.retries,
+            "hedges": stats.hedges,
             "throttled": stats.throttled,
             "etag": result.etag,
             "checksum": {"algorithm": result.checksum[0], "value": result.checksum[1],

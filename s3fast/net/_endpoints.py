@@ -221,6 +221,7 @@ class EndpointTable:
         self._entries: dict[str, _Entry] = {}
         self._pick_seq = 0
         self._needs_refresh = True  # nothing resolved yet
+        self._outage = False  # every IP was quarantined at once (set in _quarantine)
         self._last_refresh: float | None = None
         self._inflight: asyncio.Future[list[str]] | None = None
         self._stop: asyncio.Event | None = None
@@ -457,6 +458,14 @@ class EndpointTable:
                 # a slow IP that is expected, so it must not lift the quarantine.
                 return
             self._release(entry, now)
+            if self._outage:
+                # The whole endpoint was down and is back: the other IPs were ejected by
+                # the same outage, so make them due for a probe now rather than leave
+                # every connection on this one IP until their quarantines run out.
+                self._outage = False
+                for other in self._entries.values():
+                    if other.quarantined and other.quarantine_until > now:
+                        other.quarantine_until = now
         if nbytes >= self.config.min_sample_bytes and seconds > 0:
             rate = nbytes / seconds
             alpha = self.config.ema_alpha
@@ -491,8 +500,11 @@ class EndpointTable:
             return
         if entry.quarantined:
             if now >= entry.quarantine_until:
-                # The probe (or a straggler after the quarantine) failed.
-                entry.level += 1
+                # The probe (or a straggler after the quarantine) failed. In a total outage
+                # pick() forces probes on IPs still in quarantine; escalating each of those
+                # would keep every IP out for up to the cap once the endpoint is back.
+                if not self._outage:
+                    entry.level += 1
                 self._quarantine(entry, now)
             return  # failures of older connections during quarantine: no-op
         entry.failure_score += weight
@@ -514,6 +526,7 @@ class EndpointTable:
         entry.failure_score = 0.0
         if self.all_failed:
             self._needs_refresh = True
+            self._outage = True
 
     def _release(self, entry: _Entry, now: float) -> None:
         entry.quarantined = False

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import Request
 from ..net._connection import Connection, ResponseHead
 from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
+from ._hedge import HedgePolicy
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
@@ -127,13 +128,20 @@ class BufferSink(_Sink):
 
 
 class _RangeState:
-    """Progress of one range across attempts: a retry resumes at ``received``."""
+    """Progress of one request stream for a range across attempts: a retry resumes at
+    ``received``. Two racers of one range (hedging) share ``reported`` so progress is
+    counted once."""
 
-    __slots__ = ("received", "crc")
+    __slots__ = ("received", "crc", "ip", "reported")
 
-    def __init__(self) -> None:
+    def __init__(self, reported: list[int] | None = None) -> None:
         self.received = 0
         self.crc = 0
+        self.ip: str | None = None
+        self.reported = reported if reported is not None else [0]
+
+    def set_ip(self, ip: str) -> None:
+        self.ip = ip
 
 
 class _Download:
@@ -149,6 +157,7 @@ class _Download:
         self.expected: str | None = None
         self.combiner: _checksum.Combiner | None = None
         self.pin_version: str | None = None
+        self.hedge: HedgePolicy | None = None
         if info is not None:
             self.set_info(info)
 
@@ -217,7 +226,7 @@ class _Download:
                     st.crc = algo.update(chunk, st.crc)
                 sink.write(chunk, part.offset + st.received)
                 st.received += n
-                self._progress(n)
+                self._report(st)
                 if pace is not None:
                     await pace(n)
         finally:
@@ -230,9 +239,15 @@ class _Download:
             if n == 0:
                 raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
             st.received += n
-            self._progress(n)
+            self._report(st)
             if pace is not None:
                 await pace(n)
+
+    def _report(self, st: _RangeState) -> None:
+        new = st.received - st.reported[0]
+        if new > 0:
+            st.reported[0] = st.received
+            self._progress(new)
 
     async def _read(self, conn: Connection, part: Part, sink: _Sink, st: _RangeState) -> None:
         if isinstance(sink, FileSink):
@@ -251,15 +266,76 @@ class _Download:
                 crc = st.crc
         self._part_done(part, crc)
 
-    async def fetch_range(self, part: Part, sink: _Sink) -> None:
-        st = _RangeState()
-
+    async def _fetch_once(self, part: Part, sink: _Sink, st: _RangeState, exclude: Collection[str]) -> None:
         async def consume(conn: Connection, head: ResponseHead) -> None:
             self._check_range(head, part, st.received)
             await self._read(conn, part, sink, st)
 
-        await self.transport.call(lambda attempt: self._request(part, st.received), consume)
-        self._finish_range(part, sink, st)
+        def make(attempt: int) -> Request:
+            req = self._request(part, st.received)
+            req.on_ip = st.set_ip
+            return req
+
+        await self.transport.call(make, consume, exclude=exclude)
+
+    async def fetch_range(self, part: Part, sink: _Sink) -> None:
+        """One range, hedged when it straggles (see ``_hedge``)."""
+        policy = self.hedge
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        primary = _RangeState()
+        task = asyncio.ensure_future(self._fetch_once(part, sink, primary, ()))
+        winner = primary
+        try:
+            while policy is not None and policy.config.enabled:
+                threshold = policy.threshold()
+                # Until enough ranges finished, look again every 0.25 s.
+                wait = 0.25 if threshold is None else max(0.0, t0 + threshold - loop.time())
+                done, _ = await asyncio.wait((task,), timeout=wait)
+                if done:
+                    break
+                if threshold is not None and loop.time() - t0 >= threshold:
+                    if policy.try_take():
+                        winner = await self._race(part, sink, task, primary)
+                        task = None  # type: ignore[assignment]
+                    break
+            if task is not None:
+                await task
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        if policy is not None:
+            policy.record(loop.time() - t0)
+        self._finish_range(part, sink, winner)
+
+    async def _race(self, part: Part, sink: _Sink, primary_task: asyncio.Future[None],
+                    primary: _RangeState) -> _RangeState:
+        """Duplicate a straggling range on another IP; the first to finish wins."""
+        stats = self.transport.stats
+        stats.hedges += 1
+        hedge = _RangeState(primary.reported)
+        exclude = (primary.ip,) if primary.ip else ()
+        hedge_task = asyncio.ensure_future(self._fetch_once(part, sink, hedge, exclude))
+        racers = {primary_task: primary, hedge_task: hedge}
+        try:
+            pending = set(racers)
+            error: BaseException | None = None
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for t in done:
+                    if t.exception() is None:
+                        if t is hedge_task:
+                            stats.hedge_wins += 1
+                        return racers[t]
+                    error = error or t.exception()
+            assert error is not None
+            raise error
+        finally:
+            for t in racers:
+                if not t.done():
+                    t.cancel()
+            await asyncio.gather(*racers, return_exceptions=True)
 
     async def range_to_view(self, part: Part, view: memoryview) -> None:
         st = _RangeState()
@@ -339,6 +415,7 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
         rest: tuple[Part, ...] = ()
         if first.end < info.size:
             rest = _after(await _plan(client, info), first.end)
+            job.hedge = HedgePolicy(client.config.hedge, len(rest))
             await run_bounded(rest, lambda p: job.fetch_range(p, sink), client.task_window)
         verified = job.verify()
         sink.commit()

@@ -1,0 +1,600 @@
+"""The fault matrix: one test per fault a multi-IP S3 can throw at s3fast.
+
+Each test breaks one thing with the fault proxies in front of moto (``fault_cluster``:
+four IPs behind ``s3.test``) and asserts both halves of the contract:
+
+* the **data**: a byte-exact object or file, or the documented exception and nothing
+  left behind (no partial file, no multipart upload);
+* the **mechanism**: what the proxies saw (``fault_cluster.requests``: which IP served
+  the failed request and which one served its retry) and what the client counted
+  (``client.stats``, ``client.ip_stats()``).
+
+``docs/faults.md`` maps every fault to the test that proves it. Everything is bounded:
+objects of a few MiB (one of ~200 MiB), sub-second timeouts, millisecond backoffs.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import Iterable, Sequence
+from email.utils import formatdate
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_helpers import FAST_FAIL, MiB, QUICK_RETRY, SMALL, client_for, run
+from support.faultcluster import FaultCluster
+from support.faultproxy import RequestRecord
+from support.faultrules import (
+    Rule,
+    corrupt,
+    error_200,
+    latency,
+    reset_after,
+    respond,
+    stall,
+    truncate_after,
+)
+
+import s3fast
+
+#: 12 MiB in 5 MiB ranges/parts: three requests of 5, 5 and 2 MiB.
+SIZE = 12 * MiB
+RANGE_SIZES = (5 * MiB, 5 * MiB, 2 * MiB)
+#: Fixed concurrency (no tuner) so every run sends the same requests.
+CFG = SMALL.replace(max_concurrency=4, retry=QUICK_RETRY, timeouts=FAST_FAIL)
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+
+def put_direct(cluster: FaultCluster, bucket: str, key: str, data: bytes) -> None:
+    """Store an object straight into moto (bypassing the faults), with a CRC64NVME
+    full-object checksum so downloads verify what they received."""
+    cluster.moto.boto3_client().put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm="CRC64NVME")
+
+
+def get_direct(cluster: FaultCluster, bucket: str, key: str) -> bytes:
+    body: bytes = cluster.moto.boto3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return body
+
+
+def settle(cluster: FaultCluster, ip_stats: dict[str, Any], timeout: float = 5.0) -> list[RequestRecord]:
+    """Wait until every proxy has recorded each request the client sent to its IP.
+
+    A proxy commits the record of an exchange the client abandoned (stall, slow first
+    byte) only once it notices the client went away; waiting on its condition for the
+    client's own per-IP request count makes record assertions race-free.
+    """
+    for ip, st in ip_stats.items():
+        cluster.proxies[ip].wait_for_requests(st.requests, timeout=timeout)
+    return cluster.requests
+
+
+def records(cluster: FaultCluster, method: str, pattern: str) -> list[RequestRecord]:
+    return [r for r in cluster.requests if r.method == method and pattern in r.target]
+
+
+def only(items: Iterable[RequestRecord], what: str) -> RequestRecord:
+    found = list(items)
+    assert len(found) == 1, f"expected exactly one {what}, got {found!r}"
+    return found[0]
+
+
+def resumed_get(gets: Sequence[RequestRecord], faulty: RequestRecord) -> RequestRecord:
+    """The GET that finished the range ``faulty`` broke.
+
+    Records carry no Range header, but a broken range resumes from the byte it reached,
+    so its retry is the one successful GET whose body is not a whole planned range.
+    """
+    assert faulty.bytes_down > 0, f"the fault should have let some body bytes through: {faulty!r}"
+    partial = [r for r in gets if r.outcome == "ok" and r.bytes_down not in RANGE_SIZES]
+    retry = only(partial, "resumed GET")
+    # It resumed from the last whole receive chunk it had stored (bytes of a chunk cut
+    # short are dropped, never written), so it overlaps the broken one by less than a chunk.
+    resumed_at = [size - retry.bytes_down for size in RANGE_SIZES
+                  if 0 < size - retry.bytes_down <= faulty.bytes_down]
+    assert resumed_at, f"{retry!r} does not continue {faulty!r}"
+    assert faulty.bytes_down - resumed_at[0] < CFG.io_chunk_size
+    return retry
+
+
+async def download_file(cluster: FaultCluster, url: str, dst: Path,
+                        config: s3fast.TransferConfig = CFG) -> tuple[s3fast.TransferResult, Any, Any, Any]:
+    """Download with a fresh client; also return its transport counters, its per-IP
+    stats and one meter sample. With a fixed concurrency the tuner never closes a meter
+    window, so that sample counts the client's whole life (timeouts vs. other errors)."""
+    async with client_for(cluster, config) as c:
+        result = await c.download(url, dst)
+        return result, c.stats, c.ip_stats(), c.meter.take_sample()
+
+
+# -- 1. connection reset mid-body ---------------------------------------------------------------------
+
+def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    put_direct(fault_cluster, bucket, "obj", data)
+    # Cut mid-chunk: the 1 MiB chunk received whole is kept, the half chunk is fetched again.
+    rule = fault_cluster.add_rule(Rule(reset_after(1 * MiB + 512 * 1024), method="GET", path=r"/obj", nth=1))
+    dst = tmp_path / "obj.bin"
+
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst))
+
+    assert dst.read_bytes() == data and result.checksum_verified
+    assert rule.fired == 1 and stats.retries == 1
+    assert (sample.errors, sample.timeouts) == (1, 0)  # a connection error, not a timeout
+    settle(fault_cluster, ips)
+    gets = records(fault_cluster, "GET", "/obj")
+    broken = only((r for r in gets if r.outcome == "reset"), "reset GET")
+    retry = resumed_get(gets, broken)
+    assert retry.proxy != broken.proxy, "the retry must leave the IP that just failed"
+    assert len(gets) == len(RANGE_SIZES) + 1
+    assert ips[broken.proxy].errors == 1
+
+
+# -- 2. truncated body (clean FIN before Content-Length) ------------------------------------------------
+
+def test_truncated_body_is_detected_and_resumed(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    put_direct(fault_cluster, bucket, "obj", data)
+    rule = fault_cluster.add_rule(Rule(truncate_after(1 * MiB + 123), method="GET", path=r"/obj", nth=1))
+    dst = tmp_path / "obj.bin"
+
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst))
+
+    assert dst.read_bytes() == data and result.checksum_verified
+    assert rule.fired == 1 and stats.retries == 1
+    assert (sample.errors, sample.timeouts) == (1, 0)  # a short read, not a timeout
+    settle(fault_cluster, ips)
+    gets = records(fault_cluster, "GET", "/obj")
+    cut = only((r for r in gets if r.outcome == "truncated"), "truncated GET")
+    assert cut.bytes_down == 1 * MiB + 123  # a clean end of stream, short of Content-Length
+    retry = resumed_get(gets, cut)
+    assert retry.proxy != cut.proxy
+
+
+# -- 3. connection reset mid-upload ------------------------------------------------------------------
+
+def test_reset_mid_upload_part_is_replayed(fault_cluster: FaultCluster) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    rule = fault_cluster.add_rule(Rule(reset_after(1 * MiB, "up"), method="PUT", path=r"partNumber=", nth=1))
+
+    async def go() -> tuple[s3fast.TransferResult, Any]:
+        async with client_for(fault_cluster, CFG) as c:
+            return await c.put_bytes(f"s3://{bucket}/obj", data), c.ip_stats()
+
+    result, ips = run(go())
+
+    assert get_direct(fault_cluster, bucket, "obj") == data
+    assert result.multipart and result.parts == len(RANGE_SIZES) and result.retries == 1
+    assert fault_cluster.list_multipart_uploads(bucket) == []
+    assert rule.fired == 1
+    settle(fault_cluster, ips)
+    parts = records(fault_cluster, "PUT", "partNumber=")
+    broken = only((r for r in parts if r.outcome == "reset"), "reset UploadPart")
+    assert 0 < broken.bytes_up <= 1 * MiB  # cut while the body was on its way
+    number = broken.target.split("partNumber=")[1].split("&")[0]
+    replay = only((r for r in parts if f"partNumber={number}&" in r.target and r.outcome == "ok"),
+                  f"replay of part {number}")
+    assert replay.proxy != broken.proxy
+    assert replay.bytes_up == RANGE_SIZES[int(number) - 1]  # the whole part again, from the start
+    assert len(parts) == len(RANGE_SIZES) + 1
+
+
+# -- 4. stall mid-body ------------------------------------------------------------------------------
+
+def test_stall_mid_body_hits_idle_timeout(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    put_direct(fault_cluster, bucket, "obj", data)
+    # Stalls far longer than the idle timeout; the proxy gives up early once the client leaves.
+    rule = fault_cluster.add_rule(Rule(stall(1 * MiB, 30.0), method="GET", path=r"/obj", nth=1))
+    timeouts = s3fast.Timeouts(connect=2.0, first_byte=3.0, idle=0.5, low_speed_bytes_per_s=1,
+                               low_speed_seconds=5.0)
+    dst = tmp_path / "obj.bin"
+
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
+                                                   CFG.replace(timeouts=timeouts)))
+
+    assert dst.read_bytes() == data and result.checksum_verified
+    assert rule.fired == 1 and stats.retries == 1
+    # Our idle timeout ended it (had the proxy's 30 s stall run out, it would be a reset).
+    assert (sample.timeouts, sample.errors) == (1, 0)
+    settle(fault_cluster, ips)
+    gets = records(fault_cluster, "GET", "/obj")
+    stalled = only((r for r in gets if r.outcome == "stalled"), "stalled GET")
+    retry = resumed_get(gets, stalled)
+    assert retry.proxy != stalled.proxy
+    assert ips[stalled.proxy].errors == 1
+
+
+# -- 5. slow first byte -------------------------------------------------------------------------------
+
+def test_slow_first_byte_is_retried_on_another_ip(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(4 * MiB)  # below the multipart threshold: one GET, and its retry
+    put_direct(fault_cluster, bucket, "obj", data)
+    rule = fault_cluster.add_rule(Rule(latency(20.0), method="GET", path=r"/obj", nth=1))
+    timeouts = s3fast.Timeouts(connect=2.0, first_byte=1.5, idle=1.5, low_speed_bytes_per_s=1,
+                               low_speed_seconds=5.0)
+    config = CFG.replace(timeouts=timeouts, max_concurrency=1)
+    dst = tmp_path / "obj.bin"
+
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst, config))
+
+    assert dst.read_bytes() == data and result.checksum_verified
+    assert rule.fired == 1 and stats.retries == 1
+    assert (sample.timeouts, sample.errors) == (1, 0)  # the first-byte timeout, nothing else
+    settle(fault_cluster, ips)
+    gets = records(fault_cluster, "GET", "/obj")
+    slow = only((r for r in gets if r.outcome == "client_gone"), "abandoned GET")
+    assert slow.bytes_down == 0  # not one byte of the answer: the first-byte timeout fired
+    retry = only((r for r in gets if r.outcome == "ok"), "retried GET")
+    assert retry.bytes_down == 4 * MiB and retry.proxy != slow.proxy
+    assert ips[slow.proxy].errors == 1
+
+
+# -- 6. refused connections on one IP ----------------------------------------------------------------
+
+def test_refusing_ip_is_quarantined_and_avoided(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    # Eight ranges on eight connections: more connections than healthy IPs, so the
+    # least-loaded pick comes back to the refusing IP (it never holds a connection)
+    # until it is quarantined.
+    data = os.urandom(8 * 5 * MiB)
+    put_direct(fault_cluster, bucket, "obj", data)
+    dead = fault_cluster.ips[1]
+    fault_cluster.proxies[dead].pause_listening()  # ECONNREFUSED from now on
+    dst = tmp_path / "obj.bin"
+
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
+                                                   CFG.replace(max_concurrency=8)))
+
+    assert dst.read_bytes() == data and result.checksum_verified
+    # A refused connect moves on to the next IP inside the same attempt: no retry spent,
+    # no request failed.
+    assert stats.retries == 0 and (sample.errors, sample.timeouts) == (0, 0)
+    assert ips[dead].requests == 0 and ips[dead].errors >= 2
+    assert ips[dead].quarantines >= 1  # two refusals (weight 2 each) cross the threshold of 3
+    assert fault_cluster.proxies[dead].requests == []
+    served = {r.proxy for r in settle(fault_cluster, ips) if r.method == "GET"}
+    assert served and dead not in served
+    assert all(ips[ip].quarantines == 0 for ip in fault_cluster.ips if ip != dead)
+
+
+class MovingDNS:
+    """A resolver whose answer changes after the first lookup (S3 rotating its IPs)."""
+
+    def __init__(self, first: list[str], later: list[str]) -> None:
+        self.answers = [first, later]
+        self.calls = 0
+
+    def __repr__(self) -> str:
+        return f"MovingDNS(calls={self.calls}, answers={self.answers!r})"
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        return list(self.answers[min(self.calls, len(self.answers)) - 1])
+
+
+def test_every_ip_down_triggers_re_resolution(fault_cluster: FaultCluster) -> None:
+    """DNS first names two IPs that refuse; once both are quarantined the client asks
+    DNS again (at most once per ``min_refresh_interval`` = 1 s) and uses the new IPs."""
+    bucket = fault_cluster.make_bucket()
+    dead, alive = fault_cluster.ips[:2], fault_cluster.ips[2:]
+    for ip in dead:
+        fault_cluster.proxies[ip].pause_listening()
+    dns = MovingDNS(dead, alive)
+    # Backoff long enough that the retries outlast the 1 s re-resolve interval.
+    config = CFG.replace(retry=s3fast.RetryConfig(backoff_base=0.5, backoff_cap=1.0, max_attempts=10))
+
+    async def go() -> tuple[s3fast.TransferResult, Any]:
+        async with s3fast.Client(endpoint_url=fault_cluster.endpoint_url, resolver=dns, config=config) as c:
+            return await c.put_bytes(f"s3://{bucket}/obj", b"payload"), c.ip_stats()
+
+    result, ips = run(go())
+
+    assert get_direct(fault_cluster, bucket, "obj") == b"payload"
+    assert dns.calls >= 2 and result.retries >= 1
+    assert all(ips[ip].quarantines >= 1 and ips[ip].requests == 0 for ip in dead)
+    assert only(fault_cluster.requests, "PUT").proxy in alive
+
+
+def test_brief_total_outage_then_traffic_spreads_again(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(8 * 5 * MiB)
+    put_direct(fault_cluster, bucket, "obj", data)
+    dst = tmp_path / "obj.bin"
+
+    async def go() -> tuple[BaseException, Any]:
+        async with client_for(fault_cluster, CFG.replace(max_concurrency=8)) as c:
+            for proxy in fault_cluster.proxies.values():
+                proxy.pause_listening()
+            with pytest.raises(s3fast.NetworkError) as info:
+                await c.put_bytes(f"s3://{bucket}/during-outage", b"x")
+            for proxy in fault_cluster.proxies.values():
+                proxy.resume_listening()
+            await c.download(f"s3://{bucket}/obj", dst)
+            return info.value, c.ip_stats()
+
+    err, ips = run(go())
+
+    # The outage itself ends cleanly: the error names an IP and the attempts are bounded.
+    assert "cannot connect to 127.0.0.1" in str(err) and "after 10 attempts" in str(err)
+    assert dst.read_bytes() == data
+    # Once the endpoint is back, eight ranges on eight new connections spread over the IPs.
+    served = {r.proxy for r in fault_cluster.requests if r.method == "GET"}
+    assert len(served) >= 3, f"all GETs went to {served}; IP states: {ips!r}"
+
+
+# -- 7. 503 SlowDown storms ---------------------------------------------------------------------------
+
+SLOWDOWN = respond(503, "SlowDown", "Please reduce your request rate.")
+
+
+def test_slowdown_storm_stays_within_the_retry_budget(fault_cluster: FaultCluster) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(40 * 5 * MiB)  # 40 parts
+    # Every request (Create, parts, Complete, Abort) is answered 503 with probability 0.5.
+    rule = fault_cluster.add_rule(Rule(SLOWDOWN, probability=0.5, seed=7))
+    config = CFG.replace(max_concurrency=8, memory_limit=256 * MiB)
+    retry = config.retry
+
+    async def go() -> tuple[s3fast.TransferResult | BaseException, Any, Any]:
+        async with client_for(fault_cluster, config) as c:
+            try:
+                result: s3fast.TransferResult | BaseException = await c.put_bytes(f"s3://{bucket}/obj", data)
+            except s3fast.S3Error as exc:
+                result = exc
+            return result, c.stats, c.ip_stats()
+
+    outcome, stats, ips = run(go())
+
+    seen = settle(fault_cluster, ips)
+    canned = [r for r in seen if r.outcome == "canned"]
+    answered = [r for r in seen if r.outcome == "ok"]
+    assert len(seen) == stats.requests == len(canned) + len(answered)
+    assert rule.fired == len(canned) == stats.throttled > 0
+    if isinstance(outcome, BaseException):
+        # Failing is allowed, but only as the documented SlowDown, and cleaned up.
+        assert isinstance(outcome, s3fast.S3Error) and outcome.code == "SlowDown"
+        assert fault_cluster.list_multipart_uploads(bucket) == []
+    else:
+        assert outcome.parts == 40 and get_direct(fault_cluster, bucket, "obj") == data
+        assert stats.retries == len(canned)  # every 503 was retried, nothing else was
+    # The budget bounds the storm: every retry takes throttle_cost tokens, and only a
+    # success gives tokens back (at most one retry's worth), so
+    # retries <= capacity / cost + successes.
+    assert stats.retries <= retry.budget_capacity // retry.throttle_cost + len(answered)
+    # A 503 is the service asking for less load, not a broken IP: nobody is ejected.
+    assert all(st.quarantines == 0 and st.errors == 0 for st in ips.values())
+
+
+def test_retry_budget_caps_a_total_storm(fault_cluster: FaultCluster) -> None:
+    """Every request throttled: 40 requests get exactly capacity/cost = 100 retries
+    between them (not 40 x 9), then every one fails with SlowDown."""
+    bucket = fault_cluster.make_bucket()
+    rule = fault_cluster.add_rule(Rule(SLOWDOWN))
+    config = CFG.replace(max_concurrency=8)
+    retry = config.retry
+    n = 40
+
+    async def go() -> tuple[list[Any], Any, Any]:
+        async with client_for(fault_cluster, config) as c:
+            outcomes = await asyncio.gather(*(c.put_bytes(f"s3://{bucket}/k{i}", b"x" * 1024) for i in range(n)),
+                                            return_exceptions=True)
+            return outcomes, c.stats, c.ip_stats()
+
+    outcomes, stats, ips = run(go())
+
+    assert all(isinstance(o, s3fast.S3Error) and o.code == "SlowDown" and o.status == 503 for o in outcomes)
+    assert any("retry budget exhausted" in str(o) for o in outcomes)
+    budget_retries = retry.budget_capacity // retry.throttle_cost
+    assert stats.retries == budget_retries
+    seen = settle(fault_cluster, ips)
+    assert len(seen) == rule.fired == stats.throttled == n + budget_retries
+    assert all(st.quarantines == 0 and st.errors == 0 for st in ips.values())
+
+
+# -- 8. server errors: 500 is retried, 403 is not ------------------------------------------------------
+
+def test_internal_error_once_is_retried_elsewhere(fault_cluster: FaultCluster) -> None:
+    bucket = fault_cluster.make_bucket()
+    rule = fault_cluster.add_rule(Rule(respond(500, "InternalError", "We encountered an internal error."),
+                                       method="PUT", path=r"/obj", nth=1))
+
+    async def go() -> tuple[s3fast.TransferResult, Any]:
+        async with client_for(fault_cluster, CFG) as c:
+            return await c.put_bytes(f"s3://{bucket}/obj", b"payload"), c.ip_stats()
+
+    result, ips = run(go())
+
+    assert get_direct(fault_cluster, bucket, "obj") == b"payload"
+    assert rule.fired == 1 and result.retries == 1
+    puts = records(fault_cluster, "PUT", "/obj")
+    failed = only((r for r in puts if r.status == 500), "500 answer")
+    ok = only((r for r in puts if r.status == 200), "successful PUT")
+    assert ok.proxy != failed.proxy
+    assert ips[failed.proxy].errors == 1 and ips[failed.proxy].quarantines == 0
+
+
+def test_access_denied_fails_fast_with_details(fault_cluster: FaultCluster) -> None:
+    bucket = fault_cluster.make_bucket()
+    rule = fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "Access Denied by policy"), method="PUT"))
+
+    async def go() -> tuple[s3fast.AccessDenied, Any]:
+        async with client_for(fault_cluster, CFG) as c:
+            with pytest.raises(s3fast.AccessDenied) as info:
+                await c.put_bytes(f"s3://{bucket}/obj", b"payload")
+            return info.value, c.stats
+
+    err, stats = run(go())
+
+    assert (err.status, err.code, err.message) == (403, "AccessDenied", "Access Denied by policy")
+    assert err.request_id and err.request_id.startswith("FAULTPROXY")
+    assert err.request_id in str(err) and "Access Denied by policy" in str(err)
+    assert rule.fired == 1 and stats.requests == 1 and stats.retries == 0
+    assert len(fault_cluster.requests) == 1  # exactly one request, no retry
+
+
+# -- 9. 200 OK with an <Error> body on CompleteMultipartUpload -----------------------------------------
+
+def test_error_in_200_on_complete_is_retried(fault_cluster: FaultCluster) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    rule = fault_cluster.add_rule(Rule(error_200("InternalError"), method="POST", path=r"uploadId=", nth=1))
+
+    async def go() -> s3fast.TransferResult:
+        async with client_for(fault_cluster, CFG) as c:
+            return await c.put_bytes(f"s3://{bucket}/obj", data)
+
+    result = run(go())
+
+    assert get_direct(fault_cluster, bucket, "obj") == data
+    # (moto's CompleteMultipartUpload answer carries no checksum, so checksum_verified
+    # stays False here even without a fault; the byte comparison above is the proof.)
+    assert result.multipart and result.retries == 1
+    assert rule.fired == 1
+    assert fault_cluster.list_multipart_uploads(bucket) == []
+    completes = records(fault_cluster, "POST", "uploadId=")
+    assert len(completes) == 2  # the 200-with-error, then one retry
+    hidden = only((r for r in completes if r.outcome == "error_200"), "200-with-error")
+    again = only((r for r in completes if r.outcome == "ok"), "retried Complete")
+    assert hidden.status == 200 and again.proxy != hidden.proxy
+
+
+# -- 10. clock skew ----------------------------------------------------------------------------------
+
+def test_clock_skew_is_corrected_and_retried(fault_cluster: FaultCluster) -> None:
+    bucket = fault_cluster.make_bucket()
+    skew = 15 * 60.0
+    rule = fault_cluster.add_rule(Rule(
+        respond(403, "RequestTimeTooSkewed",
+                "The difference between the request time and the current time is too large.",
+                headers={"Date": formatdate(time.time() + skew, usegmt=True)}),
+        method="PUT", path=r"/obj", nth=1))
+
+    async def go() -> tuple[s3fast.TransferResult, float]:
+        async with client_for(fault_cluster, CFG) as c:
+            result = await c.put_bytes(f"s3://{bucket}/obj", b"payload")
+            return result, c._transport.signer.clock_offset
+
+    result, offset = run(go())
+
+    assert get_direct(fault_cluster, bucket, "obj") == b"payload"
+    assert rule.fired == 1 and result.retries == 1
+    assert abs(offset - skew) < 5  # the Date header has 1 s resolution; the test a little latency
+    puts = records(fault_cluster, "PUT", "/obj")
+    assert [r.status for r in puts].count(403) == 1 and [r.status for r in puts].count(200) == 1
+
+
+# -- 11. a corrupted byte ----------------------------------------------------------------------------
+
+def test_corrupted_byte_fails_checksum_and_leaves_nothing(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    put_direct(fault_cluster, bucket, "obj", data)
+    rule = fault_cluster.add_rule(Rule(corrupt(4321), method="GET", path=r"/obj", nth=2))
+    dst = tmp_path / "obj.bin"
+
+    async def go() -> tuple[s3fast.ChecksumMismatch, str | None]:
+        async with client_for(fault_cluster, CFG) as c:
+            stored = (await c.head(f"s3://{bucket}/obj")).checksum
+            with pytest.raises(s3fast.ChecksumMismatch) as info:
+                await c.download(f"s3://{bucket}/obj", dst)
+            return info.value, stored[1] if stored else None
+
+    err, stored = run(go())
+
+    assert rule.fired == 1
+    assert err.algorithm == "crc64nvme" and err.expected == stored and err.actual != stored
+    assert "discarded" in str(err)
+    assert list(tmp_path.iterdir()) == []  # no destination and no temporary file
+
+
+# -- 12. one of four IPs taken away in the middle of a large transfer --------------------------------
+
+BIG = 200 * MiB
+BIG_PART = 16 * MiB
+
+
+def _write_random(path: Path, size: int, chunk: int = BIG_PART) -> str:
+    """Fill ``path`` with ``size`` random bytes; return their SHA-256 (streamed, bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "wb") as f:
+        for offset in range(0, size, chunk):
+            block = os.urandom(min(chunk, size - offset))
+            digest.update(block)
+            f.write(block)
+    return digest.hexdigest()
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(8 * MiB):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@pytest.mark.slow
+def test_ip_taken_away_mid_transfer(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    src, dst = tmp_path / "big.src", tmp_path / "big.dst"
+    expected = _write_random(src, BIG)
+    up_cfg = CFG.replace(part_size=BIG_PART, multipart_threshold=BIG_PART, max_concurrency=8,
+                         memory_limit=256 * MiB)
+    down_cfg = up_cfg.replace(part_size=64 * MiB, max_concurrency=4)
+    url = f"s3://{bucket}/big"
+    taken: dict[str, Any] = {}
+
+    async def go() -> tuple[s3fast.TransferResult, Any, s3fast.TransferResult, Any]:
+        async with client_for(fault_cluster, up_cfg) as c:
+            def take_one_away(event: s3fast.PartEvent) -> None:
+                if taken:
+                    return
+                # The IP carrying the most connections: parts are in flight on it right now.
+                stats = c.ip_stats()
+                victim = max(stats, key=lambda ip: stats[ip].connections)
+                proxy = fault_cluster.proxies[victim]
+                proxy.pause_listening()  # new connections: ECONNREFUSED
+                taken.update(ip=victim, after_part=event.number, open=proxy.drop_connections(),
+                             records=len(proxy.requests))
+
+            up = await c.upload(src, url, on_part=take_one_away)
+            up_ips = c.ip_stats()
+        # Read it back with a fresh client, which still gets all four IPs from "DNS".
+        async with client_for(fault_cluster, down_cfg) as d:
+            down = await d.download(url, dst)
+            down_ips = d.ip_stats()
+        return up, up_ips, down, down_ips
+
+    try:
+        up, up_ips, down, down_ips = run(go())
+
+        assert _sha256_file(dst) == expected and down.bytes == BIG
+        assert up.parts == -(-BIG // BIG_PART) and down.checksum_verified
+        assert fault_cluster.list_multipart_uploads(bucket) == []
+        victim = taken["ip"]
+        proxy = fault_cluster.proxies[victim]
+        assert taken["open"] >= 1  # it really was carrying connections when it went
+        # Nothing reached the removed IP afterwards; every part was stored exactly once
+        # through an IP that was up, and the parts cut off with the IP were retried.
+        assert len(proxy.requests) == taken["records"]
+        ok_parts = [r for r in fault_cluster.requests
+                    if r.method == "PUT" and "partNumber=" in r.target and r.status == 200]
+        numbers = sorted(int(r.target.split("partNumber=")[1].split("&")[0]) for r in ok_parts)
+        assert numbers == list(range(1, up.parts + 1))
+        # Only the removed IP is blamed: every retry answers a failure on it.
+        assert up.retries >= 1 and up_ips[victim].errors >= up.retries
+        assert all(up_ips[ip].errors == 0 for ip in fault_cluster.ips if ip != victim)
+        # The reader found the dead IP refusing and moved on without spending retries.
+        assert down_ips[victim].requests == 0 and down_ips[victim].errors >= 1
+        assert {r.proxy for r in fault_cluster.requests if r.method == "GET"} <= set(fault_cluster.ips) - {victim}
+    finally:
+        # moto is shared by the whole session: give its memory back.
+        fault_cluster.moto.boto3_client().delete_object(Bucket=bucket, Key="big")

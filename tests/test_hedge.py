@@ -1,0 +1,63 @@
+"""Straggler hedging: the pure policy, and a stalled range finished by a duplicate elsewhere."""
+from __future__ import annotations
+
+import os
+
+from e2e_helpers import MiB, SMALL, client_for, run
+from support.faultrules import Rule, stall
+
+import s3fast
+from s3fast.transfer._hedge import HedgeConfig, HedgePolicy
+
+
+def test_policy_waits_for_samples_then_uses_p95() -> None:
+    policy = HedgePolicy(HedgeConfig(factor=3.0, min_seconds=0.5, min_samples=5), total_ranges=100)
+    for d in (0.1, 0.2, 0.1, 0.3):
+        policy.record(d)
+    assert policy.threshold() is None  # 4 samples: not enough to know normal
+    policy.record(0.4)
+    assert policy.p95() == 0.4
+    assert policy.threshold() == 3 * 0.4
+    fast = HedgePolicy(HedgeConfig(min_samples=1), 10)
+    fast.record(0.01)
+    assert fast.threshold() == 0.5  # never below min_seconds
+
+
+def test_policy_rations_hedges() -> None:
+    policy = HedgePolicy(HedgeConfig(max_fraction=0.1), total_ranges=30)
+    assert [policy.try_take() for _ in range(4)] == [True, True, True, False]
+    assert HedgePolicy(HedgeConfig(), total_ranges=2).budget() == 1
+    assert HedgePolicy(HedgeConfig(enabled=False), 10).threshold() is None
+
+
+def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    data = os.urandom(40 * MiB)
+    fault_cluster.moto.boto3_client().put_object(Bucket=bucket, Key="big", Body=data, ChecksumAlgorithm="CRC64NVME")
+    # The 4th GET (a ranged GET, after the first plain GET and two ranges) stalls for far
+    # longer than the idle timeout allows to wait: only a hedge can finish it in time.
+    rule = fault_cluster.add_rule(Rule(stall(64 * 1024, 60.0), method="GET", path=r"/big", nth=4))
+    cfg = SMALL.replace(
+        max_concurrency=2,
+        timeouts=s3fast.Timeouts(idle=60.0, first_byte=60.0, low_speed_bytes_per_s=1, low_speed_seconds=60.0),
+        hedge=HedgeConfig(min_samples=2, min_seconds=0.3),
+    )
+
+    async def go() -> None:
+        async with client_for(fault_cluster, cfg) as c:
+            buf = bytearray()
+            res = await c.download(f"s3://{bucket}/big", buf)
+            assert buf == data and res.checksum_verified
+            assert c.stats.hedges == 1 and c.stats.hedge_wins == 1
+            assert c.stats.retries == 0  # the stall was never waited out
+
+    run(go())
+    assert rule.fired == 1
+    records = fault_cluster.requests
+    stalled = [r for r in records if r.rule == rule.name]
+    assert len(stalled) == 1 and stalled[0].outcome in ("stalled", "client_gone")
+    gets = [r for r in records if r.method == "GET"]
+    assert len(gets) == 1 + 7 + 1  # first GET, seven ranges, one hedge
+    # The duplicate went to another IP than the stalled request.
+    later = [r for r in gets if r.seq > stalled[0].seq or r.conn_id != stalled[0].conn_id]
+    assert any(r.proxy != stalled[0].proxy for r in later)
