@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -81,11 +82,12 @@ class Client:
         target = cfg.target_gbps or default_target_gbps()
         # What the memory limit allows: each request in flight may hold one part buffer.
         cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)
-        tuner_cfg = TunerConfig(
+        base = cfg.tuner or TunerConfig(max_initial_concurrency=8)
+        tuner_cfg = dataclasses.replace(
+            base,
             target_gbps=target if cfg.max_gbps is None else min(target, cfg.max_gbps),
             max_gbps=cfg.max_gbps,
-            max_concurrency=min(cap, cfg.max_concurrency or 256),
-            max_initial_concurrency=8,
+            max_concurrency=min(cap, cfg.max_concurrency or base.max_concurrency),
         )
         self.tuner = Tuner(tuner_cfg, memory_cap_concurrency=cap, on_update=on_tuner_update)
         self.meter = self.tuner.meter

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from ._errors import ConfigError
 from ._retry import RetryConfig
 from .transfer._hedge import HedgeConfig
+from .tuning._config import TunerConfig
 from ._units import GiB, KiB, MiB
 
 #: S3's limits on multipart uploads.
@@ -105,6 +106,9 @@ class TransferConfig:
         timeouts: see :class:`Timeouts`.
         retry: see :class:`RetryConfig`.
         hedge: straggler hedging of download ranges, see :class:`HedgeConfig`.
+        tuner: expert settings of the auto-tuner (:class:`s3fast.tuning.TunerConfig`:
+            window length, ramp factor, back-off...). Default None: its defaults;
+            ``target_gbps``, ``max_gbps`` and ``max_concurrency`` above always win.
     """
 
     part_size: int = 8 * MiB
@@ -119,6 +123,7 @@ class TransferConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryConfig = field(default_factory=RetryConfig)
     hedge: HedgeConfig = field(default_factory=HedgeConfig)
+    tuner: TunerConfig | None = None
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE or self.part_size > MAX_PART_SIZE:
