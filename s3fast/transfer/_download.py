@@ -106,6 +106,7 @@ class FileSink(_Sink):
 
 
 _tmp_ids = itertools.count()
+_VIEW_SLICE = 1 << 20
 
 
 class BufferSink(_Sink):
@@ -158,6 +159,7 @@ class _Download:
         self.combiner: _checksum.Combiner | None = None
         self.pin_version: str | None = None
         self.hedge: HedgePolicy | None = None
+        self.first_end = 0
         if info is not None:
             self.set_info(info)
 
@@ -234,8 +236,10 @@ class _Download:
 
     async def _into_view(self, conn: Connection, part: Part, view: memoryview, st: _RangeState) -> None:
         pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
+        # Read in slices of at most 1 MiB so progress (and the tuner's meter) sees bytes as
+        # they come, not in one burst per range.
         while st.received < part.size:
-            n = await conn.read_into(view[st.received:part.size])
+            n = await conn.read_into(view[st.received:min(part.size, st.received + _VIEW_SLICE)])
             if n == 0:
                 raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
             st.received += n
@@ -409,26 +413,56 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
     sink: _Sink = FileSink(os.fspath(dest)) if isinstance(dest, (str, os.PathLike)) else BufferSink(dest)
     job = _Download(client, bucket, key, None, on_part, on_progress)
     job.pin_version = version_id
+    rest: tuple[Part, ...] = ()
+    sized = asyncio.Event()
+    first_task = asyncio.ensure_future(_first_get(client, job, sink, version_id, sized))
     try:
-        first = await _first_get(client, job, sink, version_id)
+        # The other ranges start as soon as the first answer's headers give the size,
+        # while its body is still arriving.
+        sized_task = asyncio.ensure_future(sized.wait())
+        try:
+            await asyncio.wait((first_task, sized_task), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sized_task.cancel()
+        if first_task.done():
+            first_task.result()  # raises if the first GET failed before giving the size
         info = job.info
-        rest: tuple[Part, ...] = ()
-        if first.end < info.size:
-            rest = _after(await _plan(client, info), first.end)
+        first_end = job.first_end
+        if first_end < info.size:
+            rest = _after(await _plan(client, info), first_end)
             job.hedge = HedgePolicy(client.config.hedge, len(rest))
-            await run_bounded(rest, lambda p: job.fetch_range(p, sink), client.task_window)
+            rest_task = asyncio.ensure_future(
+                run_bounded(rest, lambda p: job.fetch_range(p, sink), client.task_window))
+            try:
+                await asyncio.gather(first_task, rest_task)
+            except BaseException:
+                for t in (first_task, rest_task):
+                    t.cancel()
+                await asyncio.gather(first_task, rest_task, return_exceptions=True)
+                raise
+        else:
+            await first_task
         verified = job.verify()
         sink.commit()
     except PreconditionFailed as exc:
+        await _settle(first_task)
         sink.discard()
         raise _changed(exc, bucket, key) from None
     except BaseException:
+        await _settle(first_task)
         sink.discard()
         raise
     return job.result(t0, 1 + len(rest), verified)
 
 
-async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: str | None) -> Part:
+async def _settle(task: asyncio.Future[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: str | None,
+                     sized: asyncio.Event) -> Part:
     """One plain GET (no HEAD first): its headers give size, ETag and checksum, and its body
     the first range. A small object is done in this one request; for a large one the first
     ``part_size`` bytes are kept and the connection is dropped (the rest comes in ranges)."""
@@ -450,6 +484,8 @@ async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: st
             sink.open(info.size)
             size = info.size if info.size <= cfg.multipart_threshold else min(cfg.part_size, info.size)
             first.append(Part(1, 0, size))
+            job.first_end = size
+            sized.set()
         else:
             job._check_range(head, first[0], st.received)
         await job._read(conn, first[0], sink, st)

@@ -1,0 +1,1 @@
+"""Auto-tuner convergence scenario (see ``python -m benchmarks.tuner --help``)."""
