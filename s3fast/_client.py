@@ -16,6 +16,7 @@ from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
 from ._url import S3Url, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
+from .net._endpoints import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
@@ -46,6 +47,8 @@ class Client:
         resolver: a custom :class:`~s3fast.net.Resolver` (default: the system resolver).
         config: a :class:`TransferConfig`.
         on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window.
+        endpoint_config: expert settings of the per-host IP table (:class:`~s3fast.net.EndpointConfig`:
+            TTL, quarantine, harvest interval...). Default: its defaults.
     """
 
     def __init__(
@@ -65,6 +68,7 @@ class Client:
         resolver: Resolver | None = None,
         config: TransferConfig | None = None,
         on_tuner_update: Callable[[Any], None] | None = None,
+        endpoint_config: EndpointConfig | None = None,
     ) -> None:
         self.config = config or TransferConfig()
         self.credentials = CredentialSource(
@@ -98,7 +102,7 @@ class Client:
         self._transport = Transport(
             self.endpoint, self.credentials, self.region, cfg, resolver=base_resolver,
             ca_bundle=ca_bundle or os.environ.get("AWS_CA_BUNDLE") or None, verify=verify, meter=self.meter,
-            limiter=self.limiter,
+            limiter=self.limiter, endpoint_config=endpoint_config,
         )
         self._tuner_task: asyncio.Task[None] | None = None
         self._closed = False

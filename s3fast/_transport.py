@@ -22,9 +22,9 @@ from ._url import Endpoint
 from ._version import __version__
 from .auth import CredentialSource, Signer
 from .net._connection import Connection, FileSlice, ResponseHead, make_ssl_context
-from .net._endpoints import EndpointTable
+from .net._endpoints import EndpointConfig, EndpointTable
 from .net._pool import ConnectionPool
-from .net._resolver import Resolver
+from .net._resolver import Resolver, ip_literal
 from .tuning import ConcurrencyLimiter, ThroughputMeter
 
 T = TypeVar("T")
@@ -88,6 +88,7 @@ class Transport:
         meter: ThroughputMeter | None = None,
         limiter: ConcurrencyLimiter | None = None,
         rng: random.Random | None = None,
+        endpoint_config: EndpointConfig | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.credentials = credentials
@@ -103,6 +104,8 @@ class Transport:
         self._ssl: ssl.SSLContext | None = make_ssl_context(ca_bundle, verify) if endpoint.tls else None
         self._pools: dict[str, ConnectionPool] = {}
         self._budgets: dict[str, RetryBudget] = {}
+        self._harvesters: list[asyncio.Task[None]] = []
+        self.endpoint_config = endpoint_config
 
     def __repr__(self) -> str:
         return f"<Transport {self.endpoint.scheme}://{self.endpoint.host}:{self.endpoint.port} pools={list(self._pools)}>"
@@ -112,11 +115,15 @@ class Transport:
         host = self.endpoint.host_for(bucket)
         pool = self._pools.get(host)
         if pool is None:
-            table = EndpointTable(host, self.endpoint.port, self.resolver)
+            table = EndpointTable(host, self.endpoint.port, self.resolver, config=self.endpoint_config)
             pool = ConnectionPool(table, self.config.timeouts, self._ssl)
             self._pools[host] = pool
             # Retry tokens are per endpoint host, as the CRT partitions them.
             self._budgets[host] = RetryBudget(self.config.retry)
+            if ip_literal(host) is None:
+                # S3 answers each DNS query with a few of its many IPs: keep asking in the
+                # background (every 10 s) and accumulate them, each kept for its TTL.
+                self._harvesters.append(asyncio.ensure_future(table.run_harvester()))
         return pool
 
     def ip_stats(self) -> dict[str, Any]:
@@ -127,6 +134,10 @@ class Transport:
         return out
 
     async def aclose(self) -> None:
+        for pool in self._pools.values():
+            pool.table.stop()
+        if self._harvesters:
+            await asyncio.gather(*self._harvesters, return_exceptions=True)
         for pool in self._pools.values():
             await pool.aclose()
 

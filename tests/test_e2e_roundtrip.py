@@ -187,3 +187,38 @@ def test_max_gbps_caps_the_bytes_paid_for(moto_cluster, bucket: str) -> None:
             assert bucket_.consumed == 2 * len(data)
 
     run(go())
+
+
+def test_ips_are_harvested_in_the_background(moto_cluster, bucket: str) -> None:
+    """The resolver answers one IP at a time (as S3's DNS rotates its answers); the client
+    keeps asking in the background and ends up using every IP it learnt."""
+    import asyncio
+
+    from s3fast.net import EndpointConfig
+
+    class Rotating:
+        def __init__(self) -> None:
+            self.calls = 0
+            self.reached = asyncio.Event()
+
+        async def resolve(self, host: str, port: int) -> list[str]:
+            ip = moto_cluster.ips[self.calls % len(moto_cluster.ips)]
+            self.calls += 1
+            if self.calls >= 2 * len(moto_cluster.ips):
+                self.reached.set()
+            return [ip]
+
+    async def go() -> dict[str, object]:
+        resolver = Rotating()
+        fast = EndpointConfig(harvest_interval=0.01, min_refresh_interval=0.0)
+        async with s3fast.Client(endpoint_url=moto_cluster.endpoint_url, resolver=resolver,
+                                 endpoint_config=fast, config=SMALL.replace(max_concurrency=8)) as c:
+            table = c._transport.pool_for(bucket).table
+            # No request has been made: only the background harvester resolves.
+            await asyncio.wait_for(resolver.reached.wait(), timeout=30)
+            assert set(table.ips) == set(moto_cluster.ips)
+            await c.put_bytes(f"s3://{bucket}/h", os.urandom(30 * MiB))
+            return c.ip_stats()
+
+    stats = run(go())
+    assert sum(1 for st in stats.values() if st.requests) >= 3  # type: ignore[attr-defined]
