@@ -20,6 +20,7 @@ from .net._endpoints import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
+from .transfer._writer import FileWriter
 from .tuning import Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
 
 DEFAULT_REGION = "us-east-1"
@@ -83,6 +84,8 @@ class Client:
         cfg = self.config
         self.memory = MemoryBudget(cfg.memory_limit)
         self.chunks = ChunkPool(self.memory, cfg.io_chunk_size)
+        #: os.pwrite of file downloads runs on this thread, beside the event loop
+        self.writer = FileWriter()
         target = cfg.target_gbps or default_target_gbps()
         # What the memory limit allows: each request in flight may hold one part buffer.
         cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)
@@ -133,6 +136,7 @@ class Client:
             await asyncio.gather(self._tuner_task, return_exceptions=True)
         self.chunks.clear()
         await self._transport.aclose()
+        self.writer.close()
 
     # -- observability ------------------------------------------------------------------------------
     def snapshot(self) -> Any:

@@ -69,27 +69,60 @@ class MemoryBudget:
 
 
 class ChunkPool:
-    """Reusable receive/read chunks of one size, paid for in a MemoryBudget."""
+    """Reusable receive chunks of one size, paid for in a MemoryBudget.
 
-    def __init__(self, budget: MemoryBudget, size: int) -> None:
+    At most ``max_chunks`` exist at once (default 64, 8 MiB of 128 KiB chunks): enough for
+    every connection to receive while the writer thread drains a backlog, without letting
+    that backlog grow to the whole memory limit.
+    """
+
+    def __init__(self, budget: MemoryBudget, size: int, *, max_chunks: int = 64) -> None:
         self.budget = budget
         self.size = size
         self.keep = 256
+        self.max_chunks = max(1, max_chunks)
+        self.out = 0
         self._free: list[bytearray] = []
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def __repr__(self) -> str:
+        return f"<ChunkPool size={self.size} out={self.out} free={len(self._free)} max={self.max_chunks}>"
 
     async def get(self) -> bytearray:
+        while self.out >= self.max_chunks:
+            fut = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            finally:
+                if fut in self._waiters:
+                    self._waiters.remove(fut)
+        self.out += 1
         if self._free:
             return self._free.pop()
-        await self.budget.acquire(self.size)
+        try:
+            await self.budget.acquire(self.size)
+        except BaseException:
+            self._give_back()
+            raise
         return bytearray(self.size)
 
+    def _give_back(self) -> None:
+        self.out -= 1
+        while self._waiters:
+            fut = self._waiters.pop(0)
+            if not fut.done():
+                fut.set_result(None)
+                break
+
     def put(self, buf: bytearray) -> None:
-        # Keep them warm (allocating and zeroing 1 MiB costs ~200 us); they stay paid for,
-        # and the pool never holds more than the peak of chunks in use at once.
+        # Keep them warm (allocating and zeroing costs more than the receive); they stay
+        # paid for, and the pool never holds more than the peak of chunks in use at once.
         if len(self._free) < self.keep and not self.budget.waiting:
             self._free.append(buf)
         else:
             self.budget.release(self.size)
+        self._give_back()
 
     def clear(self) -> None:
         self.budget.release(self.size * len(self._free))

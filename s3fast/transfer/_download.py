@@ -23,6 +23,7 @@ from ..net._connection import Connection, ResponseHead
 from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
 from ._hedge import HedgePolicy
 from ._tasks import run_bounded
+from ._writer import FileWriter
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -39,10 +40,14 @@ class _Sink:
 class FileSink(_Sink):
     """A path: a temporary sibling written with os.pwrite, renamed on success."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, writer: FileWriter | None = None) -> None:
         self.path = os.path.abspath(path)
         self.fd = -1
         self.tmp: str | None = None
+        self.writer = writer
+        self._pending = 0
+        self._idle: asyncio.Future[None] | None = None
+        self._error: BaseException | None = None
 
     def __repr__(self) -> str:
         return f"<FileSink {self.path} tmp={self.tmp}>"
@@ -85,6 +90,40 @@ class FileSink(_Sink):
                 offset += n
         except OSError as exc:
             raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
+
+    def submit(self, view: memoryview, offset: int, release: Callable[[], None]) -> None:
+        """Write on the writer thread (inline without one); ``release()`` once the bytes
+        are in the file and the buffer may be reused."""
+        self._check()
+        if self.writer is None:
+            try:
+                self.write(view, offset)
+            finally:
+                release()
+            return
+        self._pending += 1
+
+        def done(error: BaseException | None) -> None:
+            release()
+            self._pending -= 1
+            if error is not None and self._error is None:
+                self._error = error
+            if self._pending == 0 and self._idle is not None and not self._idle.done():
+                self._idle.set_result(None)
+
+        self.writer.submit(self.fd, view, offset, done)
+
+    def _check(self) -> None:
+        if self._error is not None:
+            err = self._error
+            raise LocalIOError(f"cannot write {self.path}: {getattr(err, 'strerror', None) or err}")
+
+    async def flush(self) -> None:
+        """Wait until every submitted write is done (never close the fd under the writer)."""
+        while self._pending:
+            self._idle = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._idle)
+        self._check()
 
     def commit(self) -> None:
         assert self.tmp is not None
@@ -213,12 +252,12 @@ class _Download:
         pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
         algo = self.algo
         chunks = self.client.chunks
-        # The receive chunk is taken once the request holds a slot, so chunk memory is
-        # bounded by requests in flight, not by tasks waiting for one.
-        buf = await chunks.get()
-        try:
-            view = memoryview(buf)
-            while st.received < part.size:
+        while st.received < part.size:
+            # A chunk is taken once the request holds a slot (chunk memory is bounded by
+            # requests in flight), and handed to the writer thread once filled.
+            buf = await chunks.get()
+            try:
+                view = memoryview(buf)
                 want = min(len(buf), part.size - st.received)
                 n = await conn.read_into(view[:want])
                 if n < want:
@@ -226,13 +265,14 @@ class _Download:
                 chunk = view[:n]
                 if algo is not None:
                     st.crc = algo.update(chunk, st.crc)
-                sink.write(chunk, part.offset + st.received)
-                st.received += n
-                self._report(st)
-                if pace is not None:
-                    await pace(n)
-        finally:
-            chunks.put(buf)
+            except BaseException:
+                chunks.put(buf)
+                raise
+            sink.submit(chunk, part.offset + st.received, lambda buf=buf: chunks.put(buf))  # type: ignore[misc]
+            st.received += n
+            self._report(st)
+            if pace is not None:
+                await pace(n)
 
     async def _into_view(self, conn: Connection, part: Part, view: memoryview, st: _RangeState) -> None:
         pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
@@ -410,7 +450,8 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
         job = _Download(client, bucket, key, info, on_part, on_progress)
         job.pin_version = version_id
         return await _download_to_fileobj(client, job, dest, await _plan(client, info), t0)
-    sink: _Sink = FileSink(os.fspath(dest)) if isinstance(dest, (str, os.PathLike)) else BufferSink(dest)
+    sink: _Sink = (FileSink(os.fspath(dest), client.writer if client.config.write_thread else None) if isinstance(dest, (str, os.PathLike))
+                   else BufferSink(dest))
     job = _Download(client, bucket, key, None, on_part, on_progress)
     job.pin_version = version_id
     rest: tuple[Part, ...] = ()
@@ -443,22 +484,29 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
         else:
             await first_task
         verified = job.verify()
+        if isinstance(sink, FileSink):
+            await sink.flush()
         sink.commit()
     except PreconditionFailed as exc:
-        await _settle(first_task)
+        await _settle(first_task, sink)
         sink.discard()
         raise _changed(exc, bucket, key) from None
     except BaseException:
-        await _settle(first_task)
+        await _settle(first_task, sink)
         sink.discard()
         raise
     return job.result(t0, 1 + len(rest), verified)
 
 
-async def _settle(task: asyncio.Future[Any]) -> None:
+async def _settle(task: asyncio.Future[Any], sink: _Sink | None = None) -> None:
     if not task.done():
         task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+    if isinstance(sink, FileSink):
+        try:
+            await sink.flush()  # the writer thread must be done with the fd before it closes
+        except LocalIOError:
+            pass
 
 
 async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: str | None,
