@@ -529,6 +529,8 @@ async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: st
         if not first:
             info = _info_from(head, job.bucket, job.key, version_id)
             job.set_info(info)
+            if isinstance(sink, FileSink) and info.size <= cfg.multipart_threshold:
+                sink.writer = None  # one request: writing inline beats a thread hand-off
             sink.open(info.size)
             size = info.size if info.size <= cfg.multipart_threshold else min(cfg.part_size, info.size)
             first.append(Part(1, 0, size))

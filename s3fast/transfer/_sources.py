@@ -20,6 +20,11 @@ from ..net._connection import FileSlice
 from ._planner import Part
 
 
+#: Files up to this size are read into memory in one go instead of mmap-checksummed and sent
+#: with sendfile.
+SMALL_FILE = 256 << 10
+
+
 class FileSource:
     def __init__(self, fd: int, start: int, size: int, *, owned: bool, name: str) -> None:
         self.fd = fd
@@ -150,11 +155,22 @@ def open_source(source: Any) -> FileSource | BufferSource | StreamSource:
             raise LocalIOError(f"is a directory, not a file: {path}")
         if not stat.S_ISREG(st.st_mode):
             return StreamSource(os.fdopen(fd, "rb", buffering=0))
+        small = st.st_size <= SMALL_FILE
         try:
+            if small:
+                # Small files: one read, then checksum and send from memory (cheaper than
+                # mmap + sendfile for a few KiB; it also fails early on unreadable files).
+                data = os.pread(fd, st.st_size, 0)
+                if len(data) != st.st_size:
+                    raise LocalIOError(f"{path} changed size while being read")
+                return BufferSource(data)
             os.pread(fd, 1, 0)  # fail early on unreadable files (EIO, EISDIR on some FS)
         except OSError as exc:
-            os.close(fd)
+            small = True  # close it below
             raise LocalIOError(f"cannot read {path}: {exc.strerror}") from None
+        finally:
+            if small:
+                os.close(fd)
         return FileSource(fd, 0, st.st_size, owned=True, name=path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return BufferSource(source)
