@@ -61,3 +61,28 @@ def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
     # The duplicate went to another IP than the stalled request.
     later = [r for r in gets if r.seq > stalled[0].seq or r.conn_id != stalled[0].conn_id]
     assert any(r.proxy != stalled[0].proxy for r in later)
+
+
+def test_straggling_upload_part_is_hedged(fault_cluster) -> None:
+    from support.faultrules import latency
+
+    bucket = fault_cluster.moto.make_bucket()
+    data = os.urandom(40 * MiB)
+    # The 4th UploadPart's answer comes only after 30 s (the first-byte timeout is 60 s).
+    rule = fault_cluster.add_rule(Rule(latency(30.0), method="PUT", path=r"partNumber=", nth=4))
+    cfg = SMALL.replace(
+        max_concurrency=2,
+        timeouts=s3fast.Timeouts(idle=60.0, first_byte=60.0, low_speed_bytes_per_s=1, low_speed_seconds=60.0),
+        hedge=HedgeConfig(min_samples=2, min_seconds=0.3),
+    )
+
+    async def go() -> None:
+        async with client_for(fault_cluster, cfg) as c:
+            res = await c.put_bytes(f"s3://{bucket}/up", data)
+            assert res.parts == 8
+            assert c.stats.hedges == 1 and c.stats.hedge_wins == 1 and c.stats.retries == 0
+            assert await c.get_bytes(f"s3://{bucket}/up") == data
+
+    run(go())
+    assert rule.fired == 1
+    assert fault_cluster.moto.list_multipart_uploads(bucket) == []

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -21,7 +21,7 @@ from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import Request
 from ..net._connection import Connection, ResponseHead
 from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
-from ._hedge import HedgePolicy
+from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 from ._writer import FileWriter
 
@@ -172,16 +172,19 @@ class _RangeState:
     ``received``. Two racers of one range (hedging) share ``reported`` so progress is
     counted once."""
 
-    __slots__ = ("received", "crc", "ip", "reported")
+    __slots__ = ("received", "crc", "ip", "reported", "on_ip")
 
     def __init__(self, reported: list[int] | None = None) -> None:
         self.received = 0
         self.crc = 0
         self.ip: str | None = None
         self.reported = reported if reported is not None else [0]
+        self.on_ip: Callable[[str], None] | None = None
 
     def set_ip(self, ip: str) -> None:
         self.ip = ip
+        if self.on_ip is not None:
+            self.on_ip(ip)
 
 
 class _Download:
@@ -310,7 +313,8 @@ class _Download:
                 crc = st.crc
         self._part_done(part, crc)
 
-    async def _fetch_once(self, part: Part, sink: _Sink, st: _RangeState, exclude: Collection[str]) -> None:
+    async def _fetch_once(self, part: Part, sink: _Sink, st: _RangeState, exclude: Collection[str],
+                          on_retry: Callable[[BaseException], None] | None = None) -> None:
         async def consume(conn: Connection, head: ResponseHead) -> None:
             self._check_range(head, part, st.received)
             await self._read(conn, part, sink, st)
@@ -320,66 +324,20 @@ class _Download:
             req.on_ip = st.set_ip
             return req
 
-        await self.transport.call(make, consume, exclude=exclude)
+        await self.transport.call(make, consume, exclude=exclude, on_retry=on_retry)
 
     async def fetch_range(self, part: Part, sink: _Sink) -> None:
         """One range, hedged when it straggles (see ``_hedge``)."""
-        policy = self.hedge
-        loop = asyncio.get_running_loop()
-        t0 = loop.time()
-        primary = _RangeState()
-        task = asyncio.ensure_future(self._fetch_once(part, sink, primary, ()))
-        winner = primary
-        try:
-            while policy is not None and policy.config.enabled:
-                threshold = policy.threshold()
-                # Until enough ranges finished, look again every 0.25 s.
-                wait = 0.25 if threshold is None else max(0.0, t0 + threshold - loop.time())
-                done, _ = await asyncio.wait((task,), timeout=wait)
-                if done:
-                    break
-                if threshold is not None and loop.time() - t0 >= threshold:
-                    if policy.try_take():
-                        winner = await self._race(part, sink, task, primary)
-                        task = None  # type: ignore[assignment]
-                    break
-            if task is not None:
-                await task
-        finally:
-            if task is not None and not task.done():
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        if policy is not None:
-            policy.record(loop.time() - t0)
-        self._finish_range(part, sink, winner)
+        shared = [0]  # progress reported for this range, shared by racers
 
-    async def _race(self, part: Part, sink: _Sink, primary_task: asyncio.Future[None],
-                    primary: _RangeState) -> _RangeState:
-        """Duplicate a straggling range on another IP; the first to finish wins."""
-        stats = self.transport.stats
-        stats.hedges += 1
-        hedge = _RangeState(primary.reported)
-        exclude = (primary.ip,) if primary.ip else ()
-        hedge_task = asyncio.ensure_future(self._fetch_once(part, sink, hedge, exclude))
-        racers = {primary_task: primary, hedge_task: hedge}
-        try:
-            pending = set(racers)
-            error: BaseException | None = None
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for t in done:
-                    if t.exception() is None:
-                        if t is hedge_task:
-                            stats.hedge_wins += 1
-                        return racers[t]
-                    error = error or t.exception()
-            assert error is not None
-            raise error
-        finally:
-            for t in racers:
-                if not t.done():
-                    t.cancel()
-            await asyncio.gather(*racers, return_exceptions=True)
+        async def start(exclude: tuple[str, ...], attempt: Attempt) -> _RangeState:
+            st = _RangeState(shared)
+            st.on_ip = attempt.on_ip
+            await self._fetch_once(part, sink, st, exclude, attempt.on_retry)
+            return st
+
+        winner = await run_hedged(self.hedge, start, self.transport.stats)
+        self._finish_range(part, sink, winner)
 
     async def range_to_view(self, part: Part, view: memoryview) -> None:
         st = _RangeState()

@@ -9,8 +9,13 @@ service is not answered with double the load.
 """
 from __future__ import annotations
 
+import asyncio
 import bisect
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,3 +76,85 @@ class HedgePolicy:
             return False
         self.hedges += 1
         return True
+
+
+class Attempt:
+    """Where and since when one racer's request runs (set once it holds a connection)."""
+
+    __slots__ = ("ip", "since", "retries")
+
+    def __init__(self) -> None:
+        self.ip: str | None = None
+        self.since: float | None = None
+        self.retries = 0
+
+    def on_retry(self, error: BaseException) -> None:
+        self.retries += 1
+
+    def on_ip(self, ip: str) -> None:
+        self.ip = ip
+        if self.since is None:
+            self.since = asyncio.get_running_loop().time()
+
+
+async def run_hedged(
+    policy: HedgePolicy | None,
+    start: Callable[[tuple[str, ...], Attempt], Awaitable[T]],
+    stats: Any,
+) -> T:
+    """Run ``start((), attempt)``; if it straggles past the policy's threshold (counted from
+    when it got a connection, not from when it was queued), also run ``start((its_ip,), ...)``,
+    a duplicate that avoids the first one's IP, and return whichever succeeds first,
+    cancelling the other."""
+    loop = asyncio.get_running_loop()
+    throttled_at_start = stats.throttled
+    first = Attempt()
+    primary = asyncio.ensure_future(start((), first))
+    racers: list[asyncio.Future[T]] = [primary]
+    try:
+        while policy is not None and policy.config.enabled:
+            threshold = policy.threshold()
+            since = first.since
+            # Until the request runs and enough others finished to know what normal is,
+            # look again every 0.25 s.
+            wait = 0.25 if threshold is None or since is None else max(0.0, since + threshold - loop.time())
+            done, _ = await asyncio.wait((primary,), timeout=wait)
+            if done:
+                break
+            since = first.since
+            # A request that is being retried is slow for a known reason, and one slowed by
+            # throttling must not be answered with more load: neither is hedged.
+            if first.retries or stats.throttled > throttled_at_start:
+                continue
+            if threshold is not None and since is not None and loop.time() - since >= threshold:
+                if not policy.try_take():
+                    break
+                stats.hedges += 1
+                second = asyncio.ensure_future(start((first.ip,) if first.ip else (), Attempt()))
+                racers.append(second)
+                result = await _first_success(racers)
+                if second.done() and not second.cancelled() and second.exception() is None \
+                        and second.result() is result:
+                    stats.hedge_wins += 1
+                return result
+        return await primary
+    finally:
+        for r in racers:
+            if not r.done():
+                r.cancel()
+        await asyncio.gather(*racers, return_exceptions=True)
+        if policy is not None and first.since is not None:
+            policy.record(loop.time() - first.since)
+
+
+async def _first_success(racers: list[asyncio.Future[T]]) -> T:
+    pending = set(racers)
+    error: BaseException | None = None
+    while pending:
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if t.exception() is None:
+                return t.result()
+            error = error or t.exception()
+    assert error is not None
+    raise error

@@ -21,6 +21,7 @@ from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import Request
 from ._planner import Part, plan_upload, stream_part_size
 from ._sources import BufferSource, FileSource, StreamSource, open_source
+from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ class _Upload:
         self.on_part = on_part
         self.on_progress = on_progress
         self.upload_id: str | None = None
+        self.hedge: HedgePolicy | None = None
         self.done: dict[int, tuple[str, str | None]] = {}  # number -> (etag, b64 checksum)
         self.requests0 = self.transport.stats.requests
         self.retries0 = self.transport.stats.retries
@@ -108,10 +110,17 @@ class _Upload:
             headers[self.algo.header] = b64
             headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
         query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
-        req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=body)
         # max_gbps: a part is paid for before it is sent (sendfile sends it in one go).
         await self.client.tuner.pace(part.size)
-        head, _ = await self.transport.call(req)
+
+        async def start(exclude: tuple[str, ...], attempt: Attempt) -> Any:
+            req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=body,
+                          on_ip=attempt.on_ip)
+            # Two PUTs of one part number carry the same bytes: whichever lands last, S3
+            # keeps the same part (same ETag).
+            return await self.transport.call(req, exclude=exclude, on_retry=attempt.on_retry)
+
+        head, _ = await run_hedged(self.hedge, start, self.transport.stats)
         etag = head.headers.get("etag")
         if not etag:
             raise NetworkError(f"UploadPart {part.number} of s3://{self.bucket}/{self.key} answered without an ETag",
@@ -220,6 +229,7 @@ def _with_upload_id(result: TransferResult, upload_id: str) -> TransferResult:
 
 async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tuple[Part, ...], size: int,
                         t0: float) -> TransferResult:
+    up.hedge = HedgePolicy(up.client.config.hedge, len(parts))
     await up.create()
     try:
         async def one(part: Part) -> None:
