@@ -222,3 +222,17 @@ def test_ips_are_harvested_in_the_background(moto_cluster, bucket: str) -> None:
 
     stats = run(go())
     assert sum(1 for st in stats.values() if st.requests) >= 3  # type: ignore[attr-defined]
+
+
+def test_run_returns_big_results_without_formatting_them() -> None:
+    """s3fast.run must not hand a huge result to asyncio as the main task's result: Python
+    3.11's Runner formats that task's repr (result included) when it restores SIGINT."""
+
+    class Huge:
+        def __repr__(self) -> str:
+            raise AssertionError("the result was formatted")
+
+    async def make() -> Huge:
+        return Huge()
+
+    assert isinstance(s3fast.run(make()), Huge)
