@@ -86,6 +86,8 @@ class Client:
         self.chunks = ChunkPool(self.memory, cfg.io_chunk_size)
         #: os.pwrite of file downloads runs on this thread, beside the event loop
         self.writer = FileWriter()
+        #: uploads holding a source (an open file) at once; the rest wait their turn
+        self.open_sources = asyncio.Semaphore(256)
         target = cfg.target_gbps or default_target_gbps()
         # What the memory limit allows: each request in flight may hold one part buffer.
         cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)

@@ -20,8 +20,8 @@ from ..net._connection import FileSlice
 from ._planner import Part
 
 
-#: Files up to this size are read into memory in one go instead of mmap-checksummed and sent
-#: with sendfile.
+#: A single PUT of a file up to this size reads it into memory in one go (paid for in the
+#: memory budget) instead of mmap-checksumming it and sending it with sendfile.
 SMALL_FILE = 256 << 10
 
 
@@ -41,6 +41,12 @@ class FileSource:
 
     def checksum(self, algo: Algorithm, part: Part) -> int:
         return file_range_crc(algo, self.fd, self.start + part.offset, part.size)
+
+    def read(self, part: Part) -> bytes:
+        data = os.pread(self.fd, part.size, self.start + part.offset)
+        if len(data) != part.size:
+            raise LocalIOError(f"{self.name} changed size while being read")
+        return data
 
     def close(self) -> None:
         if self.owned:
@@ -155,22 +161,11 @@ def open_source(source: Any) -> FileSource | BufferSource | StreamSource:
             raise LocalIOError(f"is a directory, not a file: {path}")
         if not stat.S_ISREG(st.st_mode):
             return StreamSource(os.fdopen(fd, "rb", buffering=0))
-        small = st.st_size <= SMALL_FILE
         try:
-            if small:
-                # Small files: one read, then checksum and send from memory (cheaper than
-                # mmap + sendfile for a few KiB; it also fails early on unreadable files).
-                data = os.pread(fd, st.st_size, 0)
-                if len(data) != st.st_size:
-                    raise LocalIOError(f"{path} changed size while being read")
-                return BufferSource(data)
             os.pread(fd, 1, 0)  # fail early on unreadable files (EIO, EISDIR on some FS)
         except OSError as exc:
-            small = True  # close it below
+            os.close(fd)
             raise LocalIOError(f"cannot read {path}: {exc.strerror}") from None
-        finally:
-            if small:
-                os.close(fd)
         return FileSource(fd, 0, st.st_size, owned=True, name=path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return BufferSource(source)

@@ -20,7 +20,7 @@ from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import Request
 from ._planner import Part, plan_upload, stream_part_size
-from ._sources import BufferSource, FileSource, StreamSource, open_source
+from ._sources import SMALL_FILE, BufferSource, FileSource, StreamSource, open_source
 from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 
@@ -196,6 +196,15 @@ async def upload(
     on_part: Callable[[PartEvent], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
 ) -> TransferResult:
+    # At most this many uploads hold a source open at once: a gather of 100,000 small files
+    # must not run out of file descriptors (or read them all into memory) up front.
+    async with client.open_sources:
+        return await _upload(client, source, bucket, key, headers, on_part, on_progress)
+
+
+async def _upload(client: Client, source: Any, bucket: str, key: str, headers: dict[str, str],
+                  on_part: Callable[[PartEvent], None] | None,
+                  on_progress: Callable[[int], None] | None) -> TransferResult:
     cfg = client.config
     t0 = time.monotonic()
     src = open_source(source)
@@ -206,6 +215,15 @@ async def upload(
         plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
         if not plan.multipart:
             part = plan.parts[0]
+            if isinstance(src, FileSource) and part.size <= SMALL_FILE:
+                # A few KiB: one read (paid for in the memory budget) beats mmap + sendfile.
+                await client.memory.acquire(part.size)
+                try:
+                    data = src.read(part)
+                    crc = up.algo.of(data) if up.algo else None
+                    return await up.put(data, part.size, crc, t0)
+                finally:
+                    client.memory.release(part.size)
             crc = src.checksum(up.algo, part) if up.algo else None
             return await up.put(src.body(part), part.size, crc, t0)
         return await _upload_parts(up, src, plan.parts, src.size, t0)
