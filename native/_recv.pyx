@@ -3,14 +3,23 @@
 
 See the pure module for the design; the two must behave identically.
 """
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE, PyBUF_WRITABLE
+from libc.errno cimport errno, EINTR
+from posix.unistd cimport pwrite
+
+import os
+
 from ._http import find_head_end
 
 DEF HEAD_BUFFER_SIZE = 65536
+DEF FILE_PROGRESS_STEP_ = 1048576
 
 MODE_IDLE = 0
 MODE_HEAD = 1
 MODE_HELD = 2
 MODE_BODY = 3
+MODE_FILE = 4
+FILE_PROGRESS_STEP = FILE_PROGRESS_STEP_
 
 
 cdef class Receiver:
@@ -26,6 +35,19 @@ cdef class Receiver:
     cdef public long long rx_bytes
     cdef public double last_rx
     cdef object _clock
+    # file mode
+    cdef int _fd
+    cdef long long _foff
+    cdef long long _fleft
+    cdef object _fbufobj
+    cdef Py_buffer _fbuf
+    cdef bint _fheld
+    cdef object _fcrc_fn
+    cdef object _fon_progress
+    cdef long long _funreported
+    cdef public long long file_written
+    cdef public object file_crc
+    cdef public object file_error
 
     def __init__(self, clock):
         self._headbuf = bytearray(HEAD_BUFFER_SIZE)
@@ -40,9 +62,24 @@ cdef class Receiver:
         self.rx_bytes = 0
         self.last_rx = 0.0
         self._clock = clock
+        self._fd = -1
+        self._fheld = False
+        self.file_written = 0
+        self.file_crc = 0
+        self.file_error = None
+
+    def __dealloc__(self):
+        if self._fheld:
+            PyBuffer_Release(&self._fbuf)
+            self._fheld = False
 
     def get_buffer(self, sizehint):
         cdef Py_ssize_t n
+        if self._mode == 4:
+            n = self._fbuf.len
+            if self._fleft < n:
+                n = <Py_ssize_t>self._fleft
+            return self._fbufobj[:n]
         if self._mode == 3:
             n = self._vlen - self._vpos
             if 0 <= self._remaining < n:
@@ -55,7 +92,9 @@ cdef class Receiver:
     def buffer_updated(self, Py_ssize_t nbytes):
         cdef Py_ssize_t old, end
         self.last_rx = self._clock()
-        if self._mode == 3:
+        if self._mode == 4:
+            self._file_received(nbytes)
+        elif self._mode == 3:
             self._vpos += nbytes
             self.rx_bytes += nbytes
             if self._remaining > 0:
@@ -77,6 +116,71 @@ cdef class Receiver:
             self._hlen += nbytes
             self._unexpected_data()
 
+    cdef _file_received(self, Py_ssize_t nbytes):
+        cdef const char *p = <const char *>self._fbuf.buf
+        cdef Py_ssize_t left = nbytes
+        cdef long long off = self._foff
+        cdef Py_ssize_t n = 0
+        cdef int fd = self._fd
+        cdef int err = 0
+        self.rx_bytes += nbytes
+        if self._remaining > 0:
+            self._remaining -= nbytes
+        with nogil:
+            while left > 0:
+                n = pwrite(fd, p, left, off)
+                if n < 0:
+                    if errno == EINTR:
+                        continue
+                    err = errno
+                    break
+                p += n
+                left -= n
+                off += n
+        if err:
+            self.file_error = OSError(err, os.strerror(err))
+            self._file_done()
+            return
+        if self._fcrc_fn is not None:
+            self.file_crc = self._fcrc_fn(self._fbufobj[:nbytes], self.file_crc)
+        self._foff += nbytes
+        self._fleft -= nbytes
+        self.file_written += nbytes
+        if self._fleft == 0:
+            self._file_done()
+        elif self._fon_progress is not None:
+            self._funreported += nbytes
+            if self._funreported >= FILE_PROGRESS_STEP_:
+                self._funreported = 0
+                self._fon_progress()
+
+    def _set_file(self, int fd, long long offset, long long nbytes, buf, crc_fn, crc, on_progress):
+        if self._fheld:
+            PyBuffer_Release(&self._fbuf)
+            self._fheld = False
+        PyObject_GetBuffer(buf, &self._fbuf, PyBUF_SIMPLE | PyBUF_WRITABLE)
+        self._fheld = True
+        self._fbufobj = buf
+        self._fd = fd
+        self._foff = offset
+        self._fleft = nbytes
+        self._fcrc_fn = crc_fn
+        self._fon_progress = on_progress
+        self._funreported = 0
+        self.file_written = 0
+        self.file_crc = crc
+        self.file_error = None
+        self._mode = 4
+
+    def _clear_file(self):
+        if self._fheld:
+            PyBuffer_Release(&self._fbuf)
+            self._fheld = False
+        self._fbufobj = None
+        self._fcrc_fn = None
+        self._fon_progress = None
+        self._fd = -1
+
     def _set_view(self, view, bint partial=False):
         self._partial = partial
         self._view = view
@@ -91,6 +195,9 @@ cdef class Receiver:
         raise NotImplementedError
 
     def _view_done(self):
+        raise NotImplementedError
+
+    def _file_done(self):
         raise NotImplementedError
 
     def _unexpected_data(self):

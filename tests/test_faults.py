@@ -91,8 +91,9 @@ def resumed_get(gets: Sequence[RequestRecord], faulty: RequestRecord) -> Request
     assert faulty.bytes_down > 0, f"the fault should have let some body bytes through: {faulty!r}"
     partial = [r for r in gets if r.outcome == "ok" and r.bytes_down not in RANGE_SIZES]
     retry = only(partial, "resumed GET")
-    # It resumed from the last whole receive chunk it had stored (bytes of a chunk cut
-    # short are dropped, never written), so it overlaps the broken one by less than a chunk.
+    # It resumed from the last byte it had written (direct file mode), or from the last
+    # whole receive chunk (writer-thread mode drops a chunk cut short): less than a chunk
+    # before where the broken one stopped sending.
     resumed_at = [size - retry.bytes_down for size in RANGE_SIZES
                   if 0 < size - retry.bytes_down <= faulty.bytes_down]
     assert resumed_at, f"{retry!r} does not continue {faulty!r}"
@@ -112,7 +113,9 @@ async def download_file(cluster: FaultCluster, url: str, dst: Path,
 
 # -- 1. connection reset mid-body ---------------------------------------------------------------------
 
-def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("write_thread", [False, True], ids=["direct", "writer-thread"])
+def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster, tmp_path: Path,
+                                                    write_thread: bool) -> None:
     bucket = fault_cluster.make_bucket()
     data = os.urandom(SIZE)
     put_direct(fault_cluster, bucket, "obj", data)
@@ -120,7 +123,8 @@ def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster,
     rule = fault_cluster.add_rule(Rule(reset_after(1 * MiB + 512 * 1024), method="GET", path=r"/obj", nth=1))
     dst = tmp_path / "obj.bin"
 
-    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst))
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
+                                                   CFG.replace(write_thread=write_thread)))
 
     assert dst.read_bytes() == data and result.checksum_verified
     assert rule.fired == 1 and stats.retries == 1
@@ -136,14 +140,17 @@ def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster,
 
 # -- 2. truncated body (clean FIN before Content-Length) ------------------------------------------------
 
-def test_truncated_body_is_detected_and_resumed(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("write_thread", [False, True], ids=["direct", "writer-thread"])
+def test_truncated_body_is_detected_and_resumed(fault_cluster: FaultCluster, tmp_path: Path,
+                                                write_thread: bool) -> None:
     bucket = fault_cluster.make_bucket()
     data = os.urandom(SIZE)
     put_direct(fault_cluster, bucket, "obj", data)
     rule = fault_cluster.add_rule(Rule(truncate_after(1 * MiB + 123), method="GET", path=r"/obj", nth=1))
     dst = tmp_path / "obj.bin"
 
-    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst))
+    result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
+                                                   CFG.replace(write_thread=write_thread)))
 
     assert dst.read_bytes() == data and result.checksum_verified
     assert rule.fired == 1 and stats.retries == 1

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .._config import Timeouts
-from .._errors import NetworkError, RequestTimeout
+from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
 
 _SEND_CHUNK = 1024 * 1024
-_MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY = 0, 1, 2, 3
+_MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY, _MODE_FILE = 0, 1, 2, 3, 4
 
 
 @dataclass(slots=True)
@@ -96,7 +96,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
         if self._exc is None:
-            if self._mode == _MODE_BODY and self._remaining > 0:
+            if self._mode in (_MODE_BODY, _MODE_FILE) and self._remaining > 0:
                 self._exc = NetworkError(
                     f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
                     f"{self._remaining} short of Content-Length",
@@ -165,6 +165,16 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._mode = _MODE_HELD
         if self.transport is not None:
             self.transport.pause_reading()
+        self._wake(None)
+
+    def _file_done(self) -> None:
+        self._mode = _MODE_HELD
+        if self.transport is not None:
+            self.transport.pause_reading()
+        if self.file_error is not None:
+            # The disk refused: this connection is mid-body and cannot be reused.
+            self._fail(LocalIOError(f"cannot write the download: {self.file_error.strerror or self.file_error}"))
+            return
         self._wake(None)
 
     def _unexpected_data(self) -> None:
@@ -255,7 +265,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         if now - max(self.last_rx, self.last_tx) > t.idle and stage != "first-byte":
             self._timeout("idle", f"no data from {self.ip} for {t.idle:g} s")
             return
-        if stage == "body" and self._mode == _MODE_BODY:
+        if stage == "body" and self._mode >= _MODE_BODY:
             window = now - self._speed_mark_t
             if window >= t.low_speed_seconds:
                 rate = (self.rx_bytes - self._speed_mark_bytes) / window
@@ -437,6 +447,60 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         if self._remaining == 0 or (self.closed and self._remaining < 0):
             self._body_finished()
         return got
+
+    async def read_into_file(self, fd: int, offset: int, nbytes: int, buf: memoryview, *,
+                             crc_fn: Callable[[object, int], int] | None = None, crc: int = 0,
+                             on_progress: Callable[[], None] | None = None) -> None:
+        """Write the next ``nbytes`` body bytes to file ``fd`` at ``offset``.
+
+        Every receive lands in ``buf`` (reused) and goes to the file straight from the
+        event loop's callback (see the Receiver's file mode); the coroutine wakes once,
+        at the end. ``file_written`` and ``file_crc`` (updated with ``crc_fn`` from
+        ``crc``) say how far it got, also after an error, so a retry can resume.
+        ``on_progress()`` is called every MiB or so.
+        """
+        self.file_written = 0
+        self.file_crc = crc
+        want = nbytes if self._remaining < 0 else min(nbytes, self._remaining)
+        stash = self._stash_end - self._stash_start
+        if stash:
+            # Body bytes that came with the head (at most 64 KiB).
+            n = min(stash, want)
+            view = self._headview[self._stash_start:self._stash_start + n]
+            try:
+                off = offset
+                rest = view
+                while rest:
+                    k = os.pwrite(fd, rest, off)
+                    rest = rest[k:]
+                    off += k
+            except OSError as exc:
+                raise LocalIOError(f"cannot write the download: {exc.strerror or exc}") from None
+            if crc_fn is not None:
+                crc = crc_fn(view, crc)
+            self._stash_start += n
+            if self._remaining > 0:
+                self._remaining -= n
+            self.rx_bytes += n
+            self.file_written = n
+            self.file_crc = crc
+        done = self.file_written
+        if done < want:
+            if self._exc is not None:
+                raise self._exc
+            if self.closed:
+                raise NetworkError(f"connection to {self.ip} closed mid-body", ip=self.ip, kind="short-read")
+            self._set_file(fd, offset + done, want - done, buf, crc_fn, crc, on_progress)
+            self.transport.resume_reading()  # type: ignore[union-attr]
+            try:
+                await self._wait()
+            finally:
+                self.file_written += done
+                if self._mode == _MODE_FILE:
+                    self._mode = _MODE_HELD
+                self._clear_file()
+        if self._remaining == 0:
+            self._body_finished()
 
     async def read_body(self, limit: int = 64 * 1024 * 1024) -> bytes:
         """Read a whole (small) body: XML answers, error documents, small objects."""

@@ -253,6 +253,10 @@ class _Download:
     # -- reading one range's body -----------------------------------------------------------
     async def _into_file(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> None:
         pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
+        if pace is None and sink.writer is None:
+            await self._into_file_direct(conn, part, sink, st)
+            return
+        # Paced (max_gbps) or with a writer thread: chunk by chunk from this coroutine.
         algo = self.algo
         chunks = self.client.chunks
         while st.received < part.size:
@@ -277,6 +281,31 @@ class _Download:
             if pace is not None:
                 await pace(n)
 
+    async def _into_file_direct(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> None:
+        # The connection writes each receive to the file from the loop's callback; this
+        # coroutine wakes once per range. One chunk per range in flight is the whole
+        # memory cost.
+        chunks = self.client.chunks
+        buf = await chunks.get()
+        base = st.received
+        algo = self.algo
+
+        def tick() -> None:
+            self._report_to(st, base + conn.file_written)
+
+        try:
+            await conn.read_into_file(sink.fd, part.offset + base, part.size - base, memoryview(buf),
+                                      crc_fn=algo.update if algo is not None else None, crc=st.crc,
+                                      on_progress=tick)
+        finally:
+            st.received = base + conn.file_written
+            if algo is not None:
+                st.crc = conn.file_crc
+            chunks.put(buf)
+            self._report(st)
+        if st.received < part.size:
+            raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
+
     async def _into_view(self, conn: Connection, part: Part, view: memoryview, st: _RangeState) -> None:
         pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
         # Read in slices of at most 1 MiB so progress (and the tuner's meter) sees bytes as
@@ -291,9 +320,12 @@ class _Download:
                 await pace(n)
 
     def _report(self, st: _RangeState) -> None:
-        new = st.received - st.reported[0]
+        self._report_to(st, st.received)
+
+    def _report_to(self, st: _RangeState, received: int) -> None:
+        new = received - st.reported[0]
         if new > 0:
-            st.reported[0] = st.received
+            st.reported[0] = received
             self._progress(new)
 
     async def _read(self, conn: Connection, part: Part, sink: _Sink, st: _RangeState) -> None:
