@@ -271,6 +271,9 @@ class Orchestrator:
             shutil.rmtree(scratch, ignore_errors=True)
             if w.direction == "upload" and not record.ok:
                 self._clean_failed_upload(run, run_id)
+            # Start the next run from a clean slate: no dirty pages of this one still
+            # waiting for writeback (it would be charged to whoever runs next).
+            os.sync()
 
     def _clean_failed_upload(self, run: PlannedRun, run_id: str) -> None:
         """Delete what a failed upload run managed to store, so it does not pile up."""

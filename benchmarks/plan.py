@@ -1,8 +1,11 @@
 """The run order (pure): targets, then workloads, then repetitions, runners alternating inside.
 
-Within one repetition every runner runs once, in a fixed order (A B C A B C ...), so run i of
-each runner happened close together in time and can be paired for ratios. Unsupported
-runner/workload combinations are reported once as skipped instead of failing.
+Within one repetition every runner runs once, so run i of each runner happened close together
+in time and can be paired for ratios. The order rotates from one repetition to the next
+(A B C, B C A, C A B ...): a run inherits the machine its predecessor left behind (page
+cache, dirty pages, CPU frequency), and a fixed order would hand the same neighbour to the
+same runner every time. Unsupported runner/workload combinations are reported once as
+skipped instead of failing.
 """
 from __future__ import annotations
 
@@ -57,7 +60,8 @@ def plan_runs(
                 else:
                     skipped.setdefault((spec.name, workload.name), Skipped(spec.name, workload.name, reason))
             for rep in range(repeat):
-                for spec in eligible:
+                shift = rep % len(eligible) if eligible else 0
+                for spec in eligible[shift:] + eligible[:shift]:
                     for mode in modes:
                         runs.append(PlannedRun(target, workload, spec.name, mode, rep))
     return runs, list(skipped.values())
