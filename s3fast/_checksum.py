@@ -92,21 +92,26 @@ class Combiner:
 
 def file_range_crc(algo: Algorithm, fd: int, offset: int, size: int, chunk: int = 8 << 20) -> int:
     """Checksum ``size`` bytes of a file at ``offset`` (mmap: no copy into Python)."""
+    return file_range_update(algo.update, fd, offset, size, 0, chunk)
+
+
+def file_range_update(update: Callable[[object, int], int], fd: int, offset: int, size: int, crc: int,
+                      chunk: int = 8 << 20) -> int:
+    """Continue checksum ``crc`` over ``size`` bytes of a file at ``offset`` (mmap, read-only)."""
     import mmap
 
     if size == 0:
-        return 0
+        return crc
     page = mmap.ALLOCATIONGRANULARITY
     start = offset - offset % page
     with mmap.mmap(fd, size + (offset - start), access=mmap.ACCESS_READ, offset=start) as mm:
         view = memoryview(mm)
         try:
-            crc = 0
             pos = offset - start
             end = pos + size
             while pos < end:
                 n = min(chunk, end - pos)
-                crc = algo.update(view[pos:pos + n], crc)
+                crc = update(view[pos:pos + n], crc)
                 pos += n
             return crc
         finally:

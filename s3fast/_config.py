@@ -103,6 +103,12 @@ class TransferConfig:
             from the event loop's callback. Default False: on the 2-core reference machine
             the thread hand-offs cost more CPU (1.2-1.7 against 1.0-1.1 CPU-s/GiB for a
             2 GiB download) than the second core gains; try True on many-core hosts.
+        splice: on Linux, plain-HTTP file downloads move the body socket -> pipe -> file
+            with splice(2): one kernel copy instead of two, and no user-space buffer.
+            Measured here: 0.55-0.65 CPU-s/GiB and 1.7-1.9 GB/s, against 0.9-1.1 and
+            ~1.0 GB/s for recv + pwrite. Each connection then holds a pipe of up to 1 MiB
+            of kernel memory. A filesystem that refuses splice is detected and written
+            with pwrite instead. Default True.
         checksum: full-object checksum sent with uploads: "crc64nvme" (default),
             "crc32c", "crc32" or "none".
         validate_checksum: on downloads, ask S3 for the stored checksum and fail on a
@@ -123,6 +129,7 @@ class TransferConfig:
     memory_limit: int = 256 * MiB
     io_chunk_size: int = 128 * KiB
     write_thread: bool = False
+    splice: bool = True
     checksum: str = "crc64nvme"
     validate_checksum: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)

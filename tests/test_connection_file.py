@@ -1,10 +1,12 @@
-"""A connection writing a response body straight into a file (the Receiver's file mode).
+"""A connection writing a response body straight into a file.
 
-Against a real HTTP server on 127.0.0.1 started here: the bytes land at the right offset
-with the right checksum, progress is reported while the body streams, a failed disk write
-and a body cut short both stop the read with the right error and say exactly how many
-bytes reached the file (what a retry resumes from). Runs against the compiled Receiver
-and the pure twin (the suite runs in both modes).
+Two paths, each test runs both: splice(2) socket -> pipe -> file (plain TCP on Linux), and
+the Receiver's file mode (recv into a chunk, pwrite from the loop's callback; compiled and
+pure twins, as the suite runs in both modes). Against a real HTTP server on 127.0.0.1
+started here: the bytes land at the right offset with the right checksum, progress is
+reported while the body streams, a failed disk write and a body cut short both stop the
+read with the right error and say exactly how many bytes reached the file (what a retry
+resumes from).
 """
 from __future__ import annotations
 
@@ -72,7 +74,11 @@ def run(coro: Awaitable[object]) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path) -> None:
+PATHS = pytest.mark.parametrize("splice", [True, False], ids=["splice", "recv"])
+
+
+@PATHS
+def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path, splice: bool) -> None:
     dst = tmp_path / "out.bin"
     offset = 4096 + 17
 
@@ -80,10 +86,11 @@ def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path) -> None
         async with server(whole) as port:
             conn = await connect(port)
             ticks = []
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 await conn.read_into_file(fd, offset, len(BODY), memoryview(bytearray(128 * 1024)),
-                                          crc_fn=CRC.update, crc=0, on_progress=lambda: ticks.append(conn.file_written))
+                                          crc_fn=CRC.update, crc=0, on_progress=lambda: ticks.append(conn.file_written),
+                                          splice=splice)
             finally:
                 os.close(fd)
             reusable = conn.reusable
@@ -98,19 +105,21 @@ def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path) -> None
     assert reusable  # the whole body was consumed: back to the pool
 
 
-def test_two_ranges_of_one_body_resume_where_the_first_stopped(tmp_path: Path) -> None:
+@PATHS
+def test_two_ranges_of_one_body_resume_where_the_first_stopped(tmp_path: Path, splice: bool) -> None:
     dst = tmp_path / "out.bin"
 
     async def main() -> None:
         async with server(whole) as port:
             conn = await connect(port)
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 buf = memoryview(bytearray(64 * 1024))
-                await conn.read_into_file(fd, 0, MiB, buf, crc_fn=CRC.update, crc=0)
+                await conn.read_into_file(fd, 0, MiB, buf, crc_fn=CRC.update, crc=0, splice=splice)
                 first = conn.file_crc
                 assert conn.file_written == MiB and not conn.reusable
-                await conn.read_into_file(fd, MiB, len(BODY) - MiB, buf, crc_fn=CRC.update, crc=first)
+                await conn.read_into_file(fd, MiB, len(BODY) - MiB, buf, crc_fn=CRC.update, crc=first,
+                                          splice=splice)
                 assert conn.file_crc == CRC.of(BODY)
             finally:
                 os.close(fd)
@@ -120,7 +129,8 @@ def test_two_ranges_of_one_body_resume_where_the_first_stopped(tmp_path: Path) -
     assert dst.read_bytes() == BODY
 
 
-def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Path) -> None:
+@PATHS
+def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Path, splice: bool) -> None:
     dst = tmp_path / "out.bin"
     dst.write_bytes(b"")
 
@@ -130,7 +140,7 @@ def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Pat
             fd = os.open(dst, os.O_RDONLY)  # every write fails (EBADF)
             try:
                 with pytest.raises(LocalIOError) as info:
-                    await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)))
+                    await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)), splice=splice)
             finally:
                 os.close(fd)
             return info.type, str(info.value), conn.file_written, conn.reusable
@@ -141,17 +151,18 @@ def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Pat
     assert dst.read_bytes() == b""
 
 
-def test_body_cut_short_says_how_much_reached_the_file(tmp_path: Path) -> None:
+@PATHS
+def test_body_cut_short_says_how_much_reached_the_file(tmp_path: Path, splice: bool) -> None:
     dst = tmp_path / "out.bin"
 
     async def main() -> tuple[str, int]:
         async with server(cut_after_1mib) as port:
             conn = await connect(port)
-            fd = os.open(dst, os.O_WRONLY | os.O_CREAT, 0o644)
+            fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 with pytest.raises(NetworkError) as info:
                     await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)),
-                                              crc_fn=CRC.update, crc=0)
+                                              crc_fn=CRC.update, crc=0, splice=splice)
             finally:
                 os.close(fd)
             assert conn.file_crc == CRC.of(BODY[:conn.file_written])
@@ -161,3 +172,26 @@ def test_body_cut_short_says_how_much_reached_the_file(tmp_path: Path) -> None:
     assert kind == "short-read"
     assert written == MiB + 7
     assert dst.read_bytes() == BODY[:MiB + 7]
+
+
+def test_file_refusing_splice_falls_back_to_pwrite(tmp_path: Path) -> None:
+    # splice(2) refuses a file opened for appending (EINVAL), as some filesystems refuse
+    # it altogether: the bytes already in the pipe and the rest of the body are written
+    # with pwrite, and the connection says so (the download then stops asking for splice).
+    dst = tmp_path / "out.bin"
+
+    async def main() -> tuple[bool, int]:
+        async with server(whole) as port:
+            conn = await connect(port)
+            fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)),
+                                          crc_fn=CRC.update, crc=0, splice=True)
+            finally:
+                os.close(fd)
+            conn.close()
+            return conn.splice_refused, conn.file_crc
+
+    refused, crc = run(main())  # type: ignore[misc]
+    assert refused
+    assert dst.read_bytes() == BODY and crc == CRC.of(BODY)

@@ -91,9 +91,9 @@ def resumed_get(gets: Sequence[RequestRecord], faulty: RequestRecord) -> Request
     assert faulty.bytes_down > 0, f"the fault should have let some body bytes through: {faulty!r}"
     partial = [r for r in gets if r.outcome == "ok" and r.bytes_down not in RANGE_SIZES]
     retry = only(partial, "resumed GET")
-    # It resumed from the last byte it had written (direct file mode), or from the last
-    # whole receive chunk (writer-thread mode drops a chunk cut short): less than a chunk
-    # before where the broken one stopped sending.
+    # It resumed from the last byte it had written (splice, recv), or from the last whole
+    # receive chunk (writer-thread mode drops a chunk cut short): less than a chunk before
+    # where the broken one stopped sending.
     resumed_at = [size - retry.bytes_down for size in RANGE_SIZES
                   if 0 < size - retry.bytes_down <= faulty.bytes_down]
     assert resumed_at, f"{retry!r} does not continue {faulty!r}"
@@ -113,9 +113,15 @@ async def download_file(cluster: FaultCluster, url: str, dst: Path,
 
 # -- 1. connection reset mid-body ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("write_thread", [False, True], ids=["direct", "writer-thread"])
+#: the three ways a range reaches a file: splice(2), recv + pwrite from the loop's
+#: callback, recv into chunks written by the writer thread
+FILE_PATHS = pytest.mark.parametrize("file_path", [
+    {}, {"splice": False}, {"write_thread": True}], ids=["splice", "recv", "writer-thread"])
+
+
+@FILE_PATHS
 def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster, tmp_path: Path,
-                                                    write_thread: bool) -> None:
+                                                    file_path: dict[str, bool]) -> None:
     bucket = fault_cluster.make_bucket()
     data = os.urandom(SIZE)
     put_direct(fault_cluster, bucket, "obj", data)
@@ -124,7 +130,7 @@ def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster,
     dst = tmp_path / "obj.bin"
 
     result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
-                                                   CFG.replace(write_thread=write_thread)))
+                                                   CFG.replace(**file_path)))
 
     assert dst.read_bytes() == data and result.checksum_verified
     assert rule.fired == 1 and stats.retries == 1
@@ -140,9 +146,9 @@ def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster,
 
 # -- 2. truncated body (clean FIN before Content-Length) ------------------------------------------------
 
-@pytest.mark.parametrize("write_thread", [False, True], ids=["direct", "writer-thread"])
+@FILE_PATHS
 def test_truncated_body_is_detected_and_resumed(fault_cluster: FaultCluster, tmp_path: Path,
-                                                write_thread: bool) -> None:
+                                                file_path: dict[str, bool]) -> None:
     bucket = fault_cluster.make_bucket()
     data = os.urandom(SIZE)
     put_direct(fault_cluster, bucket, "obj", data)
@@ -150,7 +156,7 @@ def test_truncated_body_is_detected_and_resumed(fault_cluster: FaultCluster, tmp
     dst = tmp_path / "obj.bin"
 
     result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
-                                                   CFG.replace(write_thread=write_thread)))
+                                                   CFG.replace(**file_path)))
 
     assert dst.read_bytes() == data and result.checksum_verified
     assert rule.fired == 1 and stats.retries == 1
@@ -194,7 +200,9 @@ def test_reset_mid_upload_part_is_replayed(fault_cluster: FaultCluster) -> None:
 
 # -- 4. stall mid-body ------------------------------------------------------------------------------
 
-def test_stall_mid_body_hits_idle_timeout(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+@FILE_PATHS
+def test_stall_mid_body_hits_idle_timeout(fault_cluster: FaultCluster, tmp_path: Path,
+                                          file_path: dict[str, bool]) -> None:
     bucket = fault_cluster.make_bucket()
     data = os.urandom(SIZE)
     put_direct(fault_cluster, bucket, "obj", data)
@@ -205,7 +213,7 @@ def test_stall_mid_body_hits_idle_timeout(fault_cluster: FaultCluster, tmp_path:
     dst = tmp_path / "obj.bin"
 
     result, stats, ips, sample = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
-                                                   CFG.replace(timeouts=timeouts)))
+                                                   CFG.replace(timeouts=timeouts, **file_path)))
 
     assert dst.read_bytes() == data and result.checksum_verified
     assert rule.fired == 1 and stats.retries == 1

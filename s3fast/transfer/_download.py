@@ -48,6 +48,8 @@ class FileSink(_Sink):
         self._pending = 0
         self._idle: asyncio.Future[None] | None = None
         self._error: BaseException | None = None
+        #: splice(2) into this file; cleared when its filesystem refuses splice
+        self.splice = True
 
     def __repr__(self) -> str:
         return f"<FileSink {self.path} tmp={self.tmp}>"
@@ -59,7 +61,8 @@ class FileSink(_Sink):
         # a file here; mode 0o666 so the umask, not us, decides the final permissions.
         self.tmp = os.path.join(directory, f".{base}.{os.getpid()}-{next(_tmp_ids)}.s3fast-partial")
         try:
-            self.fd = os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+            # Read-write: bytes spliced into the file are checksummed from it (mmap).
+            self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
         except FileNotFoundError:
             self.tmp = None
             raise LocalIOError(f"destination directory does not exist: {directory}") from None
@@ -296,8 +299,10 @@ class _Download:
         try:
             await conn.read_into_file(sink.fd, part.offset + base, part.size - base, memoryview(buf),
                                       crc_fn=algo.update if algo is not None else None, crc=st.crc,
-                                      on_progress=tick)
+                                      on_progress=tick, splice=sink.splice and self.client.config.splice)
         finally:
+            if conn.splice_refused:
+                sink.splice = False
             st.received = base + conn.file_written
             if algo is not None:
                 st.crc = conn.file_crc
