@@ -79,13 +79,25 @@ def child_env(
         env["AWS_CA_BUNDLE"] = endpoint.ca_bundle
     paths = (str(REPO_ROOT), base.get("PYTHONPATH", ""))
     env["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # Runners import from compiled bytecode, as an installed package does (pip compiles at
+    # install time); see precompile(). Without it every run would pay for compiling
+    # s3fast's and boto3's modules again (~0.2 s of CPU for s3fast alone).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     for name, value in spec.env:
         if value is None:
             env.pop(name, None)
         else:
             env[name] = value
     return env
+
+
+def precompile() -> None:
+    """Write the bytecode caches of this checkout (s3fast, the runners) before any run,
+    so the first run of each runner does not pay for compiling them."""
+    import compileall
+
+    for package in ("s3fast", "benchmarks"):
+        compileall.compile_dir(str(REPO_ROOT / package), quiet=1, force=False)
 
 
 def verify_download(job: Job, dataset: Dataset, output: RunnerOutput) -> tuple[bool, str]:
@@ -174,6 +186,7 @@ class Orchestrator:
         return self._datasets[w.dataset_id]
 
     def execute(self, runs: Sequence[PlannedRun]) -> list[RunRecord]:
+        precompile()
         records = []
         for n, run in enumerate(runs, 1):
             endpoint = self.endpoint(run.target)

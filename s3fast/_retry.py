@@ -28,7 +28,6 @@ import random
 import ssl
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 
 __all__ = [
     "ErrorKind",
@@ -386,6 +385,8 @@ def clock_skew_from_date(date_header: str, now: float) -> float:
             continue
     if server is None:
         try:
+            from email.utils import parsedate_to_datetime  # only when a clock skew is suspected
+
             server = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             raise ValueError(f"cannot parse server date {date_header!r}") from None

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import statistics
 import time
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
@@ -552,7 +551,7 @@ class EndpointTable:
         ]
         if not others:
             return False
-        return entry.ema < cfg.slow_ratio * statistics.median(others)
+        return entry.ema < cfg.slow_ratio * _median(others)
 
     # ----------------------------------------------------------------- views
 
@@ -611,3 +610,10 @@ class EndpointTable:
             f"<EndpointTable {self.host}:{self.port} [{len(parts)} IPs: {', '.join(parts)}]"
             f" needs_refresh={self._needs_refresh}>"
         )
+
+
+def _median(values: list[float]) -> float:
+    # statistics.median, without importing statistics (decimal, fractions...) at start-up
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -16,8 +16,19 @@ from ._memory import memory_cap_concurrency
 from ._meter import ThroughputMeter
 from ._platform import DEFAULT_TARGET_GBPS, default_target_gbps, is_ec2
 from ._sample import HistoryPoint, Sample
-from ._sim import SimulatedLink, VirtualTimeLoop, run_virtual, simulate_controller
 from ._tuner import Tuner, TunerSnapshot
+
+_SIM = ("SimulatedLink", "VirtualTimeLoop", "run_virtual", "simulate_controller")
+
+
+def __getattr__(name: str) -> object:
+    # The simulation helpers are for tests and benchmark plots: loaded on first use, so
+    # they cost nothing at start-up.
+    if name in _SIM:
+        from . import _sim
+
+        return getattr(_sim, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     # configuration and the pure controller
