@@ -483,7 +483,12 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._body_finished()
         return got
 
-    async def read_into_file(self, fd: int, offset: int, nbytes: int, buf: memoryview, *,
+    def splices(self, nbytes: int, splice: bool = True) -> bool:
+        """Whether ``read_into_file`` of ``nbytes`` will splice (and need no buffer)."""
+        stash = self._stash_end - self._stash_start
+        return splice and SPLICE and not self.tls and nbytes - stash >= SPLICE_MIN
+
+    async def read_into_file(self, fd: int, offset: int, nbytes: int, buf: memoryview | None, *,
                              crc_fn: Callable[[object, int], int] | None = None, crc: int = 0,
                              on_progress: Callable[[], None] | None = None, splice: bool = True) -> None:
         """Write the next ``nbytes`` body bytes to file ``fd`` (opened read-write) at ``offset``.
@@ -495,6 +500,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         ``crc_fn`` from ``crc``) say how far it got, also after an error, so a retry can
         resume. ``on_progress()`` is called every MiB or so.
         """
+        use_splice = self.splices(nbytes, splice)
         self.file_written = 0
         self.file_crc = crc
         want = nbytes if self._remaining < 0 else min(nbytes, self._remaining)
@@ -526,7 +532,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 raise self._exc
             if self.closed:
                 raise NetworkError(f"connection to {self.ip} closed mid-body", ip=self.ip, kind="short-read")
-            if splice and SPLICE and not self.tls and want - done >= SPLICE_MIN:
+            if use_splice:
                 start = offset + done
                 try:
                     await self._splice_into_file(fd, start, want - done, on_progress)
@@ -540,6 +546,8 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 if self._remaining == 0:
                     self._body_finished()
                 return
+            if buf is None:
+                raise ValueError("read_into_file needs a buffer when it does not splice")
             self._set_file(fd, offset + done, want - done, buf, crc_fn, crc, on_progress)
             self.transport.resume_reading()  # type: ignore[union-attr]
             try:

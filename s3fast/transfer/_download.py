@@ -289,24 +289,27 @@ class _Download:
         # coroutine wakes once per range. One chunk per range in flight is the whole
         # memory cost.
         chunks = self.client.chunks
-        buf = await chunks.get()
         base = st.received
+        splice = sink.splice and self.client.config.splice
+        buf = None if conn.splices(part.size - base, splice) else await chunks.get()
         algo = self.algo
 
         def tick() -> None:
             self._report_to(st, base + conn.file_written)
 
         try:
-            await conn.read_into_file(sink.fd, part.offset + base, part.size - base, memoryview(buf),
+            await conn.read_into_file(sink.fd, part.offset + base, part.size - base,
+                                      memoryview(buf) if buf is not None else None,
                                       crc_fn=algo.update if algo is not None else None, crc=st.crc,
-                                      on_progress=tick, splice=sink.splice and self.client.config.splice)
+                                      on_progress=tick, splice=splice)
         finally:
             if conn.splice_refused:
                 sink.splice = False
             st.received = base + conn.file_written
             if algo is not None:
                 st.crc = conn.file_crc
-            chunks.put(buf)
+            if buf is not None:
+                chunks.put(buf)
             self._report(st)
         if st.received < part.size:
             raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
