@@ -13,6 +13,7 @@ Public surface (everything else is private and may change)::
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
@@ -44,8 +45,18 @@ from ._version import __version__
 T = TypeVar("T")
 
 
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run ``coro`` to completion on uvloop when it is installed, else on asyncio's loop."""
+def run(coro: Coroutine[Any, Any, T], *, freeze_gc: bool = True) -> T:
+    """Run ``coro`` to completion on uvloop when it is installed, else on asyncio's loop.
+
+    ``freeze_gc`` (default True) first calls :func:`gc.freeze`: every object alive at that
+    point (modules, classes, what the imports built) leaves the cyclic collector's scans
+    for good. Each small request allocates a few dozen container objects, which keeps the
+    collector busy, and its full collections otherwise walk the whole import-time heap:
+    freezing cut the CPU of 1,000 64 KiB downloads from ~300-450 to ~190-200 µs of user
+    time per object here. Objects created later are collected as usual.
+    """
+    if freeze_gc:
+        gc.freeze()
     # The result is handed back through a box, not as the main task's result: on Python
     # 3.11, asyncio.Runner ends by comparing SIGINT handlers, which formats the main task's
     # repr, result included, so returning a 2 GiB buffer cost a minute and 12 GiB of memory.

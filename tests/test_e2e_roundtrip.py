@@ -242,3 +242,28 @@ def test_run_returns_big_results_without_formatting_them() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert out.returncode == 0, out.stderr
+
+
+def test_download_replaces_an_existing_file_and_shows_no_name_before_it_is_complete(
+        moto_cluster, bucket: str, tmp_path: Path) -> None:
+    data = os.urandom(3 * MiB)
+    dst = tmp_path / "dst.bin"
+    dst.write_bytes(b"old contents")
+    seen: list[list[str]] = []
+
+    async def go() -> None:
+        async with client_for(moto_cluster, SMALL.replace(max_concurrency=1)) as c:
+            await c.put_bytes(f"s3://{bucket}/obj", data)
+            # While ranges are still arriving, the directory holds only the old file:
+            # the new one has no name until it is complete.
+            await c.download(f"s3://{bucket}/obj", dst,
+                             on_part=lambda ev: seen.append(sorted(p.name for p in tmp_path.iterdir())))
+            await c.download(f"s3://{bucket}/obj", tmp_path / "fresh.bin")
+
+    run(go())
+    assert seen and all(names == ["dst.bin"] for names in seen)
+    assert dst.read_bytes() == data and (tmp_path / "fresh.bin").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dst.bin", "fresh.bin"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "fresh.bin").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -7,7 +7,6 @@ mismatch), 2 a usage error or bad input (bad URL, missing file, bad option),
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -128,14 +127,10 @@ def _run_cp(args: argparse.Namespace) -> int:
         dst = os.path.join(dst, url.key.rsplit("/", 1)[-1])
     if upload and src != "-" and not os.path.exists(src):
         return _fail(f"no such file: {src}", 2)
-    try:
-        import uvloop
+    from .. import run
 
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
     try:
-        return runner(_cp(args, config, resolve, src, dst, upload))  # type: ignore[no-any-return]
+        return run(_cp(args, config, resolve, src, dst, upload))
     except LocalIOError as exc:
         return _fail(str(exc), 2)
     except CredentialsError as exc:

@@ -14,6 +14,7 @@ import asyncio
 import errno
 import fcntl
 import os
+import select
 import socket
 import ssl
 import sys
@@ -88,6 +89,11 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         # splice(2) receive: pipe, and the range in progress [fd, offset, bytes left]
         self._pipe: tuple[int, int] | None = None
         self._pipe_size = 0
+        # Readiness of the socket while splicing comes through an epoll of our own (the
+        # loop watches its descriptor), not loop.add_reader on the socket: uvloop's poll
+        # handle drops a socket that reports an error (a reset) without calling back,
+        # which left a reset range waiting for the idle timeout.
+        self._ep: select.epoll | None = None
         self._sp_fd = -1
         self._sp_off = 0
         self._sp_left = 0
@@ -250,6 +256,13 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             for end in self._pipe:
                 os.close(end)
             self._pipe = None
+        if self._ep is not None:
+            try:
+                self._loop.remove_reader(self._ep.fileno())
+            except Exception:
+                pass
+            self._ep.close()
+            self._ep = None
 
     async def _wait(self) -> None:
         if self._exc is not None:
@@ -570,18 +583,20 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             except OSError:
                 pass  # over the per-user pipe quota: keep the default size
             self._pipe_size = fcntl.fcntl(w, _F_GETPIPE_SZ)
+            self._ep = select.epoll(1)
+            self._ep.register(self._dup(), select.EPOLLIN | select.EPOLLRDHUP)
         return self._pipe
 
     async def _splice_into_file(self, fd: int, offset: int, nbytes: int,
                                 on_progress: Callable[[], None] | None) -> None:
-        sock = self._dup()
         self._get_pipe()
         self._sp_fd, self._sp_off, self._sp_left = fd, offset, nbytes
         self._sp_unreported = 0
         self._sp_progress = on_progress
         self._mode = _MODE_FILE  # the watchdog and connection_lost see a body in progress
         self._waiter = self._loop.create_future()
-        self._loop.add_reader(sock, self._on_splice)
+        assert self._ep is not None
+        self._loop.add_reader(self._ep.fileno(), self._on_splice)
         try:
             await self._waiter
         finally:
@@ -590,13 +605,15 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._sp_fd = -1
             if self._mode == _MODE_FILE:
                 self._mode = _MODE_HELD
-            if self._dupfd >= 0:
-                self._loop.remove_reader(self._dupfd)
+            if self._ep is not None:
+                self._loop.remove_reader(self._ep.fileno())
 
     def _on_splice(self) -> None:
-        """The socket is readable: move what it holds (up to a pipe's worth) to the file."""
-        if self._sp_fd < 0 or self._pipe is None:
+        """The socket is readable (or failed): move what it holds (up to a pipe's worth)
+        to the file, or turn its error into ours."""
+        if self._sp_fd < 0 or self._pipe is None or self._ep is None:
             return
+        self._ep.poll(0)  # collect the readiness report (level-triggered: it comes back)
         r, w = self._pipe
         try:
             n = os.splice(self._dupfd, w, min(self._pipe_size, self._sp_left),
@@ -636,8 +653,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._sp_left -= n
         self.file_written += n
         if self._sp_left == 0:
-            if self._dupfd >= 0:
-                self._loop.remove_reader(self._dupfd)
+            self._loop.remove_reader(self._ep.fileno())
             self._mode = _MODE_HELD
             self._wake(None)
         elif self._sp_progress is not None:

@@ -8,6 +8,7 @@ straight into the caller's memory; a stream gets bytes in order with a bounded w
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import os
 import time
@@ -32,18 +33,27 @@ if TYPE_CHECKING:
 class _Sink:
     """Where range bytes go. ``receive`` reads one range's body from a connection."""
 
-    def open(self, size: int) -> None: ...
+    def open(self, size: int, *, sparse: bool = True) -> None: ...
     def commit(self) -> None: ...
     def discard(self) -> None: ...
 
 
 class FileSink(_Sink):
-    """A path: a temporary sibling written with os.pwrite, renamed on success."""
+    """A path, written through an unnamed file that gets its name only when complete.
+
+    Linux: ``O_TMPFILE`` in the destination's directory, linked to the path on success
+    (``linkat`` through /proc/self/fd). Nothing exists under any name until every byte
+    arrived and the checksum matched, and a crash or SIGKILL leaves nothing behind at
+    all. It is also one directory operation instead of two: 89-98 against 114-134 µs per
+    64 KiB file here (create + rename). Elsewhere, or where the filesystem has no
+    O_TMPFILE: a hidden temporary sibling renamed on success.
+    """
 
     def __init__(self, path: str, writer: FileWriter | None = None) -> None:
         self.path = os.path.abspath(path)
         self.fd = -1
-        self.tmp: str | None = None
+        self.tmp: str | None = None  # the named temporary file, when O_TMPFILE is not used
+        self.unnamed = False
         self.writer = writer
         self._pending = 0
         self._idle: asyncio.Future[None] | None = None
@@ -52,23 +62,33 @@ class FileSink(_Sink):
         self.splice = True
 
     def __repr__(self) -> str:
-        return f"<FileSink {self.path} tmp={self.tmp}>"
+        return f"<FileSink {self.path} {'unnamed' if self.unnamed else f'tmp={self.tmp}'}>"
 
-    def open(self, size: int) -> None:
+    def open(self, size: int, *, sparse: bool = True) -> None:
+        """Create the file; with ``sparse`` it is sized up front (ranges land anywhere)."""
         directory = os.path.dirname(self.path) or "."
-        base = os.path.basename(self.path)
-        # Our own unique name (pid + counter) instead of tempfile.mkstemp, which cost ~0.8 ms
-        # a file here; mode 0o666 so the umask, not us, decides the final permissions.
-        self.tmp = os.path.join(directory, f".{base}.{os.getpid()}-{next(_tmp_ids)}.s3fast-partial")
+        # Read-write: bytes spliced into the file are checksummed from it (mmap). Mode
+        # 0o666 so the umask, not us, decides the final permissions.
+        flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0)
         try:
-            # Read-write: bytes spliced into the file are checksummed from it (mmap).
-            self.fd = os.open(self.tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
-        except FileNotFoundError:
+            self.fd = -1
+            if _O_TMPFILE and _proc_fd() >= 0:
+                try:
+                    self.fd = os.open(directory, flags | _O_TMPFILE, 0o666)
+                    self.unnamed = True
+                except OSError as exc:
+                    if exc.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL):
+                        raise
+            if self.fd < 0:
+                # Our own unique name (pid + counter) instead of tempfile.mkstemp, which
+                # cost ~0.8 ms a file here.
+                base = os.path.basename(self.path)
+                self.tmp = os.path.join(directory, f".{base}.{os.getpid()}-{next(_tmp_ids)}.s3fast-partial")
+                self.fd = os.open(self.tmp, flags | os.O_CREAT | os.O_EXCL, 0o666)
+        except (FileNotFoundError, NotADirectoryError):
             self.tmp = None
-            raise LocalIOError(f"destination directory does not exist: {directory}") from None
-        except NotADirectoryError:
-            self.tmp = None
-            raise LocalIOError(f"destination directory is not a directory: {directory}") from None
+            what = "does not exist" if not os.path.exists(directory) else "is not a directory"
+            raise LocalIOError(f"destination directory {what}: {directory}") from None
         except PermissionError:
             self.tmp = None
             raise LocalIOError(f"permission denied writing to {directory}") from None
@@ -79,7 +99,7 @@ class FileSink(_Sink):
             self.discard()
             raise LocalIOError(f"destination is a directory: {self.path}")
         try:
-            if size:
+            if size and sparse:
                 os.ftruncate(self.fd, size)
         except OSError as exc:
             self.discard()
@@ -129,11 +149,32 @@ class FileSink(_Sink):
         self._check()
 
     def commit(self) -> None:
-        assert self.tmp is not None
+        try:
+            if self.unnamed:
+                try:
+                    os.link(str(self.fd), self.path, src_dir_fd=_proc_fd())
+                except FileExistsError:
+                    # Replacing a file: name ours, then rename over it (atomic).
+                    directory = os.path.dirname(self.path)
+                    self.tmp = os.path.join(directory, f".{os.path.basename(self.path)}."
+                                                       f"{os.getpid()}-{next(_tmp_ids)}.s3fast-partial")
+                    os.link(str(self.fd), self.tmp, src_dir_fd=_proc_fd())
+                    self.unnamed = False
+                    os.replace(self.tmp, self.path)
+                    self.tmp = None
+            else:
+                assert self.tmp is not None
+                os.replace(self.tmp, self.path)
+                self.tmp = None
+        except IsADirectoryError:
+            self.discard()
+            raise LocalIOError(f"destination is a directory: {self.path}") from None
+        except OSError as exc:
+            self.discard()
+            raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
         os.close(self.fd)
         self.fd = -1
-        os.replace(self.tmp, self.path)
-        self.tmp = None
+        self.unnamed = False
 
     def discard(self) -> None:
         if self.fd >= 0:
@@ -149,6 +190,23 @@ class FileSink(_Sink):
 
 _tmp_ids = itertools.count()
 _VIEW_SLICE = 1 << 20
+_O_TMPFILE = getattr(os, "O_TMPFILE", 0)
+_PROC_FD = [-2, 0]  # [descriptor (-2: not opened yet, -1: unavailable), pid it belongs to]
+
+
+def _proc_fd() -> int:
+    """A descriptor of this process's /proc/<pid>/fd, to give an O_TMPFILE file its name
+    with linkat (reopened after a fork: the parent's would name the parent's files)."""
+    pid = os.getpid()
+    if _PROC_FD[0] == -2 or _PROC_FD[1] != pid:
+        if _PROC_FD[0] >= 0:
+            os.close(_PROC_FD[0])
+        try:
+            _PROC_FD[0] = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            _PROC_FD[0] = -1
+        _PROC_FD[1] = pid
+    return _PROC_FD[0]
 
 
 class BufferSink(_Sink):
@@ -158,7 +216,7 @@ class BufferSink(_Sink):
         self.buf = buf
         self.view: memoryview | None = None
 
-    def open(self, size: int) -> None:
+    def open(self, size: int, *, sparse: bool = True) -> None:
         if isinstance(self.buf, bytearray) and len(self.buf) != size:
             # Re-initialise in place: one zero-filled allocation, no copy.
             self.buf.__init__(size)  # type: ignore[misc]
@@ -529,7 +587,7 @@ async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: st
             job.set_info(info)
             if isinstance(sink, FileSink) and info.size <= cfg.multipart_threshold:
                 sink.writer = None  # one request: writing inline beats a thread hand-off
-            sink.open(info.size)
+            sink.open(info.size, sparse=info.size > cfg.multipart_threshold)
             size = info.size if info.size <= cfg.multipart_threshold else min(cfg.part_size, info.size)
             first.append(Part(1, 0, size))
             job.first_end = size
