@@ -267,3 +267,24 @@ def test_download_replaces_an_existing_file_and_shows_no_name_before_it_is_compl
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "fresh.bin").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_run_tunes_the_process_once_and_can_be_told_not_to() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, s3fast\n"
+        "async def f(): return 1\n"
+        "s3fast.run(f(), tune=False)\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "s3fast.run(f())\n"
+        "frozen = gc.get_freeze_count()\n"
+        "assert frozen > 1000, frozen\n"
+        "junk = [[] for _ in range(5000)]\n"
+        "s3fast.run(f())\n"
+        "assert gc.get_freeze_count() == frozen  # frozen once, not again\n"
+    )
+    env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
