@@ -357,7 +357,10 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         transport = self.transport
         transport.resume_reading()
         if body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
-            transport.write(head + bytes(body) if body else head)
+            if body:
+                transport.writelines((head, body))  # one writev, no concatenation copy
+            else:
+                transport.write(head)
         elif isinstance(body, FileSlice):
             if not self.tls:
                 await self._sendfile(head, body)

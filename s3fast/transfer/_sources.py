@@ -42,8 +42,19 @@ class FileSource:
     def checksum(self, algo: Algorithm, part: Part) -> int:
         return file_range_crc(algo, self.fd, self.start + part.offset, part.size)
 
+    def probe(self) -> None:
+        """Fail early on an unreadable file (EIO, EISDIR on some filesystems), before any
+        request is sent. A small file read whole at once needs no probe."""
+        try:
+            os.pread(self.fd, 1, self.start)
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
+
     def read(self, part: Part) -> bytes:
-        data = os.pread(self.fd, part.size, self.start + part.offset)
+        try:
+            data = os.pread(self.fd, part.size, self.start + part.offset)
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
         if len(data) != part.size:
             raise LocalIOError(f"{self.name} changed size while being read")
         return data
@@ -161,11 +172,6 @@ def open_source(source: Any) -> FileSource | BufferSource | StreamSource:
             raise LocalIOError(f"is a directory, not a file: {path}")
         if not stat.S_ISREG(st.st_mode):
             return StreamSource(os.fdopen(fd, "rb", buffering=0))
-        try:
-            os.pread(fd, 1, 0)  # fail early on unreadable files (EIO, EISDIR on some FS)
-        except OSError as exc:
-            os.close(fd)
-            raise LocalIOError(f"cannot read {path}: {exc.strerror}") from None
         return FileSource(fd, 0, st.st_size, owned=True, name=path)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return BufferSource(source)

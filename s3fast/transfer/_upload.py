@@ -224,8 +224,12 @@ async def _upload(client: Client, source: Any, bucket: str, key: str, headers: d
                     return await up.put(data, part.size, crc, t0)
                 finally:
                     client.memory.release(part.size)
+            if isinstance(src, FileSource):
+                src.probe()
             crc = src.checksum(up.algo, part) if up.algo else None
             return await up.put(src.body(part), part.size, crc, t0)
+        if isinstance(src, FileSource):
+            src.probe()
         return await _upload_parts(up, src, plan.parts, src.size, t0)
     finally:
         src.close()
