@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ._units import MIB
 from .dataset import Dataset, crc64_file, ensure_dataset
+from .machine import wait_until_quiet
 from .plan import PlannedRun
 from .procs import Measured, run_measured
 from .results import RunRecord, append_record
@@ -183,6 +184,10 @@ class Orchestrator:
         if w.dataset_id not in self._datasets:
             self.log(f"generating source data {w.dataset_id}")
             self._datasets[w.dataset_id] = ensure_dataset(self.data_root, BUCKET, w)
+            # Written, not yet on disk: without this the first runs would share the
+            # machine with the kernel flushing gigabytes of fresh source data.
+            os.sync()
+            wait_until_quiet()
         return self._datasets[w.dataset_id]
 
     def execute(self, runs: Sequence[PlannedRun]) -> list[RunRecord]:
@@ -285,8 +290,10 @@ class Orchestrator:
             if w.direction == "upload" and not record.ok:
                 self._clean_failed_upload(run, run_id)
             # Start the next run from a clean slate: no dirty pages of this one still
-            # waiting for writeback (it would be charged to whoever runs next).
+            # waiting for writeback, and no kernel work it left behind still running
+            # (either would be charged to whoever runs next).
             os.sync()
+            wait_until_quiet()
 
     def _clean_failed_upload(self, run: PlannedRun, run_id: str) -> None:
         """Delete what a failed upload run managed to store, so it does not pile up."""

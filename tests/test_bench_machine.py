@@ -69,3 +69,26 @@ def test_disabled_metadata_sends_nothing(imds: FakeImds) -> None:
 def test_machine_facts_basics() -> None:
     facts = machine_facts(with_ec2=False)
     assert facts["vcpus"] and facts["python"].count(".") == 2 and "ec2" not in facts
+
+
+def test_wait_until_quiet_waits_for_idle_intervals_and_is_bounded() -> None:
+    from benchmarks.machine import wait_until_quiet
+
+    def feed(loads: list[float]):  # type: ignore[no-untyped-def]
+        # cumulative (busy, total) counters giving these per-interval loads
+        state = {"busy": 0.0, "total": 0.0, "i": -1}
+
+        def read() -> tuple[float, float]:
+            if state["i"] >= 0:
+                state["busy"] += 100 * loads[min(int(state["i"]), len(loads) - 1)]
+                state["total"] += 100
+            state["i"] += 1
+            return state["busy"], state["total"]
+        return read
+
+    slept: list[float] = []
+    # busy, busy, quiet, busy, quiet, quiet -> done after 6 intervals
+    assert wait_until_quiet(feed([0.9, 0.5, 0.05, 0.3, 0.02, 0.01]), slept.append) == 6
+    assert slept == [0.25] * 6
+    # never quiet: gives up after max_intervals
+    assert wait_until_quiet(feed([0.9]), lambda s: None, max_intervals=7) == 7
