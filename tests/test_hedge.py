@@ -53,7 +53,9 @@ def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
 
     run(go())
     assert rule.fired == 1
-    records = fault_cluster.requests
+    # The stalled exchange is recorded once the proxy sees the cancelled loser go away, which
+    # may be just after the download returned.
+    records = fault_cluster.wait_for_requests(lambda rs: any(r.rule == rule.name for r in rs))
     stalled = [r for r in records if r.rule == rule.name]
     assert len(stalled) == 1 and stalled[0].outcome in ("stalled", "client_gone")
     gets = [r for r in records if r.method == "GET"]

@@ -7,7 +7,7 @@ proxy addresses; proxy ``ips[i]`` relays to moto listener ``moto.ips[i]``.
 from __future__ import annotations
 
 import threading
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from botocore.config import Config
 
@@ -37,6 +37,7 @@ class FaultCluster:
         self.proxies: dict[str, FaultProxy] = {}
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._recorded = threading.Condition()
 
     def __repr__(self) -> str:
         return f"FaultCluster({self.host}:{self.port}, {list(self.proxies.values())!r})"
@@ -51,8 +52,9 @@ class FaultCluster:
         started: dict[str, FaultProxy] = {}
         try:
             for ip, upstream in zip(self.ips, self.moto.addresses):
-                started[ip] = FaultProxy(ip, port, upstream=upstream,
-                                         per_connection_bps=self.per_connection_bps).start()
+                proxy = FaultProxy(ip, port, upstream=upstream, per_connection_bps=self.per_connection_bps)
+                proxy.on_record.append(self._on_record)
+                started[ip] = proxy.start()
         except OSError:
             for proxy in started.values():
                 proxy.stop()
@@ -114,6 +116,19 @@ class FaultCluster:
     def requests(self) -> list[RequestRecord]:
         """Records from every proxy (``record.proxy`` says which), grouped by proxy."""
         return [r for proxy in self.proxies.values() for r in proxy.requests]
+
+    def wait_for_requests(self, done: Callable[[list[RequestRecord]], bool],
+                          timeout: float = 5.0) -> list[RequestRecord]:
+        """Block until ``done(self.requests)`` holds, for exchanges that end after the client
+        gave up (a stalled request whose hedge won, a cancelled read); raises TimeoutError."""
+        with self._recorded:
+            if not self._recorded.wait_for(lambda: done(self.requests), timeout):
+                raise TimeoutError(f"{self!r}: requests still incomplete after {timeout}s")
+        return self.requests
+
+    def _on_record(self) -> None:
+        with self._recorded:
+            self._recorded.notify_all()
 
     @property
     def connections_accepted(self) -> int:

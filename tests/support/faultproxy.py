@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, Coroutine, TypeVar
+from typing import Any, Callable, Coroutine, TypeVar
 
 from .faultrules import Rule, elect_connection
 from .http11 import BufferedStream
@@ -55,6 +55,8 @@ class FaultProxy:
         self._server: asyncio.AbstractServer | None = None
         self._conn_tasks: set[asyncio.Task[None]] = set()
         self._internal_errors: list[BaseException] = []
+        #: called (from the proxy's thread) after each new record; FaultCluster listens here
+        self.on_record: list[Callable[[], None]] = []
         self._relay = Relay(listen_host, upstream, connect_timeout=connect_timeout,
                             rules=lambda: self.rules, bps=lambda: self._per_connection_bps,
                             record=self._add_record)
@@ -193,6 +195,8 @@ class FaultProxy:
         with self._changed:
             self._records.append(record)
             self._changed.notify_all()
+        for listener in self.on_record:
+            listener()
 
     def reset_stats(self) -> None:
         with self._lock:
