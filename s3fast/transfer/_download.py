@@ -510,63 +510,74 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
                    else BufferSink(dest))
     job = _Download(client, bucket, key, None, on_part, on_progress)
     job.pin_version = version_id
-    rest: tuple[Part, ...] = ()
-    sized = asyncio.Event()
-    first_task = asyncio.ensure_future(_first_get(client, job, sink, version_id, sized))
+    # The first GET runs in this coroutine: a small object is one request, with no task, event
+    # or wait set up around it (that choreography was ~8% of the CPU per 64 KiB object). For a
+    # large object the other ranges start in a task as soon as the first answer's headers give
+    # the size, while its body is still arriving.
+    rest = _Rest(client, job, sink)
     try:
-        # The other ranges start as soon as the first answer's headers give the size,
-        # while its body is still arriving.
-        sized_task = asyncio.ensure_future(sized.wait())
-        try:
-            await asyncio.wait((first_task, sized_task), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            sized_task.cancel()
-        if first_task.done():
-            first_task.result()  # raises if the first GET failed before giving the size
-        info = job.info
-        first_end = job.first_end
-        if first_end < info.size:
-            rest = _after(await _plan(client, info), first_end)
-            job.hedge = HedgePolicy(client.config.hedge, len(rest))
-            rest_task = asyncio.ensure_future(
-                run_bounded(rest, lambda p: job.fetch_range(p, sink), client.task_window))
-            try:
-                await asyncio.gather(first_task, rest_task)
-            except BaseException:
-                for t in (first_task, rest_task):
-                    t.cancel()
-                await asyncio.gather(first_task, rest_task, return_exceptions=True)
-                raise
-        else:
-            await first_task
+        await _first_get(client, job, sink, version_id, rest.start)
+        await rest.wait()
         verified = job.verify()
         if isinstance(sink, FileSink):
             await sink.flush()
         sink.commit()
     except PreconditionFailed as exc:
-        await _settle(first_task, sink)
+        await rest.settle(sink)
         sink.discard()
         raise _changed(exc, bucket, key) from None
     except BaseException:
-        await _settle(first_task, sink)
+        await rest.settle(sink)
         sink.discard()
         raise
-    return job.result(t0, 1 + len(rest), verified)
+    return job.result(t0, 1 + rest.count, verified)
 
 
-async def _settle(task: asyncio.Future[Any], sink: _Sink | None = None) -> None:
-    if not task.done():
-        task.cancel()
-    await asyncio.gather(task, return_exceptions=True)
-    if isinstance(sink, FileSink):
-        try:
-            await sink.flush()  # the writer thread must be done with the fd before it closes
-        except LocalIOError:
-            pass
+class _Rest:
+    """The ranges after the first GET's: started from the first answer's headers, awaited
+    after its body. A range that fails surfaces once the first range is done (at most
+    ``part_size`` bytes, under the same timeouts); the other ranges stop at once."""
+
+    __slots__ = ("client", "job", "sink", "task", "count")
+
+    def __init__(self, client: Client, job: _Download, sink: _Sink) -> None:
+        self.client = client
+        self.job = job
+        self.sink = sink
+        self.task: asyncio.Task[None] | None = None
+        self.count = 0
+
+    def start(self) -> None:
+        job = self.job
+        if job.first_end < job.info.size:
+            self.task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        client, job = self.client, self.job
+        rest = _after(await _plan(client, job.info), job.first_end)
+        self.count = len(rest)
+        job.hedge = HedgePolicy(client.config.hedge, len(rest))
+        await run_bounded(rest, lambda p: job.fetch_range(p, self.sink), client.task_window)
+
+    async def wait(self) -> None:
+        if self.task is not None:
+            await self.task
+
+    async def settle(self, sink: _Sink) -> None:
+        task = self.task
+        if task is not None:
+            if not task.done():
+                task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        if isinstance(sink, FileSink):
+            try:
+                await sink.flush()  # the writer thread must be done with the fd before it closes
+            except LocalIOError:
+                pass
 
 
 async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: str | None,
-                     sized: asyncio.Event) -> Part:
+                     sized: Callable[[], None]) -> Part:
     """One plain GET (no HEAD first): its headers give size, ETag and checksum, and its body
     the first range. A small object is done in this one request; for a large one the first
     ``part_size`` bytes are kept and the connection is dropped (the rest comes in ranges)."""
@@ -591,7 +602,7 @@ async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: st
             size = info.size if info.size <= cfg.multipart_threshold else min(cfg.part_size, info.size)
             first.append(Part(1, 0, size))
             job.first_end = size
-            sized.set()
+            sized()
         else:
             job._check_range(head, first[0], st.received)
         await job._read(conn, first[0], sink, st)
