@@ -429,3 +429,43 @@ def test_native_runner_needs_a_built_core(tmp_path: Path, monkeypatch: pytest.Mo
     assert "not built" in (compiled_core_missing() or "")
     (tmp_path / f"_http{importlib.machinery.EXTENSION_SUFFIXES[0]}").write_bytes(b"")
     assert compiled_core_missing() is None
+
+
+def test_download_outputs_are_deleted_at_the_end_not_between_runs(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks import orchestrator as orch_mod
+    from benchmarks.orchestrator import Orchestrator
+
+    from benchmarks.runners.base import RunnerOutput
+
+    monkeypatch.setattr(orch_mod, "wait_until_quiet", lambda: None)
+    monkeypatch.setattr(orch_mod, "verify_download", lambda job, dataset, output: (True, "fake"))
+    target = _RestartingTarget()
+    orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
+                        log=lambda m: None)
+    for d in ("out", "scratch"):
+        (tmp_path / d).mkdir()
+    alive: list[list[str]] = []  # scratch directories present when each run starts
+
+    def launch(spec, job, scratch):  # type: ignore[no-untyped-def]
+        alive.append(sorted(p.name for p in (tmp_path / "scratch").iterdir() if p != scratch))
+        for path in job.paths:
+            Path(path).write_bytes(b"x")
+        return Measured(("x",), 0, 0.1, 0.01, 0.0, maxrss_kib=1, stdout="", stderr=""), RunnerOutput(seconds=0.1)
+
+    monkeypatch.setattr(orch, "_launch", launch)
+    many = _w("download-64KiB-2x-disk", direction="download", size=64 << 10, count=2)
+    other = _w("download-64KiB-2x-memory", direction="download", size=64 << 10, count=2, storage="memory")
+    runs, _ = plan_runs(["fake"], [many, other], [get_runner("awscrt"), get_runner("boto3")], ["default"], repeat=1)
+    orch.execute(runs)
+    # The outputs of many-file downloads to disk pile up (no deletes while runs go on)...
+    kinds = [r.workload.name for r in runs]
+    assert kinds == ["download-64KiB-2x-disk"] * 2 + ["download-64KiB-2x-memory"] * 2
+    assert [len(a) for a in alive] == [0, 1, 2, 2]
+    # ...and are gone at the end, as is everything else.
+    assert list((tmp_path / "scratch").iterdir()) == []
+    # Past the limit they are deleted at once.
+    orch.defer_limit_bytes = 64 << 10
+    alive.clear()
+    orch.execute(runs)
+    assert [len(a) for a in alive] == [0, 0, 0, 0]
