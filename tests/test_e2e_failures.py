@@ -105,6 +105,15 @@ def test_api_errors_name_the_problem(moto_cluster, bucket: str, tmp_path: Path) 
             with pytest.raises(s3fast.LocalIOError, match="does not exist"):
                 await c.put_bytes(f"s3://{bucket}/k", b"x")
                 await c.download(f"s3://{bucket}/k", tmp_path / "nodir" / "x")
+            # A directory in the way: one-request objects find out at the end, ranged ones
+            # before fetching anything; either way nothing is left behind.
+            (tmp_path / "adir").mkdir()
+            await c.put_bytes(f"s3://{bucket}/big", os.urandom(12 * MiB))
+            for key in ("k", "big"):
+                with pytest.raises(s3fast.LocalIOError, match="destination is a directory"):
+                    await c.download(f"s3://{bucket}/{key}", tmp_path / "adir")
+            assert list((tmp_path / "adir").iterdir()) == []
+            (tmp_path / "adir").rmdir()
 
     run(go())
     assert list(tmp_path.iterdir()) == []

@@ -95,7 +95,9 @@ class FileSink(_Sink):
         except OSError as exc:
             self.tmp = None
             raise LocalIOError(f"cannot write {self.path}: {exc.strerror}") from None
-        if os.path.isdir(self.path):
+        if sparse and os.path.isdir(self.path):
+            # Checked up front only for ranged downloads, so a large object is not fetched
+            # for nothing; a single-request file gets the same error from commit.
             self.discard()
             raise LocalIOError(f"destination is a directory: {self.path}")
         try:
