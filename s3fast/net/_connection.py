@@ -752,7 +752,10 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
     def _body_finished(self) -> None:
         self._mode = _MODE_IDLE
         self._hlen = 0
-        self._stop_watch()
+        # Idle, but the timer stays armed: the next request on this connection (usually
+        # right away) reuses it instead of a call_later + cancel per request; a check
+        # that finds the connection idle just lets it lapse.
+        self._stage = ""
         # Read while idle in the pool, so a server's close is noticed before reuse.
         if self.transport is not None and not self.closed:
             self.transport.resume_reading()
