@@ -87,6 +87,28 @@ def test_plan_alternates_runners_inside_each_repetition_and_reports_skips() -> N
         plan_runs(["a"], [_w()], runners, ["default"], repeat=0)
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6, 7])
+def test_run_orders_balance_who_follows_whom(n: int) -> None:
+    from collections import Counter
+
+    from benchmarks.plan import williams_order
+
+    cycle = n if n % 2 == 0 else 2 * n
+    rows = [williams_order(n, rep) for rep in range(cycle)]
+    assert all(sorted(row) == list(range(n)) for row in rows)  # each runner once per repetition
+    follows = Counter((a, b) for row in rows for a, b in zip(row, row[1:]))
+    # Every ordered pair of runners is adjacent equally often over a cycle...
+    assert set(follows) == {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert len(set(follows.values())) <= 1
+    # ...and with an even number of runners (the usual 6), already in the first three
+    # repetitions no runner has the same predecessor twice (plain rotation gave the runner
+    # after the last one that same predecessor every time).
+    if n >= 4 and n % 2 == 0:
+        for runner in range(n):
+            before = [row[row.index(runner) - 1] for row in rows[:3] if row.index(runner) > 0]
+            assert len(before) == len(set(before)), (runner, rows[:3])
+
+
 def test_registry_labels_and_s3fast_twins() -> None:
     names = [r.name for r in RUNNERS]
     assert {"s3fast-native", "s3fast-pure", "awscrt", "boto3", "boto3-crt", "s5cmd"} <= set(names)
