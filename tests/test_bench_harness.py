@@ -380,12 +380,12 @@ class _RestartingTarget:
 
 def test_orchestrator_follows_restarted_targets_and_reseeds(tmp_path: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.orchestrator import Orchestrator
+    from benchmarks.orchestrator import Orchestrator, Settings
 
     target = _RestartingTarget()
     logs: list[str] = []
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
-                        log=logs.append)
+                        log=logs.append, settings=Settings(warmup=False))
     (tmp_path / "out").mkdir()
     seen: list[str | None] = []
 
@@ -409,7 +409,7 @@ def read_jsonl(out: Path) -> list[dict[str, object]]:
 
 
 def test_failed_upload_runs_are_cleaned_up_and_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.orchestrator import Orchestrator, upload_keys
+    from benchmarks.orchestrator import Orchestrator, Settings, upload_keys
     from benchmarks.targets.base import UploadCheck
 
     class Store(_RestartingTarget):
@@ -423,7 +423,7 @@ def test_failed_upload_runs_are_cleaned_up_and_recorded(tmp_path: Path, monkeypa
 
     store = Store()
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": store},  # type: ignore[dict-item]
-                        log=lambda m: None)
+                        log=lambda m: None, settings=Settings(warmup=False))
     for d in ("out", "scratch"):
         (tmp_path / d).mkdir()
     crashed = Measured(("x",), 1, 0.5, 0.1, 0.0, maxrss_kib=1, stdout="", stderr="Traceback: boom")
@@ -456,7 +456,7 @@ def test_native_runner_needs_a_built_core(tmp_path: Path, monkeypatch: pytest.Mo
 def test_download_outputs_are_deleted_at_the_end_not_between_runs(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks import orchestrator as orch_mod
-    from benchmarks.orchestrator import Orchestrator
+    from benchmarks.orchestrator import Orchestrator, Settings
 
     from benchmarks.runners.base import RunnerOutput
 
@@ -464,7 +464,7 @@ def test_download_outputs_are_deleted_at_the_end_not_between_runs(tmp_path: Path
     monkeypatch.setattr(orch_mod, "verify_download", lambda job, dataset, output: (True, "fake"))
     target = _RestartingTarget()
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
-                        log=lambda m: None)
+                        log=lambda m: None, settings=Settings(warmup=False))
     for d in ("out", "scratch"):
         (tmp_path / d).mkdir()
     alive: list[list[str]] = []  # scratch directories present when each run starts
@@ -491,3 +491,29 @@ def test_download_outputs_are_deleted_at_the_end_not_between_runs(tmp_path: Path
     alive.clear()
     orch.execute(runs)
     assert [len(a) for a in alive] == [0, 0, 0, 0]
+
+
+def test_each_workload_gets_one_unrecorded_warm_up_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.orchestrator import Orchestrator
+
+    target = _RestartingTarget()
+    logs: list[str] = []
+    orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
+                        log=logs.append)
+    (tmp_path / "out").mkdir()
+    executed: list[tuple[str, int]] = []
+
+    def fake_execute_one(run, endpoint, dataset):  # type: ignore[no-untyped-def]
+        executed.append((run.workload.name, run.rep))
+        return _rec(run.runner, run.rep, 1.0)
+
+    monkeypatch.setattr(orch, "execute_one", fake_execute_one)
+    a = _w("download-64KiB-2x-disk", direction="download", size=64 << 10, count=2)
+    b = _w("download-64KiB-2x-memory", direction="download", size=64 << 10, count=2, storage="memory")
+    runs, _ = plan_runs(["fake"], [a, b], [get_runner("awscrt"), get_runner("boto3")], ["default"], repeat=2)
+    records = orch.execute(runs)
+    # Two extra runs, one before each workload's first, and only the planned ones recorded.
+    assert executed == [(a.name, 0)] * 2 + [(a.name, 0), (a.name, 1), (a.name, 1)] + [(b.name, 0)] * 2 + [
+        (b.name, 0), (b.name, 1), (b.name, 1)]
+    assert len(records) == 8 and len(read_jsonl(tmp_path / "out")) == 8
+    assert sum(m.startswith("[warm-up]") for m in logs) == 2
