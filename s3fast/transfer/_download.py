@@ -525,11 +525,11 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
             await sink.flush()
         sink.commit()
     except PreconditionFailed as exc:
-        await rest.settle(sink)
+        await rest.settle()
         sink.discard()
         raise _changed(exc, bucket, key) from None
     except BaseException:
-        await rest.settle(sink)
+        await rest.settle()
         sink.discard()
         raise
     return job.result(t0, 1 + rest.count, verified)
@@ -565,7 +565,10 @@ class _Rest:
         if self.task is not None:
             await self.task
 
-    async def settle(self, sink: _Sink) -> None:
+    async def settle(self) -> None:
+        """Stop the ranges (the download is failing) and let the writer thread finish with
+        the file before it is closed."""
+        sink = self.sink
         task = self.task
         if task is not None:
             if not task.done():
