@@ -58,7 +58,6 @@ class S:
                 if s.left == 0:
                     s.loop.remove_reader(sock.fileno()); s.done.set_result(None); sock.close(); return
         except ssl.SSLWantReadError:
-            s.loop.remove_writer(sock.fileno()) if False else None
             s.loop.add_reader(sock.fileno(), s.step)
         except ssl.SSLWantWriteError:
             s.loop.add_writer(sock.fileno(), s.step)
