@@ -109,6 +109,9 @@ class Client:
             ca_bundle=ca_bundle or os.environ.get("AWS_CA_BUNDLE") or None, verify=verify, meter=self.meter,
             limiter=self.limiter, endpoint_config=endpoint_config,
         )
+        # The tuner's windows count bytes as they cross the sockets, not as transfers
+        # report slices and parts: a slow connection still shows progress every window.
+        self.meter.set_source(self._transport.moved_bytes)
         self._tuner_task: asyncio.Task[None] | None = None
         self._closed = False
 

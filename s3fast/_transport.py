@@ -126,6 +126,11 @@ class Transport:
                 self._harvesters.append(asyncio.ensure_future(table.run_harvester()))
         return pool
 
+    def moved_bytes(self) -> int:
+        """Body bytes sent and received on every connection so far (retries and hedges
+        included), up to the last receive or send: what the tuner's meter reads."""
+        return sum(pool.moved_bytes() for pool in self._pools.values())
+
     def ip_stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for pool in self._pools.values():
@@ -312,7 +317,9 @@ class Transport:
         finally:
             pool.release(conn, reuse=ok)
         seconds = time.monotonic() - t0
-        pool.table.record_success(ip, req.body_length + max(conn.rx_bytes, 0), seconds)
+        received = max(conn.rx_bytes, 0)
+        self.stats.bytes_received += received
+        pool.table.record_success(ip, req.body_length + received, seconds)
         if self.meter is not None:
             self.meter.request_done(seconds)
         return result  # type: ignore[no-any-return]

@@ -90,3 +90,27 @@ def test_in_flight_bytes_and_repr() -> None:
     assert "in_flight=3" in text and "bytes=10" in text
     with pytest.raises(ValueError):
         ThroughputMeter(clock, display_span_s=0)
+
+
+def test_a_source_counts_bytes_as_they_move_not_as_they_are_reported() -> None:
+    clock = Clock()
+    meter = ThroughputMeter(clock)
+    moved = [5000]  # bytes moved before the source was attached do not count
+    meter.set_source(lambda: moved[0])
+    moved[0] += 300
+    meter.add_bytes(1 << 20)  # a whole slice reported at once: ignored while a source is set
+    assert meter.total_bytes == 300
+    clock.now = 100.25
+    moved[0] += 200
+    s = meter.take_sample()
+    assert s.bytes == 500 and s.rate_bps == 2000.0
+    clock.now = 100.5
+    moved[0] += 1000
+    assert meter.rate_bps() == pytest.approx(1500 / 0.5)
+    s = meter.take_sample()
+    assert s.bytes == 1000 and meter.total_bytes == 1500
+    # Detached: back to what add_bytes is told.
+    meter.set_source(None)
+    meter.add_bytes(7)
+    clock.now = 100.75
+    assert meter.take_sample().bytes == 7

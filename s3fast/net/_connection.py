@@ -77,6 +77,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self.transport: asyncio.Transport | None = None
         self.tls = False
         self.requests = 0
+        #: body bytes handed to the socket, all requests on this connection
+        self.tx_bytes = 0
+        self._rx_before = 0  # body bytes of earlier responses (``rx_bytes`` is per response)
         self.closed = False
         self._exc: BaseException | None = None
         self._waiter: asyncio.Future[None] | None = None
@@ -109,6 +112,13 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._speed_mark_t = 0.0
         self._speed_mark_bytes = 0
         self._head_is_for_head_request = False
+
+    @property
+    def moved_bytes(self) -> int:
+        """Body bytes received plus sent on this connection so far, counted as they move
+        (per receive, per send), so a meter reading it sees a slow transfer's progress
+        between its chunks and slices."""
+        return self._rx_before + self.rx_bytes + self.tx_bytes
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else (self._stage or "idle")
@@ -184,6 +194,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._stash_start = end
         self._stash_end = self._hlen
         self._remaining = length
+        self._rx_before += self.rx_bytes
         self.rx_bytes = 0
         self._mode = _MODE_HELD
         self._stage = "body"
@@ -359,6 +370,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         if body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
             if body:
                 transport.writelines((head, body))  # one writev, no concatenation copy
+                self.tx_bytes += len(body)
             else:
                 transport.write(head)
         elif isinstance(body, FileSlice):
@@ -372,7 +384,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             view = memoryview(body).cast("B")
             for off in range(0, len(view), _SEND_CHUNK):
                 await self._drain_writes()
-                transport.write(view[off:off + _SEND_CHUNK])
+                chunk = view[off:off + _SEND_CHUNK]
+                transport.write(chunk)
+                self.tx_bytes += len(chunk)
                 self.last_tx = self._loop.time()
         await self._drain_writes()
         if self._stage == "send":
@@ -387,6 +401,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             if not data:
                 raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
             self.transport.write(data)  # type: ignore[union-attr]
+            self.tx_bytes += len(data)
             self.last_tx = self._loop.time()
             offset += len(data)
             left -= len(data)
@@ -421,6 +436,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
             offset += n
             left -= n
+            self.tx_bytes += n
             self.last_tx = self._loop.time()
 
     def _dup(self) -> int:

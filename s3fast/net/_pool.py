@@ -32,7 +32,9 @@ class ConnectionPool:
         self.ssl_context = ssl_context
         self.max_idle = max_idle
         self._idle: list[Connection] = []
-        self._busy: set[Connection] = set()
+        # busy connection -> its moved_bytes when acquired
+        self._busy: dict[Connection, int] = {}
+        self._moved = 0  # body bytes moved by finished uses of connections
         self.opened = 0
         self.reused = 0
 
@@ -54,7 +56,7 @@ class ConnectionPool:
             if conn.ip in exclude or self.table.state(conn.ip) != "healthy":
                 continue
             del self._idle[i]
-            self._busy.add(conn)
+            self._busy[conn] = conn.moved_bytes
             self.reused += 1
             return conn
         if self.table.needs_refresh or not len(self.table):
@@ -82,13 +84,23 @@ class ConnectionPool:
                 continue
             self.opened += 1
             self.table.connection_opened(ip)
-            self._busy.add(conn)
+            self._busy[conn] = conn.moved_bytes
             return conn
         assert last is not None
         raise last
 
+    def moved_bytes(self) -> int:
+        """Body bytes sent and received through this pool so far, up to the last receive
+        or send (the tuner's meter reads it once per window)."""
+        moved = self._moved
+        for conn, mark in self._busy.items():
+            moved += conn.moved_bytes - mark
+        return moved
+
     def release(self, conn: Connection, *, reuse: bool = True) -> None:
-        self._busy.discard(conn)
+        mark = self._busy.pop(conn, None)
+        if mark is not None:
+            self._moved += conn.moved_bytes - mark
         if reuse and conn.reusable and len(self._idle) < self.max_idle:
             self._idle.append(conn)
             return

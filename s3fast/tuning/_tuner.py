@@ -11,6 +11,8 @@ The engine does three things with it::
 while ``await tuner.run()`` runs as a task beside the transfers and, every ``window_seconds``,
 closes a meter window, steps the controller and resizes the limiter. The limiter reports its
 in-flight count to the meter itself, so the engine need not call ``set_in_flight``.
+s3fast's client gives the meter a byte source (``meter.set_source``: the bytes that crossed
+its sockets) instead of counting chunks, so windows see bytes as they move.
 """
 from __future__ import annotations
 
