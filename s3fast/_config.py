@@ -114,6 +114,12 @@ class TransferConfig:
             with pwrite instead. Default True.
         checksum: full-object checksum sent with uploads: "crc64nvme" (default),
             "crc32c", "crc32" or "none".
+        checksum_trailer: over HTTPS, send each part's checksum in an aws-chunked
+            trailer (``STREAMING-UNSIGNED-PAYLOAD-TRAILER``, as the AWS SDKs do), computed
+            chunk by chunk as the bytes are encrypted: the data is read once instead of
+            twice (checksum, then send). Plain HTTP keeps the header: its file bodies go
+            by sendfile and never pass through user space. False: always a header, for
+            S3-compatible servers without aws-chunked trailers. Default True.
         validate_checksum: on downloads, ask S3 for the stored checksum and fail on a
             mismatch. Default True.
         timeouts: see :class:`Timeouts`.
@@ -134,6 +140,7 @@ class TransferConfig:
     write_thread: bool = False
     splice: bool = True
     checksum: str = "crc64nvme"
+    checksum_trailer: bool = True
     validate_checksum: bool = True
     timeouts: Timeouts = field(default_factory=Timeouts)
     retry: RetryConfig = field(default_factory=RetryConfig)

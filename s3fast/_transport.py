@@ -21,11 +21,14 @@ from ._s3xml import parse_error
 from ._url import Endpoint
 from ._version import __version__
 from .auth import CredentialSource, Signer
-from .net._connection import Connection, FileSlice, ResponseHead, make_ssl_context
+from .net._connection import Connection, FileSlice, ResponseHead, TrailerBody, make_ssl_context
 from .net._endpoints import EndpointConfig, EndpointTable
 from .net._pool import ConnectionPool
 from .net._resolver import Resolver, ip_literal
 from .tuning import ConcurrencyLimiter, ThroughputMeter
+
+#: x-amz-content-sha256 of an aws-chunked body whose checksum comes in a trailer
+STREAMING_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 T = TypeVar("T")
 _USER_AGENT = f"s3fast/{__version__}"
@@ -38,7 +41,7 @@ class Request:
     key: str | None = None
     query: str = ""
     headers: dict[str, str] = field(default_factory=dict)
-    body: bytes | bytearray | memoryview | FileSlice | None = None
+    body: bytes | bytearray | memoryview | FileSlice | TrailerBody | None = None
     #: statuses that are success
     expect: tuple[int, ...] = (200,)
     #: S3 may answer 200 with an <Error> body (CompleteMultipartUpload, copies)
@@ -52,6 +55,8 @@ class Request:
             return 0
         if isinstance(self.body, FileSlice):
             return self.body.size
+        if isinstance(self.body, TrailerBody):
+            return self.body.length  # as encoded on the wire
         return memoryview(self.body).nbytes
 
     def describe(self) -> str:
@@ -156,7 +161,10 @@ class Transport:
             headers.append(("content-length", str(req.body_length)))
         creds = await self.credentials.get()
         if creds is not None:
-            headers = self.signer.sign(creds, req.method, target, headers)
+            if isinstance(req.body, TrailerBody):
+                headers = self.signer.sign(creds, req.method, target, headers, payload=STREAMING_TRAILER)
+            else:
+                headers = self.signer.sign(creds, req.method, target, headers)
         lines = [f"{req.method} {target} HTTP/1.1", f"User-Agent: {_USER_AGENT}"]
         lines.extend(f"{k}: {v}" for k, v in headers)
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

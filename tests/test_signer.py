@@ -17,7 +17,8 @@ TOKEN = Credentials("ASIAEXAMPLE", "c2VjcmV0L3dpdGgrc2xhc2g=", token="IQoJb3JpZ2
 
 
 def reference(creds: Credentials, region: str, method: str, target: str,
-              headers: list[tuple[str, str]], when: float) -> dict[str, str]:
+              headers: list[tuple[str, str]], when: float,
+              payload: str = crt_auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD) -> dict[str, str]:
     config = crt_auth.AwsSigningConfig(
         algorithm=crt_auth.AwsSigningAlgorithm.V4,
         signature_type=crt_auth.AwsSignatureType.HTTP_REQUEST_HEADERS,
@@ -25,7 +26,7 @@ def reference(creds: Credentials, region: str, method: str, target: str,
         region=region, service="s3",
         date=datetime.datetime.fromtimestamp(int(when), datetime.timezone.utc),
         use_double_uri_encode=False, should_normalize_uri_path=False,
-        signed_body_value=crt_auth.AwsSignedBodyValue.UNSIGNED_PAYLOAD,
+        signed_body_value=payload,
         signed_body_header_type=crt_auth.AwsSignedBodyHeaderType.X_AMZ_CONTENT_SHA_256,
     )
     request = crt_http.HttpRequest(method, target, crt_http.HttpHeaders(list(headers)))
@@ -65,6 +66,20 @@ CASES = [
 def test_matches_awscrt(creds: Credentials, method: str, target: str, headers: list[tuple[str, str]]) -> None:
     signed = ours(Signer("us-east-1", clock=lambda: NOW), creds, method, target, headers)
     assert signed == reference(creds, "us-east-1", method, target, headers, NOW)
+
+
+@pytest.mark.parametrize("creds", [CREDS, TOKEN], ids=["keys", "session-token"])
+def test_streaming_trailer_payload_matches_awscrt(creds: Credentials) -> None:
+    # An UploadPart over HTTPS: aws-chunked body, its CRC in a trailer.
+    headers = [("host", "h"), ("content-length", "8388711"), ("content-encoding", "aws-chunked"),
+               ("x-amz-decoded-content-length", "8388608"), ("x-amz-trailer", "x-amz-checksum-crc64nvme"),
+               ("x-amz-sdk-checksum-algorithm", "CRC64NVME")]
+    target = "/bucket/big?partNumber=2&uploadId=abc"
+    payload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    signed = ours_payload = {k: v.strip() for k, v in Signer("us-east-1", clock=lambda: NOW).sign(
+        creds, "PUT", target, headers, payload=payload)}
+    assert ours_payload["x-amz-content-sha256"] == payload
+    assert signed == reference(creds, "us-east-1", "PUT", target, headers, NOW, payload=payload)
 
 
 def test_clock_offset_and_region() -> None:

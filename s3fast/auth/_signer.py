@@ -108,13 +108,16 @@ class Signer:
             self._key_for = (day, creds)
         return self._key
 
-    def sign(self, creds: Credentials, method: str, target: str, headers: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Return ``headers`` plus x-amz-content-sha256, X-Amz-Date, the session token (if
-        any) and Authorization. Header names in ``headers`` must be lower-case."""
+    def sign(self, creds: Credentials, method: str, target: str, headers: Sequence[tuple[str, str]],
+             payload: str = _UNSIGNED) -> list[tuple[str, str]]:
+        """Return ``headers`` plus x-amz-content-sha256 (``payload``: UNSIGNED-PAYLOAD, or
+        STREAMING-UNSIGNED-PAYLOAD-TRAILER for an aws-chunked body with a checksum trailer),
+        X-Amz-Date, the session token (if any) and Authorization. Header names in
+        ``headers`` must be lower-case."""
         self._now()
         amz_date = self._amz_date
         out = list(headers)
-        out.append(("x-amz-content-sha256", _UNSIGNED))
+        out.append(("x-amz-content-sha256", payload))
         out.append(("x-amz-date", amz_date))
         if creds.token:
             out.append(("x-amz-security-token", creds.token))
@@ -132,7 +135,7 @@ class Signer:
         path, _, query = target.partition("?")
         if query:
             query = _canonical_query(query)
-        canonical = f"{method}\n{path}\n{query}\n{canonical_headers}\n{names}\n{_UNSIGNED}"
+        canonical = f"{method}\n{path}\n{query}\n{canonical_headers}\n{names}\n{payload}"
         scope = self._scope
         if scope[0] != self._day:
             self._scope = scope = (self._day, f"{self._day}/{self.region}/{self.service}/aws4_request")

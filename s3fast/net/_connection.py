@@ -64,6 +64,47 @@ class FileSlice:
     size: int
 
 
+#: Bytes of one aws-chunked chunk: each is read (a file's through pread), checksummed
+#: and encrypted while it is hot in cache.
+TRAILER_CHUNK = 256 * 1024
+
+
+class TrailerBody:
+    """A body sent as ``aws-chunked`` with its checksum in a trailer
+    (``x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER``), as the AWS SDKs send
+    them: the checksum is computed chunk by chunk as the bytes go out, so over TLS, where
+    every byte passes through user space anyway, the data is read once instead of twice
+    (checksum first, for a header, then send). ``crc`` holds the checksum once a send has
+    gone through; ``length`` is the encoded length (the Content-Length)."""
+
+    __slots__ = ("source", "size", "algo", "chunk", "crc", "length")
+
+    def __init__(self, source: FileSlice | memoryview, algo: _checksum.Algorithm,
+                 chunk: int = TRAILER_CHUNK) -> None:
+        self.source = source
+        self.size = source.size if isinstance(source, FileSlice) else source.nbytes
+        self.algo = algo
+        self.chunk = chunk
+        self.crc: int | None = None
+        self.length = trailer_length(self.size, algo, chunk)
+
+    def __repr__(self) -> str:
+        return f"<TrailerBody {self.algo.name} size={self.size} length={self.length} crc={self.crc}>"
+
+    def trailer(self, crc: int) -> bytes:
+        return f"0\r\n{self.algo.header}:{self.algo.encode(crc)}\r\n\r\n".encode()
+
+
+def trailer_length(size: int, algo: _checksum.Algorithm, chunk: int = TRAILER_CHUNK) -> int:
+    """Encoded length of ``size`` bytes as aws-chunked, ``chunk`` bytes a chunk, plus the
+    terminating chunk and the checksum trailer."""
+    full, rest = divmod(size, chunk)
+    n = full * (len(f"{chunk:x}") + 4 + chunk)
+    if rest:
+        n += len(f"{rest:x}") + 4 + rest
+    return n + len(f"0\r\n{algo.header}:{algo.encode(0)}\r\n\r\n")
+
+
 class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
     """A keep-alive connection to ``ip:port`` for ``host`` (used for Host, SNI and certificates)."""
 
@@ -367,7 +408,10 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._start_watch("send")
         transport = self.transport
         transport.resume_reading()
-        if body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
+        if isinstance(body, TrailerBody):
+            transport.write(head)
+            await self._send_chunked(body)
+        elif body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
             if body:
                 transport.writelines((head, body))  # one writev, no concatenation copy
                 self.tx_bytes += len(body)
@@ -405,6 +449,36 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self.last_tx = self._loop.time()
             offset += len(data)
             left -= len(data)
+
+    async def _send_chunked(self, body: TrailerBody) -> None:
+        src = body.source
+        update = body.algo.update
+        size, step = body.size, body.chunk
+        transport = self.transport
+        assert transport is not None
+        crc = 0
+        sent = 0
+        framing = b"%x\r\n"  # a chunk's "\r\n" goes out with the next one's size line
+        while sent < size:
+            n = min(step, size - sent)
+            await self._drain_writes()
+            if isinstance(src, FileSlice):
+                try:
+                    data: bytes | memoryview = os.pread(src.fd, n, src.offset + sent)
+                except OSError as exc:
+                    raise LocalIOError(f"cannot read the upload source: {exc.strerror}") from None
+                if len(data) != n:
+                    raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
+            else:
+                data = src[sent:sent + n]
+            crc = update(data, crc)
+            transport.writelines((framing % n, data))
+            framing = b"\r\n%x\r\n"
+            sent += n
+            self.tx_bytes += n
+            self.last_tx = self._loop.time()
+        transport.write((b"\r\n" if size else b"") + body.trailer(crc))
+        body.crc = crc
 
     async def _sendfile(self, head: bytes, body: FileSlice) -> None:
         # Zero-copy: the transport's buffer is empty between requests, so we write the

@@ -19,6 +19,7 @@ from .._errors import ChecksumMismatch, NetworkError, S3Error, TransferError
 from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import Request
+from ..net._connection import FileSlice, TrailerBody
 from ._planner import Part, plan_upload, stream_part_size
 from ._sources import SMALL_FILE, BufferSource, FileSource, StreamSource, open_source
 from ._hedge import Attempt, HedgePolicy, run_hedged
@@ -41,6 +42,9 @@ class _Upload:
         self.headers = headers
         self.algo = _checksum.get(client.config.checksum)
         self.combiner = _checksum.Combiner(self.algo) if self.algo else None
+        #: checksums of large bodies go in an aws-chunked trailer, computed as they are sent
+        self.trailer = (self.algo is not None and client.config.checksum_trailer
+                        and client._transport.endpoint.tls)
         self.on_part = on_part
         self.on_progress = on_progress
         self.upload_id: str | None = None
@@ -48,6 +52,30 @@ class _Upload:
         self.done: dict[int, tuple[str, str | None]] = {}  # number -> (etag, b64 checksum)
         self.requests0 = self.transport.stats.requests
         self.retries0 = self.transport.stats.retries
+
+    def wants_crc(self, size: int) -> bool:
+        """Whether a body of ``size`` needs its checksum computed before it is sent (a
+        header); no when it will be computed on the way out (a trailer)."""
+        return self.algo is not None and not (self.trailer and size > SMALL_FILE)
+
+    def _checksum_body(self, body: Any, size: int, crc: int | None, headers: dict[str, str]) -> Any:
+        """Put the checksum headers for ``body`` in ``headers`` and return what to send: the
+        body, or a :class:`TrailerBody` of it when ``crc`` is still to be computed."""
+        algo = self.algo
+        if algo is None:
+            return body
+        headers["x-amz-sdk-checksum-algorithm"] = algo.s3_name
+        if crc is not None:
+            headers[algo.header] = algo.encode(crc)
+            return body
+        encoding = next((k for k in headers if k.lower() == "content-encoding"), None)
+        if encoding is not None:
+            headers[encoding] = f"aws-chunked,{headers[encoding]}"
+        else:
+            headers["content-encoding"] = "aws-chunked"
+        headers["x-amz-decoded-content-length"] = str(size)
+        headers["x-amz-trailer"] = algo.header
+        return TrailerBody(body if isinstance(body, FileSlice) else memoryview(body).cast("B"), algo)
 
     def _progress(self, n: int) -> None:
         if self.client.meter is not None:
@@ -69,14 +97,14 @@ class _Upload:
 
     # -- single PUT ----------------------------------------------------------------------------
     async def put(self, body: Any, size: int, crc: int | None, t0: float) -> TransferResult:
+        """One PUT; ``crc`` None with a checksum algorithm: computed as it is sent (trailer)."""
         headers = dict(self.headers)
-        b64 = None
-        if self.algo is not None and crc is not None:
-            b64 = self.algo.encode(crc)
-            headers[self.algo.header] = b64
-            headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
+        sent = self._checksum_body(body, size, crc, headers)
         await self.client.tuner.pace(size)
-        head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=body))
+        head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=sent))
+        if isinstance(sent, TrailerBody):
+            crc = sent.crc
+        b64 = self.algo.encode(crc) if self.algo is not None and crc is not None else None
         self._progress(size)
         returned = head.headers.get(self.algo.header) if self.algo else None
         if returned and b64 and returned != b64:
@@ -102,25 +130,28 @@ class _Upload:
         return upload_id
 
     async def part(self, part: Part, body: Any, crc: int | None) -> None:
+        """Upload one part; ``crc`` None with a checksum algorithm: computed as it is sent."""
         assert self.upload_id is not None
         headers: dict[str, str] = {}
-        b64 = None
-        if self.algo is not None and crc is not None:
-            b64 = self.algo.encode(crc)
-            headers[self.algo.header] = b64
-            headers["x-amz-sdk-checksum-algorithm"] = self.algo.s3_name
+        self._checksum_body(body, part.size, crc, headers)
         query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
         # max_gbps: a part is paid for before it is sent (sendfile sends it in one go).
         await self.client.tuner.pace(part.size)
 
         async def start(exclude: tuple[str, ...], attempt: Attempt) -> Any:
-            req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=body,
+            # Each racer sends (and checksums) its own copy of the body.
+            sent = self._checksum_body(body, part.size, crc, {})
+            req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=sent,
                           on_ip=attempt.on_ip)
             # Two PUTs of one part number carry the same bytes: whichever lands last, S3
             # keeps the same part (same ETag).
-            return await self.transport.call(req, exclude=exclude, on_retry=attempt.on_retry)
+            head, _ = await self.transport.call(req, exclude=exclude, on_retry=attempt.on_retry)
+            return head, sent
 
-        head, _ = await run_hedged(self.hedge, start, self.transport.stats)
+        head, sent = await run_hedged(self.hedge, start, self.transport.stats)
+        if isinstance(sent, TrailerBody):
+            crc = sent.crc
+        b64 = self.algo.encode(crc) if self.algo is not None and crc is not None else None
         etag = head.headers.get("etag")
         if not etag:
             raise NetworkError(f"UploadPart {part.number} of s3://{self.bucket}/{self.key} answered without an ETag",
@@ -226,7 +257,7 @@ async def _upload(client: Client, source: Any, bucket: str, key: str, headers: d
                     client.memory.release(part.size)
             if isinstance(src, FileSource):
                 src.probe()
-            crc = src.checksum(up.algo, part) if up.algo else None
+            crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
             return await up.put(src.body(part), part.size, crc, t0)
         if isinstance(src, FileSource):
             src.probe()
@@ -255,7 +286,7 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
     await up.create()
     try:
         async def one(part: Part) -> None:
-            crc = src.checksum(up.algo, part) if up.algo else None
+            crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
             await up.part(part, src.body(part), crc)
 
         await run_bounded(parts, one, up.client.task_window)
@@ -281,7 +312,7 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
         # The whole stream fits in one part: a single PUT.
         try:
             view = memoryview(first)[:n]
-            crc = up.algo.of(view) if up.algo else None
+            crc = up.algo.of(view) if up.algo and up.wants_crc(n) else None
             return await up.put(view, n, crc, t0)
         finally:
             budget.release(first_size)
@@ -325,7 +356,7 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
         async def send(part: Part, buf: bytearray, cap: int) -> None:
             try:
                 view = memoryview(buf)[:part.size]
-                crc = up.algo.of(view) if up.algo else None
+                crc = up.algo.of(view) if up.algo and up.wants_crc(part.size) else None
                 await up.part(part, view, crc)
             except BaseException as exc:
                 if not failure:
