@@ -51,6 +51,9 @@ class TlsRelay:
         #: what clients sent, per connection (decrypted), the first ``record_limit`` bytes
         self.sent: list[bytearray] = []
         self.record_limit = 0
+        #: reset, once, the first connection that has sent this many bytes of a PUT
+        self.reset_put_after: int | None = None
+        self.resets = 0
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(cert, key)
         self.ctx.sni_callback = lambda sock, name, ctx: self.sni.append(name)  # type: ignore[assignment]
@@ -61,11 +64,22 @@ class TlsRelay:
     def _main(self) -> None:
         asyncio.set_event_loop(self._loop)
 
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, record: bytearray | None = None) -> None:
+        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter, record: bytearray | None = None,
+                       client: asyncio.StreamWriter | None = None) -> None:
+            seen = 0
+            is_put = False
             try:
                 while data := await r.read(1 << 16):
                     if record is not None and len(record) < self.record_limit:
                         record += data[:self.record_limit - len(record)]
+                    if client is not None and self.reset_put_after is not None and not self.resets:
+                        is_put = is_put or (seen == 0 and data.startswith(b"PUT "))
+                        seen += len(data)
+                        if is_put and seen >= self.reset_put_after:
+                            self.resets += 1
+                            client.transport.abort()  # mid-body: the client sees a reset
+                            w.transport.abort()
+                            return
                     w.write(data)
                     await w.drain()
             except (ConnectionError, ssl.SSLError):
@@ -77,7 +91,7 @@ class TlsRelay:
             ur, uw = await asyncio.open_connection(*self.upstream)
             record = bytearray()
             self.sent.append(record)
-            await asyncio.gather(pipe(r, uw, record), pipe(ur, w))
+            await asyncio.gather(pipe(r, uw, record, client=w), pipe(ur, w))
 
         async def start() -> None:
             self.server = await asyncio.start_server(handle, self.ip, 0, ssl=self.ctx)
@@ -250,3 +264,25 @@ def test_https_single_put_of_a_file_uses_a_trailer(moto_cluster, bucket: str, tl
               if line.startswith(b"PUT ")]
     assert put[1]["content-encoding"] == "aws-chunked"
     assert _dechunk(put[2])[0] == data
+
+
+def test_https_upload_part_cut_mid_body_is_resent_with_its_trailer(moto_cluster, bucket: str, tls,
+                                                                   tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A part whose connection is reset mid-body is sent again from its first byte, its
+    checksum computed again from zero: the retry carries the right trailer."""
+    relay, ca = tls
+    relay.reset_put_after = 2 * MiB
+    data = os.urandom(10 * MiB)
+    path = tmp_path / "src.bin"
+    path.write_bytes(data)
+
+    async def go() -> None:
+        async with _client(moto_cluster, relay, ca, SMALL.replace(max_concurrency=1)) as c:
+            result = await c.upload(str(path), f"s3://{bucket}/cut")
+            assert result.retries >= 1
+            algo = _checksum.ALGORITHMS["crc64nvme"]
+            assert result.checksum == ("crc64nvme", algo.encode(algo.of(data)))
+            assert await c.get_bytes(f"s3://{bucket}/cut") == data
+
+    run(go())
+    assert relay.resets == 1
