@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ._units import format_size, parse_size
-from .machine import machine_facts
+from .machine import PageReportingPause, machine_facts
 from .orchestrator import BUCKET, Orchestrator, Settings, stop_all, versions_of
 from .plan import plan_runs
 from .plots import make_plots
@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt("--subjects", help="runners compared against the others (default: the s3fast runners)")
     opt("--results-md", help="also write RESULTS.md here (e.g. benchmarks/RESULTS.md)")
     opt("--no-plots", action="store_true", help="skip the PNG plots")
+    opt("--keep-page-reporting", action="store_true",
+        help="leave the VM's free page reporting on (default: paused for the session, "
+             "restored after; see machine.PageReportingPause)")
 
     rep = sub.add_parser("report", help="rebuild RESULTS.md and plots from a run's raw JSON")
     rep.add_argument("dir")
@@ -229,6 +232,14 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     orch = Orchestrator(out_dir, data_root, scratch, targets, settings, log=_log)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     interrupted = False
+    pause = PageReportingPause()
+    if args.keep_page_reporting:
+        pause.state = "left on (--keep-page-reporting)"
+    else:
+        pause.__enter__()
+    meta["machine"]["free_page_reporting"] = pause.state
+    write_meta(out_dir, meta)
+    _log(f"free page reporting: {pause.state}")
     try:
         orch.execute(runs)
     except KeyboardInterrupt:
@@ -242,6 +253,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             except Exception as exc:  # noqa: BLE001 - facts are nice to have
                 meta["targets"][name] = {"error": str(exc)}
         stop_all(targets, _log)
+        pause.__exit__(None, None, None)
         signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(work, ignore_errors=True)
     meta["finished_at"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")

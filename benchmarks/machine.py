@@ -209,3 +209,65 @@ def wait_until_quiet(
         if quiet >= quiet_intervals:
             return n
     return max_intervals
+
+
+#: Free page reporting (virtio-balloon): the guest hands pages it frees back to the host,
+#: and the next first touch of each is a host page fault.
+PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reporting_order")
+#: Above the largest buddy order (10 on x86-64): no free block qualifies, nothing is reported.
+PAUSED_ORDER = 11
+
+
+class PageReportingPause:
+    """Pause the guest's free page reporting for a benchmark session, and restore it after.
+
+    On a VM with free page reporting (Firecracker here: ``virtio_balloon`` with "Free page
+    reporting enabled"), every page the guest frees (a deleted file's page cache, a
+    process's memory) is soon returned to the host, and touching it again costs a host
+    page fault. Writing a downloaded file allocates page cache from those pages: the cost
+    then lands in the copy into the page cache (``copy_folio_from_iter_atomic`` took 37%
+    of a 1 MiB x 200 HTTPS download to disk in ``perf``) and depends on what the runs
+    before freed. Measured here, a 2 GiB plain-HTTP download to a file (``probes/dl.py``,
+    3 alternated pairs): 467-986 MB/s at 1.09-1.46 CPU-s/GiB with reporting, 1,372-2,111
+    MB/s at 0.51-0.77 without. EC2 instances do not report free pages, so the session
+    runs without it: the same for every runner, and closer to the machines users run on.
+
+    ``state`` says what happened (recorded with the machine facts). Without the control
+    file (no virtio-balloon reporting, not Linux) or without permission, nothing changes.
+    ``path`` and ``order`` are parameters for the tests.
+    """
+
+    def __init__(self, path: Path = PAGE_REPORTING_ORDER, order: int = PAUSED_ORDER) -> None:
+        self.path = path
+        self.order = order
+        self.saved: str | None = None
+        self.state = "not present"
+
+    def __repr__(self) -> str:
+        return f"<PageReportingPause {self.path} [{self.state}]>"
+
+    def __enter__(self) -> PageReportingPause:
+        try:
+            self.saved = self.path.read_text().strip()
+        except OSError:
+            return self
+        if self.saved == str(self.order):
+            self.state = f"already paused (order {self.saved})"
+            self.saved = None
+            return self
+        try:
+            self.path.write_text(f"{self.order}\n")
+        except OSError as exc:
+            self.state = f"on (order {self.saved}); not paused: {exc.strerror}"
+            self.saved = None
+            return self
+        self.state = f"paused for the session (order {self.saved} -> {self.order}, restored after)"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.saved is not None:
+            try:
+                self.path.write_text(f"{self.saved}\n")
+            except OSError:
+                pass
+            self.saved = None

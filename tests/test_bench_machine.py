@@ -1,6 +1,7 @@
 """Machine facts and EC2 discovery: IMDSv2 against a fake metadata server on 127.0.0.1."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterator
 
 import pytest
@@ -92,3 +93,29 @@ def test_wait_until_quiet_waits_for_idle_intervals_and_is_bounded() -> None:
     assert slept == [0.25] * 6
     # never quiet: gives up after max_intervals
     assert wait_until_quiet(feed([0.9]), lambda s: None, max_intervals=7) == 7
+
+
+def test_page_reporting_is_paused_for_the_session_and_restored(tmp_path: Path) -> None:
+    from benchmarks.machine import PageReportingPause
+
+    knob = tmp_path / "page_reporting_order"
+    knob.write_text("9\n")
+    with PageReportingPause(knob, order=11) as pause:
+        assert knob.read_text().strip() == "11"
+        assert "paused" in pause.state and "9 -> 11" in pause.state
+    assert knob.read_text().strip() == "9"
+    # Already paused (a crashed session left it so): left as found.
+    knob.write_text("11\n")
+    with PageReportingPause(knob, order=11) as pause:
+        assert pause.state.startswith("already paused")
+    assert knob.read_text().strip() == "11"
+
+
+def test_page_reporting_pause_changes_nothing_it_cannot(tmp_path: Path) -> None:
+    from benchmarks.machine import PageReportingPause
+
+    with PageReportingPause(tmp_path / "absent") as pause:
+        assert pause.state == "not present"
+    # Readable but not writable (even for root): reported, not fatal.
+    with PageReportingPause(Path("/proc/version")) as pause:
+        assert pause.state.startswith("on (order") and "not paused" in pause.state
