@@ -750,9 +750,11 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._mode = _MODE_HELD
             self._wake(None)
         elif self._sp_progress is not None:
+            # A tick per MiB crossed (the remainder carries over: resetting it lost up to a
+            # splice's worth each time, and a 3 MiB body arriving in ~1 MB splices ticked once).
             self._sp_unreported += n
             if self._sp_unreported >= 1024 * 1024:
-                self._sp_unreported = 0
+                self._sp_unreported %= 1024 * 1024
                 self._sp_progress()
 
     def _pipe_to_file_copy(self, r: int, n: int, offset: int) -> int:
