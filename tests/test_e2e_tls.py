@@ -151,6 +151,14 @@ def _client(moto_cluster, relay: TlsRelay, ca: Path, config: s3fast.TransferConf
                          resolve={moto_cluster.host: [relay.ip]}, ca_bundle=str(ca), config=config)
 
 
+def _source(tmp_path: Path, size: int) -> tuple[bytes, Path]:
+    """``size`` random bytes, and a file holding them."""
+    data = os.urandom(size)
+    path = tmp_path / "src.bin"
+    path.write_bytes(data)
+    return data, path
+
+
 def _requests(stream: bytes) -> list[tuple[bytes, dict[str, str], bytes]]:
     """Split what a client sent on one connection into (request line, headers, body)."""
     out = []
@@ -188,9 +196,7 @@ def test_https_upload_sends_each_checksum_in_a_trailer(moto_cluster, bucket: str
     object's full CRC64NVME."""
     relay, ca = tls
     relay.record_limit = 64 * MiB
-    data = os.urandom(11 * MiB + 12345)  # three parts of 5 MiB, the last one short
-    path = tmp_path / "src.bin"
-    path.write_bytes(data)
+    data, path = _source(tmp_path, 11 * MiB + 12345)  # three parts of 5 MiB, the last one short
 
     async def go() -> None:
         async with _client(moto_cluster, relay, ca) as c:
@@ -224,9 +230,7 @@ def test_https_upload_can_send_checksums_as_headers(moto_cluster, bucket: str, t
     """checksum_trailer=False, for servers without aws-chunked: plain bodies, checksum headers."""
     relay, ca = tls
     relay.record_limit = 64 * MiB
-    data = os.urandom(6 * MiB)
-    path = tmp_path / "src.bin"
-    path.write_bytes(data)
+    data, path = _source(tmp_path, 6 * MiB)
 
     async def go() -> None:
         async with _client(moto_cluster, relay, ca, SMALL.replace(checksum_trailer=False)) as c:
@@ -247,9 +251,7 @@ def test_https_upload_can_send_checksums_as_headers(moto_cluster, bucket: str, t
 def test_https_single_put_of_a_file_uses_a_trailer(moto_cluster, bucket: str, tls, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     relay, ca = tls
     relay.record_limit = 8 * MiB
-    data = os.urandom(3 * MiB + 7)  # below SMALL's multipart threshold, above the small-file read
-    path = tmp_path / "one.bin"
-    path.write_bytes(data)
+    data, path = _source(tmp_path, 3 * MiB + 7)  # below SMALL's multipart threshold, above the small-file read
 
     async def go() -> None:
         async with _client(moto_cluster, relay, ca) as c:
@@ -272,9 +274,7 @@ def test_https_upload_part_cut_mid_body_is_resent_with_its_trailer(moto_cluster,
     checksum computed again from zero: the retry carries the right trailer."""
     relay, ca = tls
     relay.reset_put_after = 2 * MiB
-    data = os.urandom(10 * MiB)
-    path = tmp_path / "src.bin"
-    path.write_bytes(data)
+    data, path = _source(tmp_path, 10 * MiB)
 
     async def go() -> None:
         async with _client(moto_cluster, relay, ca, SMALL.replace(max_concurrency=1)) as c:
