@@ -58,16 +58,16 @@ class _Upload:
         header); no when it will be computed on the way out (a trailer)."""
         return self.algo is not None and not (self.trailer and size > SMALL_FILE)
 
-    def _checksum_body(self, body: Any, size: int, crc: int | None, headers: dict[str, str]) -> Any:
-        """Put the checksum headers for ``body`` in ``headers`` and return what to send: the
-        body, or a :class:`TrailerBody` of it when ``crc`` is still to be computed."""
+    def _checksum_headers(self, size: int, crc: int | None, headers: dict[str, str]) -> None:
+        """Put the checksum headers of a body of ``size`` in ``headers``: the value when
+        ``crc`` is known, else the aws-chunked trailer's announcement."""
         algo = self.algo
         if algo is None:
-            return body
+            return
         headers["x-amz-sdk-checksum-algorithm"] = algo.s3_name
         if crc is not None:
             headers[algo.header] = algo.encode(crc)
-            return body
+            return
         encoding = next((k for k in headers if k.lower() == "content-encoding"), None)
         if encoding is not None:
             headers[encoding] = f"aws-chunked,{headers[encoding]}"
@@ -75,7 +75,13 @@ class _Upload:
             headers["content-encoding"] = "aws-chunked"
         headers["x-amz-decoded-content-length"] = str(size)
         headers["x-amz-trailer"] = algo.header
-        return TrailerBody(body if isinstance(body, FileSlice) else memoryview(body).cast("B"), algo)
+
+    def _sendable(self, body: Any, crc: int | None) -> Any:
+        """What to send: ``body``, or a :class:`TrailerBody` of it when its checksum is
+        still to be computed (one per attempt: each computes its own)."""
+        if self.algo is None or crc is not None:
+            return body
+        return TrailerBody(body if isinstance(body, FileSlice) else memoryview(body).cast("B"), self.algo)
 
     def _progress(self, n: int) -> None:
         if self.client.meter is not None:
@@ -99,7 +105,8 @@ class _Upload:
     async def put(self, body: Any, size: int, crc: int | None, t0: float) -> TransferResult:
         """One PUT; ``crc`` None with a checksum algorithm: computed as it is sent (trailer)."""
         headers = dict(self.headers)
-        sent = self._checksum_body(body, size, crc, headers)
+        self._checksum_headers(size, crc, headers)
+        sent = self._sendable(body, crc)
         await self.client.tuner.pace(size)
         head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=sent))
         if isinstance(sent, TrailerBody):
@@ -133,14 +140,13 @@ class _Upload:
         """Upload one part; ``crc`` None with a checksum algorithm: computed as it is sent."""
         assert self.upload_id is not None
         headers: dict[str, str] = {}
-        self._checksum_body(body, part.size, crc, headers)
+        self._checksum_headers(part.size, crc, headers)
         query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
         # max_gbps: a part is paid for before it is sent (sendfile sends it in one go).
         await self.client.tuner.pace(part.size)
 
         async def start(exclude: tuple[str, ...], attempt: Attempt) -> Any:
-            # Each racer sends (and checksums) its own copy of the body.
-            sent = self._checksum_body(body, part.size, crc, {})
+            sent = self._sendable(body, crc)
             req = Request("PUT", self.bucket, self.key, query=query, headers=headers, body=sent,
                           on_ip=attempt.on_ip)
             # Two PUTs of one part number carry the same bytes: whichever lands last, S3
