@@ -372,13 +372,17 @@ def test_slowdown_storm_stays_within_the_retry_budget(fault_cluster: FaultCluste
     seen = settle(fault_cluster, ips)
     canned = [r for r in seen if r.outcome == "canned"]
     answered = [r for r in seen if r.outcome == "ok"]
-    assert len(seen) == stats.requests == len(canned) + len(answered)
+    # When the upload fails, the parts still in flight are cancelled: the proxy records
+    # those as the client going away (seen once in CI: 50 canned, 40 answered, 1 of these).
+    abandoned = [r for r in seen if r.outcome in ("client_gone", "client_error")]
+    assert len(seen) == stats.requests == len(canned) + len(answered) + len(abandoned)
     assert rule.fired == len(canned) == stats.throttled > 0
     if isinstance(outcome, BaseException):
         # Failing is allowed, but only as the documented SlowDown, and cleaned up.
         assert isinstance(outcome, s3fast.S3Error) and outcome.code == "SlowDown"
         assert fault_cluster.list_multipart_uploads(bucket) == []
     else:
+        assert not abandoned
         assert outcome.parts == 40 and get_direct(fault_cluster, bucket, "obj") == data
         assert stats.retries == len(canned)  # every 503 was retried, nothing else was
     # The budget bounds the storm: every retry takes throttle_cost tokens, and only a
