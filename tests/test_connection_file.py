@@ -24,7 +24,10 @@ from s3fast._errors import LocalIOError, NetworkError
 from s3fast.net._connection import Connection, open_connection
 
 MiB = 1024 * 1024
-BODY = os.urandom(3 * MiB + 12345)
+# Long enough that progress ticks at least twice before the last read whatever the
+# socket hands over: a splice moves up to a pipe's worth (1 MiB) and the final one does not
+# tick, so 4 MiB less the bytes stashed with the head still crosses 2 MiB before it.
+BODY = os.urandom(4 * MiB + 12345)
 CRC = _checksum.ALGORITHMS["crc64nvme"]
 
 
