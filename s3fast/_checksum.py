@@ -52,15 +52,24 @@ def get(name: str) -> Algorithm | None:
 
 
 def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
-    """The checksum S3 returned: (algorithm, base64 value, type FULL_OBJECT/COMPOSITE)."""
+    """The checksum S3 returned: (algorithm, base64 value, type FULL_OBJECT/COMPOSITE).
+
+    S3 states the type (``x-amz-checksum-type``) and suffixes a composite value with
+    "-N". Where a store says neither (moto's HEAD answers, older S3-compatible servers)
+    the type is inferred: a single-part object's checksum covers its bytes; a multipart
+    object's is composite (a checksum of the parts' checksums) unless the algorithm is
+    CRC64NVME, which S3 keeps only as a full-object checksum. In doubt COMPOSITE, which a
+    download reports as unverified: a full-object guess would fail a correct download.
+    """
     for algo in ALGORITHMS.values():
         value = headers.get(algo.header)
         if value:
-            kind = headers.get("x-amz-checksum-type", "")
+            kind = headers.get("x-amz-checksum-type", "").upper()
             if not kind:
-                # A "-N" suffix marks a composite checksum of N parts.
-                kind = "COMPOSITE" if "-" in value else "FULL_OBJECT"
-            return algo, value, kind.upper()
+                multipart = "-" in headers.get("etag", "")
+                composite = "-" in value or (multipart and algo.name != "crc64nvme")
+                kind = "COMPOSITE" if composite else "FULL_OBJECT"
+            return algo, value, kind
     return None
 
 
