@@ -58,8 +58,8 @@ def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
     "-N". Where a store says neither (moto's HEAD answers, older S3-compatible servers)
     the type is inferred: a single-part object's checksum covers its bytes; a multipart
     object's is composite (a checksum of the parts' checksums) unless the algorithm is
-    CRC64NVME, which S3 keeps only as a full-object checksum. In doubt COMPOSITE, which a
-    download reports as unverified: a full-object guess would fail a correct download.
+    CRC64NVME, which S3 keeps only as a full-object checksum. In doubt COMPOSITE: a
+    full-object guess would fail a correct download.
     """
     for algo in ALGORITHMS.values():
         value = headers.get(algo.header)

@@ -121,8 +121,10 @@ class TransferConfig:
             by sendfile and never pass through user space. False: always a header, for
             S3-compatible servers without aws-chunked trailers. Default True.
         validate_checksum: on downloads, ask S3 for the stored checksum and fail on a
-            mismatch. Default True. Only FULL_OBJECT checksums are checked; an object
-            with a COMPOSITE (per-part) checksum downloads with ``checksum_verified=False``.
+            mismatch. Default True. A COMPOSITE checksum (of part checksums, from other
+            clients' multipart uploads) is checked on the stored parts' boundaries after the
+            bytes landed (one more read of them; ``HEAD ?partNumber`` for the sizes); into a
+            stream or file object it cannot be, and ``checksum_verified`` is then False.
         timeouts: see :class:`Timeouts`.
         retry: see :class:`RetryConfig`.
         hedge: straggler hedging of download ranges, see :class:`HedgeConfig`.

@@ -1,8 +1,8 @@
 """Which checksum an S3 answer carries, and whether it covers the object's bytes.
 
-A download is checked only against a FULL_OBJECT checksum; calling a composite one
-(a checksum of the parts' checksums) full-object fails a correct download, so where the
-store does not say, the guess must lean to COMPOSITE (reported as unverified).
+A composite checksum (a checksum of the parts' checksums) taken for a full-object one
+fails a correct download, so where the store does not say, the guess must lean to
+COMPOSITE (checked on the parts' boundaries, or reported unverified).
 """
 from __future__ import annotations
 

@@ -86,48 +86,6 @@ def test_crc32c_and_no_checksum(moto_cluster, bucket: str) -> None:
     run(go())
 
 
-def test_composite_checksum_from_another_client_is_reported_unverified(
-        moto_cluster, bucket: str, tmp_path: Path) -> None:
-    """An object from another client's multipart upload with CRC32 part checksums carries
-    a COMPOSITE checksum ("<crc of part crcs>-N"), which is not a CRC of the bytes: the
-    download must deliver the bytes, not raise a false mismatch, and say it verified
-    nothing (README, ``validate_checksum``)."""
-    import base64
-    import zlib
-
-    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(123)]
-    s3 = moto_cluster.boto3_client()
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key="composite", ChecksumAlgorithm="CRC32")["UploadId"]
-    done = []
-    for n, body in enumerate(parts, 1):
-        crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
-        etag = s3.upload_part(Bucket=bucket, Key="composite", UploadId=upload_id, PartNumber=n,
-                              Body=body, ChecksumCRC32=crc)["ETag"]
-        done.append({"PartNumber": n, "ETag": etag, "ChecksumCRC32": crc})
-    s3.complete_multipart_upload(Bucket=bucket, Key="composite", UploadId=upload_id,
-                                 MultipartUpload={"Parts": done})
-    data = b"".join(parts)
-    dst = tmp_path / "composite.bin"
-
-    async def go() -> None:
-        async with client_for(moto_cluster) as c:
-            info = await c.head(f"s3://{bucket}/composite")
-            assert info.checksum is not None and info.checksum[0] == "crc32" and info.checksum[2] == "COMPOSITE"
-            to_file = await c.download(f"s3://{bucket}/composite", dst)
-            assert not to_file.checksum_verified and to_file.bytes == len(data)
-            buf = bytearray()
-            in_memory = await c.download(f"s3://{bucket}/composite", buf)
-            assert not in_memory.checksum_verified and bytes(buf) == data
-            # A file object is fetched after a HEAD, whose answer (from moto, like some
-            # S3-compatible stores) carries the value without its "-N" and no type.
-            out = io.BytesIO()
-            to_fileobj = await c.download(f"s3://{bucket}/composite", out)
-            assert not to_fileobj.checksum_verified and out.getvalue() == data
-
-    run(go())
-    assert dst.read_bytes() == data
-
-
 def test_unknown_size_stream_upload(moto_cluster, bucket: str) -> None:
     chunks = [os.urandom(700_000) for _ in range(23)]  # ~15.4 MiB in odd-sized chunks
 

@@ -22,6 +22,7 @@ from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import Request
 from ..net._connection import Connection, ResponseHead
 from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
+from . import _composite
 from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 from ._writer import FileWriter
@@ -262,6 +263,8 @@ class _Download:
         self.algo: _checksum.Algorithm | None = None
         self.expected: str | None = None
         self.combiner: _checksum.Combiner | None = None
+        #: (algorithm, "<checksum of part checksums>-N") when S3 stored a COMPOSITE one
+        self.composite: tuple[_checksum.Algorithm, str] | None = None
         self.pin_version: str | None = None
         self.hedge: HedgePolicy | None = None
         self.first_end = 0
@@ -270,9 +273,13 @@ class _Download:
 
     def set_info(self, info: ObjectHead) -> None:
         self.info = info
-        if self.client.config.validate_checksum and info.checksum and info.checksum[2] == "FULL_OBJECT":
-            self.algo = _checksum.ALGORITHMS.get(info.checksum[0])
-            self.expected = info.checksum[1]
+        if self.client.config.validate_checksum and info.checksum:
+            algo = _checksum.ALGORITHMS.get(info.checksum[0])
+            if info.checksum[2] == "FULL_OBJECT":
+                self.algo = algo
+                self.expected = info.checksum[1]
+            elif algo is not None:
+                self.composite = (algo, info.checksum[1])
         self.combiner = _checksum.Combiner(self.algo) if self.algo else None
 
     def _request(self, part: Part, received: int) -> Request:
@@ -462,11 +469,35 @@ class _Download:
             )
         return True
 
+    async def verify_composite(self, sink: _Sink) -> bool:
+        """Check the landed bytes against a COMPOSITE checksum (see ``_composite``)."""
+        if self.composite is None:
+            return False
+        algo, value = self.composite
+        if isinstance(sink, FileSink):
+            fd = sink.fd
+
+            def range_crc(offset: int, size: int) -> int:
+                return _checksum.file_range_crc(algo, fd, offset, size)
+        else:
+            assert isinstance(sink, BufferSink) and sink.view is not None
+            view = sink.view
+
+            def range_crc(offset: int, size: int) -> int:
+                return algo.of(view[offset:offset + size])
+        return await _composite.verify(self.client, self.info, algo, value, self.info.version_id, range_crc)
+
     def result(self, t0: float, parts: int, verified: bool) -> TransferResult:
+        if self.algo and self.expected:
+            checksum: tuple[str, str] | None = (self.algo.name, self.expected)
+        elif self.composite is not None:
+            checksum = (self.composite[0].name, self.composite[1])
+        else:
+            checksum = None
         return TransferResult(
             operation="download", bucket=self.bucket, key=self.key, bytes=self.info.size,
             seconds=time.monotonic() - t0, parts=parts, etag=self.info.etag,
-            checksum=(self.algo.name, self.expected) if self.algo and self.expected else None,
+            checksum=checksum,
             checksum_verified=verified, multipart=parts > 1, version_id=self.info.version_id,
         )
 
@@ -520,9 +551,9 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
     try:
         await _first_get(client, job, sink, version_id, rest.start)
         await rest.wait()
-        verified = job.verify()
         if isinstance(sink, FileSink):
-            await sink.flush()
+            await sink.flush()  # every byte in the file before it is checksummed or named
+        verified = job.verify() or await job.verify_composite(sink)
         sink.commit()
     except PreconditionFailed as exc:
         await rest.settle()

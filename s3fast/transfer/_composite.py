@@ -1,0 +1,118 @@
+"""Checking a download against a COMPOSITE checksum ("<checksum of the parts' checksums>-N").
+
+Objects from other clients' multipart uploads with CRC32 or CRC32C part checksums (the AWS
+CLI and SDKs among them) carry no checksum of their bytes, only this checksum of checksums.
+To check one, the bytes are split at the stored parts' boundaries, each part is
+checksummed, and the part checksums (big-endian, concatenated) are checksummed again.
+
+The boundaries come from ``HEAD ?partNumber=k`` (a part's Content-Length). Uploaders cut
+equal parts but the last, so the first part's size is tried first (one request); only if
+that does not match are all N sizes asked for, so an object with unequal parts is checked
+on its true boundaries. A mismatch on the true boundaries is a corrupt download, unless the
+object changed meanwhile (then nothing can be said, and the result is "unverified").
+
+The part checksums are taken from the destination after every byte landed (a second read,
+from the page cache for a file): only for COMPOSITE objects, and never for streams or file
+objects, whose bytes are gone by then.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from .._checksum import Algorithm
+from .._errors import ChecksumMismatch, PreconditionFailed, S3FastError
+from .._transport import Request
+from ._planner import etag_part_count
+from ._tasks import run_bounded
+
+if TYPE_CHECKING:
+    from .._client import Client
+    from .._results import ObjectHead
+
+#: (offset, size) -> the checksum of those bytes of the destination
+RangeChecksum = Callable[[int, int], int]
+
+
+def split_value(value: str, etag: str) -> tuple[str, int] | None:
+    """``"aF9fdg==-3"`` -> ("aF9fdg==", 3). A value without the suffix (some stores drop it
+    on HEAD) takes the part count from the multipart ETag; None when neither says."""
+    digest, dash, count = value.rpartition("-")
+    if dash and count.isdigit():
+        return digest, int(count)
+    n = etag_part_count(etag)
+    return (value, n) if n else None
+
+
+def equal_parts(size: int, count: int, first: int) -> list[int] | None:
+    """Part sizes when all parts but the last are ``first`` bytes; None if that cannot be."""
+    if count < 1 or first <= 0:
+        return None
+    last = size - (count - 1) * first
+    if not 0 < last <= first:
+        return None
+    return [first] * (count - 1) + [last]
+
+
+def composite(algo: Algorithm, sizes: Sequence[int], range_crc: RangeChecksum) -> str:
+    """The composite checksum (without "-N") of the destination cut into ``sizes``."""
+    joined = bytearray()
+    offset = 0
+    for size in sizes:
+        joined += range_crc(offset, size).to_bytes(algo.width, "big")
+        offset += size
+    return base64.b64encode(algo.of(joined).to_bytes(algo.width, "big")).decode()
+
+
+async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, version_id: str | None,
+                 range_crc: RangeChecksum) -> bool:
+    """True when the downloaded bytes match the COMPOSITE ``value``; False when it cannot be
+    told (no part count, a store that ignores ``partNumber``, the object changed); raises
+    ChecksumMismatch when the bytes are wrong."""
+    split = split_value(value, info.etag)
+    if split is None:
+        return False
+    expected, count = split
+
+    async def part_size(number: int) -> int:
+        query = f"partNumber={number}" + (f"&versionId={quote(version_id, safe='')}" if version_id else "")
+        head, _ = await client._transport.call(Request("HEAD", info.bucket, info.key, query=query,
+                                                       expect=(200, 206)))
+        try:
+            return int(head.headers.get("content-length", "-1"))
+        except ValueError:
+            return -1
+
+    try:
+        sizes = [info.size] if count == 1 else equal_parts(info.size, count, await part_size(1))
+        if sizes is not None and composite(algo, sizes, range_crc) == expected:
+            return True
+        if count > 1:
+            found: dict[int, int] = {}
+
+            async def one(number: int) -> None:
+                found[number] = await part_size(number)
+
+            await run_bounded(range(1, count + 1), one, client.task_window)
+            sizes = [found[n] for n in range(1, count + 1)]
+            if min(sizes) < 0 or sum(sizes) != info.size:
+                return False  # the store does not serve parts (it answered with the object)
+            if composite(algo, sizes, range_crc) == expected:
+                return True
+        actual = composite(algo, sizes, range_crc) if sizes else "?"
+        # Still the object we downloaded? (Part sizes of a newer one say nothing of ours.)
+        await client._transport.call(Request("HEAD", info.bucket, info.key, headers={"if-match": info.etag},
+                                             expect=(200,)))
+    except PreconditionFailed:
+        return False
+    except S3FastError as exc:
+        if isinstance(exc, ChecksumMismatch):
+            raise
+        return False
+    raise ChecksumMismatch(
+        f"s3://{info.bucket}/{info.key}: received bytes have {algo.name}={actual}-{count} (composite of "
+        f"{count} parts), S3 stored {expected}-{count}; the download was discarded",
+        algorithm=algo.name, expected=f"{expected}-{count}", actual=f"{actual}-{count}",
+    )

@@ -1,0 +1,123 @@
+"""Downloads checked against a COMPOSITE checksum (a checksum of the parts' checksums, "-N").
+
+Objects are made the way other clients make them: a boto3 multipart upload with CRC32 part
+checksums, straight to moto, whose GET then carries ``x-amz-checksum-crc32: <b64>-N`` and
+``x-amz-checksum-type: COMPOSITE``. (moto's composite CRC32C is not S3's, so CRC32 here.)
+"""
+from __future__ import annotations
+
+import base64
+import io
+import os
+import zlib
+from pathlib import Path
+
+import pytest
+from e2e_helpers import MiB, SMALL, client_for, run
+from support.faultcluster import FaultCluster
+from support.faultrules import Rule, corrupt
+
+import s3fast
+from s3fast._checksum import ALGORITHMS
+from s3fast.transfer._composite import composite, equal_parts, split_value
+
+CRC32 = ALGORITHMS["crc32"]
+
+
+def _b64(crc: int) -> str:
+    return base64.b64encode(crc.to_bytes(4, "big")).decode()
+
+
+def put_multipart(moto_cluster, bucket: str, key: str, parts: list[bytes]) -> str:
+    """Upload ``parts`` as another client would; return S3's composite value."""
+    s3 = moto_cluster.boto3_client()
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, ChecksumAlgorithm="CRC32")["UploadId"]
+    done = []
+    for n, body in enumerate(parts, 1):
+        crc = _b64(zlib.crc32(body))
+        etag = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=body,
+                              ChecksumCRC32=crc)["ETag"]
+        done.append({"PartNumber": n, "ETag": etag, "ChecksumCRC32": crc})
+    s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": done})
+    joined = b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)
+    return f"{_b64(zlib.crc32(joined))}-{len(parts)}"
+
+
+# -- the pure pieces ---------------------------------------------------------------------------
+
+def test_split_value_takes_the_count_from_the_suffix_or_the_etag() -> None:
+    assert split_value("aF9fdg==-3", '"abc-7"') == ("aF9fdg==", 3)
+    assert split_value("aF9fdg==", '"abc-7"') == ("aF9fdg==", 7)  # suffix dropped (moto's HEAD)
+    assert split_value("aF9fdg==", '"abc"') is None  # nothing says how many parts
+
+
+def test_equal_parts_fit_the_size_or_are_refused() -> None:
+    assert equal_parts(12, 3, 5) == [5, 5, 2]
+    assert equal_parts(15, 3, 5) == [5, 5, 5]
+    assert equal_parts(16, 3, 5) is None  # a last part larger than the others
+    assert equal_parts(10, 3, 5) is None  # no bytes left for the last part
+    assert equal_parts(10, 2, -1) is None  # the store gave no size
+
+
+def test_composite_is_the_checksum_of_the_part_checksums() -> None:
+    parts = [os.urandom(1000), os.urandom(700), os.urandom(3)]
+    data = b"".join(parts)
+    expected = _b64(zlib.crc32(b"".join(zlib.crc32(p).to_bytes(4, "big") for p in parts)))
+    assert composite(CRC32, [1000, 700, 3], lambda off, n: CRC32.of(data[off:off + n])) == expected
+    assert composite(CRC32, [1700, 3], lambda off, n: CRC32.of(data[off:off + n])) != expected
+
+
+# -- against moto --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("sizes", "config"),
+    [
+        ([5 * MiB, 5 * MiB, 123], SMALL),  # equal parts: one HEAD ?partNumber=1
+        ([6 * MiB, 5 * MiB + 7, 4 * MiB], SMALL),  # unequal: every part's size asked for; ranges straddle parts
+        ([5 * MiB, 123], s3fast.TransferConfig()),  # one GET for the whole object
+    ],
+    ids=["equal", "unequal", "single-get"],
+)
+def test_composite_download_is_verified(moto_cluster, bucket: str, tmp_path: Path, sizes: list[int],
+                                        config: s3fast.TransferConfig) -> None:
+    parts = [os.urandom(n) for n in sizes]
+    data = b"".join(parts)
+    stored = put_multipart(moto_cluster, bucket, "composite", parts)
+    dst = tmp_path / "composite.bin"
+
+    async def go() -> None:
+        async with client_for(moto_cluster, config) as c:
+            to_file = await c.download(f"s3://{bucket}/composite", dst)
+            assert to_file.checksum_verified and to_file.checksum == ("crc32", stored)
+            buf = bytearray()
+            in_memory = await c.download(f"s3://{bucket}/composite", buf)
+            assert in_memory.checksum_verified and bytes(buf) == data
+            # A file object's bytes are gone when the last part lands: reported unverified
+            # (and not failed: its HEAD, from moto, drops the "-N" and the type).
+            out = io.BytesIO()
+            to_fileobj = await c.download(f"s3://{bucket}/composite", out)
+            assert not to_fileobj.checksum_verified and out.getvalue() == data
+
+    run(go())
+    assert dst.read_bytes() == data
+
+
+def test_composite_mismatch_fails_and_leaves_nothing(moto_cluster, fault_cluster: FaultCluster,
+                                                    tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    parts = [os.urandom(5 * MiB), os.urandom(5 * MiB), os.urandom(99)]
+    stored = put_multipart(moto_cluster, bucket, "obj", parts)
+    rule = fault_cluster.add_rule(Rule(corrupt(4321), method="GET", path=r"/obj", nth=1))
+    dst = tmp_path / "obj.bin"
+
+    async def go() -> s3fast.ChecksumMismatch:
+        async with client_for(fault_cluster, SMALL) as c:
+            with pytest.raises(s3fast.ChecksumMismatch) as info:
+                await c.download(f"s3://{bucket}/obj", dst)
+            return info.value
+
+    err = run(go())
+    assert rule.fired == 1
+    assert err.algorithm == "crc32" and err.expected == stored and err.actual != stored
+    assert "composite of 3 parts" in str(err) and "discarded" in str(err)
+    assert list(tmp_path.iterdir()) == []  # no destination and no temporary file
