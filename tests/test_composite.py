@@ -19,7 +19,7 @@ from support.faultrules import Rule, corrupt
 
 import s3fast
 from s3fast._checksum import ALGORITHMS
-from s3fast.transfer._composite import composite, equal_parts, split_value
+from s3fast.transfer._composite import composite, equal_parts, split_value, verify
 
 CRC32 = ALGORITHMS["crc32"]
 
@@ -46,9 +46,26 @@ def put_multipart(moto_cluster, bucket: str, key: str, parts: list[bytes]) -> st
 # -- the pure pieces ---------------------------------------------------------------------------
 
 def test_split_value_takes_the_count_from_the_suffix_or_the_etag() -> None:
-    assert split_value("aF9fdg==-3", '"abc-7"') == ("aF9fdg==", 3)
-    assert split_value("aF9fdg==", '"abc-7"') == ("aF9fdg==", 7)  # suffix dropped (moto's HEAD)
+    assert split_value("aF9fdg==-3", '"abc-7"') == ("aF9fdg==", 3, True)
+    # suffix dropped (moto's HEAD) or never there (an unlabelled full-object value)
+    assert split_value("aF9fdg==", '"abc-7"') == ("aF9fdg==", 7, False)
     assert split_value("aF9fdg==", '"abc"') is None  # nothing says how many parts
+
+
+def test_a_value_only_inferred_composite_is_tried_as_full_object_and_never_fails() -> None:
+    """A multipart CRC32C without "-N" or type may be a store's unlabelled full-object
+    checksum (s3fast's own multipart uploads carry those): it verifies as one, and any other
+    mismatch leaves the download unverified instead of failing it. (With "-N" a mismatch
+    fails: see the fault test below.)"""
+    data = os.urandom(3000)
+    info = s3fast.ObjectHead(bucket="b", key="k", size=len(data), etag='"abc-1"')
+
+    async def check(value: str) -> bool:
+        return await verify(None, info, CRC32, value, None,  # type: ignore[arg-type]
+                            lambda off, n: CRC32.of(data[off:off + n]))
+
+    assert run(check(_b64(zlib.crc32(data)))) is True
+    assert run(check(_b64(zlib.crc32(data) ^ 1))) is False
 
 
 def test_equal_parts_fit_the_size_or_are_refused() -> None:

@@ -9,7 +9,9 @@ The boundaries come from ``HEAD ?partNumber=k`` (a part's Content-Length). Uploa
 equal parts but the last, so the first part's size is tried first (one request); only if
 that does not match are all N sizes asked for, so an object with unequal parts is checked
 on its true boundaries. A mismatch on the true boundaries is a corrupt download, unless the
-object changed meanwhile (then nothing can be said, and the result is "unverified").
+object changed meanwhile, or the value lacks its "-N" and was only inferred composite (it
+may be a full-object checksum a store did not label): then nothing can be said, and the
+result is "unverified".
 
 The part checksums are taken from the destination after every byte landed (a second read,
 from the page cache for a file): only for COMPOSITE objects, and never for streams or file
@@ -36,14 +38,15 @@ if TYPE_CHECKING:
 RangeChecksum = Callable[[int, int], int]
 
 
-def split_value(value: str, etag: str) -> tuple[str, int] | None:
-    """``"aF9fdg==-3"`` -> ("aF9fdg==", 3). A value without the suffix (some stores drop it
-    on HEAD) takes the part count from the multipart ETag; None when neither says."""
+def split_value(value: str, etag: str) -> tuple[str, int, bool] | None:
+    """``"aF9fdg==-3"`` -> ("aF9fdg==", 3, True). A value without the suffix (moto's HEAD,
+    stores that do not type their checksums) takes the part count from the multipart ETag,
+    and is flagged as not surely composite (False); None when nothing gives the count."""
     digest, dash, count = value.rpartition("-")
     if dash and count.isdigit():
-        return digest, int(count)
+        return digest, int(count), True
     n = etag_part_count(etag)
-    return (value, n) if n else None
+    return (value, n, False) if n else None
 
 
 def equal_parts(size: int, count: int, first: int) -> list[int] | None:
@@ -74,7 +77,9 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
     split = split_value(value, info.etag)
     if split is None:
         return False
-    expected, count = split
+    expected, count, surely_composite = split
+    if not surely_composite and algo.encode(range_crc(0, info.size)) == expected:
+        return True  # an unlabelled full-object checksum (s3fast's own multipart uploads)
 
     async def part_size(number: int) -> int:
         query = f"partNumber={number}" + (f"&versionId={quote(version_id, safe='')}" if version_id else "")
@@ -101,6 +106,10 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
                 return False  # the store does not serve parts (it answered with the object)
             if composite(algo, sizes, range_crc) == expected:
                 return True
+        if not surely_composite:
+            # Only inferred composite: it may be a full-object checksum of a store that does
+            # not say so. A mismatch then proves nothing, and must not fail a download.
+            return False
         actual = composite(algo, sizes, range_crc) if sizes else "?"
         # Still the object we downloaded? (Part sizes of a newer one say nothing of ours.)
         await client._transport.call(Request("HEAD", info.bucket, info.key, headers={"if-match": info.etag},
