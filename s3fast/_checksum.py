@@ -85,6 +85,20 @@ class Combiner:
     def add(self, offset: int, crc: int, length: int) -> None:
         self._pieces[offset] = (crc, length)
 
+    def span(self, offset: int, size: int) -> int | None:
+        """The checksum of ``size`` bytes at ``offset`` when whole pieces tile exactly that
+        span (a stored part made of downloaded ranges); None when they do not."""
+        crc = 0
+        pos = offset
+        end = offset + size
+        while pos < end:
+            piece = self._pieces.get(pos)
+            if piece is None or pos + piece[1] > end:
+                return None
+            crc = self.algo.combine(crc, piece[0], piece[1]) if pos > offset else piece[0]
+            pos += piece[1]
+        return crc if size else None
+
     def result(self, total: int) -> int:
         crc = 0
         pos = 0

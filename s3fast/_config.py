@@ -124,7 +124,8 @@ class TransferConfig:
             mismatch. Default True. A COMPOSITE checksum (of part checksums, from other
             clients' multipart uploads) is checked on the stored parts' boundaries after the
             bytes landed (one more read of them; ``HEAD ?partNumber`` for the sizes); into a
-            stream or file object it cannot be, and ``checksum_verified`` is then False.
+            stream or file object, from the ranges' checksums when the ranges tile the parts
+            (objects larger than ``part_size``), else ``checksum_verified`` is False.
         timeouts: see :class:`Timeouts`.
         retry: see :class:`RetryConfig`.
         hedge: straggler hedging of download ranges, see :class:`HedgeConfig`.

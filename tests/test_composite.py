@@ -18,7 +18,7 @@ from support.faultcluster import FaultCluster
 from support.faultrules import Rule, corrupt
 
 import s3fast
-from s3fast._checksum import ALGORITHMS
+from s3fast._checksum import ALGORITHMS, Combiner
 from s3fast.transfer._composite import composite, equal_parts, split_value, verify
 
 CRC32 = ALGORITHMS["crc32"]
@@ -84,19 +84,34 @@ def test_composite_is_the_checksum_of_the_part_checksums() -> None:
     assert composite(CRC32, [1700, 3], lambda off, n: CRC32.of(data[off:off + n])) != expected
 
 
+def test_pieces_combine_over_the_spans_they_tile_exactly() -> None:
+    data = os.urandom(1000)
+    pieces = Combiner(CRC32)
+    for off, n in ((0, 300), (300, 200), (500, 500)):
+        pieces.add(off, CRC32.of(data[off:off + n]), n)
+    assert pieces.span(0, 500) == CRC32.of(data[:500])
+    assert pieces.span(300, 700) == CRC32.of(data[300:])
+    assert pieces.span(0, 1000) == CRC32.of(data)
+    assert pieces.span(0, 400) is None  # ends inside a piece
+    assert pieces.span(100, 400) is None  # starts inside one
+
+
 # -- against moto --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(
-    ("sizes", "config"),
+    ("sizes", "config", "stream_verified"),
     [
-        ([5 * MiB, 5 * MiB, 123], SMALL),  # equal parts: one HEAD ?partNumber=1
-        ([6 * MiB, 5 * MiB + 7, 4 * MiB], SMALL),  # unequal: every part's size asked for; ranges straddle parts
-        ([5 * MiB, 123], s3fast.TransferConfig()),  # one GET for the whole object
+        # equal parts: one HEAD ?partNumber=1; a stream's ranges are the parts
+        ([5 * MiB, 5 * MiB, 123], SMALL, True),
+        # unequal: every part's size asked for; ranges straddle parts (a stream cannot tell)
+        ([6 * MiB, 5 * MiB + 7, 4 * MiB], SMALL, False),
+        # one GET for the whole object (a stream's one range spans both parts)
+        ([5 * MiB, 123], s3fast.TransferConfig(), False),
     ],
     ids=["equal", "unequal", "single-get"],
 )
 def test_composite_download_is_verified(moto_cluster, bucket: str, tmp_path: Path, sizes: list[int],
-                                        config: s3fast.TransferConfig) -> None:
+                                        config: s3fast.TransferConfig, stream_verified: bool) -> None:
     parts = [os.urandom(n) for n in sizes]
     data = b"".join(parts)
     stored = put_multipart(moto_cluster, bucket, "composite", parts)
@@ -109,11 +124,13 @@ def test_composite_download_is_verified(moto_cluster, bucket: str, tmp_path: Pat
             buf = bytearray()
             in_memory = await c.download(f"s3://{bucket}/composite", buf)
             assert in_memory.checksum_verified and bytes(buf) == data
-            # A file object's bytes are gone when the last part lands: reported unverified
-            # (and not failed: its HEAD, from moto, drops the "-N" and the type).
+            # A file object's bytes are gone when the last part lands: its ranges' checksums
+            # are combined per part when they tile the parts, else it is unverified (and never
+            # failed: its HEAD, from moto, drops the "-N" and the type).
             out = io.BytesIO()
             to_fileobj = await c.download(f"s3://{bucket}/composite", out)
-            assert not to_fileobj.checksum_verified and out.getvalue() == data
+            assert to_fileobj.checksum_verified == stream_verified and out.getvalue() == data
+            assert b"".join([chunk async for chunk in c.stream(f"s3://{bucket}/composite")]) == data
 
     run(go())
     assert dst.read_bytes() == data

@@ -14,8 +14,10 @@ may be a full-object checksum a store did not label): then nothing can be said, 
 result is "unverified".
 
 The part checksums are taken from the destination after every byte landed (a second read,
-from the page cache for a file): only for COMPOSITE objects, and never for streams or file
-objects, whose bytes are gone by then.
+from the page cache for a file), only for COMPOSITE objects. A stream's or file object's
+bytes are gone by then: there each range is checksummed as it arrives, and the ranges are
+combined per part, which works when they tile the parts (ranges are planned on the stored
+parts' boundaries when the object is larger than a range); otherwise "unverified".
 """
 from __future__ import annotations
 
@@ -34,8 +36,13 @@ if TYPE_CHECKING:
     from .._client import Client
     from .._results import ObjectHead
 
-#: (offset, size) -> the checksum of those bytes of the destination
+#: (offset, size) -> the checksum of those bytes of the destination (raises Unaligned when
+#: only the checksums of other spans are known: a stream's ranges)
 RangeChecksum = Callable[[int, int], int]
+
+
+class Unaligned(Exception):
+    """The bytes are gone and the known range checksums do not tile the asked span."""
 
 
 def split_value(value: str, etag: str) -> tuple[str, int, bool] | None:
@@ -78,8 +85,11 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
     if split is None:
         return False
     expected, count, surely_composite = split
-    if not surely_composite and algo.encode(range_crc(0, info.size)) == expected:
-        return True  # an unlabelled full-object checksum (s3fast's own multipart uploads)
+    try:
+        if not surely_composite and algo.encode(range_crc(0, info.size)) == expected:
+            return True  # an unlabelled full-object checksum (s3fast's own multipart uploads)
+    except Unaligned:
+        pass
 
     async def part_size(number: int) -> int:
         query = f"partNumber={number}" + (f"&versionId={quote(version_id, safe='')}" if version_id else "")
@@ -114,7 +124,7 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
         # Still the object we downloaded? (Part sizes of a newer one say nothing of ours.)
         await client._transport.call(Request("HEAD", info.bucket, info.key, headers={"if-match": info.etag},
                                              expect=(200,)))
-    except PreconditionFailed:
+    except (PreconditionFailed, Unaligned):
         return False
     except S3FastError as exc:
         if isinstance(exc, ChecksumMismatch):

@@ -265,6 +265,8 @@ class _Download:
         self.combiner: _checksum.Combiner | None = None
         #: (algorithm, "<checksum of part checksums>-N") when S3 stored a COMPOSITE one
         self.composite: tuple[_checksum.Algorithm, str] | None = None
+        #: ranges' checksums for a COMPOSITE check when the bytes are not kept (streams)
+        self.composite_pieces: _checksum.Combiner | None = None
         self.pin_version: str | None = None
         self.hedge: HedgePolicy | None = None
         self.first_end = 0
@@ -280,6 +282,7 @@ class _Download:
                 self.expected = info.checksum[1]
             elif algo is not None:
                 self.composite = (algo, info.checksum[1])
+                self.composite_pieces = _checksum.Combiner(algo)
         self.combiner = _checksum.Combiner(self.algo) if self.algo else None
 
     def _request(self, part: Part, received: int) -> Request:
@@ -455,6 +458,8 @@ class _Download:
 
         await self.transport.call(lambda attempt: self._request(part, st.received), consume)
         crc = self.algo.of(view[:part.size]) if self.algo else None
+        if self.composite_pieces is not None:
+            self.composite_pieces.add(part.offset, self.composite_pieces.algo.of(view[:part.size]), part.size)
         self._part_done(part, crc)
 
     def verify(self) -> bool:
@@ -469,12 +474,22 @@ class _Download:
             )
         return True
 
-    async def verify_composite(self, sink: _Sink) -> bool:
-        """Check the landed bytes against a COMPOSITE checksum (see ``_composite``)."""
+    async def verify_composite(self, sink: _Sink | None) -> bool:
+        """Check the landed bytes (``sink``), or the ranges' checksums (a stream: None),
+        against a COMPOSITE checksum (see ``_composite``)."""
         if self.composite is None:
             return False
         algo, value = self.composite
-        if isinstance(sink, FileSink):
+        if sink is None:
+            pieces = self.composite_pieces
+            assert pieces is not None
+
+            def range_crc(offset: int, size: int) -> int:
+                crc = pieces.span(offset, size)
+                if crc is None:
+                    raise _composite.Unaligned(f"no ranges tile bytes {offset}-{offset + size - 1}")
+                return crc
+        elif isinstance(sink, FileSink):
             fd = sink.fd
 
             def range_crc(offset: int, size: int) -> int:
@@ -679,7 +694,7 @@ async def _download_to_fileobj(client: Client, job: _Download, dest: Any, parts:
             dest.write(chunk)
         except OSError as exc:
             raise LocalIOError(f"cannot write to the destination: {exc}") from None
-    verified = job.verify()
+    verified = job.verify() or await job.verify_composite(None)
     return job.result(t0, len(parts), verified)
 
 
@@ -692,7 +707,7 @@ async def stream(client: Client, bucket: str, key: str, *, version_id: str | Non
     parts = await _plan(client, info)
     async for chunk in _ordered(client, job, parts):
         yield chunk
-    job.verify()
+    job.verify() or await job.verify_composite(None)
 
 
 async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...]) -> AsyncIterator[bytes]:
