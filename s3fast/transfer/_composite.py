@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .._checksum import Algorithm
-from .._errors import ChecksumMismatch, PreconditionFailed, S3FastError
+from .._errors import ChecksumMismatch, S3FastError
 from .._transport import Request
 from ._planner import etag_part_count
 from ._tasks import run_bounded
@@ -79,8 +79,8 @@ def composite(algo: Algorithm, sizes: Sequence[int], range_crc: RangeChecksum) -
 async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, version_id: str | None,
                  range_crc: RangeChecksum) -> bool:
     """True when the downloaded bytes match the COMPOSITE ``value``; False when it cannot be
-    told (no part count, a store that ignores ``partNumber``, the object changed); raises
-    ChecksumMismatch when the bytes are wrong."""
+    told (no part count, a store that ignores ``partNumber``, a HEAD that fails, the object
+    changed); raises ChecksumMismatch when the bytes are wrong."""
     split = split_value(value, info.etag)
     if split is None:
         return False
@@ -101,8 +101,9 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
             return -1
 
     try:
-        sizes = [info.size] if count == 1 else equal_parts(info.size, count, await part_size(1))
-        if sizes is not None and composite(algo, sizes, range_crc) == expected:
+        guess = [info.size] if count == 1 else equal_parts(info.size, count, await part_size(1))
+        actual = composite(algo, guess, range_crc) if guess is not None else None
+        if actual == expected:
             return True
         if count > 1:
             found: dict[int, int] = {}
@@ -114,22 +115,19 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
             sizes = [found[n] for n in range(1, count + 1)]
             if min(sizes) < 0 or sum(sizes) != info.size:
                 return False  # the store does not serve parts (it answered with the object)
-            if composite(algo, sizes, range_crc) == expected:
-                return True
+            if sizes != guess:  # the parts are not equal: their true boundaries
+                actual = composite(algo, sizes, range_crc)
+                if actual == expected:
+                    return True
         if not surely_composite:
             # Only inferred composite: it may be a full-object checksum of a store that does
             # not say so. A mismatch then proves nothing, and must not fail a download.
             return False
-        actual = composite(algo, sizes, range_crc) if sizes else "?"
         # Still the object we downloaded? (Part sizes of a newer one say nothing of ours.)
         await client._transport.call(Request("HEAD", info.bucket, info.key, headers={"if-match": info.etag},
                                              expect=(200,)))
-    except (PreconditionFailed, Unaligned):
-        return False
-    except S3FastError as exc:
-        if isinstance(exc, ChecksumMismatch):
-            raise
-        return False
+    except (S3FastError, Unaligned):
+        return False  # a HEAD refused or failed (412: the object changed), or a stream's ranges
     raise ChecksumMismatch(
         f"s3://{info.bucket}/{info.key}: received bytes have {algo.name}={actual}-{count} (composite of "
         f"{count} parts), S3 stored {expected}-{count}; the download was discarded",
