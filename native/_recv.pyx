@@ -11,7 +11,7 @@ import os
 
 from ._http import find_head_end
 
-DEF HEAD_BUFFER_SIZE = 65536
+DEF HEAD_SIZE_ = 139264  # 136 KiB: heads, and small bodies beside them (MODE_STASH)
 DEF FILE_PROGRESS_STEP_ = 1048576
 
 MODE_IDLE = 0
@@ -19,6 +19,8 @@ MODE_HEAD = 1
 MODE_HELD = 2
 MODE_BODY = 3
 MODE_FILE = 4
+MODE_STASH = 5
+HEAD_BUFFER_SIZE = HEAD_SIZE_
 FILE_PROGRESS_STEP = FILE_PROGRESS_STEP_
 
 
@@ -33,6 +35,7 @@ cdef class Receiver:
     cdef public long long _remaining
     cdef public bint _partial
     cdef public long long rx_bytes
+    cdef public Py_ssize_t _stash_target
     cdef public double last_rx
     cdef object _clock
     # file mode
@@ -50,7 +53,7 @@ cdef class Receiver:
     cdef public object file_error
 
     def __init__(self, clock):
-        self._headbuf = bytearray(HEAD_BUFFER_SIZE)
+        self._headbuf = bytearray(HEAD_SIZE_)
         self._headview = memoryview(self._headbuf)
         self._hlen = 0
         self._mode = 0
@@ -60,6 +63,7 @@ cdef class Receiver:
         self._remaining = -1
         self._partial = False
         self.rx_bytes = 0
+        self._stash_target = 0
         self.last_rx = 0.0
         self._clock = clock
         self._fd = -1
@@ -85,7 +89,9 @@ cdef class Receiver:
             if 0 <= self._remaining < n:
                 n = <Py_ssize_t>self._remaining
             return self._view[self._vpos:self._vpos + n]
-        if self._hlen >= HEAD_BUFFER_SIZE:
+        if self._mode == 5:
+            return self._headview[self._hlen:self._stash_target]
+        if self._hlen >= HEAD_SIZE_:
             return memoryview(bytearray(4096))
         return self._headview[self._hlen:]
 
@@ -101,16 +107,21 @@ cdef class Receiver:
                 self._remaining -= nbytes
             if self._vpos == self._vlen or self._remaining == 0 or self._partial:
                 self._view_done()
+        elif self._mode == 5:
+            self._hlen += nbytes
+            self.rx_bytes += nbytes
+            if self._hlen >= self._stash_target:
+                self._stash_done()
         elif self._mode == 1:
             old = self._hlen
-            if old >= HEAD_BUFFER_SIZE:
+            if old >= HEAD_SIZE_:
                 self._unexpected_data()
                 return
             self._hlen = old + nbytes
             end = find_head_end(self._headbuf, old, self._hlen)
             if end >= 0:
                 self._head_done(end)
-            elif self._hlen >= HEAD_BUFFER_SIZE:
+            elif self._hlen >= HEAD_SIZE_:
                 self._unexpected_data()
         else:
             self._hlen += nbytes
@@ -188,6 +199,10 @@ cdef class Receiver:
         self._vlen = len(view)
         self._mode = 3
 
+    def _set_stash(self, Py_ssize_t target):
+        self._stash_target = target
+        self._mode = 5
+
     def _view_filled(self):
         return self._vpos
 
@@ -198,6 +213,9 @@ cdef class Receiver:
         raise NotImplementedError
 
     def _file_done(self):
+        raise NotImplementedError
+
+    def _stash_done(self):
         raise NotImplementedError
 
     def _unexpected_data(self):

@@ -21,6 +21,9 @@ Bytes held in part buffers never exceed ``memory_limit``. What needs a buffer:
   in order;
 * download into a caller's buffer: nothing (bytes land in place).
 
+Outside the limit: each connection's 136 KiB receive buffer for response heads and for
+small bodies that arrive with them (a GET of up to ~128 KiB needs no other buffer).
+
 So concurrency is capped at ``memory_limit // buffer_size`` for the kind of transfer
 at hand (the tuner never goes above it), and the default 256 MiB holds 32 parts of
 8 MiB: enough to fill 10 Gbps at S3's typical 50-100 ms per request, and 8x less

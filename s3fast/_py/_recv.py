@@ -29,8 +29,12 @@ MODE_HEAD = 1
 MODE_HELD = 2
 MODE_BODY = 3
 MODE_FILE = 4
+MODE_STASH = 5
 
-HEAD_BUFFER_SIZE = 64 * 1024
+#: Per-connection buffer for response heads, and for whole bodies that fit beside their
+#: head (``MODE_STASH``): a response of up to ~128 KiB then needs no buffer from the
+#: reader, no pause of the socket, and wakes the reader once, with the body complete.
+HEAD_BUFFER_SIZE = 136 * 1024
 #: file mode calls its progress callback after at least this many new bytes
 FILE_PROGRESS_STEP = 1024 * 1024
 
@@ -47,6 +51,7 @@ class Receiver:
         self._remaining = -1  # body bytes still expected; -1 = until EOF
         self._partial = False  # wake the reader after any bytes (chunked / close-delimited)
         self.rx_bytes = 0  # body bytes received for the current response
+        self._stash_target = 0  # MODE_STASH: the head buffer is complete at this length
         self.last_rx = 0.0
         self._clock = clock
         # file mode
@@ -73,6 +78,8 @@ class Receiver:
             if 0 <= self._remaining < n:
                 n = self._remaining
             return self._view[self._vpos:self._vpos + n]  # type: ignore[index]
+        if self._mode == MODE_STASH:
+            return self._headview[self._hlen:self._stash_target]
         if self._hlen >= HEAD_BUFFER_SIZE:
             # Head too large (or unexpected data piling up): hand out a throwaway
             # buffer; buffer_updated reports the problem.
@@ -117,6 +124,11 @@ class Receiver:
                 self._remaining -= nbytes
             if self._vpos == self._vlen or self._remaining == 0 or self._partial:
                 self._view_done()
+        elif mode == MODE_STASH:
+            self._hlen += nbytes
+            self.rx_bytes += nbytes
+            if self._hlen >= self._stash_target:
+                self._stash_done()
         elif mode == MODE_HEAD:
             old = self._hlen
             if old >= HEAD_BUFFER_SIZE:
@@ -139,6 +151,12 @@ class Receiver:
         self._vpos = 0
         self._vlen = len(view)
         self._mode = MODE_BODY
+
+    def _set_stash(self, target: int) -> None:
+        """Keep receiving the body into the head buffer until it holds ``target`` bytes
+        (head + whole body), then call ``_stash_done``."""
+        self._stash_target = target
+        self._mode = MODE_STASH
 
     def _view_filled(self) -> int:
         """Bytes written into the current view so far."""
@@ -175,6 +193,9 @@ class Receiver:
         raise NotImplementedError
 
     def _file_done(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _stash_done(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
     def _unexpected_data(self) -> None:  # pragma: no cover - overridden

@@ -26,6 +26,8 @@ from .. import _checksum
 from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
 
+HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
+
 _SEND_CHUNK = 1024 * 1024
 
 #: Plain-TCP bodies headed for a file move socket -> pipe -> file with splice(2): the
@@ -38,7 +40,7 @@ SPLICE_MIN = 256 * 1024
 #: 1 MiB is Linux's default pipe-max-size, and a smaller pipe is used if that is refused
 PIPE_SIZE = 1024 * 1024
 _F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032
-_MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY, _MODE_FILE = 0, 1, 2, 3, 4
+_MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY, _MODE_FILE, _MODE_STASH = 0, 1, 2, 3, 4, 5
 
 
 @dataclass(slots=True)
@@ -178,7 +180,14 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
         if self._exc is None:
-            if self._mode in (_MODE_BODY, _MODE_FILE) and self._remaining > 0:
+            if self._mode == _MODE_STASH:
+                self._exc = NetworkError(
+                    f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
+                    f"{self._stash_target - self._hlen} short of Content-Length",
+                    ip=self.ip,
+                    kind="short-read",
+                )
+            elif self._mode in (_MODE_BODY, _MODE_FILE) and self._remaining > 0:
                 self._exc = NetworkError(
                     f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
                     f"{self._remaining} short of Content-Length",
@@ -236,12 +245,32 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._stash_end = self._hlen
         self._remaining = length
         self._rx_before += self.rx_bytes
-        self.rx_bytes = 0
-        self._mode = _MODE_HELD
+        # Body bytes are counted as they arrive (the watchdog's speed and the tuner's meter
+        # see them), whether they land in the head buffer or in the reader's.
+        got = self._hlen - end
+        self.rx_bytes = got if length < 0 or got <= length else length
         self._stage = "body"
         self._mark_speed()
+        if 0 <= length and end + length <= HEAD_BUFFER_SIZE:
+            # A small body (up to ~128 KiB): it goes into the head buffer too, reading is
+            # never paused, and the reader wakes once, with the whole response in hand.
+            if got < length:
+                self._set_stash(end + length)
+                return
+            if length == 0 and got == 0:
+                self._body_finished()  # nothing to read: reusable at once (HEAD, empty objects)
+            else:
+                self._mode = _MODE_HELD  # all of it came with the head
+            self._wake(None)
+            return
+        self._mode = _MODE_HELD
         if self.transport is not None:
             self.transport.pause_reading()
+        self._wake(None)
+
+    def _stash_done(self) -> None:
+        self._stash_end = self._hlen
+        self._mode = _MODE_HELD
         self._wake(None)
 
     def _view_done(self) -> None:
@@ -432,7 +461,8 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 transport.write(chunk)
                 self.tx_bytes += len(chunk)
                 self.last_tx = self._loop.time()
-        await self._drain_writes()
+        if self._paused_writing or self._exc is not None:
+            await self._drain_writes()
         if self._stage == "send":
             self._stage = "first-byte"
             self._stage_start = self._loop.time()
@@ -544,7 +574,11 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         if self._head is None:
             if self._exc is not None:
                 raise self._exc
-            await self._wait()
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         assert self._head is not None
         return self._head
 
@@ -571,7 +605,6 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             if self._remaining > 0:
                 self._remaining -= n
                 want = min(len(view), got + self._remaining)
-            self.rx_bytes += n
             if partial:
                 want = got
         if got < want and self._remaining != 0:
@@ -629,7 +662,6 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._stash_start += n
             if self._remaining > 0:
                 self._remaining -= n
-            self.rx_bytes += n
             self.file_written = n
             self.file_crc = crc
         done = self.file_written

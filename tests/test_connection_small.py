@@ -1,0 +1,110 @@
+"""Small response bodies: received into the connection's head buffer beside their head.
+
+A body that fits there (up to ~128 KiB) is not handed a buffer by the reader: the socket
+is never paused, and the reader wakes once, when the whole response is in. Against a
+real HTTP server on 127.0.0.1 started here, sending each body in several writes: the
+bytes are right on both sides of the size limit, the connection is reusable afterwards,
+a body cut short is a short read that says how much is missing, and the bytes are
+counted as they arrive (the tuner's meter and the low-speed watchdog read the count).
+Runs against the compiled and the pure receive path, as the whole suite does.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from s3fast._config import Timeouts
+from s3fast._errors import NetworkError
+from s3fast.net._connection import HEAD_BUFFER_SIZE, Connection, open_connection
+
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
+
+
+@asynccontextmanager
+async def server(body: bytes, *, cut_at: int | None = None) -> AsyncIterator[int]:
+    """Answer every request with ``body`` in three writes; with ``cut_at``, close the
+    connection after that many body bytes."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await reader.readuntil(b"\r\n\r\n"):
+                writer.write(HEAD % len(body))
+                data = body if cut_at is None else body[:cut_at]
+                third = max(1, len(data) // 3)
+                for off in range(0, len(data), third):
+                    writer.write(data[off:off + third])
+                    await writer.drain()
+                if cut_at is not None:
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield srv.sockets[0].getsockname()[1]
+    finally:
+        srv.close()
+        await srv.wait_closed()
+
+
+async def get(conn: Connection, n: int) -> bytes:
+    await conn.send_request(b"GET /obj HTTP/1.1\r\nHost: localhost\r\n\r\n", None)
+    head = await conn.read_head()
+    assert head.status == 200 and head.content_length == n
+    # Counted on arrival: a stashed body is all in before the reader asks for it.
+    if len(HEAD % n) + n <= HEAD_BUFFER_SIZE:
+        assert conn.rx_bytes == n
+    buf = bytearray(n)
+    got = await conn.read_into(memoryview(buf)) if n else 0
+    assert got == n
+    return bytes(buf)
+
+
+def limit_for_head(extra: int) -> int:
+    """The largest body that still fits beside its head, plus ``extra``."""
+    n = HEAD_BUFFER_SIZE - len(HEAD % HEAD_BUFFER_SIZE)
+    return n + extra
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 65536, limit_for_head(0), limit_for_head(1), 1 << 20],
+                         ids=["0", "1", "4k", "64k", "limit", "limit+1", "1m"])
+def test_bodies_arrive_whole_around_the_stash_limit_and_the_connection_is_reused(size: int) -> None:
+    body = os.urandom(size)
+
+    async def main() -> None:
+        async with server(body) as port:
+            conn = await open_connection("127.0.0.1", port, "localhost", Timeouts(), None)
+            try:
+                for _ in range(3):  # keep-alive: the same connection answers again
+                    assert await get(conn, size) == body
+                    assert conn.reusable
+                assert conn.requests == 3
+            finally:
+                conn.close()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("size", [30_000, limit_for_head(0)], ids=["30k", "limit"])
+def test_small_body_cut_short_is_a_short_read_naming_the_gap(size: int) -> None:
+    body = os.urandom(size)
+    cut = size // 2 + 1
+
+    async def main() -> None:
+        async with server(body, cut_at=cut) as port:
+            conn = await open_connection("127.0.0.1", port, "localhost", Timeouts(), None)
+            await conn.send_request(b"GET /obj HTTP/1.1\r\nHost: localhost\r\n\r\n", None)
+            with pytest.raises(NetworkError) as info:
+                await conn.read_head()
+            assert info.value.kind == "short-read"
+            assert f"after {cut} body bytes, {size - cut} short of Content-Length" in str(info.value)
+            assert conn.rx_bytes == cut
+            assert not conn.reusable
+
+    asyncio.run(main())
