@@ -17,6 +17,7 @@ if not NO_EXTENSIONS:
     try:
         from ._native import _http as http_impl  # type: ignore[attr-defined]
         from ._native import _recv as recv_impl  # type: ignore[attr-defined]
+        from ._native import _sigv4 as sigv4_impl  # type: ignore[attr-defined]
 
         NATIVE = True
     except ImportError:
@@ -25,8 +26,9 @@ if not NO_EXTENSIONS:
 if not NATIVE:
     from ._py import _http as http_impl  # type: ignore[no-redef]
     from ._py import _recv as recv_impl  # type: ignore[no-redef]
+    from ._py import _sigv4 as sigv4_impl  # type: ignore[no-redef]
 
 #: "native" or "pure": what ``s3fast --version`` reports.
 MODE = "native" if NATIVE else "pure"
 
-__all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "http_impl", "recv_impl"]
+__all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "http_impl", "recv_impl", "sigv4_impl"]

@@ -34,10 +34,29 @@ def reference(creds: Credentials, region: str, method: str, target: str,
     return {k.lower(): v for k, v in signed.headers}
 
 
-def ours(signer: Signer, creds: Credentials, method: str, target: str, headers: list[tuple[str, str]]) -> dict[str, str]:
+def ours(signer: Signer, creds: Credentials, method: str, target: str, headers: list[tuple[str, str]],
+         via: str = "sign", payload: str = "UNSIGNED-PAYLOAD") -> dict[str, str]:
+    """What we sign: the headers ``Signer.sign`` returns, or (``via="head"``) the head
+    ``Signer.head`` builds (compiled in native mode) parsed back off the wire bytes."""
+    if via == "sign":
+        signed = signer.sign(creds, method, target, headers, payload=payload)
+    else:
+        head = signer.head(creds, method, target, headers, "s3fast/test", payload=payload)
+        request_line, _, rest = head.decode("latin-1").partition("\r\n")
+        assert request_line == f"{method} {target} HTTP/1.1" and head.endswith(b"\r\n\r\n")
+        lines = rest[:-4].split("\r\n")
+        assert lines[0] == "User-Agent: s3fast/test"
+        signed = [tuple(line.split(": ", 1)) for line in lines[1:]]  # type: ignore[misc]
+        assert [k for k, _ in signed[:len(headers)]] == [k for k, _ in headers]  # order kept
     # Surrounding whitespace is not part of an HTTP field value (RFC 9110 5.5); awscrt's
     # HttpHeaders drops it, the wire does too.
-    return {k: v.strip() for k, v in signer.sign(creds, method, target, headers)}
+    out: dict[str, str] = {}
+    for k, v in signed:
+        out[k] = f"{out[k]},{v.strip()}" if k in out else v.strip()
+    return out
+
+
+VIA = pytest.mark.parametrize("via", ["sign", "head"])
 
 
 CASES = [
@@ -61,43 +80,71 @@ CASES = [
 ]
 
 
+@VIA
 @pytest.mark.parametrize("creds", [CREDS, TOKEN], ids=["keys", "session-token"])
 @pytest.mark.parametrize("method,target,headers", CASES)
-def test_matches_awscrt(creds: Credentials, method: str, target: str, headers: list[tuple[str, str]]) -> None:
-    signed = ours(Signer("us-east-1", clock=lambda: NOW), creds, method, target, headers)
+def test_matches_awscrt(creds: Credentials, method: str, target: str, headers: list[tuple[str, str]], via: str) -> None:
+    signed = ours(Signer("us-east-1", clock=lambda: NOW), creds, method, target, headers, via)
     assert signed == reference(creds, "us-east-1", method, target, headers, NOW)
 
 
+@VIA
 @pytest.mark.parametrize("creds", [CREDS, TOKEN], ids=["keys", "session-token"])
-def test_streaming_trailer_payload_matches_awscrt(creds: Credentials) -> None:
+def test_streaming_trailer_payload_matches_awscrt(creds: Credentials, via: str) -> None:
     # An UploadPart over HTTPS: aws-chunked body, its CRC in a trailer.
     headers = [("host", "h"), ("content-length", "8388711"), ("content-encoding", "aws-chunked"),
                ("x-amz-decoded-content-length", "8388608"), ("x-amz-trailer", "x-amz-checksum-crc64nvme"),
                ("x-amz-sdk-checksum-algorithm", "CRC64NVME")]
     target = "/bucket/big?partNumber=2&uploadId=abc"
     payload = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
-    signed = ours_payload = {k: v.strip() for k, v in Signer("us-east-1", clock=lambda: NOW).sign(
-        creds, "PUT", target, headers, payload=payload)}
-    assert ours_payload["x-amz-content-sha256"] == payload
+    signed = ours(Signer("us-east-1", clock=lambda: NOW), creds, "PUT", target, headers, via, payload=payload)
+    assert signed["x-amz-content-sha256"] == payload
     assert signed == reference(creds, "us-east-1", "PUT", target, headers, NOW, payload=payload)
 
 
-def test_clock_offset_and_region() -> None:
+@VIA
+def test_clock_offset_and_region(via: str) -> None:
     signer = Signer("eu-west-1", clock=lambda: NOW)
     signer.clock_offset = -901.0  # RequestTimeTooSkewed: sign with the server's clock
     headers = [("host", "h"), ("range", "bytes=5-9")]
-    assert ours(signer, CREDS, "GET", "/b/k", headers) == reference(CREDS, "eu-west-1", "GET", "/b/k", headers, NOW - 901.0)
+    assert ours(signer, CREDS, "GET", "/b/k", headers, via) == reference(CREDS, "eu-west-1", "GET", "/b/k", headers, NOW - 901.0)
 
 
-def test_signing_key_follows_day_and_credentials() -> None:
+@VIA
+def test_signing_key_follows_day_and_credentials(via: str) -> None:
     now = [NOW]
     signer = Signer("us-east-1", clock=lambda: now[0])
     for when, creds in [(NOW, CREDS), (NOW + 86_400, CREDS), (NOW + 86_400, TOKEN), (NOW + 86_401, CREDS)]:
         now[0] = when
-        assert ours(signer, creds, "GET", "/b/k", [("host", "h")]) == reference(creds, "us-east-1", "GET", "/b/k", [("host", "h")], when)
+        assert ours(signer, creds, "GET", "/b/k", [("host", "h")], via) == reference(creds, "us-east-1", "GET", "/b/k", [("host", "h")], when)
 
 
-def test_repeated_header_names_are_joined() -> None:
+@VIA
+def test_repeated_header_names_are_joined(via: str) -> None:
     headers = [("host", "h"), ("x-amz-meta-a", "1"), ("x-amz-meta-a", "2")]
-    signed = ours(Signer("us-east-1", clock=lambda: NOW), CREDS, "GET", "/b/k", headers)
+    signed = ours(Signer("us-east-1", clock=lambda: NOW), CREDS, "GET", "/b/k", headers, via)
     assert signed["authorization"] == reference(CREDS, "us-east-1", "GET", "/b/k", headers, NOW)["authorization"]
+
+
+# Whitespace the canonical form trims or collapses, in every position; a non-ASCII value
+# (the compiled core hands those to the pure code); more query parameters than headers.
+EDGE_HEADERS = [
+    [("host", "h"), ("x-amz-meta-a", "\t lead and trail \x0b "), ("x-amz-meta-b", "in  side\tand\x1f  more")],
+    [("host", "h"), ("x-amz-meta-c", "  only-ends  "), ("x-amz-meta-d", ""), ("x-amz-meta-e", "a \t b")],
+    [("host", "h"), ("x-amz-meta-f", "caf\u00e9  au  lait")],
+]
+EDGE_TARGETS = ["/b/k", "/b/k?", "/b/k?z=1&a&m=&a=0&&b=2", "/b/k?" + "&".join(f"p{i}={i}" for i in range(45))]
+
+
+@pytest.mark.parametrize("headers", EDGE_HEADERS)
+@pytest.mark.parametrize("target", EDGE_TARGETS)
+def test_compiled_head_is_the_pure_head_byte_for_byte(headers: list[tuple[str, str]], target: str) -> None:
+    from s3fast._py import _sigv4 as pure
+    from s3fast._impl import sigv4_impl
+
+    signer = Signer("us-east-1", clock=lambda: NOW)
+    for creds in (CREDS, TOKEN):
+        args = ("PUT", target, headers, "s3fast/test", "UNSIGNED-PAYLOAD", "20261119T075320Z",
+                "20261119/us-east-1/s3/aws4_request", creds.access_key, creds.token, signer._signing_key(creds))
+        assert sigv4_impl.signed_head(*args) == pure.signed_head(*args)
+

@@ -1,4 +1,4 @@
-"""SigV4 header signing for S3, with the per-day signing key cached.
+"""SigV4 signing for S3, with the per-day signing key cached.
 
 Payloads are not hashed (``UNSIGNED-PAYLOAD``): integrity comes from the CRC64NVME /
 CRC32C checksum every upload carries, which S3 verifies, at a fraction of SHA-256's cost.
@@ -6,15 +6,11 @@ CRC32C checksum every upload carries, which S3 verifies, at a fraction of SHA-25
 Why not awscrt's C signer, which this module used first: per request it costs ~30 us
 (building an ``HttpRequest``, a future, and iterating the signed headers back out of C),
 while what SigV4 needs per request once the signing key is cached is one SHA-256 of the
-canonical request and one HMAC, both in C through ``hashlib``/``hmac``: ~6 us. For 64 KiB
-objects that was 10% of the client's CPU. awscrt's signer stays the reference:
-``tests/test_signer.py`` checks this one against it, header for header, on every request
-shape s3fast sends (paths, queries, session tokens, clock offsets).
-
-The rules followed (S3 flavour of SigV4): the path is signed as sent (already URI-encoded
-once, never normalised, no double encoding); query parameters are sorted by name then
-value, a bare name signed as ``name=``; every header the request carries is signed, names
-lower-cased and values trimmed with inner runs of spaces collapsed.
+canonical request and one HMAC, both in C through ``hashlib``/``hmac``. The canonical
+request and the head around it are built by ``_sigv4`` (compiled, with its pure twin).
+awscrt's signer stays the reference: ``tests/test_signer.py`` checks this one against
+it, header for header, on every request shape s3fast sends (paths, queries, session
+tokens, clock offsets), through both :meth:`Signer.sign` and :meth:`Signer.head`.
 """
 from __future__ import annotations
 
@@ -23,9 +19,10 @@ import hmac
 import time
 from collections.abc import Callable, Sequence
 
+from .._impl import sigv4_impl
+from .._py import _sigv4
 from ._credentials import Credentials
 
-_ALGORITHM = "AWS4-HMAC-SHA256"
 _UNSIGNED = "UNSIGNED-PAYLOAD"
 
 
@@ -53,23 +50,6 @@ class _Hmac:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return outer.hexdigest()
-
-
-def _canonical_query(query: str) -> str:
-    if not query:
-        return ""
-    params = []
-    for p in query.split("&"):
-        k, eq, v = p.partition("=")
-        params.append((k, v))
-    if len(params) > 1:
-        params.sort()
-    return "&".join(f"{k}={v}" for k, v in params)
-
-
-def _trim(value: str) -> str:
-    value = value.strip()
-    return " ".join(value.split()) if "  " in value else value
 
 
 class Signer:
@@ -115,32 +95,19 @@ class Signer:
         X-Amz-Date, the session token (if any) and Authorization. Header names in
         ``headers`` must be lower-case."""
         self._now()
-        amz_date = self._amz_date
-        out = list(headers)
-        out.append(("x-amz-content-sha256", payload))
-        out.append(("x-amz-date", amz_date))
-        if creds.token:
-            out.append(("x-amz-security-token", creds.token))
-        signed = sorted(out)
-        keys = [k for k, _ in signed]
-        names = ";".join(keys)
-        if len(set(keys)) == len(keys):
-            canonical_headers = "".join([f"{k}:{v.strip() if '  ' not in v else _trim(v)}\n" for k, v in signed])
-        else:  # a repeated name: one line, values joined
-            merged: dict[str, list[str]] = {}
-            for k, v in signed:
-                merged.setdefault(k, []).append(_trim(v))
-            names = ";".join(merged)
-            canonical_headers = "".join(f"{k}:{','.join(vs)}\n" for k, vs in merged.items())
-        path, _, query = target.partition("?")
-        if query:
-            query = _canonical_query(query)
-        canonical = f"{method}\n{path}\n{query}\n{canonical_headers}\n{names}\n{payload}"
+        return _sigv4.sign_headers(method, target, headers, payload, self._amz_date, self._scope_now(),
+                                   creds.access_key, creds.token, self._signing_key(creds))
+
+    def head(self, creds: Credentials, method: str, target: str, headers: Sequence[tuple[str, str]],
+             user_agent: str, payload: str = _UNSIGNED) -> bytes:
+        """The whole request head, signed (see :meth:`sign`), as bytes to send; built in C
+        by the compiled core."""
+        self._now()
+        return sigv4_impl.signed_head(method, target, headers, user_agent, payload, self._amz_date,
+                                      self._scope_now(), creds.access_key, creds.token, self._signing_key(creds))
+
+    def _scope_now(self) -> str:
         scope = self._scope
         if scope[0] != self._day:
             self._scope = scope = (self._day, f"{self._day}/{self.region}/{self.service}/aws4_request")
-        to_sign = f"{_ALGORITHM}\n{amz_date}\n{scope[1]}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
-        signature = self._signing_key(creds).hexdigest(to_sign.encode())
-        out.append(("authorization",
-                    f"{_ALGORITHM} Credential={creds.access_key}/{scope[1]}, SignedHeaders={names}, Signature={signature}"))
-        return out
+        return scope[1]
