@@ -46,6 +46,8 @@ ALGORITHMS: dict[str, Algorithm] = {
     "crc32": Algorithm("crc32", 4, _crt.crc32, _crt.combine_crc32),
 }
 
+_BY_HEADER = tuple((algo.header, algo) for algo in ALGORITHMS.values())
+
 
 def get(name: str) -> Algorithm | None:
     return None if name == "none" else ALGORITHMS[name]
@@ -61,8 +63,8 @@ def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
     CRC64NVME, which S3 keeps only as a full-object checksum. In doubt COMPOSITE: a
     full-object guess would fail a correct download.
     """
-    for algo in ALGORITHMS.values():
-        value = headers.get(algo.header)
+    for header, algo in _BY_HEADER:
+        value = headers.get(header)
         if value:
             kind = headers.get("x-amz-checksum-type", "").upper()
             if not kind:

@@ -181,11 +181,11 @@ class Client:
         for k, v in (metadata or {}).items():
             headers[f"x-amz-meta-{k.lower()}"] = v
         self._start_tuner()
-        return await self._bounded(
-            _upload.upload(self, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
-                           on_progress=on_progress),
-            f"upload to {url}",
-        )
+        coro = _upload.upload(self, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
+                              on_progress=on_progress)
+        if self.config.timeouts.deadline is None:
+            return await coro
+        return await self._bounded(coro, f"upload to {url}")
 
     async def download(
         self,
@@ -199,11 +199,11 @@ class Client:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file."""
         src = parse_s3_url(url)
         self._start_tuner()
-        return await self._bounded(
-            _download.download(self, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
-                               on_progress=on_progress),
-            f"download of {url}",
-        )
+        coro = _download.download(self, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
+                                  on_progress=on_progress)
+        if self.config.timeouts.deadline is None:
+            return await coro  # no wrapper coroutine per object when there is no deadline
+        return await self._bounded(coro, f"download of {url}")
 
     async def _bounded(self, coro: Any, what: str) -> TransferResult:
         """Apply ``timeouts.deadline`` to a whole transfer (cancellation cleans up as usual:

