@@ -4,26 +4,60 @@
 Runs once per response; for many small objects (thousands of requests a second)
 the pure version's split/partition/decode chain shows in profiles.
 """
+from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcmp
+
+
+cdef extern from "Python.h":
+    object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
+    void* PyUnicode_DATA(object o)
+
+
+cdef inline str _lower_ascii(const unsigned char* p, Py_ssize_t n):
+    """A header name as a lower-case str, built in place (no bytes, decode, lower())."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(n):
+        if p[i] >= 128:
+            return PyUnicode_DecodeLatin1(<const char*>p, n, NULL).lower()
+    cdef object out = PyUnicode_New(n, 127)
+    cdef unsigned char* d = <unsigned char*>PyUnicode_DATA(out)
+    for i in range(n):
+        c = p[i]
+        d[i] = c + 32 if 65 <= c <= 90 else c
+    return <str>out
 
 
 class HeadError(ValueError):
     """The bytes are not a valid HTTP/1.1 response head."""
 
 
-def find_head_end(const unsigned char[:] buf, Py_ssize_t start, Py_ssize_t end):
+def find_head_end(buf, Py_ssize_t start, Py_ssize_t end):
     """Offset just past the ``\\r\\n\\r\\n`` that ends the head in ``buf[:end]``, or -1."""
+    cdef Py_buffer view
+    cdef const unsigned char* p
+    cdef const unsigned char* hit
     cdef Py_ssize_t i = start - 3
+    PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
+    p = <const unsigned char*>view.buf
     if i < 0:
         i = 0
-    if end > buf.shape[0]:
-        end = buf.shape[0]
-    while i + 3 < end:
-        if buf[i] == 13 and buf[i + 1] == 10 and buf[i + 2] == 13 and buf[i + 3] == 10:
-            return i + 4
-        i += 1
-    return -1
+    if end > view.len:
+        end = view.len
+    try:
+        while i + 3 < end:
+            hit = <const unsigned char*>memchr(p + i, 13, end - 3 - i)
+            if hit == NULL:
+                return -1
+            i = hit - p
+            if p[i + 1] == 10 and p[i + 2] == 13 and p[i + 3] == 10:
+                return i + 4
+            i += 1
+        return -1
+    finally:
+        PyBuffer_Release(&view)
 
 
 cdef inline bint _is_space(unsigned char c):
@@ -32,16 +66,23 @@ cdef inline bint _is_space(unsigned char c):
 
 def parse_head(head):
     """``HTTP/1.1 206 Partial Content\\r\\nA: b\\r\\n...`` -> (206, "Partial Content", {"a": "b"})."""
-    cdef const unsigned char[:] buf = head
-    cdef Py_ssize_t n = buf.shape[0]
-    cdef Py_ssize_t i = 0, line_end, colon, vs, ve, ns
+    cdef Py_buffer view
+    PyObject_GetBuffer(head, &view, PyBUF_SIMPLE)
+    try:
+        return _parse(<const unsigned char*>view.buf, view.len, head)
+    finally:
+        PyBuffer_Release(&view)
+
+
+cdef tuple _parse(const unsigned char* p, Py_ssize_t n, head):
+    cdef Py_ssize_t i = 0
+    cdef Py_ssize_t line_end, colon, vs, ve
     cdef int status
     cdef dict headers = {}
     cdef str key, value
-    cdef const unsigned char* p
+    cdef object prev
     if n == 0:
         raise HeadError("bad status line: ''")
-    p = &buf[0]
     # status line
     line_end = 0
     while line_end < n and not (p[line_end] == 13 and line_end + 1 < n and p[line_end + 1] == 10):
@@ -53,7 +94,7 @@ def parse_head(head):
     if line_end > 12 and p[12] != 32:
         raise HeadError(f"bad status line: {bytes(head[:min(line_end, 80)])!r}")
     status = (p[9] - 48) * 100 + (p[10] - 48) * 10 + (p[11] - 48)
-    reason = PyBytes_FromStringAndSize(<char*>p + 13, line_end - 13).decode("latin-1") if line_end > 13 else ""
+    reason = PyUnicode_DecodeLatin1(<const char*>p + 13, line_end - 13, NULL) if line_end > 13 else ""
     i = line_end + 2
     while i < n:
         line_end = i
@@ -73,11 +114,9 @@ def parse_head(head):
             vs += 1
         while ve > vs and _is_space(p[ve - 1]):
             ve -= 1
-        key = PyBytes_FromStringAndSize(<char*>p + i, colon - i).decode("latin-1").lower()
-        value = PyBytes_FromStringAndSize(<char*>p + vs, ve - vs).decode("latin-1")
-        if key in headers:
-            headers[key] = headers[key] + ", " + value
-        else:
-            headers[key] = value
+        key = _lower_ascii(p + i, colon - i)
+        value = PyUnicode_DecodeLatin1(<const char*>p + vs, ve - vs, NULL)
+        prev = headers.get(key)
+        headers[key] = value if prev is None else prev + ", " + value
         i = line_end + 2
     return status, reason, headers
