@@ -21,7 +21,7 @@ from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._writer import FileWriter
-from .tuning import Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
+from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
 
 DEFAULT_REGION = "us-east-1"
 
@@ -87,7 +87,7 @@ class Client:
         #: os.pwrite of file downloads runs on this thread, beside the event loop
         self.writer = FileWriter()
         #: uploads holding a source (an open file) at once; the rest wait their turn
-        self.open_sources = asyncio.Semaphore(256)
+        self.open_sources = ConcurrencyLimiter(256)
         target = cfg.target_gbps or default_target_gbps()
         # What the memory limit allows: each request in flight may hold one part buffer.
         cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)

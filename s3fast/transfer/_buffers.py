@@ -28,11 +28,17 @@ class MemoryBudget:
     def waiting(self) -> int:
         return len(self._waiters)
 
+    def try_acquire(self, n: int) -> bool:
+        """Take ``n`` bytes if they fit now, without waiting (no coroutine); True if taken."""
+        if not self._waiters and self.held + n <= self.limit:
+            self._take(n)
+            return True
+        return False
+
     async def acquire(self, n: int) -> None:
         if n > self.limit:
             raise ConfigError(f"a buffer of {n} bytes does not fit in memory_limit={self.limit}")
-        if not self._waiters and self.held + n <= self.limit:
-            self._take(n)
+        if self.try_acquire(n):
             return
         fut = asyncio.get_running_loop().create_future()
         self._waiters.append((n, fut))

@@ -107,7 +107,8 @@ class _Upload:
         headers = dict(self.headers)
         self._checksum_headers(size, crc, headers)
         sent = self._sendable(body, crc)
-        await self.client.tuner.pace(size)
+        if self.client.tuner.bucket is not None:
+            await self.client.tuner.pace(size)
         head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=sent))
         if isinstance(sent, TrailerBody):
             crc = sent.crc
@@ -235,41 +236,51 @@ async def upload(
 ) -> TransferResult:
     # At most this many uploads hold a source open at once: a gather of 100,000 small files
     # must not run out of file descriptors (or read them all into memory) up front.
-    async with client.open_sources:
-        return await _upload(client, source, bucket, key, headers, on_part, on_progress)
-
-
-async def _upload(client: Client, source: Any, bucket: str, key: str, headers: dict[str, str],
-                  on_part: Callable[[PartEvent], None] | None,
-                  on_progress: Callable[[int], None] | None) -> TransferResult:
-    cfg = client.config
-    t0 = time.monotonic()
-    src = open_source(source)
-    up = _Upload(client, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
+    sources = client.open_sources
+    if not sources.try_acquire():
+        await sources.acquire()
+    src = None
     try:
-        if isinstance(src, StreamSource):
-            return await _upload_stream(up, src, t0)
-        plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
-        if not plan.multipart:
-            part = plan.parts[0]
-            if isinstance(src, FileSource) and part.size <= SMALL_FILE:
-                # A few KiB: one read (paid for in the memory budget) beats mmap + sendfile.
-                await client.memory.acquire(part.size)
-                try:
-                    data = src.read(part)
-                    crc = up.algo.of(data) if up.algo else None
-                    return await up.put(data, part.size, crc, t0)
-                finally:
-                    client.memory.release(part.size)
-            if isinstance(src, FileSource):
-                src.probe()
-            crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
-            return await up.put(src.body(part), part.size, crc, t0)
+        t0 = time.monotonic()
+        src = open_source(source)
+        up = _Upload(client, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
+        return await _send(up, src, client.config, t0)
+    finally:
+        if src is not None:
+            src.close()
+        sources.release()
+
+
+def _send(up: _Upload, src: FileSource | BufferSource | StreamSource, cfg: Any, t0: float) -> Any:
+    """The coroutine that uploads ``src``: picked by a plain function, so a small upload
+    runs in one coroutine less."""
+    if isinstance(src, StreamSource):
+        return _upload_stream(up, src, t0)
+    plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
+    if not plan.multipart:
+        part = plan.parts[0]
+        if isinstance(src, FileSource) and part.size <= SMALL_FILE:
+            return _put_small_file(up, src, part, t0)
         if isinstance(src, FileSource):
             src.probe()
-        return await _upload_parts(up, src, plan.parts, src.size, t0)
+        crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
+        return up.put(src.body(part), part.size, crc, t0)
+    if isinstance(src, FileSource):
+        src.probe()
+    return _upload_parts(up, src, plan.parts, src.size, t0)
+
+
+async def _put_small_file(up: _Upload, src: FileSource, part: Part, t0: float) -> TransferResult:
+    # A few KiB: one read (paid for in the memory budget) beats mmap + sendfile.
+    memory = up.client.memory
+    if not memory.try_acquire(part.size):
+        await memory.acquire(part.size)
+    try:
+        data = src.read(part)
+        crc = up.algo.of(data) if up.algo else None
+        return await up.put(data, part.size, crc, t0)
     finally:
-        src.close()
+        memory.release(part.size)
 
 
 async def _finish(up: _Upload, size: int, nparts: int, t0: float) -> TransferResult:
