@@ -622,6 +622,12 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._body_finished()
         return got
 
+    @property
+    def stashed(self) -> int:
+        """Body bytes already received beside the head and not read yet (a small body is
+        all there once the head is read)."""
+        return self._stash_end - self._stash_start
+
     def splices(self, nbytes: int, splice: bool = True) -> bool:
         """Whether ``read_into_file`` of ``nbytes`` will splice (and need no buffer)."""
         stash = self._stash_end - self._stash_start

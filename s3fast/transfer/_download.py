@@ -361,7 +361,9 @@ class _Download:
         chunks = self.client.chunks
         base = st.received
         splice = sink.splice and self.client.config.splice
-        buf = None if conn.splices(part.size - base, splice) else await chunks.get()
+        need = part.size - base
+        # No receive buffer when the body is already in (small objects) or will be spliced.
+        buf = None if conn.stashed >= need or conn.splices(need, splice) else await chunks.get()
         algo = self.algo
 
         def tick() -> None:
@@ -548,14 +550,20 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
                    on_part: Callable[[PartEvent], None] | None = None,
                    on_progress: Callable[[int], None] | None = None) -> TransferResult:
     t0 = time.monotonic()
-    if hasattr(dest, "write") and not isinstance(dest, (bytearray, memoryview, str, os.PathLike)):
+    if not isinstance(dest, (bytearray, memoryview, str)) and hasattr(dest, "write") \
+            and not isinstance(dest, os.PathLike):
         info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
                                  checksum_mode=client.config.validate_checksum)
         job = _Download(client, bucket, key, info, on_part, on_progress)
         job.pin_version = version_id
         return await _download_to_fileobj(client, job, dest, await _plan(client, info), t0)
-    sink: _Sink = (FileSink(os.fspath(dest), client.writer if client.config.write_thread else None) if isinstance(dest, (str, os.PathLike))
-                   else BufferSink(dest))
+    sink: _Sink
+    if isinstance(dest, (bytearray, memoryview)):
+        sink = BufferSink(dest)
+    elif isinstance(dest, (str, os.PathLike)):
+        sink = FileSink(os.fspath(dest), client.writer if client.config.write_thread else None)
+    else:
+        sink = BufferSink(dest)
     job = _Download(client, bucket, key, None, on_part, on_progress)
     job.pin_version = version_id
     # The first GET runs in this coroutine: a small object is one request, with no task, event
