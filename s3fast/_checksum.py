@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from awscrt import checksums as _crt
 
@@ -21,14 +21,13 @@ class Algorithm:
     width: int  # bytes
     update: Callable[[object, int], int]
     combine: Callable[[int, int, int], int]
+    #: "x-amz-checksum-crc64nvme"; "CRC64NVME" (derived, read on every request)
+    header: str = field(init=False, repr=False, compare=False)
+    s3_name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def header(self) -> str:
-        return f"x-amz-checksum-{self.name}"
-
-    @property
-    def s3_name(self) -> str:
-        return self.name.upper()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "header", f"x-amz-checksum-{self.name}")
+        object.__setattr__(self, "s3_name", self.name.upper())
 
     def encode(self, value: int) -> str:
         return base64.b64encode(value.to_bytes(self.width, "big")).decode()

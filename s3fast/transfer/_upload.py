@@ -58,16 +58,16 @@ class _Upload:
         header); no when it will be computed on the way out (a trailer)."""
         return self.algo is not None and not (self.trailer and size > SMALL_FILE)
 
-    def _checksum_headers(self, size: int, crc: int | None, headers: dict[str, str]) -> None:
+    def _checksum_headers(self, size: int, crc: int | None, headers: dict[str, str]) -> str | None:
         """Put the checksum headers of a body of ``size`` in ``headers``: the value when
-        ``crc`` is known, else the aws-chunked trailer's announcement."""
+        ``crc`` is known (returned, base64), else the aws-chunked trailer's announcement."""
         algo = self.algo
         if algo is None:
-            return
+            return None
         headers["x-amz-sdk-checksum-algorithm"] = algo.s3_name
         if crc is not None:
-            headers[algo.header] = algo.encode(crc)
-            return
+            b64 = headers[algo.header] = algo.encode(crc)
+            return b64
         encoding = next((k for k in headers if k.lower() == "content-encoding"), None)
         if encoding is not None:
             headers[encoding] = f"aws-chunked,{headers[encoding]}"
@@ -75,6 +75,7 @@ class _Upload:
             headers["content-encoding"] = "aws-chunked"
         headers["x-amz-decoded-content-length"] = str(size)
         headers["x-amz-trailer"] = algo.header
+        return None
 
     def _sendable(self, body: Any, crc: int | None) -> Any:
         """What to send: ``body``, or a :class:`TrailerBody` of it when its checksum is
@@ -105,14 +106,13 @@ class _Upload:
     async def put(self, body: Any, size: int, crc: int | None, t0: float) -> TransferResult:
         """One PUT; ``crc`` None with a checksum algorithm: computed as it is sent (trailer)."""
         headers = dict(self.headers)
-        self._checksum_headers(size, crc, headers)
+        b64 = self._checksum_headers(size, crc, headers)
         sent = self._sendable(body, crc)
         if self.client.tuner.bucket is not None:
             await self.client.tuner.pace(size)
         head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=sent))
-        if isinstance(sent, TrailerBody):
-            crc = sent.crc
-        b64 = self.algo.encode(crc) if self.algo is not None and crc is not None else None
+        if isinstance(sent, TrailerBody) and sent.crc is not None and self.algo is not None:
+            b64 = self.algo.encode(sent.crc)
         self._progress(size)
         returned = head.headers.get(self.algo.header) if self.algo else None
         if returned and b64 and returned != b64:
