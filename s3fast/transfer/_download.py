@@ -194,22 +194,30 @@ class FileSink(_Sink):
 _tmp_ids = itertools.count()
 _VIEW_SLICE = 1 << 20
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
-_PROC_FD = [-2, 0]  # [descriptor (-2: not opened yet, -1: unavailable), pid it belongs to]
+_PROC_FD = [-2]  # descriptor of /proc/<pid>/fd: -2 not opened yet, -1 unavailable
 
 
 def _proc_fd() -> int:
     """A descriptor of this process's /proc/<pid>/fd, to give an O_TMPFILE file its name
-    with linkat (reopened after a fork: the parent's would name the parent's files)."""
-    pid = os.getpid()
-    if _PROC_FD[0] == -2 or _PROC_FD[1] != pid:
-        if _PROC_FD[0] >= 0:
-            os.close(_PROC_FD[0])
+    with linkat (reopened in a forked child, see below: the parent's would name the
+    parent's files)."""
+    if _PROC_FD[0] == -2:
         try:
-            _PROC_FD[0] = os.open(f"/proc/{pid}/fd", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
+            _PROC_FD[0] = os.open(f"/proc/{os.getpid()}/fd", os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_CLOEXEC", 0))
         except OSError:
             _PROC_FD[0] = -1
-        _PROC_FD[1] = pid
     return _PROC_FD[0]
+
+
+def _forget_proc_fd() -> None:
+    if _PROC_FD[0] >= 0:
+        os.close(_PROC_FD[0])
+    _PROC_FD[0] = -2
+
+
+if hasattr(os, "register_at_fork"):
+    # Not a getpid() per file: the child forgets the parent's descriptor when it is born.
+    os.register_at_fork(after_in_child=_forget_proc_fd)
 
 
 class BufferSink(_Sink):

@@ -1,0 +1,112 @@
+"""CPU per small object, by layer, in one process: what the lean request path is tuned by.
+
+    python benchmarks/probes/small_ab.py URL [rounds|layers] [mem|disk|up]
+    SRC=/path/to/old/checkout python benchmarks/probes/small_ab.py URL ...   # an older s3fast
+
+``rounds``: 1,000 x 64 KiB objects at once through ``Client`` (as the harness's small rows
+do), six rounds after a warm-up; prints the minimum and median CPU-µs per object. The
+minimum is the figure to compare: this VM's speed swings by 2x within seconds.
+``layers``: one request at a time on a warm connection, 500 per round, seven rounds: the
+bare connection with a prebuilt head (``conn``), the same head built and signed per
+request (``conn+sign``), ``Transport.call`` (slot, signing, pool, bookkeeping) and
+``Client.download`` into a buffer. Differences between rows are what each layer costs in
+place, where caches are cold: several times its micro-benchmark.
+Serve the data with ``probes/serve.py`` (objects ``bench/small/f0000..f0999``).
+"""
+import asyncio
+import os
+import resource
+import shutil
+import sys
+
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "a")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "b")
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+if os.environ.get("SRC"):  # an older checkout, ahead of the editable install's finder
+    sys.meta_path[:] = [f for f in sys.meta_path if "Editable" not in type(f).__name__]
+    sys.path.insert(0, os.environ["SRC"])
+
+import s3fast  # noqa: E402
+from s3fast._transport import Request  # noqa: E402
+
+PROBE = os.environ.get("PROBE_DIR", "/tmp/s3fast-probe")
+URL = sys.argv[1]
+WHAT = sys.argv[2] if len(sys.argv) > 2 else "rounds"
+MODE = sys.argv[3] if len(sys.argv) > 3 else "mem"
+N = 1000
+
+
+def cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def rounds(c: s3fast.Client) -> None:
+    bufs = [bytearray(65536) for _ in range(N)]
+    out = f"{PROBE}/sdl"
+    shutil.rmtree(out, ignore_errors=True)
+
+    async def one(i: int, r: int) -> None:
+        if MODE == "mem":
+            await c.download(f"s3://bench/small/f{i:04d}", bufs[i])
+        elif MODE == "disk":
+            await c.download(f"s3://bench/small/f{i:04d}", f"{out}/{r}/f{i:04d}")
+        else:
+            await c.upload(f"{PROBE}/small/f{i:04d}", f"s3://bench/up/f{i:04d}")
+
+    os.makedirs(f"{out}/0", exist_ok=True)
+    await asyncio.gather(*(one(i, 0) for i in range(100)))
+    res = []
+    for r in range(1, 7):
+        os.makedirs(f"{out}/{r}", exist_ok=True)  # fresh names: no file replaced
+        c0 = cpu()
+        await asyncio.gather(*(one(i, r) for i in range(N)))
+        res.append((cpu() - c0) / N * 1e6)
+    res.sort()
+    print(f"{MODE} rounds: min {res[0]:.0f} median {res[3]:.0f} CPU-us/object")
+
+
+async def layers(c: s3fast.Client) -> None:
+    buf = bytearray(65536)
+    view = memoryview(buf)
+    t = c._transport
+    pool = t.pool_for("bench")
+    creds = await c.credentials.get()
+    signed = t._head_bytes(Request("GET", "bench", "small/f0001", expect=(200,)), creds)
+
+    async def conn_with(head_of):  # type: ignore[no-untyped-def]
+        head = head_of()
+        conn = pool.take_idle() or await pool.acquire()
+        await conn.send_request(head, None)
+        await conn.read_head()
+        await conn.read_into(view)
+        pool.release(conn)
+
+    async def consume(conn, head):  # type: ignore[no-untyped-def]
+        return await conn.read_into(view)
+
+    modes = {
+        "conn": lambda: conn_with(lambda: signed),
+        "conn+sign": lambda: conn_with(lambda: t._head_bytes(Request("GET", "bench", "small/f0001", expect=(200,)), creds)),
+        "call": lambda: t.call(Request("GET", "bench", "small/f0001", expect=(200,)), consume),
+        "download": lambda: c.download("s3://bench/small/f0001", buf),
+    }
+    res: dict[str, list[float]] = {m: [] for m in modes}
+    for _ in range(7):
+        for m, f in modes.items():
+            c0 = cpu()
+            for _ in range(500):
+                await f()
+            res[m].append((cpu() - c0) / 500 * 1e6)
+    for m, v in res.items():
+        v.sort()
+        print(f"{m:10s} min {v[0]:6.1f} median {v[3]:6.1f} CPU-us/request (one at a time)")
+
+
+async def main() -> None:
+    cfg = s3fast.TransferConfig(max_concurrency=8) if WHAT == "layers" else None
+    async with s3fast.Client(endpoint_url=URL, region="us-east-1", ca_bundle=os.environ.get("CA"), config=cfg) as c:
+        await (layers(c) if WHAT == "layers" else rounds(c))
+
+
+s3fast.run(main())
