@@ -120,7 +120,7 @@ class FileSink(_Sink):
     def submit(self, view: memoryview, offset: int, release: Callable[[], None]) -> None:
         """Write on the writer thread (inline without one); ``release()`` once the bytes
         are in the file and the buffer may be reused."""
-        self._check()
+        self.check()
         if self.writer is None:
             try:
                 self.write(view, offset)
@@ -139,7 +139,13 @@ class FileSink(_Sink):
 
         self.writer.submit(self.fd, view, offset, done)
 
-    def _check(self) -> None:
+    @property
+    def busy(self) -> bool:
+        """Writes handed to the writer thread and not done yet."""
+        return self._pending > 0
+
+    def check(self) -> None:
+        """Raise the writer thread's error, if a write failed."""
         if self._error is not None:
             err = self._error
             raise LocalIOError(f"cannot write {self.path}: {getattr(err, 'strerror', None) or err}")
@@ -149,7 +155,7 @@ class FileSink(_Sink):
         while self._pending:
             self._idle = asyncio.get_running_loop().create_future()
             await asyncio.shield(self._idle)
-        self._check()
+        self.check()
 
     def commit(self) -> None:
         try:
@@ -332,12 +338,14 @@ class _Download:
                                    etag=self.info.etag))
 
     # -- reading one range's body -----------------------------------------------------------
-    async def _into_file(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> None:
-        pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
-        if pace is None and sink.writer is None:
-            await self._into_file_direct(conn, part, sink, st)
-            return
+    def _into_file(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> Awaitable[None]:
+        if self.client.tuner.bucket is None and sink.writer is None:
+            return self._into_file_direct(conn, part, sink, st)
+        return self._into_file_chunks(conn, part, sink, st)
+
+    async def _into_file_chunks(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> None:
         # Paced (max_gbps) or with a writer thread: chunk by chunk from this coroutine.
+        pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
         algo = self.algo
         chunks = self.client.chunks
         while st.received < part.size:
@@ -584,7 +592,10 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
         if rest.task is not None:
             await rest.task
         if isinstance(sink, FileSink):
-            await sink.flush()  # every byte in the file before it is checksummed or named
+            # Every byte in the file before it is checksummed or named.
+            if sink.busy:
+                await sink.flush()
+            sink.check()
         verified = job.verify() or (job.composite is not None and await job.verify_composite(sink))
         sink.commit()
     except PreconditionFailed as exc:
