@@ -18,6 +18,7 @@ import os
 import resource
 import shutil
 import sys
+import time
 
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "a")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "b")
@@ -57,13 +58,17 @@ async def rounds(c: s3fast.Client) -> None:
     os.makedirs(f"{out}/0", exist_ok=True)
     await asyncio.gather(*(one(i, 0) for i in range(100)))
     res = []
+    rates = []
     for r in range(1, 7):
         os.makedirs(f"{out}/{r}", exist_ok=True)  # fresh names: no file replaced
-        c0 = cpu()
+        c0, t0 = cpu(), time.monotonic()
         await asyncio.gather(*(one(i, r) for i in range(N)))
         res.append((cpu() - c0) / N * 1e6)
+        rates.append(N / (time.monotonic() - t0))
     res.sort()
-    print(f"{MODE} rounds: min {res[0]:.0f} median {res[3]:.0f} CPU-us/object")
+    rates.sort()
+    print(f"{MODE} rounds: min {res[0]:.0f} median {res[3]:.0f} CPU-us/object; "
+          f"max {rates[-1]:.0f} median {rates[3]:.0f} objects/s")
 
 
 async def layers(c: s3fast.Client) -> None:
