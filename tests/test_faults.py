@@ -389,8 +389,14 @@ def test_slowdown_storm_stays_within_the_retry_budget(fault_cluster: FaultCluste
     # success gives tokens back (at most one retry's worth), so
     # retries <= capacity / cost + successes.
     assert stats.retries <= retry.budget_capacity // retry.throttle_cost + len(answered)
-    # A 503 is the service asking for less load, not a broken IP: nobody is ejected.
-    assert all(st.quarantines == 0 and st.errors == 0 for st in ips.values())
+    # A 503 is the service asking for less load, not a broken IP: it is never counted
+    # against one, and nobody is ejected. The only errors an IP may carry are real server
+    # failures passed through: moto can answer an Abort that races the parts still being
+    # stored with a 500 ("dictionary changed size during iteration"), seen once in CI.
+    upstream_failures = [r for r in answered if r.status is not None and r.status >= 500]
+    assert sum(st.errors for st in ips.values()) == len(upstream_failures)
+    if not upstream_failures:
+        assert all(st.quarantines == 0 for st in ips.values())
 
 
 def test_retry_budget_caps_a_total_storm(fault_cluster: FaultCluster) -> None:
