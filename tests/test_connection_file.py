@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,8 @@ from s3fast._config import Timeouts
 from s3fast._errors import LocalIOError, NetworkError
 from s3fast.net._connection import Connection, open_connection
 
+from support.responder import responder
+
 MiB = 1024 * 1024
 # Long enough that progress ticks at least twice before the last read whatever the
 # socket hands over: a splice moves up to a pipe's worth (1 MiB) and the final one does not
@@ -31,26 +33,15 @@ BODY = os.urandom(4 * MiB + 12345)
 CRC = _checksum.ALGORITHMS["crc64nvme"]
 
 
-@asynccontextmanager
-async def server(send_body: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> AsyncIterator[int]:
+def server(send_body: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> AbstractAsyncContextManager[int]:
     """Answer each request with a head announcing ``BODY`` and then ``send_body``."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY))
-                await send_body(writer)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def respond(writer: asyncio.StreamWriter) -> bool:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(BODY))
+        await send_body(writer)
+        return True
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield srv.sockets[0].getsockname()[1]
-    finally:
-        srv.close()
-        await srv.wait_closed()
+    return responder(respond)
 
 
 async def whole(writer: asyncio.StreamWriter) -> None:

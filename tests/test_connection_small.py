@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 
 import pytest
 
@@ -21,36 +20,25 @@ from s3fast._config import Timeouts
 from s3fast._errors import NetworkError
 from s3fast.net._connection import HEAD_BUFFER_SIZE, Connection, open_connection
 
+from support.responder import responder
+
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n"
 
 
-@asynccontextmanager
-async def server(body: bytes, *, cut_at: int | None = None) -> AsyncIterator[int]:
+def server(body: bytes, *, cut_at: int | None = None) -> AbstractAsyncContextManager[int]:
     """Answer every request with ``body`` in three writes; with ``cut_at``, close the
     connection after that many body bytes."""
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while await reader.readuntil(b"\r\n\r\n"):
-                writer.write(HEAD % len(body))
-                data = body if cut_at is None else body[:cut_at]
-                third = max(1, len(data) // 3)
-                for off in range(0, len(data), third):
-                    writer.write(data[off:off + third])
-                    await writer.drain()
-                if cut_at is not None:
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        finally:
-            writer.close()
+    async def respond(writer: asyncio.StreamWriter) -> bool:
+        writer.write(HEAD % len(body))
+        data = body if cut_at is None else body[:cut_at]
+        third = max(1, len(data) // 3)
+        for off in range(0, len(data), third):
+            writer.write(data[off:off + third])
+            await writer.drain()
+        return cut_at is None
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield srv.sockets[0].getsockname()[1]
-    finally:
-        srv.close()
-        await srv.wait_closed()
+    return responder(respond)
 
 
 async def get(conn: Connection, n: int) -> bytes:
