@@ -139,8 +139,11 @@ EDGE_TARGETS = ["/b/k", "/b/k?", "/b/k?z=1&a&m=&a=0&&b=2", "/b/k?" + "&".join(f"
 @pytest.mark.parametrize("headers", EDGE_HEADERS)
 @pytest.mark.parametrize("target", EDGE_TARGETS)
 def test_compiled_head_is_the_pure_head_byte_for_byte(headers: list[tuple[str, str]], target: str) -> None:
+    from s3fast._impl import NATIVE, sigv4_impl
     from s3fast._py import _sigv4 as pure
-    from s3fast._impl import sigv4_impl
+
+    if not NATIVE:
+        pytest.skip("compiled core not built in this mode")
 
     signer = Signer("us-east-1", clock=lambda: NOW)
     for creds in (CREDS, TOKEN):

@@ -110,13 +110,10 @@ class CredentialSource:
 
     async def get(self) -> Credentials | None:
         """Current credentials, or None for anonymous requests."""
-        if self.anonymous:
-            return None
-        if self._static is not None:
-            return self._static
+        known, creds = self.peek()
+        if known:
+            return creds
         now = time.monotonic()
-        if self._current is not None and now - self._checked < _RECHECK_SECONDS:
-            return self._current
         env = self._from_env()
         if env is not None:
             # The chain's first link, read without loading botocore (~0.3 s of start-up).

@@ -574,9 +574,8 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
         job.pin_version = version_id
         return await _download_to_fileobj(client, job, dest, await _plan(client, info), t0)
     sink: _Sink
-    if isinstance(dest, (bytearray, memoryview)):
-        sink = BufferSink(dest)
-    elif isinstance(dest, (str, os.PathLike)):
+    # bytearray/memoryview first: os.PathLike is an ABC, and its isinstance costs a call.
+    if not isinstance(dest, (bytearray, memoryview)) and isinstance(dest, (str, os.PathLike)):
         sink = FileSink(os.fspath(dest), client.writer if client.config.write_thread else None)
     else:
         sink = BufferSink(dest)
