@@ -91,7 +91,10 @@ class TransferResult:
     #: True when the checksum was verified against what S3 stored / computed
     checksum_verified: bool
     multipart: bool
+    #: HTTP requests this transfer sent (hedged duplicates, HEADs and retries included);
+    #: concurrent transfers on one client each count only their own
     requests: int = 0
+    #: attempts repeated after a failure (503 SlowDown, reset, timeout...)
     retries: int = 0
     version_id: str | None = None
     upload_id: str | None = None

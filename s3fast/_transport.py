@@ -7,6 +7,7 @@ One place decides what a failure means (``_retry.classify_*``), whether to try a
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import random
 import ssl
 import time
@@ -33,6 +34,29 @@ STREAMING_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
 
 T = TypeVar("T")
 _USER_AGENT = f"s3fast/{__version__}"
+
+
+class Tally:
+    """Requests sent and retries made on behalf of one transfer (its ``TransferResult``).
+
+    A transfer makes one and installs it in ``TALLY`` for as long as it runs; every
+    request it causes counts there, whatever task sends it (range tasks, hedges, HEADs of
+    a checksum check, the Abort of a failed upload), because tasks inherit the context
+    they are created in. Concurrent transfers on one client each count only their own.
+    """
+
+    __slots__ = ("requests", "retries")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.retries = 0
+
+    def __repr__(self) -> str:
+        return f"<Tally requests={self.requests} retries={self.retries}>"
+
+
+#: the running transfer's Tally, None outside a transfer (metadata calls, listing)
+TALLY: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("s3fast_tally", default=None)
 
 
 @dataclass
@@ -261,6 +285,9 @@ class Transport:
                     err.args = (f"{err.args[0]} (after {attempt} attempts: {decision.reason})",)
                 raise err
             self.stats.retries += 1
+            tally = TALLY.get()
+            if tally is not None:
+                tally.retries += 1
             if on_retry is not None:
                 on_retry(err)
             try:
@@ -295,6 +322,9 @@ class Transport:
                 req.on_ip(ip)
             pool.table.record_request(ip)
             self.stats.requests += 1
+            tally = TALLY.get()
+            if tally is not None:
+                tally.requests += 1
             t0 = time.monotonic()
             ok = False
             try:

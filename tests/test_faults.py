@@ -142,6 +142,8 @@ def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster,
     assert retry.proxy != broken.proxy, "the retry must leave the IP that just failed"
     assert len(gets) == len(RANGE_SIZES) + 1
     assert ips[broken.proxy].errors == 1
+    # The result counts what this download sent: every GET the proxies saw, one retry.
+    assert (result.requests, result.retries) == (len(gets), 1)
 
 
 # -- 2. truncated body (clean FIN before Content-Length) ------------------------------------------------
@@ -196,6 +198,36 @@ def test_reset_mid_upload_part_is_replayed(fault_cluster: FaultCluster) -> None:
     assert replay.proxy != broken.proxy
     assert replay.bytes_up == RANGE_SIZES[int(number) - 1]  # the whole part again, from the start
     assert len(parts) == len(RANGE_SIZES) + 1
+    # Create + parts (one replayed) + Complete, as the proxies saw them.
+    assert result.requests == len(parts) + 2
+
+
+def test_concurrent_transfers_each_count_their_own_requests(fault_cluster: FaultCluster,
+                                                            tmp_path: Path) -> None:
+    """One client, a download hit by a reset beside a clean upload and a clean download:
+    each result reports the requests and retries it caused, not the client's totals."""
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    put_direct(fault_cluster, bucket, "faulty", data)
+    put_direct(fault_cluster, bucket, "clean", data)
+    rule = fault_cluster.add_rule(Rule(reset_after(1 * MiB), method="GET", path=r"/faulty", nth=1))
+
+    async def go() -> tuple[s3fast.TransferResult, ...]:
+        async with client_for(fault_cluster, CFG) as c:
+            out = await asyncio.gather(
+                c.download(f"s3://{bucket}/faulty", tmp_path / "a.bin"),
+                c.put_bytes(f"s3://{bucket}/up", data),
+                c.download(f"s3://{bucket}/clean", bytearray()),
+            )
+            assert c.stats.requests == sum(r.requests for r in out)
+            assert c.stats.retries == sum(r.retries for r in out) == 1
+            return tuple(out)
+
+    broken, upload, clean = run(go())
+    assert rule.fired == 1 and (tmp_path / "a.bin").read_bytes() == data
+    assert (broken.retries, upload.retries, clean.retries) == (1, 0, 0)
+    assert (broken.requests, clean.requests) == (len(RANGE_SIZES) + 1, len(RANGE_SIZES))
+    assert upload.requests == len(RANGE_SIZES) + 2  # Create, three parts, Complete
 
 
 # -- 4. stall mid-body ------------------------------------------------------------------------------

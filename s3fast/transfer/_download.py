@@ -19,7 +19,7 @@ from urllib.parse import quote
 from .. import _checksum
 from .._errors import ChecksumMismatch, LocalIOError, NetworkError, PreconditionFailed, S3FastError, TransferError
 from .._results import ObjectHead, PartEvent, TransferResult
-from .._transport import Request
+from .._transport import TALLY, Request, Tally
 from ..net._connection import Connection, ResponseHead
 from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
 from . import _composite
@@ -267,8 +267,11 @@ class _RangeState:
 
 class _Download:
     def __init__(self, client: Client, bucket: str, key: str, info: ObjectHead | None,
-                 on_part: Callable[[PartEvent], None] | None, on_progress: Callable[[int], None] | None) -> None:
+                 on_part: Callable[[PartEvent], None] | None, on_progress: Callable[[int], None] | None,
+                 tally: Tally | None = None) -> None:
         self.client = client
+        #: requests and retries counted for the result (a stream has none to report)
+        self.tally = tally
         self.transport = client._transport
         self.bucket = bucket
         self.key = key
@@ -532,6 +535,8 @@ class _Download:
             seconds=time.monotonic() - t0, parts=parts, etag=self.info.etag,
             checksum=checksum,
             checksum_verified=verified, multipart=parts > 1, version_id=self.info.version_id,
+            requests=self.tally.requests if self.tally is not None else 0,
+            retries=self.tally.retries if self.tally is not None else 0,
         )
 
 
@@ -565,47 +570,52 @@ def _changed(exc: PreconditionFailed, bucket: str, key: str) -> PreconditionFail
 async def download(client: Client, bucket: str, key: str, dest: Any, *, version_id: str | None = None,
                    on_part: Callable[[PartEvent], None] | None = None,
                    on_progress: Callable[[int], None] | None = None) -> TransferResult:
-    t0 = time.monotonic()
-    if not isinstance(dest, (bytearray, memoryview, str)) and hasattr(dest, "write") \
-            and not isinstance(dest, os.PathLike):
-        info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
-                                 checksum_mode=client.config.validate_checksum)
-        job = _Download(client, bucket, key, info, on_part, on_progress)
-        job.pin_version = version_id
-        return await _download_to_fileobj(client, job, dest, await _plan(client, info), t0)
-    sink: _Sink
-    # bytearray/memoryview first: os.PathLike is an ABC, and its isinstance costs a call.
-    if not isinstance(dest, (bytearray, memoryview)) and isinstance(dest, (str, os.PathLike)):
-        sink = FileSink(os.fspath(dest), client.writer if client.config.write_thread else None)
-    else:
-        sink = BufferSink(dest)
-    job = _Download(client, bucket, key, None, on_part, on_progress)
-    job.pin_version = version_id
-    # The first GET runs in this coroutine: a small object is one request, with no task, event
-    # or wait set up around it (that choreography was ~8% of the CPU per 64 KiB object). For a
-    # large object the other ranges start in a task as soon as the first answer's headers give
-    # the size, while its body is still arriving.
-    rest = _Rest(client, job, sink)
+    tally = Tally()
+    token = TALLY.set(tally)  # every request of this download counts in its result
     try:
-        await _first_get(client, job, sink, version_id, rest.start)
-        if rest.task is not None:
-            await rest.task
-        if isinstance(sink, FileSink):
-            # Every byte in the file before it is checksummed or named.
-            if sink.busy:
-                await sink.flush()
-            sink.check()
-        verified = job.verify() or (job.composite is not None and await job.verify_composite(sink))
-        sink.commit()
-    except PreconditionFailed as exc:
-        await rest.settle()
-        sink.discard()
-        raise _changed(exc, bucket, key) from None
-    except BaseException:
-        await rest.settle()
-        sink.discard()
-        raise
-    return job.result(t0, 1 + rest.count, verified)
+        t0 = time.monotonic()
+        if not isinstance(dest, (bytearray, memoryview, str)) and hasattr(dest, "write") \
+                and not isinstance(dest, os.PathLike):
+            info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
+                                     checksum_mode=client.config.validate_checksum)
+            job = _Download(client, bucket, key, info, on_part, on_progress, tally)
+            job.pin_version = version_id
+            return await _download_to_fileobj(client, job, dest, await _plan(client, info), t0)
+        sink: _Sink
+        # bytearray/memoryview first: os.PathLike is an ABC, and its isinstance costs a call.
+        if not isinstance(dest, (bytearray, memoryview)) and isinstance(dest, (str, os.PathLike)):
+            sink = FileSink(os.fspath(dest), client.writer if client.config.write_thread else None)
+        else:
+            sink = BufferSink(dest)
+        job = _Download(client, bucket, key, None, on_part, on_progress, tally)
+        job.pin_version = version_id
+        # The first GET runs in this coroutine: a small object is one request, with no task, event
+        # or wait set up around it (that choreography was ~8% of the CPU per 64 KiB object). For a
+        # large object the other ranges start in a task as soon as the first answer's headers give
+        # the size, while its body is still arriving.
+        rest = _Rest(client, job, sink)
+        try:
+            await _first_get(client, job, sink, version_id, rest.start)
+            if rest.task is not None:
+                await rest.task
+            if isinstance(sink, FileSink):
+                # Every byte in the file before it is checksummed or named.
+                if sink.busy:
+                    await sink.flush()
+                sink.check()
+            verified = job.verify() or (job.composite is not None and await job.verify_composite(sink))
+            sink.commit()
+        except PreconditionFailed as exc:
+            await rest.settle()
+            sink.discard()
+            raise _changed(exc, bucket, key) from None
+        except BaseException:
+            await rest.settle()
+            sink.discard()
+            raise
+        return job.result(t0, 1 + rest.count, verified)
+    finally:
+        TALLY.reset(token)
 
 
 class _Rest:

@@ -18,7 +18,7 @@ from .. import _checksum
 from .._errors import ChecksumMismatch, NetworkError, S3Error, TransferError
 from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete, parse_initiate
-from .._transport import Request
+from .._transport import TALLY, Request, Tally
 from ..net._connection import FileSlice, TrailerBody
 from ._planner import Part, plan_upload, stream_part_size
 from ._sources import SMALL_FILE, BufferSource, FileSource, StreamSource, open_source
@@ -50,8 +50,8 @@ class _Upload:
         self.upload_id: str | None = None
         self.hedge: HedgePolicy | None = None
         self.done: dict[int, tuple[str, str | None]] = {}  # number -> (etag, b64 checksum)
-        self.requests0 = self.transport.stats.requests
-        self.retries0 = self.transport.stats.retries
+        #: this upload's requests and retries (installed in TALLY while it runs)
+        self.tally = Tally()
 
     def wants_crc(self, size: int) -> bool:
         """Whether a body of ``size`` needs its checksum computed before it is sent (a
@@ -97,8 +97,7 @@ class _Upload:
             seconds=time.monotonic() - t0, parts=parts, etag=etag,
             checksum=(self.algo.name, checksum) if self.algo and checksum else None,
             checksum_verified=verified, multipart=multipart,
-            requests=self.transport.stats.requests - self.requests0,
-            retries=self.transport.stats.retries - self.retries0,
+            requests=self.tally.requests, retries=self.tally.retries,
             version_id=version_id, upload_id=self.upload_id,
         )
 
@@ -240,12 +239,16 @@ async def upload(
     if not sources.try_acquire():
         await sources.acquire()
     src = None
+    token = None
     try:
         t0 = time.monotonic()
         src = open_source(source)
         up = _Upload(client, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
+        token = TALLY.set(up.tally)
         return await _send(up, src, client.config, t0)
     finally:
+        if token is not None:
+            TALLY.reset(token)
         if src is not None:
             src.close()
         sources.release()
