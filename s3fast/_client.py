@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
-from . import _checksum
+from . import _checksum, _impl
 from ._config import TransferConfig
 from ._errors import ConfigError, NoSuchKey, RequestTimeout, S3Error
 from ._results import ObjectHead, PartEvent, TransferResult
@@ -20,7 +20,7 @@ from .net._endpoints import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
-from .transfer._writer import FileWriter
+from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
 
 DEFAULT_REGION = "us-east-1"
@@ -86,6 +86,10 @@ class Client:
         self.chunks = ChunkPool(self.memory, cfg.io_chunk_size)
         #: os.pwrite of file downloads runs on this thread, beside the event loop
         self.writer = FileWriter()
+        #: small downloaded files are created, written and named on this thread, in batches
+        #: without the GIL (compiled core only: the pure twin would hold the GIL throughout)
+        self.batcher = (FileBatcher(_download.proc_fd)
+                        if cfg.batch_small_files and _impl.NATIVE else None)
         #: uploads holding a source (an open file) at once; the rest wait their turn
         self.open_sources = ConcurrencyLimiter(256)
         target = cfg.target_gbps or default_target_gbps()
@@ -142,6 +146,8 @@ class Client:
         self.chunks.clear()
         await self._transport.aclose()
         self.writer.close()
+        if self.batcher is not None:
+            self.batcher.close()
 
     # -- observability ------------------------------------------------------------------------------
     def snapshot(self) -> Any:

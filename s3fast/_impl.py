@@ -15,6 +15,7 @@ _REQUIRE = os.environ.get("S3FAST_REQUIRE_EXTENSIONS", "") not in ("", "0")
 NATIVE = False
 if not NO_EXTENSIONS:
     try:
+        from ._native import _files as files_impl  # type: ignore[attr-defined]
         from ._native import _http as http_impl  # type: ignore[attr-defined]
         from ._native import _recv as recv_impl  # type: ignore[attr-defined]
         from ._native import _sigv4 as sigv4_impl  # type: ignore[attr-defined]
@@ -24,6 +25,7 @@ if not NO_EXTENSIONS:
         if _REQUIRE:
             raise
 if not NATIVE:
+    from ._py import _files as files_impl  # type: ignore[no-redef]
     from ._py import _http as http_impl  # type: ignore[no-redef]
     from ._py import _recv as recv_impl  # type: ignore[no-redef]
     from ._py import _sigv4 as sigv4_impl  # type: ignore[no-redef]
@@ -31,4 +33,4 @@ if not NATIVE:
 #: "native" or "pure": what ``s3fast --version`` reports.
 MODE = "native" if NATIVE else "pure"
 
-__all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "http_impl", "recv_impl", "sigv4_impl"]
+__all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "files_impl", "http_impl", "recv_impl", "sigv4_impl"]
