@@ -1,8 +1,9 @@
 """Small downloaded files written whole on the batcher's thread.
 
 ``write_files`` (compiled, and its pure twin) is checked against the same contract, and
-the two against each other; ``FileBatcher`` for its hand-offs and across fork(); the
-client for which downloads take that path and what happens when memory is short.
+the two against each other; ``FileBatcher`` (and the writer thread) for hand-offs and
+across fork(); the client for which downloads take that path and what happens when
+memory is short.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import s3fast
 from s3fast import _impl
 from s3fast._py import _files as pure_files
 from s3fast.transfer._download import proc_fd
-from s3fast.transfer._writer import FileBatcher
+from s3fast.transfer._writer import FileBatcher, FileWriter
 
 try:
     from s3fast._native import _files as native_files
@@ -129,6 +130,33 @@ def test_a_forked_child_gets_a_batcher_thread_of_its_own(tmp_path: Path) -> None
         assert os.waitstatus_to_exitcode(status) == 0
     finally:
         batcher.close()
+
+
+async def _pwrite_on(writer: FileWriter, fd: int, data: bytes) -> BaseException | None:
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[BaseException | None] = loop.create_future()
+    writer.submit(fd, memoryview(data), 0, done.set_result)
+    return await asyncio.wait_for(done, 10)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_a_forked_child_gets_a_writer_thread_of_its_own(tmp_path: Path) -> None:
+    writer = FileWriter()
+    fd = os.open(tmp_path / "out", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        assert run(_pwrite_on(writer, fd, b"parent")) is None  # the parent's thread is running
+        pid = os.fork()
+        if pid == 0:
+            try:
+                os._exit(0 if asyncio.run(_pwrite_on(writer, fd, b"child!")) is None else 3)
+            except BaseException:
+                os._exit(4)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert (tmp_path / "out").read_bytes() == b"child!"
+    finally:
+        os.close(fd)
+        writer.close()
 
 
 @pytest.mark.skipif(not _impl.NATIVE, reason="the batcher runs with the compiled core only")

@@ -24,6 +24,7 @@ class FileWriter:
             queue.SimpleQueue())
         self._thread: threading.Thread | None = None
         self.writes = 0
+        _THREADED.add(self)
 
     def __repr__(self) -> str:
         alive = self._thread is not None and self._thread.is_alive()
@@ -62,6 +63,11 @@ class FileWriter:
             self._thread.join()
             self._thread = None
 
+    def _forget(self) -> None:
+        # In a forked child: the parent's thread does not exist here.
+        self._queue = queue.SimpleQueue()
+        self._thread = None
+
 
 class FileBatcher:
     """Whole small files created, written and named on one thread, many per hand-off.
@@ -85,7 +91,7 @@ class FileBatcher:
         self._thread: threading.Thread | None = None
         self.files = 0
         self.batches = 0
-        _BATCHERS.add(self)
+        _THREADED.add(self)
 
     def __repr__(self) -> str:
         alive = self._thread is not None and self._thread.is_alive()
@@ -164,12 +170,14 @@ def _settle(items: list[tuple[asyncio.Future[tuple[int, int]], Any]]) -> None:
             fut.set_result(result)
 
 
-_BATCHERS: weakref.WeakSet[FileBatcher] = weakref.WeakSet()
+#: the FileWriters and FileBatchers alive, told to forget their thread in a forked child
+#: (it was not copied: work queued to it there would wait forever)
+_THREADED: weakref.WeakSet[FileWriter | FileBatcher] = weakref.WeakSet()
 
 
 def _after_fork() -> None:
-    for batcher in list(_BATCHERS):
-        batcher._forget()
+    for owner in list(_THREADED):
+        owner._forget()
 
 
 if hasattr(os, "register_at_fork"):
