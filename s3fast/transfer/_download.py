@@ -262,6 +262,8 @@ def _file_error(path: str, directory: str, err: int, stage: int) -> str:
     if stage == files_impl.NAME and err == errno.EISDIR:
         return f"destination is a directory: {path}"
     return f"cannot write {path}: {os.strerror(err)}"
+
+
 _VIEW_SLICE = 1 << 20
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _PROC_FD = [-2]  # descriptor of /proc/<pid>/fd: -2 not opened yet, -1 unavailable
@@ -279,6 +281,7 @@ def _proc_fd() -> int:
     return _PROC_FD[0]
 
 
+#: for the FileBatcher's thread, which names files the same way
 proc_fd = _proc_fd
 
 
