@@ -110,6 +110,27 @@ def test_batcher_writes_every_file_handed_to_it(tmp_path: Path) -> None:
         run(_write_one(batcher, tmp_path))
 
 
+def test_release_comes_when_the_thread_is_done_even_for_a_cancelled_waiter(tmp_path: Path) -> None:
+    batcher = FileBatcher(proc_fd)
+    released: list[tuple[str, bool]] = []
+
+    def release(name: str) -> None:
+        released.append((name, (tmp_path / name).exists()))  # was the thread done with it?
+
+    async def go() -> None:
+        first = batcher.write(*job(tmp_path, "a", b"a"), lambda: release("a"))
+        first.cancel()  # the waiter gives up; the thread still has the bytes
+        # Settled in order: once the later file is done, the earlier one was released.
+        assert await batcher.write(*job(tmp_path, "b", b"b"), lambda: release("b")) == (0, 0)
+
+    try:
+        run(go())
+    finally:
+        batcher.close()
+    assert released == [("a", True), ("b", True)]
+    assert (tmp_path / "a").read_bytes() == b"a"  # the commit point had passed: the file is whole
+
+
 async def _write_one(batcher: FileBatcher, where: Path, name: str = "after", data: bytes = b"x") -> tuple[int, int]:
     return await batcher.write(*job(where, name, data))
 

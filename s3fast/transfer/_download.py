@@ -186,9 +186,9 @@ class FileSink(_Sink):
         assert held is not None and batcher is not None and self.budget is not None
         directory = os.path.dirname(self.path) or "."
         tmp = os.path.join(directory, f".{os.path.basename(self.path)}.{os.getpid()}-{next(_tmp_ids)}.s3fast-partial")
-        fut = batcher.write(os.fsencode(directory), os.fsencode(self.path), os.fsencode(tmp), held)
         budget = self.budget
-        fut.add_done_callback(lambda _: budget.release(len(held)))  # the thread is done with the bytes
+        fut = batcher.write(os.fsencode(directory), os.fsencode(self.path), os.fsencode(tmp), held,
+                            lambda: budget.release(len(held)))  # once the thread is done with the bytes
         self.held = None
         self.view = None
         try:

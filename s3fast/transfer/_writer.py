@@ -78,14 +78,15 @@ class FileBatcher:
     the compiled ``write_files`` with the GIL released for the whole batch, so the kernel's
     file work runs on the other core while the loop keeps receiving. One wake-up per batch
     each way, not one per file: a thread per file (and the GIL ping-pong of Python-level
-    ``os`` calls on it) cost more than it saved (issue 6's notes).
+    ``os`` calls on it) cost more than it saved (issue 6's notes). Reading small upload
+    sources this way was measured too: no faster (6,050-6,410 against 6,270-6,440
+    objects/s), at +25 µs of CPU an object, so uploads read inline.
     """
 
     def __init__(self, proc_fd: Callable[[], int]) -> None:
         self._proc_fd = proc_fd
         self._cv = threading.Condition(threading.Lock())
-        self._jobs: list[tuple[tuple[bytes, bytes, bytes, object], asyncio.Future[tuple[int, int]],
-                               asyncio.AbstractEventLoop]] = []
+        self._jobs: list[_Job] = []
         self._busy = False  # the thread is awake (working, or about to look at the queue)
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -98,9 +99,11 @@ class FileBatcher:
         return (f"<FileBatcher {'running' if alive else 'idle'} files={self.files} batches={self.batches}"
                 f" queued={len(self._jobs)}>")
 
-    def write(self, directory: bytes, path: bytes, tmp: bytes, data: object) -> asyncio.Future[tuple[int, int]]:
+    def write(self, directory: bytes, path: bytes, tmp: bytes, data: object,
+              release: Callable[[], None] | None = None) -> asyncio.Future[tuple[int, int]]:
         """Queue one file (see ``write_files``); the future gets its ``(errno, stage)``.
-        ``data`` must not change until the future is done."""
+        ``release()`` is called on the loop once the thread is done with ``data`` (also
+        when the future's waiter was cancelled meanwhile): until then it must not change."""
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[int, int]] = loop.create_future()
         with self._cv:
@@ -109,7 +112,7 @@ class FileBatcher:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="s3fast-files", daemon=True)
                 self._thread.start()
-            self._jobs.append(((directory, path, tmp, data), fut, loop))
+            self._jobs.append(((directory, path, tmp, data), fut, loop, release))
             if not self._busy:
                 # Woken at once, not at the end of the loop's turn: handing files over
                 # once per turn made fewer batches but less overlap (measured slower).
@@ -129,14 +132,14 @@ class FileBatcher:
                     self._cv.wait()
                 batch, self._jobs = self._jobs, []
             try:
-                results: list[Any] = files_impl.write_files([job for job, _, _ in batch], self._proc_fd())
+                results: list[Any] = files_impl.write_files([item[0] for item in batch], self._proc_fd())
             except BaseException as exc:  # MemoryError: every file of the batch fails with it
                 results = [exc] * len(batch)
             self.files += len(batch)
             self.batches += 1
-            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[tuple[int, int]], Any]]] = {}
-            for (_, fut, loop), result in zip(batch, results):
-                by_loop.setdefault(loop, []).append((fut, result))
+            by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any]]] = {}
+            for item, result in zip(batch, results):
+                by_loop.setdefault(item[2], []).append((item, result))
             for loop, items in by_loop.items():
                 try:
                     loop.call_soon_threadsafe(_settle, items)
@@ -160,8 +163,15 @@ class FileBatcher:
         self._thread = None
 
 
-def _settle(items: list[tuple[asyncio.Future[tuple[int, int]], Any]]) -> None:
-    for fut, result in items:
+#: (the job for write_files, its future, that future's loop, release)
+_Job = tuple[tuple[bytes, bytes, bytes, object], "asyncio.Future[tuple[int, int]]", asyncio.AbstractEventLoop,
+             "Callable[[], None] | None"]
+
+
+def _settle(items: list[tuple[_Job, Any]]) -> None:
+    for (_, fut, _, release), result in items:
+        if release is not None:
+            release()
         if fut.done():
             continue
         if isinstance(result, BaseException):
