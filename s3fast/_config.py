@@ -114,9 +114,11 @@ class TransferConfig:
             ``memory_limit``; written from the loop when it is full) and then created,
             written and named on a thread, many files per hand-off, with the GIL
             released: the kernel's file work runs on another core while the loop keeps
-            receiving. Measured here on 1,000 x 64 KiB to disk: 6,200-7,250 against
-            4,260-4,830 objects/s written from the loop, at the same CPU. Compiled core
-            only (the pure-Python fallback writes from the loop). Default True.
+            receiving. Measured here on 1,000 x 64 KiB to disk (alternated pairs,
+            ``benchmarks/probes/smallbatch.py``): HTTP 3,640-5,900 against 2,160-4,870
+            objects/s written from the loop, HTTPS 2,930-4,600 against 2,210-3,960, for
+            ~10% more CPU across both threads. Compiled core only (the pure-Python
+            fallback writes from the loop). Default True.
         splice: on Linux, plain-HTTP file downloads move the body socket -> pipe -> file
             with splice(2): one kernel copy instead of two, and no user-space buffer.
             Measured here: 0.55-0.65 CPU-s/GiB and 1.7-1.9 GB/s, against 0.9-1.1 and
