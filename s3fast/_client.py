@@ -202,7 +202,11 @@ class Client:
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
     ) -> TransferResult:
-        """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file."""
+        """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file.
+
+        A path naming a device, a FIFO or an inherited descriptor (/dev/null, a named pipe,
+        /dev/stdout, /dev/fd/N) is written in place and in order, as a binary file is.
+        """
         src = parse_s3_url(url)
         self._start_tuner()
         coro = _download.download(self, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,

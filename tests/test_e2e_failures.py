@@ -163,6 +163,31 @@ def test_cli_round_trip_and_json(moto_cluster, bucket: str, tmp_path: Path) -> N
     assert (tmp_path / "b.bin").read_bytes() == src.read_bytes()
 
 
+@pytest.mark.parametrize("dst", ["-", "/dev/stdout", "/dev/fd/1"])
+def test_cli_object_on_stdout_keeps_the_summary_off_it(moto_cluster, bucket: str, tmp_path: Path, dst: str) -> None:
+    """With the object on stdout, the summary (line or --json) goes to stderr. stdout is a
+    regular file here, as after ``> out.bin``: /dev/stdout must be written where it points,
+    not replaced by a renamed temporary file (the symlink in /dev) or reopened at offset 0."""
+    import json
+    import subprocess
+    import sys
+
+    data = os.urandom(6 * MiB + 3)
+    up = cli("cp", "-", f"s3://{bucket}/o.bin", *_resolve(moto_cluster), env=_env(moto_cluster), stdin=data)
+    assert up.returncode == 0, up.stderr
+    out = tmp_path / "out.bin"
+    with open(out, "wb") as f:
+        f.write(b"before|")  # earlier output on the same stdout: kept, written after
+        f.flush()
+        down = subprocess.run([sys.executable, "-m", "s3fast.cli", "cp", f"s3://{bucket}/o.bin", dst, "--json",
+                               *_resolve(moto_cluster)], stdout=f, stderr=subprocess.PIPE,
+                              env={**os.environ, **_env(moto_cluster)}, timeout=120, check=False)
+    assert down.returncode == 0, down.stderr
+    assert out.read_bytes() == b"before|" + data
+    assert json.loads(down.stderr.splitlines()[-1])["bytes"] == len(data)
+    assert os.path.islink("/dev/stdout")
+
+
 @pytest.mark.parametrize("args,code,message", [
     (["cp", "{tmp}/missing.bin", "s3://{bucket}/x"], 2, b"no such file: "),
     (["cp", "s3://no-such-bucket-zz/x", "{tmp}/x"], 1, b"bucket does not exist: no-such-bucket-zz"),

@@ -141,6 +141,112 @@ def test_in_order_stream_download_and_file_objects(moto_cluster, bucket: str, tm
     run(go())
 
 
+class _Trickle:
+    """A raw writer that takes at most 1,000 bytes a call, as a pipe may."""
+
+    def __init__(self) -> None:
+        self.got = bytearray()
+
+    def write(self, b) -> int:
+        n = min(len(b), 1000)
+        self.got += b[:n]
+        return n
+
+
+def test_download_to_a_writer_that_takes_part_of_each_write(moto_cluster, bucket: str) -> None:
+    data = os.urandom(11 * MiB + 3)
+
+    async def go() -> None:
+        async with client_for(moto_cluster) as c:
+            await c.put_bytes(f"s3://{bucket}/t", data)
+            out = _Trickle()
+            result = await c.download(f"s3://{bucket}/t", out)
+            assert bytes(out.got) == data and result.bytes == len(data)
+
+    run(go())
+
+
+def test_download_into_a_fifo_writes_through_it_and_keeps_it(moto_cluster, bucket: str, tmp_path: Path) -> None:
+    """A FIFO (or a device, /dev/null) is written in place, in order: a temporary file renamed
+    over it would replace it with a regular file. Opening it waits for the reader off the loop."""
+    import stat
+    import threading
+
+    data = os.urandom(12 * MiB + 9)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got = bytearray()
+
+    def reader() -> None:
+        with open(fifo, "rb") as f:
+            while chunk := f.read(1 << 20):
+                got.extend(chunk)
+
+    async def go() -> None:
+        async with client_for(moto_cluster) as c:
+            await c.put_bytes(f"s3://{bucket}/p", data)
+            t = threading.Thread(target=reader, daemon=True)  # a regression must not hang the suite
+            t.start()
+            try:
+                result = await c.download(f"s3://{bucket}/p", fifo)
+            finally:
+                t.join(30)
+            assert result.bytes == len(data) and result.checksum_verified
+
+    run(go())
+    assert bytes(got) == data
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_download_into_a_device_leaves_the_device(moto_cluster, bucket: str, tmp_path: Path) -> None:
+    """``s3fast cp s3://b/k /dev/null``: the classic way to time a download. Here on a null
+    device made in tmp_path, never the real /dev/null (a regression would replace it)."""
+    import stat
+
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("mknod needs CAP_MKNOD")
+    data = os.urandom(7 * MiB)
+
+    async def go() -> None:
+        async with client_for(moto_cluster) as c:
+            await c.put_bytes(f"s3://{bucket}/d", data)
+            for dest in (dev, str(dev)):
+                result = await c.download(f"s3://{bucket}/d", dest)
+                assert result.bytes == len(data)
+
+    run(go())
+    st = dev.lstat()
+    assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["null"]
+
+
+@pytest.mark.parametrize("prefix", ["/dev/fd/", "/proc/self/fd/"])
+def test_download_into_an_inherited_descriptor_writes_at_its_offset(moto_cluster, bucket: str, tmp_path: Path,
+                                                                    prefix: str) -> None:
+    """/dev/fd/N names descriptor N: the bytes go where it points, after what was written
+    through it, and nothing is renamed (a regular file behind it, as after ``3> file``)."""
+    data = os.urandom(6 * MiB + 1)
+    target = tmp_path / "out.bin"
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, b"before|")
+
+        async def go() -> None:
+            async with client_for(moto_cluster) as c:
+                await c.put_bytes(f"s3://{bucket}/i", data)
+                await c.download(f"s3://{bucket}/i", f"{prefix}{fd}")
+
+        run(go())
+        os.write(fd, b"|after")  # the shared offset moved past the object
+    finally:
+        os.close(fd)
+    assert target.read_bytes() == b"before|" + data + b"|after"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
 def test_list_head_delete(moto_cluster, bucket: str) -> None:
     async def go() -> None:
         async with client_for(moto_cluster) as c:

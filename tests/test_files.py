@@ -37,6 +37,20 @@ def job(directory: Path, name: str, data: bytes) -> tuple[bytes, bytes, bytes, b
             os.fsencode(directory / f".{name}.tmp"), data)
 
 
+@pytest.mark.parametrize("impl", IMPLS)
+def test_special_tells_devices_and_fifos_from_files(impl: Any, tmp_path: Path) -> None:
+    """What ``download`` writes in place instead of through a temporary file."""
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "file").write_bytes(b"x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to("/dev/null")
+    for path, want in [("/dev/null", True), (tmp_path / "fifo", True), (tmp_path / "link", True),
+                       (tmp_path / "file", False), (tmp_path / "dir", False), (tmp_path / "missing", False),
+                       (tmp_path / "missing" / "deeper", False), ("bad\0path", False)]:
+        assert impl.special(os.fspath(path)) is want, path
+        assert impl.special(os.fsencode(path)) is want, path
+
+
 @pytest.fixture(params=[True, False], ids=["tmpfile", "named-tmp"])
 def proc(request: Any) -> int:
     """With /proc/<pid>/fd (O_TMPFILE + linkat) and without (a named temporary file)."""

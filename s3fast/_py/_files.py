@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,3 +96,13 @@ def _one(directory: bytes, path: bytes, tmp: bytes, data: Any, proc_fd: int) -> 
 
 def write_files(jobs: Sequence[tuple[bytes, bytes, bytes, Any]], proc_fd: int) -> list[tuple[int, int]]:
     return [_one(bytes(d), bytes(p), bytes(t), data, proc_fd) for d, p, t, data in jobs]
+
+
+def special(path: str | bytes) -> bool:
+    """Whether ``path`` names something other than a regular file or a directory: a device
+    such as /dev/null, a FIFO, a socket. False when it names nothing (or cannot be checked)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISREG(mode) or stat.S_ISDIR(mode))

@@ -149,6 +149,10 @@ def _run_cp(args: argparse.Namespace) -> int:
         return _fail(str(exc), 1)
 
 
+#: destinations that are this process's stdout, written like "-"
+_STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
 async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[str, list[str]] | None,
               src: str, dst: str, upload: bool) -> int:
     from .._client import Client
@@ -158,6 +162,7 @@ async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[st
         anonymous=args.no_sign_request, addressing_style=args.addressing_style,
         ca_bundle=args.ca_bundle, verify=not args.no_verify_ssl, resolve=resolve, config=config,
     )
+    data_on_stdout = not upload and (dst == "-" or dst in _STDOUT_NAMES)
     async with client:
         total = None
         if upload and src != "-":
@@ -170,7 +175,7 @@ async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[st
                 source: Any = sys.stdin.buffer if src == "-" else src
                 result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
             else:
-                if dst == "-":
+                if data_on_stdout:
                     result = await client.download(src, sys.stdout.buffer, on_progress=progress.add)
                     sys.stdout.buffer.flush()
                 else:
@@ -206,11 +211,12 @@ async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[st
             "native": _impl.NATIVE,
             "version": __version__,
         }
-        sys.stdout.write(json.dumps(summary) + "\n")
+        # On stderr when stdout carries the object, like the summary line.
+        (sys.stderr if data_on_stdout else sys.stdout).write(json.dumps(summary) + "\n")
     elif not args.quiet:
         arrow = f"{src} -> {dst}"
         # The summary goes to stdout, as aws s3 cp does, unless stdout carries the object.
-        out = sys.stderr if (not upload and dst == "-") else sys.stdout
+        out = sys.stderr if data_on_stdout else sys.stdout
         out.write(
             f"{result.operation}: {arrow}  {format_size(result.bytes)} in {result.seconds:.2f} s "
             f"({result.mb_per_s:.1f} MB/s, {result.gbps:.2f} Gbps)\n"

@@ -8,9 +8,11 @@ straight into the caller's memory; a stream gets bytes in order with a bounded w
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import itertools
 import os
+import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
@@ -673,18 +675,18 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
     token = TALLY.set(tally)  # every request of this download counts in its result
     try:
         t0 = time.monotonic()
-        if not isinstance(dest, (bytearray, memoryview, str)) and hasattr(dest, "write") \
-                and not isinstance(dest, os.PathLike):
-            info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
-                                     checksum_mode=client.config.validate_checksum)
-            job = _Download(client, bucket, key, info, on_part, on_progress, tally)
-            job.pin_version = version_id
-            return await _download_to_fileobj(client, job, dest, await _plan(client, info), t0)
         sink: _Sink
-        # bytearray/memoryview first: os.PathLike is an ABC, and its isinstance costs a call.
-        if not isinstance(dest, (bytearray, memoryview)) and isinstance(dest, (str, os.PathLike)):
-            sink = FileSink(os.fspath(dest), client.writer if client.config.write_thread else None,
+        if isinstance(dest, (bytearray, memoryview)):
+            sink = BufferSink(dest)
+        elif isinstance(dest, (str, os.PathLike)):
+            path = os.fspath(dest)
+            if _special(path):
+                return await _download_to_special(client, bucket, key, path, version_id, on_part, on_progress,
+                                                  tally, t0)
+            sink = FileSink(path, client.writer if client.config.write_thread else None,
                             client.batcher, client.memory)
+        elif hasattr(dest, "write"):
+            return await _download_to_writer(client, bucket, key, dest, version_id, on_part, on_progress, tally, t0)
         else:
             sink = BufferSink(dest)
         job = _Download(client, bucket, key, None, on_part, on_progress, tally)
@@ -829,15 +831,77 @@ def _after(parts: tuple[Part, ...], start: int) -> tuple[Part, ...]:
     return tuple(out)
 
 
-async def _download_to_fileobj(client: Client, job: _Download, dest: Any, parts: tuple[Part, ...],
-                               t0: float) -> TransferResult:
-    async for chunk in _ordered(client, job, parts):
-        try:
-            dest.write(chunk)
-        except OSError as exc:
-            raise LocalIOError(f"cannot write to the destination: {exc}") from None
+async def _download_to_writer(client: Client, bucket: str, key: str, dest: Any, version_id: str | None,
+                              on_part: Callable[[PartEvent], None] | None,
+                              on_progress: Callable[[int], None] | None, tally: Tally, t0: float) -> TransferResult:
+    """Into anything with ``write``: the ranges are fetched ahead and written in order."""
+    info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
+                             checksum_mode=client.config.validate_checksum)
+    job = _Download(client, bucket, key, info, on_part, on_progress, tally)
+    job.pin_version = version_id
+    parts = await _plan(client, info)
+    async with contextlib.aclosing(_ordered(client, job, parts, copy=False)) as views:
+        async for view in views:
+            try:
+                while view:
+                    n = dest.write(view)
+                    if n is None or n >= len(view):  # buffered writers take it all (and some say None)
+                        break
+                    view = view[n:]  # a raw file may take part of it
+            except OSError as exc:
+                raise LocalIOError(f"cannot write to the destination: {exc}") from None
     verified = job.verify() or await job.verify_composite(None)
     return job.result(t0, len(parts), verified)
+
+
+def _special(path: str | bytes) -> bool:
+    """Whether ``path`` is written in place and in order instead of through a temporary file:
+    a device such as /dev/null, a FIFO, a socket (a file renamed over them would replace
+    the device itself), or a descriptor this process inherited, named as /dev/stdout,
+    /dev/fd/N or /proc/self/fd/N (written where that descriptor points, as a shell's
+    redirection set it up, whatever kind of file it is)."""
+    return _files_special(path) or (type(path) is str and path.startswith(("/dev/", "/proc/"))
+                                    and _inherited(path) is not None)
+
+
+_files_special = files_impl.special
+
+
+def _inherited(path: str) -> int | None:
+    """The descriptor that /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N names."""
+    if path in ("/dev/stdout", "/dev/stderr"):
+        return 1 if path == "/dev/stdout" else 2
+    for prefix in ("/dev/fd/", "/proc/self/fd/"):
+        if path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
+    return None
+
+
+async def _download_to_special(client: Client, bucket: str, key: str, path: str, version_id: str | None,
+                               on_part: Callable[[PartEvent], None] | None,
+                               on_progress: Callable[[int], None] | None, tally: Tally, t0: float) -> TransferResult:
+    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    inherited = _inherited(path) if isinstance(path, str) else None
+    try:
+        if inherited is not None:
+            fd = os.dup(inherited)  # its file offset and O_APPEND, as the shell left them
+        elif stat.S_ISFIFO(os.stat(path).st_mode):
+            # Opening a FIFO for writing waits for a reader: not on the loop.
+            fut = asyncio.get_running_loop().run_in_executor(None, os.open, path, flags)
+            try:
+                fd = await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                # A reader may still come: then close what the thread opened.
+                fut.add_done_callback(lambda f: f.cancelled() or f.exception() or os.close(f.result()))
+                raise
+        else:
+            fd = os.open(path, flags)
+    except PermissionError:
+        raise LocalIOError(f"permission denied writing to {path}") from None
+    except OSError as exc:
+        raise LocalIOError(f"cannot write {path}: {exc.strerror}") from None
+    with open(fd, "wb", buffering=0, closefd=True) as out:
+        return await _download_to_writer(client, bucket, key, out, version_id, on_part, on_progress, tally, t0)
 
 
 async def stream(client: Client, bucket: str, key: str, *, version_id: str | None = None) -> AsyncIterator[bytes]:
@@ -847,13 +911,18 @@ async def stream(client: Client, bucket: str, key: str, *, version_id: str | Non
     job = _Download(client, bucket, key, info, None, None)
     job.pin_version = version_id
     parts = await _plan(client, info)
-    async for chunk in _ordered(client, job, parts):
-        yield chunk
+    async with contextlib.aclosing(_ordered(client, job, parts, copy=True)) as chunks:
+        async for chunk in chunks:
+            yield chunk
     job.verify() or await job.verify_composite(None)
 
 
-async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...]) -> AsyncIterator[bytes]:
-    """Fetch ranges ahead in parallel, yield them in order; a bounded window of buffers."""
+async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...], *, copy: bool) -> AsyncIterator[Any]:
+    """Fetch ranges ahead in parallel, yield them in order; a bounded window of buffers.
+
+    ``copy``: yield bytes the caller may keep; otherwise a memoryview of the range's
+    buffer, valid until the next step (no copy: ``_download_to_writer`` writes it out).
+    """
     budget = client.memory
     window: list[tuple[Part, asyncio.Task[None], bytearray]] = []
     it = iter(parts)
@@ -884,10 +953,17 @@ async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...]) -> A
             except PreconditionFailed as exc:
                 raise _changed(exc, job.bucket, job.key) from None
             window.pop(0)
-            data = bytes(buf)
-            budget.release(part.size)
-            del buf
-            yield data
+            if copy:
+                data = bytes(buf)
+                budget.release(part.size)
+                del buf
+                yield data
+            else:
+                try:
+                    yield memoryview(buf)  # not reused after: a writer that keeps it keeps valid bytes
+                finally:
+                    budget.release(part.size)
+                    del buf
             await fill()
     finally:
         for part, task, _ in window:
