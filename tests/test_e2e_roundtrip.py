@@ -166,6 +166,39 @@ def test_download_to_a_writer_that_takes_part_of_each_write(moto_cluster, bucket
     run(go())
 
 
+class _Keeper:
+    """A writer that keeps what it is given (outside io's contract, but not ours to break)."""
+
+    def __init__(self) -> None:
+        self.kept: list = []
+
+    def write(self, b) -> None:
+        self.kept.append(b)
+
+
+def test_ordered_downloads_reuse_buffers_only_for_writers_that_copy(moto_cluster, bucket: str) -> None:
+    """Range buffers are reused for io's writers (they copy before returning), never for a
+    writer that might keep them, and the memory budget is paid back in full either way."""
+    data = os.urandom(4 * 5 * MiB + 11)  # five ranges: more than the window when it is small
+
+    async def go() -> None:
+        async with client_for(moto_cluster, SMALL.replace(memory_limit=2 * 5 * MiB)) as c:
+            await c.put_bytes(f"s3://{bucket}/k", data)
+            keeper = _Keeper()
+            await c.download(f"s3://{bucket}/k", keeper)
+            assert b"".join(bytes(v) for v in keeper.kept) == data
+            assert c.memory.held == 0
+            out = io.BytesIO()
+            await c.download(f"s3://{bucket}/k", out)
+            assert out.getvalue() == data
+            assert c.memory.held == 0
+            pieces = [p async for p in c.stream(f"s3://{bucket}/k")]
+            assert b"".join(pieces) == data
+            assert c.memory.held == 0
+
+    run(go())
+
+
 def test_download_into_a_fifo_writes_through_it_and_keeps_it(moto_cluster, bucket: str, tmp_path: Path) -> None:
     """A FIFO (or a device, /dev/null) is written in place, in order: a temporary file renamed
     over it would replace it with a regular file. Opening it waits for the reader off the loop."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import io
 import itertools
 import os
 import stat
@@ -840,7 +841,10 @@ async def _download_to_writer(client: Client, bucket: str, key: str, dest: Any, 
     job = _Download(client, bucket, key, info, on_part, on_progress, tally)
     job.pin_version = version_id
     parts = await _plan(client, info)
-    async with contextlib.aclosing(_ordered(client, job, parts, copy=False)) as views:
+    # io's own writers copy or write out what they are given before returning: the buffers
+    # can be reused. Anything else might keep what it was given.
+    reuse = type(dest) in _COPYING_WRITERS
+    async with contextlib.aclosing(_ordered(client, job, parts, copy=False, reuse=reuse)) as views:
         async for view in views:
             try:
                 while view:
@@ -852,6 +856,9 @@ async def _download_to_writer(client: Client, bucket: str, key: str, dest: Any, 
                 raise LocalIOError(f"cannot write to the destination: {exc}") from None
     verified = job.verify() or await job.verify_composite(None)
     return job.result(t0, len(parts), verified)
+
+
+_COPYING_WRITERS = (io.FileIO, io.BufferedWriter, io.BufferedRandom, io.BytesIO)
 
 
 def _special(path: str | bytes) -> bool:
@@ -917,31 +924,43 @@ async def stream(client: Client, bucket: str, key: str, *, version_id: str | Non
     job.verify() or await job.verify_composite(None)
 
 
-async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...], *, copy: bool) -> AsyncIterator[Any]:
+async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...], *, copy: bool,
+                   reuse: bool = False) -> AsyncIterator[Any]:
     """Fetch ranges ahead in parallel, yield them in order; a bounded window of buffers.
 
     ``copy``: yield bytes the caller may keep; otherwise a memoryview of the range's
-    buffer, valid until the next step (no copy: ``_download_to_writer`` writes it out).
+    buffer, valid until the next step (``_download_to_writer`` writes it out). A buffer is
+    used again for a later range once its bytes were handed on: copied (``copy``), or
+    written by a consumer that keeps nothing (``reuse``). Fresh buffers cost their page
+    faults again, most of the CPU of 2 GiB to /dev/null here. The budget pays for every
+    buffer until the end.
     """
     budget = client.memory
+    size = max((p.size for p in parts), default=0)
     window: list[tuple[Part, asyncio.Task[None], bytearray]] = []
+    spare: list[bytearray] = []
+    held = 0  # budget paid for buffers: in the window, handed out, or spare
     it = iter(parts)
     # Ranges fetched ahead: bounded by the memory limit (each holds a range buffer).
     ahead = max(1, min(budget.limit // max(client.config.part_size, 1), 64))
     exhausted = False
 
     async def fetch(part: Part, buf: bytearray) -> None:
-        await job.range_to_view(part, memoryview(buf))
+        await job.range_to_view(part, memoryview(buf)[:part.size])
 
     async def fill() -> None:
-        nonlocal exhausted
+        nonlocal exhausted, held
         while not exhausted and len(window) < ahead:
             part = next(it, None)
             if part is None:
                 exhausted = True
                 return
-            await budget.acquire(part.size)
-            buf = bytearray(part.size)
+            if spare:
+                buf = spare.pop()
+            else:
+                await budget.acquire(size)
+                held += size
+                buf = bytearray(size)
             window.append((part, asyncio.create_task(fetch(part, buf)), buf))
 
     try:
@@ -953,26 +972,30 @@ async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...], *, c
             except PreconditionFailed as exc:
                 raise _changed(exc, job.bucket, job.key) from None
             window.pop(0)
+            view = memoryview(buf)[:part.size]
             if copy:
-                data = bytes(buf)
-                budget.release(part.size)
-                del buf
+                data = bytes(view)
+                spare.append(buf)
                 yield data
             else:
                 try:
-                    yield memoryview(buf)  # not reused after: a writer that keeps it keeps valid bytes
+                    yield view
                 finally:
-                    budget.release(part.size)
-                    del buf
+                    if reuse:
+                        spare.append(buf)
+                    else:  # the consumer may keep it: never written again, paid for no longer
+                        budget.release(size)
+                        held -= size
+            del buf, view
             await fill()
     finally:
         for part, task, _ in window:
             task.cancel()
         if window:
             await asyncio.gather(*(t for _, t, _ in window), return_exceptions=True)
-            for part, _, _ in window:
-                budget.release(part.size)
         window.clear()
+        spare.clear()
+        budget.release(held)
 
 
 __all__ = ["download", "stream", "TransferError"]
