@@ -188,3 +188,12 @@ def test_suite_order_follows_the_cpu() -> None:
     assert _tls.tls13_suites(frozenset({"fp", "asimd"})).startswith("TLS_CHACHA20_POLY1305_SHA256:")
     for suites in (_tls.AES_FIRST, _tls.CHACHA_FIRST):  # every suite stays on offer
         assert sorted(suites.split(":")) == sorted([AES128, AES256, "TLS_CHACHA20_POLY1305_SHA256"])
+
+
+def test_a_list_whose_first_name_openssl_skips_is_reported(caplog: pytest.LogCaptureFixture) -> None:
+    """The last check reads Python's own view of the context: what OpenSSL offers first must
+    be what was asked for."""
+    ctx = ssl.create_default_context()
+    with caplog.at_level("WARNING", logger="s3fast.net._tls"):
+        assert _tls.set_tls13_suites(ctx, "TLS_NO_SUCH_SUITE:TLS_CHACHA20_POLY1305_SHA256") is False
+    assert "offers 'TLS_CHACHA20_POLY1305_SHA256' first" in caplog.text

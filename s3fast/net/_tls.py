@@ -78,8 +78,9 @@ def cpu_flags() -> frozenset[str] | None:
 def set_tls13_suites(ctx: ssl.SSLContext, suites: str) -> bool:
     """Offer ``suites`` (OpenSSL's colon-separated TLS 1.3 names) on ``ctx`` alone.
 
-    Returns False, leaving ``ctx`` with OpenSSL's defaults, when that cannot be done with
-    certainty (see the module docstring); the reason goes to the debug log.
+    Returns False when that cannot be done with certainty (see the module docstring), with
+    ``ctx`` left at OpenSSL's defaults and the reason in the debug log; or, when OpenSSL
+    accepted a list whose first name it skipped, with a warning.
     """
     api = _libssl()
     if api is None:
@@ -94,10 +95,12 @@ def set_tls13_suites(ctx: ssl.SSLContext, suites: str) -> bool:
     if api.set_ciphersuites(ptr, suites.encode("ascii")) != 1:
         logger.debug("TLS 1.3 suites left at OpenSSL's default: OpenSSL refused %r", suites)
         return False
-    first = ctx.get_ciphers()[0]["name"] if ctx.get_ciphers() else None
+    offered = ctx.get_ciphers()
+    first = offered[0]["name"] if offered else None
     if first != suites.split(":", 1)[0]:
-        # Cannot happen when the pointer was right; said loudly enough to be found.
-        logger.debug("TLS 1.3 suites set, yet the context offers %r first", first)
+        # OpenSSL took the list yet Python's view of this context disagrees: a name in
+        # ``suites`` it skipped, or the wrong SSL_CTX. Worth more than a debug line.
+        logger.warning("TLS 1.3 suites set to %r, yet the context offers %r first", suites, first)
         return False
     return True
 
