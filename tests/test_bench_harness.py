@@ -553,3 +553,11 @@ def test_each_workload_gets_one_unrecorded_warm_up_run(tmp_path: Path, monkeypat
         (b.name, 0), (b.name, 1), (b.name, 1)]
     assert len(records) == 8 and len(read_jsonl(tmp_path / "out")) == 8
     assert sum(m.startswith("[warm-up]") for m in logs) == 2
+
+
+def test_progress_line_shows_both_views() -> None:
+    from benchmarks.orchestrator import progress_line
+
+    line = progress_line(_rec("s3fast-native", 0, 1.0, wall=2.0, cpu=1.5))
+    assert line.startswith(f"{(1 << 30) / 2e6:.1f} MB/s whole process ({(1 << 30) / 1e6:.1f} in region), wall 2.00s")
+    assert progress_line(_rec("awscrt", 0, None, ok=False)).startswith("FAILED")
