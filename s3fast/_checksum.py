@@ -48,18 +48,23 @@ class Algorithm:
 _NAMES = ("crc64nvme", "crc32c", "crc32")
 _WIDTHS = {"crc64nvme": 8, "crc32c": 4, "crc32": 4}
 _BY_HEADER = tuple((f"x-amz-checksum-{name}", name) for name in _NAMES)
-_LOADED: dict[str, Algorithm] = {}
+_LOADED: dict[str, Algorithm] | None = None
 if TYPE_CHECKING:
     ALGORITHMS: dict[str, Algorithm]
 
 
 def _algorithms() -> dict[str, Algorithm]:
-    if not _LOADED:
+    global _LOADED
+    table = _LOADED
+    if table is None:
         from awscrt import checksums as crt
 
-        for name in _NAMES:
-            _LOADED[name] = Algorithm(name, _WIDTHS[name], getattr(crt, name), getattr(crt, f"combine_{name}"))
-    return _LOADED
+        # Built whole, then published in one assignment: a thread that races this one
+        # never sees a half-filled table.
+        table = {name: Algorithm(name, _WIDTHS[name], getattr(crt, name), getattr(crt, f"combine_{name}"))
+                 for name in _NAMES}
+        _LOADED = table
+    return table
 
 
 def __getattr__(name: str) -> object:
