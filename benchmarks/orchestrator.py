@@ -377,10 +377,12 @@ class Orchestrator:
 
 
 def progress_line(record: RunRecord) -> str:
-    thr = record.metrics()["mb_per_s"]
     if not record.usable:
         return f"FAILED: {(record.error or record.verify_detail)[:200]}"
-    return (f"{thr:.1f} MB/s, cpu {record.cpu_s:.2f}s, "
+    m = record.metrics()
+    whole = m["mb_per_s_process"]
+    return (f"{whole or 0:.1f} MB/s whole process ({m['mb_per_s'] or 0:.1f} in region), "
+            f"wall {record.process_wall_s:.2f}s, cpu {record.cpu_s:.2f}s, "
             f"rss {record.maxrss_kib // 1024} MiB ok")
 
 

@@ -15,7 +15,8 @@ from .runners import MODES, RUNNERS, split_label
 from .stats import Spread, pairwise_ratios, spread
 
 _METRICS = (
-    "mb_per_s", "gbps", "objects_per_s", "cpu_s_per_gib", "cpu_s_timed_per_gib", "peak_rss_mib"
+    "mb_per_s", "gbps", "objects_per_s", "cpu_s_per_gib", "cpu_s_timed_per_gib", "cpu_s_region_per_gib",
+    "mb_per_s_process", "objects_per_s_process", "wall_s_process", "cpu_s_process", "peak_rss_mib",
 )
 
 
@@ -54,9 +55,11 @@ class RatioSummary:
     mode: str
     subject: str
     peer: str
-    throughput: Spread | None  # subject MB/s / peer MB/s (above 1: subject faster)
-    cpu: Spread | None  # subject CPU-s/GiB / peer CPU-s/GiB (below 1: subject cheaper)
+    throughput: Spread | None  # subject MB/s / peer MB/s, whole process (above 1: subject faster)
+    cpu: Spread | None  # subject CPU-s/GiB / peer CPU-s/GiB, whole process (below 1: subject cheaper)
     pairs: int
+    throughput_region: Spread | None = None  # the same over each runner's timed region
+    cpu_region: Spread | None = None
 
 
 def _percentile_medians(outputs: Sequence[dict[str, Any] | None]) -> dict[str, float | str] | None:
@@ -177,18 +180,21 @@ def compute_ratios(
             if (peer in subjects) if peers is None else (peer not in peers):
                 continue
             theirs = by_group[(t2, w2, m2, peer)]
-            thr = pairwise_ratios(
-                {i: r.metrics()["mb_per_s"] for i, r in mine.items()},
-                {i: r.metrics()["mb_per_s"] for i, r in theirs.items()},
-            )
-            cpu = pairwise_ratios(
-                {i: r.metrics()["cpu_s_per_gib"] for i, r in mine.items()},
-                {i: r.metrics()["cpu_s_per_gib"] for i, r in theirs.items()},
-            )
-            if not thr and not cpu:
+
+            def paired(metric: str, mine: dict[int, RunRecord] = mine,
+                       theirs: dict[int, RunRecord] = theirs) -> list[float]:
+                return pairwise_ratios({i: r.metrics()[metric] for i, r in mine.items()},
+                                       {i: r.metrics()[metric] for i, r in theirs.items()})
+
+            # Whole process is what a user pays (start-up included) and what the ratios
+            # are judged on; the timed region is kept beside it.
+            thr, cpu = paired("mb_per_s_process"), paired("cpu_s_per_gib")
+            thr_region, cpu_region = paired("mb_per_s"), paired("cpu_s_region_per_gib")
+            if not thr and not cpu and not thr_region:
                 continue
             out.append(
-                RatioSummary(target, workload, mode, subject, peer, spread(thr), spread(cpu), len(thr))
+                RatioSummary(target, workload, mode, subject, peer, spread(thr), spread(cpu),
+                             max(len(thr), len(thr_region)), spread(thr_region), spread(cpu_region))
             )
     return out
 

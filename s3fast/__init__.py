@@ -12,35 +12,70 @@ Public surface (everything else is private and may change)::
 """
 from __future__ import annotations
 
-import asyncio
 import gc
+import importlib
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ._client import Client
-from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Timeouts, TransferConfig
-from ._errors import (
-    AccessDenied,
-    ChecksumMismatch,
-    ConfigError,
-    CredentialsError,
-    LocalIOError,
-    NetworkError,
-    NoSuchBucket,
-    NoSuchKey,
-    PreconditionFailed,
-    RequestTimeout,
-    S3Error,
-    S3FastError,
-    TransferError,
-)
-from ._impl import MODE as IMPLEMENTATION
-from ._results import ObjectHead, PartEvent, TransferResult
-from ._retry import RetryConfig
-from .transfer._hedge import HedgeConfig
-from ._s3xml import ObjectInfo
-from ._units import GiB, KiB, MiB, parse_size
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._client import Client
+    from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Timeouts, TransferConfig
+    from ._errors import (
+        AccessDenied,
+        ChecksumMismatch,
+        ConfigError,
+        CredentialsError,
+        LocalIOError,
+        NetworkError,
+        NoSuchBucket,
+        NoSuchKey,
+        PreconditionFailed,
+        RequestTimeout,
+        S3Error,
+        S3FastError,
+        TransferError,
+    )
+    from ._impl import MODE as IMPLEMENTATION
+    from ._results import ObjectHead, PartEvent, TransferResult
+    from ._retry import RetryConfig
+    from ._s3xml import ObjectInfo
+    from ._units import GiB, KiB, MiB, parse_size
+    from .transfer._hedge import HedgeConfig
+
+# Public name -> (private module, its name there), imported on first access (PEP 562):
+# ``s3fast --version`` or a program that only reads ``s3fast.MiB`` does not pay for the
+# client, asyncio, ssl and awscrt, which the transfer path imports.
+_LAZY: dict[str, tuple[str, str]] = {
+    "Client": ("._client", "Client"),
+    **{name: ("._config", name) for name in (
+        "MAX_OBJECT_SIZE", "MAX_PART_SIZE", "MAX_PARTS", "MIN_PART_SIZE", "Timeouts", "TransferConfig")},
+    **{name: ("._errors", name) for name in (
+        "AccessDenied", "ChecksumMismatch", "ConfigError", "CredentialsError", "LocalIOError",
+        "NetworkError", "NoSuchBucket", "NoSuchKey", "PreconditionFailed", "RequestTimeout", "S3Error",
+        "S3FastError", "TransferError")},
+    "IMPLEMENTATION": ("._impl", "MODE"),
+    **{name: ("._results", name) for name in ("ObjectHead", "PartEvent", "TransferResult")},
+    "RetryConfig": ("._retry", "RetryConfig"),
+    "HedgeConfig": (".transfer._hedge", "HedgeConfig"),
+    "ObjectInfo": ("._s3xml", "ObjectInfo"),
+    **{name: ("._units", name) for name in ("GiB", "KiB", "MiB", "parse_size")},
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(where[0], __name__), where[1])
+    globals()[name] = value  # later accesses are plain module attributes
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 T = TypeVar("T")
 
@@ -64,6 +99,8 @@ def tune_process() -> None:
     if _TUNED:
         return  # once per process: a later freeze would pin whatever garbage exists then
     _TUNED.append(True)
+    # The transfer machinery is imported lazily; load it now so that the freeze covers it.
+    importlib.import_module("._client", __name__)
     gc.freeze()
     _tune_malloc()
 
@@ -102,6 +139,8 @@ def run(coro: Coroutine[Any, Any, T], *, tune: bool = True) -> T:
 
     async def main() -> None:
         box.append(await coro)
+
+    import asyncio
 
     try:
         import uvloop

@@ -4,6 +4,13 @@ Parts are checksummed independently, in any order, and combined in order with
 awscrt's ``combine_*`` (no second pass over the data): that is how a multipart upload
 gets the FULL_OBJECT checksum S3 requires for CRC64NVME, and how a parallel ranged
 download checks the object S3 stored.
+
+Why awscrt and not a smaller library: it is the one well-kept package with all three
+CRCs at memory speed *and* their combine; crc32c and google-crc32c have CRC32C only, the
+crc64fast bindings only a hashlib-style object (no continuing from a stored value, no
+combine). Its shared library is large to load, so it is loaded on the first checksum
+actually needed (:data:`ALGORITHMS` is built then), not with s3fast: listing, deleting
+or a download of an object stored without a checksum never load it.
 """
 from __future__ import annotations
 
@@ -11,8 +18,7 @@ import base64
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-
-from awscrt import checksums as _crt
+from typing import TYPE_CHECKING
 
 
 @dataclass(frozen=True)
@@ -39,17 +45,37 @@ class Algorithm:
         return self.update(data, 0)
 
 
-ALGORITHMS: dict[str, Algorithm] = {
-    "crc64nvme": Algorithm("crc64nvme", 8, _crt.crc64nvme, _crt.combine_crc64nvme),
-    "crc32c": Algorithm("crc32c", 4, _crt.crc32c, _crt.combine_crc32c),
-    "crc32": Algorithm("crc32", 4, _crt.crc32, _crt.combine_crc32),
-}
+_NAMES = ("crc64nvme", "crc32c", "crc32")
+_WIDTHS = {"crc64nvme": 8, "crc32c": 4, "crc32": 4}
+_BY_HEADER = tuple((f"x-amz-checksum-{name}", name) for name in _NAMES)
+_LOADED: dict[str, Algorithm] | None = None
+if TYPE_CHECKING:
+    ALGORITHMS: dict[str, Algorithm]
 
-_BY_HEADER = tuple((algo.header, algo) for algo in ALGORITHMS.values())
+
+def _algorithms() -> dict[str, Algorithm]:
+    global _LOADED
+    table = _LOADED
+    if table is None:
+        from awscrt import checksums as crt
+
+        # Built whole, then published in one assignment: a thread that races this one
+        # never sees a half-filled table.
+        table = {name: Algorithm(name, _WIDTHS[name], getattr(crt, name), getattr(crt, f"combine_{name}"))
+                 for name in _NAMES}
+        _LOADED = table
+    return table
+
+
+def __getattr__(name: str) -> object:
+    # ALGORITHMS (name -> Algorithm) is built, and awscrt loaded, on first access.
+    if name == "ALGORITHMS":
+        return _algorithms()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get(name: str) -> Algorithm | None:
-    return None if name == "none" else ALGORITHMS[name]
+    return None if name == "none" else _algorithms()[name]
 
 
 def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
@@ -62,9 +88,10 @@ def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
     CRC64NVME, which S3 keeps only as a full-object checksum. In doubt COMPOSITE: a
     full-object guess would fail a correct download.
     """
-    for header, algo in _BY_HEADER:
+    for header, name in _BY_HEADER:
         value = headers.get(header)
         if value:
+            algo = _algorithms()[name]
             kind = headers.get("x-amz-checksum-type", "").upper()
             if not kind:
                 multipart = "-" in headers.get("etag", "")

@@ -141,12 +141,14 @@ def test_ratios_are_paired_by_repetition_not_medians_of_each_side() -> None:
 
 
 def _rec(runner: str, rep: int, seconds: float | None, *, mode: str = "default", ok: bool = True,
-         verified: bool | None = True, cpu: float = 1.0, workload: str = "upload-1GiB-1x-disk") -> RunRecord:
+         verified: bool | None = True, cpu: float = 1.0, workload: str = "upload-1GiB-1x-disk",
+         wall: float | None = None, cpu_timed: float | None = None) -> RunRecord:
     return RunRecord(
         run_id=f"{runner}-{rep}", target="nginx-http", workload=workload, direction="upload",
         storage="disk", object_size=1 << 30, count=1, runner=runner, mode=mode,
         label=run_label(runner, mode), rep=rep, ok=ok, verified=verified, seconds=seconds,
-        user_s=cpu, sys_s=0.0, maxrss_kib=100 * 1024,
+        user_s=cpu, sys_s=0.0, maxrss_kib=100 * 1024, cpu_s_timed=cpu_timed,
+        process_wall_s=(seconds or 0.0) if wall is None else wall,
         output={"latency_ms": {"p50": 10.0 * (rep + 1), "p90": 20.0, "p99": 30.0, "scope": "request"},
                 "retries": 1, "per_ip": {"127.0.0.1": {"requests": 4, "bytes": 10, "errors": 0}}},
     )
@@ -158,6 +160,40 @@ def test_metrics_of_one_run() -> None:
     assert m["gbps"] == pytest.approx((1 << 30) * 8 / 2.0 / 1e9)
     assert m["objects_per_s"] == 0.5 and m["cpu_s_per_gib"] == 3.0 and m["peak_rss_mib"] == 100
     assert derive_metrics(_rec("awscrt", 0, None))["mb_per_s"] is None
+
+
+def test_whole_process_metrics_count_start_up() -> None:
+    """The process view divides by the child's wall time from fork/exec to exit; the region
+    view by the runner's own timed region; a runner without a region of its own (an
+    executable) has its process as region."""
+    m = derive_metrics(_rec("s3fast-native", 0, 1.0, cpu=3.0, wall=4.0, cpu_timed=1.0))
+    assert m["mb_per_s_process"] == pytest.approx((1 << 30) / 4.0 / 1e6)
+    assert m["mb_per_s"] == pytest.approx((1 << 30) / 1.0 / 1e6)
+    assert (m["objects_per_s_process"], m["wall_s_process"], m["cpu_s_process"]) == (0.25, 4.0, 3.0)
+    assert (m["cpu_s_per_gib"], m["cpu_s_region_per_gib"]) == (3.0, 1.0)
+    exe = _rec("s5cmd", 0, 2.0, cpu=3.0)
+    exe.seconds_source = "process"
+    assert derive_metrics(exe)["cpu_s_region_per_gib"] == 3.0
+    python = _rec("awscrt", 0, 2.0, cpu=3.0)
+    python.seconds_source = "runner"  # a region of its own, but no CPU measured in it
+    assert derive_metrics(python)["cpu_s_region_per_gib"] is None
+    assert derive_metrics(_rec("awscrt", 0, 2.0, wall=0.0))["mb_per_s_process"] is None
+
+
+def test_ratios_are_judged_on_the_whole_process() -> None:
+    """s3fast faster in its region but paying 2 s of start-up loses on the whole process."""
+    records = [
+        _rec("s3fast-cli-native", 0, 1.0, wall=3.0, cpu=2.0), _rec("s5cmd", 0, 2.0, cpu=1.0),
+        _rec("s3fast-cli-native", 1, 1.0, wall=3.0, cpu=2.0), _rec("s5cmd", 1, 2.0, cpu=1.0),
+    ]
+    (ratio,) = compute_ratios(records, {"s3fast-cli-native"})
+    assert ratio.throughput is not None and ratio.throughput.median == pytest.approx(2.0 / 3.0)
+    assert ratio.cpu is not None and ratio.cpu.median == pytest.approx(2.0)
+    assert ratio.throughput_region is not None and ratio.throughput_region.median == pytest.approx(2.0)
+    assert ratio.pairs == 2
+    groups = {g.label: g for g in summarize(records)}
+    wall = groups["s3fast-cli-native"].get("wall_s_process")
+    assert wall is not None and wall.median == 3.0
 
 
 def test_summary_medians_exclude_failed_and_unverified_runs() -> None:
@@ -517,3 +553,11 @@ def test_each_workload_gets_one_unrecorded_warm_up_run(tmp_path: Path, monkeypat
         (b.name, 0), (b.name, 1), (b.name, 1)]
     assert len(records) == 8 and len(read_jsonl(tmp_path / "out")) == 8
     assert sum(m.startswith("[warm-up]") for m in logs) == 2
+
+
+def test_progress_line_shows_both_views() -> None:
+    from benchmarks.orchestrator import progress_line
+
+    line = progress_line(_rec("s3fast-native", 0, 1.0, wall=2.0, cpu=1.5))
+    assert line.startswith(f"{(1 << 30) / 2e6:.1f} MB/s whole process ({(1 << 30) / 1e6:.1f} in region), wall 2.00s")
+    assert progress_line(_rec("awscrt", 0, None, ok=False)).startswith("FAILED")

@@ -33,15 +33,19 @@ def _line(runner: str, rep: int, seconds: float | None, **kw: object) -> dict[st
         "output": {"ttfb_ms": {"p50": 1.5, "p90": 2.5, "p99": 3.5, "scope": "object"}},
         "metrics": {"ignored": "derived again on load"}, "a_future_field": 1,
     }
+    record["process_wall_s"] = seconds or 0.0  # executables: the process is the region
     record.update(kw)
     return record
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
+    # s3fast's process lives 1 s longer than its timed region (start-up), and its region
+    # costs 0.5 of its 1.5 CPU-s; s5cmd's region is its process.
+    fast = {"process_wall_s": 2.0, "cpu_s_timed": 0.5}
     lines = [
-        _line("s3fast-native", 0, 1.0), _line("awscrt", 0, 2.0), _line("s5cmd", 0, 4.0),
-        _line("s3fast-native", 1, 1.0), _line("awscrt", 1, 1.0), _line("s5cmd", 1, 2.0),
+        _line("s3fast-native", 0, 1.0, **fast), _line("awscrt", 0, 2.0), _line("s5cmd", 0, 4.0, seconds_source="process"),
+        _line("s3fast-native", 1, 1.0, **fast), _line("awscrt", 1, 1.0), _line("s5cmd", 1, 2.0, seconds_source="process"),
         _line("s3fast-native", 2, None, ok=False, verified=None, error="exit 1: boom"),
         _line("awscrt", 2, 1.0),
     ]
@@ -64,14 +68,22 @@ def test_results_md_has_facts_table_ratios_and_plots(run_dir: Path) -> None:
     assert "- s5cmd: v2.3.0" in text and "## nginx-http" in text
     row = next(line for line in text.splitlines() if line.startswith("| download-1GiB-1x-disk | s3fast-native |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert cells[2] == "1,074 (1,074–1,074)"  # 2^30 B in 1 s, both usable runs
-    assert cells[5] == "1.50 (1.50–1.50)"  # CPU-s/GiB
-    assert cells[7] == "50"  # peak RSS MiB
-    assert cells[9] == "1.5/2.5/3.5 (object)"  # TTFB
+    assert cells[2] == "537 (537–537)"  # whole process: 2^30 B in 2 s, both usable runs
+    assert cells[3] == "1,074"  # in region: 2^30 B in 1 s
+    assert cells[4] == "0.5" and cells[5] == "2.00"  # objects/s and wall s, whole process
+    assert cells[6] == "1.50 (1.50–1.50)" and cells[7] == "0.50"  # CPU-s/GiB whole, in region
+    assert cells[8] == "50"  # peak RSS MiB
+    assert cells[10] == "1.5/2.5/3.5 (object)"  # TTFB
     assert cells[-1] == "2/1" and cells[-2] == "yes"
-    # pair by pair: s3fast vs awscrt is 2/1 and 1/1 -> median 1.5; vs s5cmd 4 and 2 -> 3.0
-    assert "| nginx-http | download-1GiB-1x-disk | default | s3fast-native | awscrt | 1.50 (1.00–2.00) |" in text
-    assert "| nginx-http | download-1GiB-1x-disk | default | s3fast-native | s5cmd | 3.00 (2.00–4.00) |" in text
+    s5 = next(line for line in text.splitlines() if line.startswith("| download-1GiB-1x-disk | s5cmd |"))
+    assert [c.strip() for c in s5.strip("|").split("|")][7] == "1.50"  # its region is its process
+    # Pair by pair, whole process: vs awscrt 2/2 and 1/2 -> median 0.75, vs s5cmd 4/2 and 2/2
+    # -> 1.5; in region (beside): 2/1 and 1/1 -> 1.5, 4/1 and 2/1 -> 3.0. CPU: 1.5/1.5 whole;
+    # in region 0.5 against awscrt's none (–) and s5cmd's process (1.5).
+    assert ("| nginx-http | download-1GiB-1x-disk | default | s3fast-native | awscrt | 0.75 (0.50–1.00) | "
+            "1.00 (1.00–1.00) | 1.50 | – | 2 |") in text
+    assert ("| nginx-http | download-1GiB-1x-disk | default | s3fast-native | s5cmd | 1.50 (1.00–2.00) | "
+            "1.00 (1.00–1.00) | 3.00 | 0.33 | 2 |") in text
     assert "- boto3-crt: s3transfer.crt not importable" in text
     assert "- s5cmd on upload-1MiB-2x-memory: s5cmd has no memory mode" in text
     assert "exit 1: boom" in text

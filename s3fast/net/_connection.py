@@ -933,11 +933,4 @@ async def open_connection(
     return conn
 
 
-def make_ssl_context(ca_bundle: str | None, verify: bool) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(cafile=ca_bundle) if verify else ssl._create_unverified_context()
-    # HTTP/1.1 only; S3 does not negotiate h2 for data.
-    ctx.set_alpn_protocols(["http/1.1"])
-    return ctx
-
-
 Clock = Callable[[], float]
