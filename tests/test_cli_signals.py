@@ -83,3 +83,32 @@ def test_signal_mid_download_leaves_no_file(fault_cluster, tmp_path: Path, sig: 
     assert b"Traceback" not in err
     assert err.decode().strip().splitlines() == [f"s3fast: interrupted by {sig.name}"]
     assert list(out.iterdir()) == []
+
+
+def test_signal_while_stdin_is_idle_ends_promptly(fault_cluster) -> None:  # type: ignore[no-untyped-def]
+    """A stdin upload whose producer has gone quiet: a thread is blocked in read(); the
+    signal must still end the process (and abort the upload) without waiting for stdin."""
+    bucket = fault_cluster.make_bucket()
+    env = {**os.environ, "AWS_ENDPOINT_URL": fault_cluster.endpoint_url}
+    resolve = ["--resolve", f"{fault_cluster.host}:{','.join(fault_cluster.ips)}"]
+    proc = subprocess.Popen([sys.executable, "-m", "s3fast.cli", "cp", "-", f"s3://{bucket}/s", "--part-size",
+                             "5MiB", "--progress", "off", *resolve], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(os.urandom(6 * MiB))  # more than one part: the multipart upload starts
+        proc.stdin.flush()
+        fault_cluster.wait_for_requests(
+            lambda recs: any(r.method == "PUT" and "partNumber=1&" in r.target and r.status == 200 for r in recs),
+            timeout=60)
+        proc.send_signal(signal.SIGTERM)  # stdin stays open and silent (communicate() would close it)
+        proc.wait(timeout=60)
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.decode().strip().splitlines() == ["s3fast: interrupted by SIGTERM"]
+    assert fault_cluster.list_multipart_uploads(bucket) == []
