@@ -15,7 +15,7 @@ from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
-from ._url import S3Url, parse_s3_url, resolve_endpoint
+from ._url import S3Url, check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .net._endpoints import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
@@ -301,6 +301,7 @@ class Client:
         await self._transport.call(Request("DELETE", u.bucket, u.key, expect=(204, 200)))
 
     async def create_bucket(self, bucket: str) -> None:
+        check_bucket(bucket)  # it goes into the request line unquoted
         body = b""
         if self.region != "us-east-1" and not self.endpoint.custom:
             body = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'

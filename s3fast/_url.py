@@ -31,6 +31,13 @@ def is_s3_url(text: str) -> bool:
     return text.startswith("s3://")
 
 
+def check_bucket(bucket: object) -> str:
+    """A bucket name that can go into a request line or a host name as is."""
+    if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
+        raise ConfigError(f"invalid bucket name {bucket!r}")
+    return bucket
+
+
 def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
     """``s3://bucket/a/b.bin`` -> S3Url("bucket", "a/b.bin"); clear errors otherwise."""
     if not isinstance(text, str) or not text.startswith("s3://"):
@@ -180,4 +187,4 @@ def resolve_endpoint(
     return Endpoint("https", f"s3.{region}.amazonaws.com", 443, style)
 
 
-__all__ = ["S3Url", "Endpoint", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]
+__all__ = ["S3Url", "Endpoint", "check_bucket", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]

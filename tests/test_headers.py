@@ -164,3 +164,16 @@ def test_api_good_headers_arrive_as_given() -> None:
         heads = b"".join(rec.heads).lower()
     assert b"\r\ncontent-type: text/plain; charset=utf-8\r\n" in heads
     assert b"\r\nx-amz-meta-owner: me\r\n" in heads
+
+
+@pytest.mark.parametrize("bucket", ["b\r\nX-Injected: yes", "b c", "b/../x", ""])
+def test_api_create_bucket_refuses_names_that_would_break_the_request_line(bucket: str) -> None:
+    async def go() -> None:
+        async with s3fast.Client(endpoint_url=rec.endpoint_url, region="us-east-1",
+                                 aws_access_key_id="testing", aws_secret_access_key="testing") as c:
+            await c.create_bucket(bucket)
+
+    with _answered_ok() as rec:
+        with pytest.raises(ConfigError, match="invalid bucket name"):
+            asyncio.run(go())
+        assert rec.heads == []
