@@ -50,6 +50,12 @@ def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
         raise ConfigError(f"invalid bucket name {bucket!r} in {text!r}")
     if require_key and not key:
         raise ConfigError(f"S3 URL has no key: {text!r} (expected s3://bucket/key)")
+    if not key.isascii():
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            # A file name that is not UTF-8 reaches Python as lone surrogates; S3 keys are UTF-8.
+            raise ConfigError(f"S3 keys are UTF-8 text; {text!r} is not valid UTF-8") from None
     return S3Url(bucket, key)
 
 
