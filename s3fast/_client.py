@@ -11,10 +11,11 @@ from urllib.parse import quote
 from . import _checksum, _impl
 from ._config import TransferConfig
 from ._errors import ConfigError, NoSuchKey, RequestTimeout, S3Error
+from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
-from ._url import S3Url, parse_s3_url, resolve_endpoint
+from ._url import S3Url, check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .net._endpoints import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
@@ -181,11 +182,7 @@ class Client:
     ) -> TransferResult:
         """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes)."""
         dst = parse_s3_url(url)
-        headers: dict[str, str] = {}
-        if content_type:
-            headers["content-type"] = content_type
-        for k, v in (metadata or {}).items():
-            headers[f"x-amz-meta-{k.lower()}"] = v
+        headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
         self._start_tuner()
         coro = _upload.upload(self, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
                               on_progress=on_progress)
@@ -304,6 +301,7 @@ class Client:
         await self._transport.call(Request("DELETE", u.bucket, u.key, expect=(204, 200)))
 
     async def create_bucket(self, bucket: str) -> None:
+        check_bucket(bucket)  # it goes into the request line unquoted
         body = b""
         if self.region != "us-east-1" and not self.endpoint.custom:
             body = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'

@@ -32,6 +32,7 @@ than the AWS CRT's 2 GiB default.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 from ._errors import ConfigError
@@ -48,6 +49,29 @@ MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE  # 48.8 TiB
 MAX_SINGLE_PUT = 5 * GiB
 
 CHECKSUM_ALGORITHMS = ("crc64nvme", "crc32c", "crc32", "none")
+
+#: Upper ends of the documented ranges. Nothing real comes near them; they exist so that a
+#: typo (1e308, a 310-digit size) is refused with a message instead of overflowing a timer,
+#: a float-to-int conversion or a 64-bit field somewhere deep inside.
+MAX_GBPS = 10_000.0           # 10 Tbps: above any single host's network
+MAX_CONCURRENCY = 10_000      # S3's part count: more requests than parts is never useful
+MAX_MEMORY_LIMIT = 1024 * GiB
+MAX_SECONDS = 10_000_000.0    # ~116 days, for any timeout or deadline
+
+
+def _check_int(owner: str, name: str, value: object, low: int, high: int, unit: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{owner}{name} must be an integer, got {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{owner}{name} must be between {low} and {high}{unit}, got {value}")
+
+
+def _check_number(owner: str, name: str, value: object, high: float, unit: str = "") -> None:
+    """A finite number in (0, high]: NaN, infinities, zero and negatives are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{owner}{name} must be a number, got {value!r}")
+    if not (math.isfinite(value) and 0 < value <= high):
+        raise ConfigError(f"{owner}{name} must be > 0 and at most {high:g}{unit}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -77,11 +101,12 @@ class Timeouts:
 
     def __post_init__(self) -> None:
         for name in ("connect", "first_byte", "idle", "low_speed_seconds"):
-            value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(f"timeouts.{name} must be > 0 seconds, got {value!r}")
-        if self.deadline is not None and not self.deadline > 0:
-            raise ConfigError(f"timeouts.deadline must be > 0 seconds or None, got {self.deadline!r}")
+            _check_number("timeouts.", name, getattr(self, name), MAX_SECONDS, " seconds")
+        if self.deadline is not None:
+            _check_number("timeouts.", "deadline", self.deadline, MAX_SECONDS, " seconds (or None)")
+        rate = self.low_speed_bytes_per_s
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (math.isfinite(rate) and rate >= 0):
+            raise ConfigError(f"timeouts.low_speed_bytes_per_s must be a finite number >= 0, got {rate!r}")
 
 
 @dataclass(frozen=True)
@@ -166,22 +191,24 @@ class TransferConfig:
     tuner: TunerConfig | None = None
 
     def __post_init__(self) -> None:
+        _check_int("", "part_size", self.part_size, 0, 2**63 - 1)
         if self.part_size < MIN_PART_SIZE or self.part_size > MAX_PART_SIZE:
             raise ConfigError(
                 f"part_size must be between 5 MiB and 5 GiB (S3's limits), got {self.part_size} bytes"
             )
-        if self.multipart_threshold < 1:
-            raise ConfigError(f"multipart_threshold must be >= 1 byte, got {self.multipart_threshold}")
-        if self.max_concurrency is not None and self.max_concurrency < 1:
-            raise ConfigError(f"max_concurrency must be >= 1, got {self.max_concurrency}")
+        _check_int("", "multipart_threshold", self.multipart_threshold, 1, MAX_OBJECT_SIZE, " bytes")
+        if self.max_concurrency is not None:
+            _check_int("", "max_concurrency", self.max_concurrency, 1, MAX_CONCURRENCY)
         for name in ("target_gbps", "max_gbps"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigError(f"{name} must be > 0, got {value!r}")
+            if value is not None:
+                _check_number("", name, value, MAX_GBPS, " Gbps")
+        _check_int("", "memory_limit", self.memory_limit, 0, MAX_MEMORY_LIMIT, " bytes")
         if self.memory_limit < self.part_size:
             raise ConfigError(
                 f"memory_limit ({self.memory_limit} bytes) must hold at least one part ({self.part_size} bytes)"
             )
+        _check_int("", "io_chunk_size", self.io_chunk_size, 0, MAX_PART_SIZE, " bytes")
         if self.io_chunk_size < 64 * KiB:
             raise ConfigError(f"io_chunk_size must be >= 64 KiB, got {self.io_chunk_size}")
         if self.checksum not in CHECKSUM_ALGORITHMS:

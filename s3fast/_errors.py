@@ -17,9 +17,48 @@ Hierarchy (flat on purpose: catch ``S3FastError`` for everything)::
         └── RequestTimeout     one of the configured timeouts fired
 
 Every S3Error carries ``status``, ``code``, ``message`` and ``request_id`` so a
-failure can be reported to AWS support as is.
+failure can be reported to AWS support as is. Those attributes keep the server's text as
+received; the exception's message (``str(exc)``) shows it through :func:`printable`, so a
+hostile or broken server cannot reach a terminal with escape sequences or page-long text.
 """
 from __future__ import annotations
+
+import unicodedata
+
+#: How much of one server-supplied field an error message shows.
+MAX_SHOWN = 512
+
+
+def printable(text: object, limit: int = MAX_SHOWN) -> str:
+    """``text`` made safe to print on a terminal or in a log line.
+
+    Control characters (C0, DEL, C1: ESC starts the CSI/OSC sequences that recolour,
+    retitle or rewrite a terminal), format characters (bidi overrides that reorder what
+    is shown), line/paragraph separators and lone surrogates are shown as ``\\xNN`` /
+    ``\\uNNNN`` escapes; other text, non-ASCII letters included, is kept. Longer than
+    ``limit`` characters: cut, saying how much was left out.
+    """
+    s = text if isinstance(text, str) else str(text)
+    cut = len(s) - limit
+    if cut > 0:
+        s = s[:limit]
+    if not (s.isascii() and s.isprintable()):
+        s = "".join(ch if _shown_as_is(ch) else _escape(ch) for ch in s)
+    return s if cut <= 0 else f"{s}... ({cut} more characters)"
+
+
+def _shown_as_is(ch: str) -> bool:
+    if " " <= ch <= "~":
+        return True
+    category = unicodedata.category(ch)
+    return category[0] != "C" and category not in ("Zl", "Zp")
+
+
+def _escape(ch: str) -> str:
+    o = ord(ch)
+    if o < 0x100:
+        return f"\\x{o:02x}"
+    return f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
 
 
 class S3FastError(Exception):
@@ -56,7 +95,8 @@ class NetworkError(S3FastError, ConnectionError):
     """The connection failed: refused, reset, closed early, or too slow."""
 
     def __init__(self, message: str, *, ip: str | None = None, kind: str = "connection") -> None:
-        super().__init__(message)
+        # Messages can quote what the server sent (a status line, a header): shown safely.
+        super().__init__(printable(message, 2 * MAX_SHOWN))
         self.ip = ip
         #: "connect", "reset", "short-read", "protocol", "timeout"
         self.kind = kind
@@ -90,13 +130,13 @@ class S3Error(S3FastError):
         self.request_id = request_id
         self.resource = resource
         self.headers = headers or {}
-        text = f"{code} ({status})"
+        text = f"{printable(code, 64)} ({status})"
         if message:
-            text += f": {message}"
+            text += f": {printable(message)}"
         if resource:
-            text += f" [{resource}]"
+            text += f" [{printable(resource)}]"
         if request_id:
-            text += f" request-id={request_id}"
+            text += f" request-id={printable(request_id, 128)}"
         super().__init__(text)
 
 

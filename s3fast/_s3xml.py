@@ -1,8 +1,25 @@
-"""The few S3 XML documents s3fast reads and writes (ElementTree; namespaces ignored)."""
+"""The few S3 XML documents s3fast reads and writes (ElementTree; namespaces ignored).
+
+What a server sends is parsed under hard limits, whoever the server is: at most
+:data:`MAX_XML_BYTES` (checked before parsing; the connection bounds what it reads, this
+bounds what the parser accepts), and no DTD at all (defusedxml: S3 never sends one, and a
+DTD is how entity expansion, the "billion laughs", and external entities get in). A
+document refused for either reason reads as "not XML": an error body then shows as text,
+a listing fails with a protocol error.
+"""
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+
+from ._errors import NetworkError
+
+#: The largest XML answer accepted. A ListObjectsV2 page is the largest S3 sends: 1,000
+#: keys of up to 1,024 bytes, up to 6x longer once escaped, plus their fields: ~7 MiB.
+MAX_XML_BYTES = 16 * 1024 * 1024
+# An object size in a listing: digits only, and no longer than S3's largest (48.8 TiB).
+_SIZE_RE = re.compile(r"[0-9]{1,15}")
 
 
 def escape(text: str) -> str:
@@ -22,12 +39,18 @@ def _find(root: ET.Element, name: str) -> str | None:
 
 
 def parse_xml(body: bytes) -> ET.Element | None:
+    """The root element; None when the body is empty, too large, carries a DTD or is not XML."""
+    if len(body) > MAX_XML_BYTES:
+        return None
     text = body.strip()
     if not text:
         return None
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import fromstring
+
     try:
-        return ET.fromstring(text)
-    except ET.ParseError:
+        return fromstring(text, forbid_dtd=True)  # type: ignore[no-any-return]
+    except (ET.ParseError, DefusedXmlException):
         return None
 
 
@@ -92,7 +115,8 @@ class ListPage:
 def parse_list_v2(body: bytes) -> ListPage:
     root = parse_xml(body)
     if root is None:
-        raise ValueError("ListObjectsV2 answer is not XML")
+        raise NetworkError(f"the ListObjectsV2 answer is not XML (or is over {MAX_XML_BYTES} bytes, or has a DTD)",
+                           kind="protocol")
     objects: list[ObjectInfo] = []
     prefixes: list[str] = []
     token = None
@@ -101,9 +125,11 @@ def parse_list_v2(body: bytes) -> ListPage:
         tag = _strip_ns(child.tag)
         if tag == "Contents":
             fields = {_strip_ns(c.tag): (c.text or "") for c in child}
+            size = fields.get("Size", "0").strip() or "0"
+            if not _SIZE_RE.fullmatch(size):
+                raise NetworkError(f"the ListObjectsV2 answer has an invalid Size: {size[:40]!r}", kind="protocol")
             objects.append(
-                ObjectInfo(fields.get("Key", ""), int(fields.get("Size", "0") or 0), fields.get("ETag", ""),
-                           fields.get("LastModified", ""))
+                ObjectInfo(fields.get("Key", ""), int(size), fields.get("ETag", ""), fields.get("LastModified", ""))
             )
         elif tag == "CommonPrefixes":
             p = _find(child, "Prefix")

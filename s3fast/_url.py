@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
 from ._errors import ConfigError
+from ._headers import check_region
 from ._results import quick_init
 
 # S3's bucket naming rules, loosely: 3-63 chars of lower-case letters, digits, dots, dashes
@@ -30,6 +31,13 @@ def is_s3_url(text: str) -> bool:
     return text.startswith("s3://")
 
 
+def check_bucket(bucket: object) -> str:
+    """A bucket name that can go into a request line or a host name as is."""
+    if not isinstance(bucket, str) or not _BUCKET_RE.fullmatch(bucket):
+        raise ConfigError(f"invalid bucket name {bucket!r}")
+    return bucket
+
+
 def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
     """``s3://bucket/a/b.bin`` -> S3Url("bucket", "a/b.bin"); clear errors otherwise."""
     if not isinstance(text, str) or not text.startswith("s3://"):
@@ -38,10 +46,16 @@ def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
     bucket, sep, key = rest.partition("/")
     if not bucket:
         raise ConfigError(f"S3 URL has no bucket: {text!r} (expected s3://bucket/key)")
-    if not _BUCKET_RE.match(bucket):
+    if not _BUCKET_RE.fullmatch(bucket):
         raise ConfigError(f"invalid bucket name {bucket!r} in {text!r}")
     if require_key and not key:
         raise ConfigError(f"S3 URL has no key: {text!r} (expected s3://bucket/key)")
+    if not key.isascii():
+        try:
+            key.encode("utf-8")
+        except UnicodeEncodeError:
+            # A file name that is not UTF-8 reaches Python as lone surrogates; S3 keys are UTF-8.
+            raise ConfigError(f"S3 keys are UTF-8 text; {text!r} is not valid UTF-8") from None
     return S3Url(bucket, key)
 
 
@@ -97,6 +111,57 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+# A host name as it may appear in a URL (IP literals are checked apart): no spaces, no
+# controls, nothing that would end the Host header or the authority early.
+_HOST_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_.-]{0,252})$")
+
+
+def parse_endpoint_url(url: str) -> tuple[str, str, int]:
+    """``http(s)://host[:port][/]`` -> (scheme, host, port).
+
+    Everything else is refused rather than silently dropped: a path (``/minio`` behind a
+    reverse proxy would need every request prefixed, which s3fast does not do), a query,
+    a fragment, and user:password (credentials do not travel in the endpoint; they would
+    also be printed in error messages). Controls and spaces are refused before parsing,
+    because ``urlsplit`` deletes tabs and line breaks instead of failing.
+    """
+    shown = _show_url(url)
+    if not isinstance(url, str) or not url:
+        raise ConfigError(f"invalid endpoint URL {shown} (expected http(s)://host[:port])")
+    if any(ord(c) <= 0x20 or ord(c) >= 0x7F for c in url):
+        raise ConfigError(f"invalid endpoint URL {shown}: spaces, control or non-ASCII characters")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"invalid endpoint URL {shown} (expected http(s)://host[:port])")
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        raise ConfigError(f"endpoint URL must not carry user:password (use AWS credentials): {shown}")
+    if parts.path not in ("", "/"):
+        raise ConfigError(f"endpoint URL must not have a path ({parts.path!r}): {shown}")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        raise ConfigError(f"endpoint URL must not have a query or fragment: {shown}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ConfigError(f"invalid port in endpoint URL {shown}") from None
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(f"invalid port in endpoint URL {shown}")
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    host = parts.hostname
+    if not (_is_ip(host) or _HOST_RE.fullmatch(host)) or (":" in host and not parts.netloc.startswith("[")):
+        raise ConfigError(f"invalid host {host!r} in endpoint URL {shown}")
+    return parts.scheme, host, port
+
+
+def _show_url(url: object) -> str:
+    # The user's own input, but with controls escaped, capped, and never a password.
+    text = repr(_USERINFO_RE.sub("//***@", url) if isinstance(url, str) else url)
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+_USERINFO_RE = re.compile(r"//[^/?#]*@")
+
+
 def resolve_endpoint(
     endpoint_url: str | None,
     region: str,
@@ -104,28 +169,28 @@ def resolve_endpoint(
     *,
     bucket_hint: str | None = None,
 ) -> Endpoint:
-    """Pick the endpoint: the argument, else ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, else AWS."""
+    """Pick the endpoint: the argument, else ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, else AWS.
+
+    The region is validated here because every request's host (AWS) or signature scope
+    (any endpoint) is built from it.
+    """
     if addressing_style not in ("auto", "path", "virtual"):
         raise ConfigError(f"addressing_style must be auto, path or virtual, got {addressing_style!r}")
     url = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     if url:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"invalid endpoint URL {url!r} (expected http(s)://host[:port])")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise ConfigError(f"invalid port in endpoint URL {url!r}") from exc
+        scheme, host, port = parse_endpoint_url(url)
+        check_region(region, custom_endpoint=True)
         style = addressing_style
         if style == "auto":
             # S3-compatible servers on IPs, localhost or custom ports rarely have wildcard DNS.
             style = "path"
-        return Endpoint(parts.scheme, parts.hostname, port, style, custom=True)
+        return Endpoint(scheme, host, port, style, custom=True)
+    check_region(region, custom_endpoint=False)
     style = addressing_style
     if style == "auto":
         # Dotted bucket names break the wildcard certificate of virtual hosts.
-        style = "virtual" if bucket_hint is None or _DNS_BUCKET_RE.match(bucket_hint) else "path"
+        style = "virtual" if bucket_hint is None or _DNS_BUCKET_RE.fullmatch(bucket_hint) else "path"
     return Endpoint("https", f"s3.{region}.amazonaws.com", 443, style)
 
 
-__all__ = ["S3Url", "Endpoint", "parse_s3_url", "is_s3_url", "resolve_endpoint", "quote_key"]
+__all__ = ["S3Url", "Endpoint", "check_bucket", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]

@@ -102,7 +102,8 @@ def etag_part_count(etag: str | None) -> int | None:
     if not etag:
         return None
     m = _ETAG_PARTS_RE.match(etag)
-    return int(m.group(1)) if m else None
+    # S3 stores at most 10,000 parts: a larger (hostile) -N must not plan millions of ranges.
+    return int(m.group(1)) if m and len(m.group(1)) <= 5 and 1 <= int(m.group(1)) <= MAX_PARTS else None
 
 
 def parse_content_range(value: str | None) -> tuple[int, int, int] | None:

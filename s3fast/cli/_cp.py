@@ -1,0 +1,174 @@
+"""``s3fast cp SRC DST``: one object to or from S3, as ``aws s3 cp`` does it.
+
+Names follow ``aws s3 cp``: an upload to ``s3://bucket``, ``s3://bucket/`` or
+``s3://bucket/dir/`` takes the source file's name as the last part of the key; a download
+into a directory (``./dir`` or ``./dir/``) takes the key's last part as the file name.
+Mistakes found before the transfer starts (a missing source, no such directory, a key
+that names a "directory") are exit 2; a failure once data moves, local writes included
+(ENOSPC, EACCES), is exit 1.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _impl
+from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printable
+from .._units import format_size
+from .._url import S3Url, is_s3_url, parse_s3_url
+from .._version import __version__
+from ._options import add_common_options, add_transfer_options, make_client, transfer_config
+from ._progress import Progress
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
+
+#: destinations that are this process's stdout, written like "-"
+_STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+
+
+def register(sub: Any) -> None:
+    cp = sub.add_parser("cp", help="copy a file to or from S3",
+                        description="Copy SRC to DST; one of them is s3://bucket/key, the other a local path "
+                                    "('-' for stdin/stdout).")
+    cp.add_argument("src")
+    cp.add_argument("dst")
+    add_common_options(cp)
+    add_transfer_options(cp)
+    cp.set_defaults(handler=main)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the command line asks for, names resolved (pure: see :func:`plan`)."""
+
+    upload: bool
+    src: str
+    dst: str
+    url: S3Url
+
+
+def plan(src: str, dst: str, *, isdir: Any = os.path.isdir) -> Plan:
+    """Resolve SRC and DST as ``aws s3 cp`` does; ConfigError for what cannot work."""
+    if is_s3_url(src) == is_s3_url(dst):
+        if is_s3_url(src):
+            raise ConfigError("S3-to-S3 copy is not supported yet; one side must be a local path")
+        raise ConfigError(f"one of SRC and DST must be an S3 URL (s3://bucket/key), got {src!r} and {dst!r}")
+    if is_s3_url(dst):
+        url = parse_s3_url(dst, require_key=False)
+        if not url.key or url.key.endswith("/"):
+            if src == "-":
+                raise ConfigError(f"an upload from stdin needs a key: {dst!r} names none")
+            name = os.path.basename(src.rstrip("/"))
+            if not name:
+                raise ConfigError(f"cannot name the object after {src!r}")
+            url = S3Url(url.bucket, url.key + name)
+        return Plan(True, src, str(url), url)
+    url = parse_s3_url(src)
+    name = url.key.rsplit("/", 1)[-1]
+    if dst != "-" and dst not in _STDOUT_NAMES and (dst.endswith("/") or isdir(dst)):
+        if not name:
+            raise ConfigError(f"{src!r} ends with '/': name the destination file")
+        dst = os.path.join(dst, name)
+    return Plan(False, src, dst, url)
+
+
+def _check_local(p: Plan) -> None:
+    """Bad input that is cheaper to name now than after connecting."""
+    if p.upload:
+        if p.src == "-":
+            return
+        if not os.path.exists(p.src):
+            raise ConfigError(f"no such file: {p.src}")
+        if os.path.isdir(p.src):
+            raise ConfigError(f"{p.src} is a directory (cp copies one file)")
+        return
+    if p.dst == "-" or p.dst in _STDOUT_NAMES:
+        return
+    parent = os.path.dirname(p.dst) or "."
+    if not os.path.isdir(parent):
+        raise ConfigError(f"no such directory: {parent}")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        p = plan(args.src, args.dst)
+        _check_local(p)
+        config = transfer_config(args)
+    except ConfigError as exc:
+        return error(str(exc), EXIT_USAGE)
+    try:
+        return run_async(lambda: _cp(args, config, p))
+    except NoSuchBucket:
+        return error(f"bucket does not exist: {p.url.bucket}", EXIT_FAILED)
+    except NoSuchKey:
+        return error(f"no such key: {p.url}", EXIT_FAILED)
+    except AccessDenied as exc:
+        return error(f"access denied: {exc}", EXIT_FAILED)
+
+
+async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
+    src, dst, upload = p.src, p.dst, p.upload
+    client = make_client(args, config)
+    data_on_stdout = not upload and (dst == "-" or dst in _STDOUT_NAMES)
+    async with client:
+        total = None
+        if upload and src != "-":
+            total = os.path.getsize(src)
+        progress = Progress(total, client, mode="off" if args.quiet else args.progress)
+        progress.start()
+        ok = False
+        try:
+            if upload:
+                source: Any = sys.stdin.buffer if src == "-" else src
+                result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
+            else:
+                if data_on_stdout:
+                    result = await client.download(src, sys.stdout.buffer, on_progress=progress.add)
+                    sys.stdout.buffer.flush()
+                else:
+                    result = await client.download(src, dst, on_progress=progress.add)
+            ok = True
+        finally:
+            await progress.stop(ok)
+        ip_stats = client.ip_stats()
+        stats = client.stats
+    if args.stats:
+        for ip, st in sorted(ip_stats.items()):
+            sys.stderr.write(f"  {ip:<16} {st.state:<11} requests={st.requests:<6} bytes={st.bytes:<12} "
+                             f"errors={st.errors} quarantines={st.quarantines}\n")
+    if args.json:
+        summary = {
+            "operation": result.operation,
+            "source": src,
+            "destination": dst,
+            "bytes": result.bytes,
+            "seconds": round(result.seconds, 6),
+            "mb_per_s": round(result.mb_per_s, 3),
+            "gbps": round(result.gbps, 4),
+            "parts": result.parts,
+            "requests": stats.requests,
+            "retries": stats.retries,
+            "hedges": stats.hedges,
+            "throttled": stats.throttled,
+            "etag": result.etag,
+            "checksum": {"algorithm": result.checksum[0], "value": result.checksum[1],
+                         "verified": result.checksum_verified} if result.checksum else None,
+            "per_ip": {ip: {"requests": st.requests, "bytes": st.bytes, "errors": st.errors,
+                            "quarantines": st.quarantines, "state": st.state} for ip, st in ip_stats.items()},
+            "native": _impl.NATIVE,
+            "version": __version__,
+        }
+        # On stderr when stdout carries the object, like the summary line.
+        (sys.stderr if data_on_stdout else sys.stdout).write(json.dumps(summary) + "\n")
+    elif not args.quiet:
+        arrow = printable(f"{src} -> {dst}", 4096)
+        # The summary goes to stdout, as aws s3 cp does, unless stdout carries the object.
+        out = sys.stderr if data_on_stdout else sys.stdout
+        out.write(
+            f"{result.operation}: {arrow}  {format_size(result.bytes)} in {result.seconds:.2f} s "
+            f"({result.mb_per_s:.1f} MB/s, {result.gbps:.2f} Gbps)\n"
+        )
+    return EXIT_OK

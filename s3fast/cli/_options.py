@@ -1,0 +1,169 @@
+"""Option groups every subcommand shares, their value checks, and the client built from them.
+
+A subcommand calls :func:`add_common_options` (endpoint and credentials, output, --debug)
+and, if it moves data, :func:`add_transfer_options`; then :func:`make_client` inside its
+coroutine. Each value is checked where it is parsed, so a mistake is exit 2 with one line
+naming the option, before any request is sent.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import ssl
+from typing import Any
+
+from .._config import CHECKSUM_ALGORITHMS, MAX_CONCURRENCY, MAX_GBPS, TransferConfig
+from .._errors import ConfigError
+from .._headers import check_header_value, check_region
+from .._units import format_size, parse_size
+from .._url import parse_endpoint_url
+from ..net._resolver import parse_resolve_option
+from ._runner import warn
+
+
+def size(text: str) -> int:
+    try:
+        return parse_size(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def gbps(text: str) -> float:
+    """A rate in Gbps: a finite number in (0, MAX_GBPS] (nan, inf and 1e308 are refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not (math.isfinite(value) and 0 < value <= MAX_GBPS):
+        raise argparse.ArgumentTypeError(f"must be > 0 and at most {MAX_GBPS:g} Gbps, got {text[:40]!r}")
+    return value
+
+
+def concurrency(text: str) -> int:
+    if not text.strip().isdigit() or len(text.strip()) > 6:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}, got {text[:40]!r}")
+    value = int(text)
+    if not 1 <= value <= MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}, got {value}")
+    return value
+
+
+def header_value(name: str) -> Any:
+    def check(text: str) -> str:
+        try:
+            return check_header_value(name, text, what=f"--{name}")
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return check
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Endpoint and credentials, output and --debug: every subcommand has them."""
+    g = parser.add_argument_group("endpoint and credentials")
+    g.add_argument("--endpoint-url", help="S3-compatible endpoint, http(s)://host[:port] (default: "
+                                          "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS S3)")
+    g.add_argument("--region", help="region (default: AWS_REGION / profile / us-east-1)")
+    g.add_argument("--profile", help="shared-config profile for credentials")
+    g.add_argument("--no-sign-request", action="store_true", help="anonymous requests (public buckets)")
+    g.add_argument("--addressing-style", choices=("auto", "path", "virtual"), default="auto",
+                   help="bucket in the path or in the host name (default: auto)")
+    g.add_argument("--ca-bundle", help="PEM file of CAs to trust for HTTPS (default: AWS_CA_BUNDLE)")
+    g.add_argument("--no-verify-ssl", action="store_true",
+                   help="do not verify TLS certificates (warns on stderr; default: verify)")
+    g.add_argument("--resolve", action="append", default=[], metavar="HOST:IP[,IP...]",
+                   help="pin HOST to these IPs, as curl does (repeatable)")
+    o = parser.add_argument_group("output")
+    o.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    o.add_argument("--stats", action="store_true", help="print per-IP counters on stderr")
+    o.add_argument("--progress", choices=("auto", "bar", "log", "off"), default="auto",
+                   help="progress on stderr: a bar on a terminal, none otherwise (default: auto)")
+    o.add_argument("--quiet", "-q", action="store_true", help="no summary line, no progress")
+    o.add_argument("--debug", action="store_true",
+                   help="a traceback with unexpected errors (default: one line; also S3FAST_DEBUG=1)")
+
+
+def add_transfer_options(parser: argparse.ArgumentParser) -> None:
+    t = parser.add_argument_group("transfer")
+    d = TransferConfig()
+    t.add_argument("--part-size", type=size, default=d.part_size,
+                   help=f"part / range size, 5MiB to 5GiB (default: {format_size(d.part_size)})")
+    t.add_argument("--checksum", choices=CHECKSUM_ALGORITHMS, default=d.checksum,
+                   help=f"full-object checksum for uploads (default: {d.checksum})")
+    t.add_argument("--concurrency", type=concurrency, default=None,
+                   help=f"fixed number of requests in flight, 1 to {MAX_CONCURRENCY} "
+                        "(default: auto-tuned to --target-gbps)")
+    t.add_argument("--target-gbps", type=gbps, default=None,
+                   help="throughput the tuner aims at, > 0 (default: EC2's recommended value, else 10)")
+    t.add_argument("--max-gbps", type=gbps, default=None, help="never exceed this rate (default: no cap)")
+    t.add_argument("--memory-limit", type=size, default=d.memory_limit,
+                   help=f"hard bound on buffer memory, at least one part (default: {format_size(d.memory_limit)})")
+    t.add_argument("--content-type", type=header_value("content-type"),
+                   help="Content-Type of an upload (visible ASCII; default: none, S3 stores binary/octet-stream)")
+
+
+def transfer_config(args: argparse.Namespace) -> TransferConfig:
+    return TransferConfig(
+        part_size=args.part_size, checksum=args.checksum, max_concurrency=args.concurrency,
+        target_gbps=args.target_gbps, max_gbps=args.max_gbps, memory_limit=args.memory_limit,
+    )
+
+
+def check_ca_bundle(path: str, origin: str) -> str:
+    """A readable file of PEM certificates, or ConfigError (instead of an SSLError deep in a connect)."""
+    if not os.path.exists(path):
+        raise ConfigError(f"{origin}: no such file: {path}")
+    if not os.path.isfile(path):
+        raise ConfigError(f"{origin}: not a file: {path}")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(f"{origin}: {path} holds no PEM certificate ({getattr(exc, 'reason', None) or exc})") \
+            from None
+    except OSError as exc:
+        raise ConfigError(f"{origin}: cannot read {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def check_client_options(args: argparse.Namespace) -> dict[str, list[str]] | None:
+    """What can be checked before a client exists; returns the parsed --resolve mapping."""
+    if args.endpoint_url is not None:
+        parse_endpoint_url(args.endpoint_url)
+    if args.region is not None:
+        check_region(args.region, custom_endpoint=True)  # the strict AWS form is checked with the endpoint
+    if args.ca_bundle is not None:
+        check_ca_bundle(args.ca_bundle, "--ca-bundle")
+    elif os.environ.get("AWS_CA_BUNDLE"):
+        check_ca_bundle(os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE")
+    try:
+        resolve = parse_resolve_option(args.resolve) if args.resolve else None
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.no_verify_ssl:
+        warn("--no-verify-ssl: TLS certificates are not checked; anyone on the path can read and change the data")
+    return resolve
+
+
+def make_client(args: argparse.Namespace, config: TransferConfig | None = None) -> Any:
+    """The client for a parsed command line (call inside the command's coroutine)."""
+    from .._client import Client
+
+    resolve = check_client_options(args)
+    return Client(
+        endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
+        anonymous=args.no_sign_request, addressing_style=args.addressing_style,
+        ca_bundle=args.ca_bundle, verify=not args.no_verify_ssl, resolve=resolve, config=config,
+    )
+
+
+__all__ = [
+    "add_common_options",
+    "add_transfer_options",
+    "check_ca_bundle",
+    "check_client_options",
+    "concurrency",
+    "gbps",
+    "make_client",
+    "size",
+    "transfer_config",
+]
