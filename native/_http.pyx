@@ -9,6 +9,11 @@ from cpython.bytes cimport PyBytes_FromStringAndSize
 from cpython.unicode cimport PyUnicode_DecodeLatin1
 from libc.string cimport memchr, memcmp
 
+from s3fast._py._common import HeadError, MAX_HEAD_SIZE, MAX_HEADERS, parse_content_length
+
+# The shared limits, as C variables for the loops below (one definition, in _common).
+cdef Py_ssize_t _MAX_HEAD = MAX_HEAD_SIZE
+cdef Py_ssize_t _MAX_LINES = MAX_HEADERS
 
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
@@ -30,34 +35,34 @@ cdef inline str _lower_ascii(const unsigned char* p, Py_ssize_t n):
     return <str>out
 
 
-class HeadError(ValueError):
-    """The bytes are not a valid HTTP/1.1 response head."""
-
-
 def find_head_end(buf, Py_ssize_t start, Py_ssize_t end):
     """Offset just past the ``\\r\\n\\r\\n`` that ends the head in ``buf[:end]``, or -1."""
     cdef Py_buffer view
     cdef const unsigned char* p
     cdef const unsigned char* hit
     cdef Py_ssize_t i = start - 3
+    cdef Py_ssize_t hi
     PyObject_GetBuffer(buf, &view, PyBUF_SIMPLE)
     p = <const unsigned char*>view.buf
     if i < 0:
         i = 0
     if end > view.len:
         end = view.len
+    hi = end if end < _MAX_HEAD else _MAX_HEAD
     try:
-        while i + 3 < end:
-            hit = <const unsigned char*>memchr(p + i, 13, end - 3 - i)
+        while i + 3 < hi:
+            hit = <const unsigned char*>memchr(p + i, 13, hi - 3 - i)
             if hit == NULL:
-                return -1
+                break
             i = hit - p
             if p[i + 1] == 10 and p[i + 2] == 13 and p[i + 3] == 10:
                 return i + 4
             i += 1
-        return -1
     finally:
         PyBuffer_Release(&view)
+    if end >= _MAX_HEAD:
+        raise HeadError(f"response head larger than {MAX_HEAD_SIZE} bytes")
+    return -1
 
 
 cdef inline bint _is_space(unsigned char c):
@@ -69,6 +74,8 @@ def parse_head(head):
     cdef Py_buffer view
     PyObject_GetBuffer(head, &view, PyBUF_SIMPLE)
     try:
+        if view.len > _MAX_HEAD:
+            raise HeadError(f"response head larger than {MAX_HEAD_SIZE} bytes")
         return _parse(<const unsigned char*>view.buf, view.len, head)
     finally:
         PyBuffer_Release(&view)
@@ -76,18 +83,18 @@ def parse_head(head):
 
 cdef tuple _parse(const unsigned char* p, Py_ssize_t n, head):
     cdef Py_ssize_t i = 0
-    cdef Py_ssize_t line_end, colon, vs, ve
+    cdef Py_ssize_t line_end, colon, vs, ve, count = 0
     cdef int status
     cdef dict headers = {}
     cdef str key, value
     cdef object prev
     if n == 0:
-        raise HeadError("bad status line: ''")
+        raise HeadError("bad status line: b''")
     # status line
     line_end = 0
     while line_end < n and not (p[line_end] == 13 and line_end + 1 < n and p[line_end + 1] == 10):
         line_end += 1
-    if line_end < 12 or memcmp(p, b"HTTP/1.", 7) != 0 or p[8] != 32:
+    if line_end < 12 or memcmp(p, b"HTTP/1.", 7) != 0 or not (48 <= p[7] <= 57) or p[8] != 32:
         raise HeadError(f"bad status line: {bytes(head[:min(line_end, 80)])!r}")
     if not (48 <= p[9] <= 57 and 48 <= p[10] <= 57 and 48 <= p[11] <= 57):
         raise HeadError(f"bad status line: {bytes(head[:min(line_end, 80)])!r}")
@@ -103,6 +110,9 @@ cdef tuple _parse(const unsigned char* p, Py_ssize_t n, head):
         if line_end == i:
             i += 2
             continue
+        count += 1
+        if count > _MAX_LINES:
+            raise HeadError(f"more than {MAX_HEADERS} header lines")
         colon = i
         while colon < line_end and p[colon] != 58:
             colon += 1
@@ -119,4 +129,7 @@ cdef tuple _parse(const unsigned char* p, Py_ssize_t n, head):
         prev = headers.get(key)
         headers[key] = value if prev is None else prev + ", " + value
         i = line_end + 2
+    value = headers.get("content-length")
+    if value is not None:
+        parse_content_length(value)
     return status, reason, headers

@@ -5,7 +5,9 @@ The canonical request, the string to sign and the head are assembled in C buffer
 the strings' own bytes; hashing stays with ``hashlib`` (OpenSSL) and the caller's cached
 HMAC key. Only plain ASCII requests with distinct header names take this path; anything
 else (a non-ASCII value, a repeated header name, more than 32 headers or query
-parameters) goes to the pure twin, which handles every case.
+parameters) goes to the pure twin, which handles every case. So does anything that
+could break the head's framing (CR, LF or NUL in any piece, a space in the method or
+target): one pass over the bytes already in hand, and the pure twin raises the error.
 """
 import hashlib
 
@@ -45,6 +47,17 @@ cdef inline bint _ascii(object s, Span* out):
         return False
     out.p = PyUnicode_AsUTF8AndSize(s, &out.n)
     return True
+
+
+cdef inline bint _unsafe(Span s, bint no_space) noexcept:
+    """Whether the bytes hold CR, LF or NUL (or, with ``no_space``, a space)."""
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(s.n):
+        c = <unsigned char>s.p[i]
+        if c <= 32 and (c == 13 or c == 10 or c == 0 or (no_space and c == 32)):
+            return True
+    return False
 
 
 cdef inline int _cmp(Span a, Span b) noexcept:
@@ -144,11 +157,16 @@ def signed_head(method, target, headers, user_agent, payload, amz_date, scope, a
         return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     if has_token and not _ascii(token, &stok):
         return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
+    if (_unsafe(sm, True) or _unsafe(st, True) or _unsafe(sua, False) or _unsafe(spl, False)
+            or _unsafe(sdate, False) or _unsafe(sscope, False) or _unsafe(sak, False)
+            or (has_token and _unsafe(stok, False))):
+        return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     if len(headers) > MAXN - 3:
         return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     size = sm.n + st.n + sua.n + spl.n + sdate.n + sscope.n + sak.n + 64
     for name, value in headers:
-        if not (_ascii(name, &hs[nh].k) and _ascii(value, &hs[nh].v)):
+        if not (_ascii(name, &hs[nh].k) and _ascii(value, &hs[nh].v)) or _unsafe(hs[nh].k, False) \
+                or _unsafe(hs[nh].v, False):
             return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
         size += hs[nh].k.n + hs[nh].v.n
         nh += 1
