@@ -69,6 +69,31 @@ cdef inline bint _is_space(unsigned char c):
     return c == 32 or c == 9
 
 
+cdef inline bint _is_content_length(const unsigned char* p) noexcept:
+    """Whether the 14 bytes at ``p`` spell Content-Length, in any case."""
+    cdef const char* want = b"content-length"
+    cdef int k
+    cdef unsigned char c
+    for k in range(14):
+        c = p[k]
+        if 65 <= c <= 90:
+            c += 32
+        if c != <unsigned char>want[k]:
+            return False
+    return True
+
+
+cdef inline bint _plain_length(const unsigned char* p, Py_ssize_t n) noexcept:
+    """``parse_content_length``'s rule on bytes: 1 to 19 ASCII digits, at most 2^63-1."""
+    cdef Py_ssize_t k
+    if n < 1 or n > 19:
+        return False
+    for k in range(n):
+        if not (48 <= p[k] <= 57):
+            return False
+    return n < 19 or memcmp(p, b"9223372036854775807", 19) <= 0
+
+
 def parse_head(head):
     """``HTTP/1.1 206 Partial Content\\r\\nA: b\\r\\n...`` -> (206, "Partial Content", {"a": "b"})."""
     cdef Py_buffer view
@@ -84,6 +109,7 @@ def parse_head(head):
 cdef tuple _parse(const unsigned char* p, Py_ssize_t n, head):
     cdef Py_ssize_t i = 0
     cdef Py_ssize_t line_end, colon, vs, ve, count = 0
+    cdef bint cl_seen = False, cl_bad = False
     cdef int status
     cdef dict headers = {}
     cdef str key, value
@@ -124,12 +150,17 @@ cdef tuple _parse(const unsigned char* p, Py_ssize_t n, head):
             vs += 1
         while ve > vs and _is_space(p[ve - 1]):
             ve -= 1
+        if colon - i == 14 and _is_content_length(p + i):
+            # Checked on the bytes (the shared rule: parse_content_length), and a second
+            # one is refused as the joined value would be.
+            cl_bad = cl_bad or cl_seen or not _plain_length(p + vs, ve - vs)
+            cl_seen = True
         key = _lower_ascii(p + i, colon - i)
         value = PyUnicode_DecodeLatin1(<const char*>p + vs, ve - vs, NULL)
         prev = headers.get(key)
         headers[key] = value if prev is None else prev + ", " + value
         i = line_end + 2
-    value = headers.get("content-length")
-    if value is not None:
-        parse_content_length(value)
+    if cl_bad:
+        parse_content_length(headers["content-length"])  # raises, with the pure twin's message
+        raise HeadError("bad Content-Length")
     return status, reason, headers
