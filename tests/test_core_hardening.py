@@ -304,3 +304,28 @@ def test_connection_refuses_too_many_headers() -> None:
     head = b"HTTP/1.1 200 OK\r\n" + b"".join(b"h%d: v\r\n" % i for i in range(MAX_HEADERS + 1)) + b"\r\n"
     exc = asyncio.run(_answer(head))
     assert exc.kind == "protocol" and "header lines" in str(exc)
+
+
+@pytest.mark.parametrize("recv", RECV)
+def test_receiver_state_changes_for_the_connection(recv: ModuleType) -> None:
+    r = probe(recv)
+    r._hlen = 7
+    r.expect_head()
+    assert (r._mode, r._hlen, r._remaining) == (recv.MODE_HEAD, 0, -1)
+    r.set_remaining(2**63 - 1)
+    assert r._remaining == 2**63 - 1
+    for bad in (2**63, -2, 2**64):
+        with pytest.raises(ValueError, match="out of range"):
+            r.set_remaining(bad)
+    assert r._remaining == 2**63 - 1
+    r.set_remaining(10)
+    r.take(4)
+    assert r._remaining == 6
+    r.set_remaining(-1)
+    r.take(4)  # until close: nothing to count down
+    assert r._remaining == -1
+    r.hold()
+    assert r._mode == recv.MODE_HELD
+    r._hlen = 9
+    r.set_idle()
+    assert (r._mode, r._hlen) == (recv.MODE_IDLE, 0)

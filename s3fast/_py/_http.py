@@ -1,4 +1,4 @@
-"""HTTP/1.1 response-head parsing, pure Python (twin of ``native/_http.pyx``).
+"""HTTP/1.1 response-head parsing, pure Python (twin of ``s3fast/_native/_http.pyx``).
 
 Keep the two in step: the parity tests feed both the same bytes, and the test suite runs
 every test against each. Limits and ``HeadError`` come from ``_common``, shared by both.
@@ -21,9 +21,13 @@ def find_head_end(buf: bytes | bytearray | memoryview, start: int, end: int) -> 
     """
     lo = max(0, start - 3)
     hi = min(end, MAX_HEAD_SIZE)
-    i = bytes(buf[lo:hi]).find(b"\r\n\r\n") if lo < hi else -1
+    if isinstance(buf, (bytes, bytearray)):
+        i = buf.find(b"\r\n\r\n", lo, hi)  # searched in place: no copy of the buffer
+    else:
+        i = bytes(buf[lo:hi]).find(b"\r\n\r\n")
+        i = i + lo if i >= 0 else -1
     if i >= 0:
-        return lo + i + 4
+        return i + 4
     if end >= MAX_HEAD_SIZE:
         raise HeadError(f"response head larger than {MAX_HEAD_SIZE} bytes")
     return -1

@@ -1,4 +1,4 @@
-"""The per-chunk receive path of a connection, pure Python (twin of ``native/_recv.pyx``).
+"""The per-chunk receive path of a connection, pure Python (twin of ``s3fast/_native/_recv.pyx``).
 
 ``Receiver`` is the base of the connection protocol (an ``asyncio.BufferedProtocol``):
 the event loop asks it for a buffer, receives straight into it, and reports how many
@@ -27,8 +27,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from ._common import (FILE_PROGRESS_STEP, HEAD_BUFFER_SIZE, MODE_BODY, MODE_FILE, MODE_HEAD, MODE_HELD,
-                      MODE_IDLE, MODE_STASH, HeadError)
+from ._common import (FILE_PROGRESS_STEP, HEAD_BUFFER_SIZE, MAX_CONTENT_LENGTH, MODE_BODY, MODE_FILE, MODE_HEAD,
+                      MODE_HELD, MODE_IDLE, MODE_STASH, HeadError)
 from ._http import find_head_end
 
 __all__ = ["FILE_PROGRESS_STEP", "HEAD_BUFFER_SIZE", "MODE_BODY", "MODE_FILE", "MODE_HEAD", "MODE_HELD",
@@ -145,6 +145,35 @@ class Receiver:
             self._unexpected_data()
 
     # -- called by the connection --------------------------------------------------
+    # State changes the connection makes, as methods, so it need not write the fields
+    # (the compiled twin's are C integers: a bad value fails here, not deep in a callback).
+    def expect_head(self) -> None:
+        """A request went out: receive its response head from the first byte."""
+        self._hlen = 0
+        self._remaining = -1
+        self._mode = MODE_HEAD
+
+    def hold(self) -> None:
+        """Stop landing bytes anywhere until the reader asks (anything arriving is unexpected)."""
+        self._mode = MODE_HELD
+
+    def set_idle(self) -> None:
+        """The response is complete: the connection is idle and its head buffer free."""
+        self._mode = MODE_IDLE
+        self._hlen = 0
+
+    def set_remaining(self, n: int) -> None:
+        """``n`` body bytes still expected (-1: until the server closes)."""
+        if not -1 <= n <= MAX_CONTENT_LENGTH:
+            raise ValueError(f"body length {n} out of range")
+        self._remaining = n
+
+    def take(self, n: int) -> None:
+        """``n`` body bytes of the response were consumed outside the receive path (from
+        the head buffer, or spliced): count them against the bytes still expected."""
+        if self._remaining > 0:
+            self._remaining -= n
+
     def _set_view(self, view: memoryview, partial: bool = False) -> None:
         self._partial = partial
         self._view = view

@@ -46,14 +46,7 @@ cdef int OPEN_ = OPEN
 cdef int WRITE_ = WRITE
 cdef int NAME_ = NAME
 
-cdef struct Job:
-    const char* directory
-    const char* path
-    const char* tmp
-    const char* data
-    Py_ssize_t size
-    int err
-    int stage
+# ``Job`` and the C-level functions are declared in _files.pxd.
 
 
 cdef int _write_all(int fd, const char* data, Py_ssize_t size) noexcept nogil:

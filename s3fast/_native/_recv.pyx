@@ -11,45 +11,21 @@ import os
 
 from ._http import find_head_end
 from s3fast._py._common import (FILE_PROGRESS_STEP, HEAD_BUFFER_SIZE, MODE_BODY, MODE_FILE, MODE_HEAD, MODE_HELD,
-                                MODE_IDLE, MODE_STASH, HeadError)
+                                MODE_IDLE, MODE_STASH, MAX_CONTENT_LENGTH, HeadError)
 
 # The shared constants (defined once, in _common) as C variables for the hot paths.
 cdef Py_ssize_t HEAD_SIZE_ = HEAD_BUFFER_SIZE
 cdef long long FILE_PROGRESS_STEP_ = FILE_PROGRESS_STEP
 cdef int M_IDLE = MODE_IDLE
 cdef int M_HEAD = MODE_HEAD
+cdef int M_HELD = MODE_HELD
 cdef int M_BODY = MODE_BODY
 cdef int M_FILE = MODE_FILE
 cdef int M_STASH = MODE_STASH
 
 
 cdef class Receiver:
-    cdef public object _headbuf
-    cdef public object _headview
-    cdef public Py_ssize_t _hlen
-    cdef public int _mode
-    cdef public object _view
-    cdef public Py_ssize_t _vpos
-    cdef public Py_ssize_t _vlen
-    cdef public long long _remaining
-    cdef public bint _partial
-    cdef public long long rx_bytes
-    cdef public Py_ssize_t _stash_target
-    cdef public double last_rx
-    cdef object _clock
-    # file mode
-    cdef int _fd
-    cdef long long _foff
-    cdef long long _fleft
-    cdef object _fbufobj
-    cdef Py_buffer _fbuf
-    cdef bint _fheld
-    cdef object _fcrc_fn
-    cdef object _fon_progress
-    cdef long long _funreported
-    cdef public long long file_written
-    cdef public object file_crc
-    cdef public object file_error
+    # Fields and C-level methods are declared in _recv.pxd.
 
     def __init__(self, clock):
         self._headbuf = bytearray(HEAD_SIZE_)
@@ -194,6 +170,28 @@ cdef class Receiver:
         self._fcrc_fn = None
         self._fon_progress = None
         self._fd = -1
+
+    # State changes the connection makes (see the pure twin).
+    def expect_head(self):
+        self._hlen = 0
+        self._remaining = -1
+        self._mode = M_HEAD
+
+    def hold(self):
+        self._mode = M_HELD
+
+    def set_idle(self):
+        self._mode = M_IDLE
+        self._hlen = 0
+
+    def set_remaining(self, n):
+        if not -1 <= n <= MAX_CONTENT_LENGTH:
+            raise ValueError(f"body length {n} out of range")
+        self._remaining = n
+
+    def take(self, long long n):
+        if self._remaining > 0:
+            self._remaining -= n
 
     def _set_view(self, view, bint partial=False):
         self._partial = partial
