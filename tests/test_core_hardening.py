@@ -19,11 +19,12 @@ from typing import Any
 import pytest
 
 from s3fast._config import Timeouts
-from s3fast._errors import ConfigError, NetworkError
+from s3fast._errors import ConfigError, NetworkError, NoSuchKey
 from s3fast._py import _common
 from s3fast._py._common import HEAD_BUFFER_SIZE, MAX_HEAD_SIZE, MAX_HEADERS, HeadError
 from s3fast.net._connection import open_connection
 
+from e2e_helpers import SMALL, client_for, run
 from support.responder import responder
 from support.twins import params
 
@@ -329,3 +330,32 @@ def test_receiver_state_changes_for_the_connection(recv: ModuleType) -> None:
     r._hlen = 9
     r.set_idle()
     assert (r._mode, r._hlen) == (recv.MODE_IDLE, 0)
+
+
+# -- through the client (the active twins), against moto on 127.0.0.1 -------------------
+@pytest.mark.parametrize("batch", [True, False], ids=["batcher", "inline"])
+def test_download_to_a_path_with_a_nul_is_refused_and_writes_nothing(
+        moto_cluster: Any, bucket: str, tmp_path: Path, batch: bool) -> None:
+    async def go() -> None:
+        async with client_for(moto_cluster, SMALL.replace(batch_small_files=batch)) as c:
+            await c.put_bytes(f"s3://{bucket}/small", b"payload")
+            with pytest.raises(ConfigError, match=r"NUL byte: .*report\.pdf\\x00\.txt"):
+                await c.download(f"s3://{bucket}/small", os.fspath(tmp_path) + "/report.pdf\0.txt")
+
+    run(go())
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("field", ["content_type", "metadata"])
+def test_upload_with_an_injected_header_is_refused(moto_cluster: Any, bucket: str, field: str) -> None:
+    bad = "a\r\nX-Injected: yes"
+    kwargs: dict[str, Any] = {"content_type": bad} if field == "content_type" else {"metadata": {"k": bad}}
+
+    async def go() -> None:
+        async with client_for(moto_cluster) as c:
+            with pytest.raises(ConfigError):
+                await c.put_bytes(f"s3://{bucket}/k", b"payload", **kwargs)
+            with pytest.raises(NoSuchKey):  # nothing was stored under the key
+                await c.head(f"s3://{bucket}/k")
+
+    run(go())
