@@ -1,19 +1,15 @@
 """The compiled response-head parser and receive path agree with their pure twins."""
 from __future__ import annotations
 
-import importlib
-
 import pytest
 
 from s3fast import _impl
 from s3fast._py import _http as pure_http
 
-IMPLS = [pure_http]
-if _impl.NATIVE:
-    IMPLS.append(importlib.import_module("s3fast._native._http"))
+from support.twins import both, params
 
 
-@pytest.fixture(params=IMPLS, ids=lambda m: m.__name__.split(".")[1])
+@pytest.fixture(params=params("_http"))
 def http(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
     return request.param
 
@@ -57,9 +53,7 @@ def test_find_head_end_across_receives(http) -> None:  # type: ignore[no-untyped
 
 
 def test_twins_agree_on_many_heads() -> None:
-    if len(IMPLS) < 2:
-        pytest.skip("compiled core not built in this mode")
-    native = IMPLS[1]
+    _, native = both("_http")
     for i in range(200):
         head = f"HTTP/1.1 {200 + i % 300} R{i}\r\n" + "".join(f"H{j}: v{i * j} \r\n" for j in range(i % 7))
         assert native.parse_head(head.encode()) == pure_http.parse_head(head.encode())

@@ -1,5 +1,5 @@
 """Whole small files created, written and named in one call (pure twin of
-``native/_files.pyx``; the two must behave identically).
+``s3fast/_native/_files.pyx``; the two must behave identically).
 
 ``write_files(jobs, proc_fd)`` takes ``(directory, path, tmp, data)`` per file (paths as
 bytes, ``data`` any buffer) and returns ``(errno, stage)`` per file, ``(0, 0)`` for
@@ -26,9 +26,9 @@ import stat
 from collections.abc import Sequence
 from typing import Any
 
-OPEN = 1
-WRITE = 2
-NAME = 3
+from ._common import NAME, OPEN, WRITE, check_path
+
+__all__ = ["NAME", "OPEN", "WRITE", "special", "write_files"]
 
 _O_TMPFILE = getattr(os, "O_TMPFILE", 0)
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -95,12 +95,18 @@ def _one(directory: bytes, path: bytes, tmp: bytes, data: Any, proc_fd: int) -> 
 
 
 def write_files(jobs: Sequence[tuple[bytes, bytes, bytes, Any]], proc_fd: int) -> list[tuple[int, int]]:
+    for directory, path, tmp, _ in jobs:
+        check_path(directory)
+        check_path(path)
+        check_path(tmp)
     return [_one(bytes(d), bytes(p), bytes(t), data, proc_fd) for d, p, t, data in jobs]
 
 
 def special(path: str | bytes) -> bool:
     """Whether ``path`` names something other than a regular file or a directory: a device
-    such as /dev/null, a FIFO, a socket. False when it names nothing (or cannot be checked)."""
+    such as /dev/null, a FIFO, a socket. False when it names nothing (or cannot be checked).
+    A path with a NUL byte raises ``ConfigError``: where a download's path first arrives."""
+    check_path(path)
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):

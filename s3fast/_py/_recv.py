@@ -1,4 +1,4 @@
-"""The per-chunk receive path of a connection, pure Python (twin of ``native/_recv.pyx``).
+"""The per-chunk receive path of a connection, pure Python (twin of ``s3fast/_native/_recv.pyx``).
 
 ``Receiver`` is the base of the connection protocol (an ``asyncio.BufferedProtocol``):
 the event loop asks it for a buffer, receives straight into it, and reports how many
@@ -14,29 +14,25 @@ reading never pauses until the range is complete: this is the cheapest way to a 
 a small machine (one thread doing receive-then-write beats handing chunks to writer
 threads, whose wake-ups and cache misses cost more than the parallelism gains).
 
-Subclasses implement the hooks ``_head_done(end)``, ``_view_done()``, ``_file_done()``
-and ``_unexpected_data()``.
+Subclasses implement the hooks ``_head_done(end)``, ``_view_done()``, ``_file_done()``,
+``_stash_done()`` and ``_unexpected_data()``; ``_head_invalid(exc)`` (a head over
+``MAX_HEAD_SIZE``) falls back to ``_unexpected_data()`` unless overridden.
+
+Nothing here allocates from a length the server sent: heads and stashed bodies live in
+the fixed head buffer (``_set_stash`` refuses a target beyond it), and every other body
+lands in a buffer the caller sized and handed over.
 """
 from __future__ import annotations
 
 import os
 from typing import Any, Callable
 
+from ._common import (FILE_PROGRESS_STEP, HEAD_BUFFER_SIZE, MAX_CONTENT_LENGTH, MODE_BODY, MODE_FILE, MODE_HEAD,
+                      MODE_HELD, MODE_IDLE, MODE_STASH, HeadError)
 from ._http import find_head_end
 
-MODE_IDLE = 0
-MODE_HEAD = 1
-MODE_HELD = 2
-MODE_BODY = 3
-MODE_FILE = 4
-MODE_STASH = 5
-
-#: Per-connection buffer for response heads, and for whole bodies that fit beside their
-#: head (``MODE_STASH``): a response of up to ~128 KiB then needs no buffer from the
-#: reader, no pause of the socket, and wakes the reader once, with the body complete.
-HEAD_BUFFER_SIZE = 136 * 1024
-#: file mode calls its progress callback after at least this many new bytes
-FILE_PROGRESS_STEP = 1024 * 1024
+__all__ = ["FILE_PROGRESS_STEP", "HEAD_BUFFER_SIZE", "MODE_BODY", "MODE_FILE", "MODE_HEAD", "MODE_HELD",
+           "MODE_IDLE", "MODE_STASH", "Receiver"]
 
 
 class Receiver:
@@ -135,7 +131,11 @@ class Receiver:
                 self._unexpected_data()
                 return
             self._hlen = old + nbytes
-            end = find_head_end(self._headbuf, old, self._hlen)
+            try:
+                end = find_head_end(self._headbuf, old, self._hlen)
+            except HeadError as exc:
+                self._head_invalid(exc)
+                return
             if end >= 0:
                 self._head_done(end)
             elif self._hlen >= HEAD_BUFFER_SIZE:
@@ -145,6 +145,35 @@ class Receiver:
             self._unexpected_data()
 
     # -- called by the connection --------------------------------------------------
+    # State changes the connection makes, as methods, so it need not write the fields
+    # (the compiled twin's are C integers: a bad value fails here, not deep in a callback).
+    def expect_head(self) -> None:
+        """A request went out: receive its response head from the first byte."""
+        self._hlen = 0
+        self._remaining = -1
+        self._mode = MODE_HEAD
+
+    def hold(self) -> None:
+        """Stop landing bytes anywhere until the reader asks (anything arriving is unexpected)."""
+        self._mode = MODE_HELD
+
+    def set_idle(self) -> None:
+        """The response is complete: the connection is idle and its head buffer free."""
+        self._mode = MODE_IDLE
+        self._hlen = 0
+
+    def set_remaining(self, n: int) -> None:
+        """``n`` body bytes still expected (-1: until the server closes)."""
+        if not -1 <= n <= MAX_CONTENT_LENGTH:
+            raise ValueError(f"body length {n} out of range")
+        self._remaining = n
+
+    def take(self, n: int) -> None:
+        """``n`` body bytes of the response were consumed outside the receive path (from
+        the head buffer, or spliced): count them against the bytes still expected."""
+        if self._remaining > 0:
+            self._remaining -= n
+
     def _set_view(self, view: memoryview, partial: bool = False) -> None:
         self._partial = partial
         self._view = view
@@ -155,6 +184,8 @@ class Receiver:
     def _set_stash(self, target: int) -> None:
         """Keep receiving the body into the head buffer until it holds ``target`` bytes
         (head + whole body), then call ``_stash_done``."""
+        if not self._hlen <= target <= HEAD_BUFFER_SIZE:
+            raise ValueError(f"stash target {target} outside {self._hlen}..{HEAD_BUFFER_SIZE}")
         self._stash_target = target
         self._mode = MODE_STASH
 
@@ -200,3 +231,7 @@ class Receiver:
 
     def _unexpected_data(self) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def _head_invalid(self, exc: HeadError) -> None:
+        """The head broke a limit (``exc`` says which) before it was complete."""
+        self._unexpected_data()

@@ -1,4 +1,4 @@
-"""SigV4 for S3 request heads, pure Python (twin of ``native/_sigv4.pyx``).
+"""SigV4 for S3 request heads, pure Python (twin of ``s3fast/_native/_sigv4.pyx``).
 
 ``signed_head`` returns the whole request head, signed: what the transport writes before
 a body. The compiled twin builds the canonical request and the head in one C buffer
@@ -10,12 +10,18 @@ The rules (S3 flavour of SigV4): the path is signed as sent (already URI-encoded
 never normalised, no double encoding); query parameters are sorted by name then value,
 a bare name signed as ``name=``; every header the request carries is signed, names
 lower-case and values trimmed with inner runs of spaces collapsed.
+
+Nothing malformed reaches the wire: a header name or value (or the method, target or
+User-Agent) with CR, LF or NUL, or that is not latin-1, raises ``ConfigError``
+(``_common.check_request``) in both twins, whatever validated it before.
 """
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
 from typing import Protocol
+
+from ._common import check_request
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 
@@ -73,8 +79,19 @@ def sign_headers(method: str, target: str, headers: Sequence[tuple[str, str]], p
 
 def plain_head(method: str, target: str, headers: Sequence[tuple[str, str]], user_agent: str) -> bytes:
     """An unsigned request head."""
-    return (f"{method} {target} HTTP/1.1\r\nUser-Agent: {user_agent}\r\n"
-            + "".join([f"{k}: {v}\r\n" for k, v in headers]) + "\r\n").encode("latin-1")
+    text = (f"{method} {target} HTTP/1.1\r\nUser-Agent: {user_agent}\r\n"
+            + "".join([f"{k}: {v}\r\n" for k, v in headers]) + "\r\n")
+    # One line per header, the request line, User-Agent and the empty line: a CR or LF
+    # anywhere else (or a NUL, or a space splitting the request line) is an injection.
+    lines = len(headers) + 3
+    if (text.count("\n") != lines or text.count("\r") != lines or "\0" in text
+            or " " in method or " " in target):
+        check_request(method, target, headers, user_agent)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        check_request(method, target, headers, user_agent)
+        raise
 
 
 def signed_head(method: str, target: str, headers: Sequence[tuple[str, str]], user_agent: str, payload: str,

@@ -5,13 +5,15 @@ The canonical request, the string to sign and the head are assembled in C buffer
 the strings' own bytes; hashing stays with ``hashlib`` (OpenSSL) and the caller's cached
 HMAC key. Only plain ASCII requests with distinct header names take this path; anything
 else (a non-ASCII value, a repeated header name, more than 32 headers or query
-parameters) goes to the pure twin, which handles every case.
+parameters) goes to the pure twin, which handles every case. So does anything that
+could break the head's framing (CR, LF or NUL in any piece, a space in the method or
+target): one pass over the bytes already in hand, and the pure twin raises the error.
 """
 import hashlib
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
 from libc.stdlib cimport malloc, free
-from libc.string cimport memcpy, memcmp
+from libc.string cimport memchr, memcpy, memcmp
 
 from s3fast._py import _sigv4 as _pure
 
@@ -45,6 +47,19 @@ cdef inline bint _ascii(object s, Span* out):
         return False
     out.p = PyUnicode_AsUTF8AndSize(s, &out.n)
     return True
+
+
+cdef inline Py_ssize_t _count(const char* p, Py_ssize_t n, int c) noexcept:
+    """How many bytes ``c`` the ``n`` bytes at ``p`` hold (memchr: vectorised)."""
+    cdef const char* end = p + n
+    cdef Py_ssize_t k = 0
+    while p < end:
+        p = <const char*>memchr(p, c, end - p)
+        if p == NULL:
+            break
+        k += 1
+        p += 1
+    return k
 
 
 cdef inline int _cmp(Span a, Span b) noexcept:
@@ -144,6 +159,8 @@ def signed_head(method, target, headers, user_agent, payload, amz_date, scope, a
         return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     if has_token and not _ascii(token, &stok):
         return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
+    if memchr(sm.p, 32, sm.n) != NULL or memchr(st.p, 32, st.n) != NULL:  # would split the request line
+        return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     if len(headers) > MAXN - 3:
         return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     size = sm.n + st.n + sua.n + spl.n + sdate.n + sscope.n + sak.n + 64
@@ -238,4 +255,10 @@ def signed_head(method, target, headers, user_agent, payload, amz_date, scope, a
     head.put(b", Signature=", 12)
     head.span(ssig)
     head.put(b"\r\n\r\n", 4)
+    # Every piece is in the head: one line per header, the request line, User-Agent,
+    # Authorization and the empty line. Any other CR or LF (or a NUL) came from a piece:
+    # the pure twin names it and raises.
+    if (_count(head.p, head.n, 13) != nh + 4 or _count(head.p, head.n, 10) != nh + 4
+            or memchr(head.p, 0, head.n) != NULL):
+        return _pure.signed_head(method, target, headers, user_agent, payload, amz_date, scope, access_key, token, key)
     return PyBytes_FromStringAndSize(head.p, head.n)

@@ -39,22 +39,14 @@ cdef extern from "<fcntl.h>" nogil:
 cdef extern from "<stdio.h>" nogil:
     int c_rename "rename" (const char*, const char*)
 
-# Stages, as in the pure twin.
-DEF OPEN_ = 1
-DEF WRITE_ = 2
-DEF NAME_ = 3
-OPEN = OPEN_
-WRITE = WRITE_
-NAME = NAME_
+from s3fast._py._common import NAME, OPEN, WRITE, check_path
 
-cdef struct Job:
-    const char* directory
-    const char* path
-    const char* tmp
-    const char* data
-    Py_ssize_t size
-    int err
-    int stage
+# The stages (defined once, in _common) as C variables for the GIL-free code.
+cdef int OPEN_ = OPEN
+cdef int WRITE_ = WRITE
+cdef int NAME_ = NAME
+
+# ``Job`` and the C-level functions are declared in _files.pxd.
 
 
 cdef int _write_all(int fd, const char* data, Py_ssize_t size) noexcept nogil:
@@ -135,6 +127,10 @@ def write_files(list jobs, int proc_fd):
         for k in range(n):
             directory, path, tmp, data = jobs[k]
             directory, path, tmp = bytes(directory), bytes(path), bytes(tmp)
+            # Before any file is touched: C would cut a name at a NUL byte.
+            check_path(directory)
+            check_path(path)
+            check_path(tmp)
             keep.append((directory, path, tmp))
             js[k].directory = <const char*>directory
             js[k].path = <const char*>path
@@ -162,8 +158,8 @@ def special(path):
     cdef bytes b = path if isinstance(path, bytes) else PyUnicode_EncodeFSDefault(path)
     cdef const char* c = b
     cdef struct_stat st
-    if <Py_ssize_t>strlen(c) != len(b):  # an embedded NUL: not ours to judge
-        return False
+    if <Py_ssize_t>strlen(c) != len(b):
+        check_path(path)  # an embedded NUL: refused, as the pure twin does
     if c_stat(c, &st) != 0:
         return False
     return not (S_ISREG(st.st_mode) or S_ISDIR(st.st_mode))

@@ -10,53 +10,28 @@ from posix.unistd cimport pwrite
 import os
 
 from ._http import find_head_end
+from s3fast._py._common import (FILE_PROGRESS_STEP, HEAD_BUFFER_SIZE, MODE_BODY, MODE_FILE, MODE_HEAD, MODE_HELD,
+                                MODE_IDLE, MODE_STASH, MAX_CONTENT_LENGTH, HeadError)
 
-DEF HEAD_SIZE_ = 139264  # 136 KiB: heads, and small bodies beside them (MODE_STASH)
-DEF FILE_PROGRESS_STEP_ = 1048576
-
-MODE_IDLE = 0
-MODE_HEAD = 1
-MODE_HELD = 2
-MODE_BODY = 3
-MODE_FILE = 4
-MODE_STASH = 5
-HEAD_BUFFER_SIZE = HEAD_SIZE_
-FILE_PROGRESS_STEP = FILE_PROGRESS_STEP_
+# The shared constants (defined once, in _common) as C variables for the hot paths.
+cdef Py_ssize_t HEAD_SIZE_ = HEAD_BUFFER_SIZE
+cdef long long FILE_PROGRESS_STEP_ = FILE_PROGRESS_STEP
+cdef int M_IDLE = MODE_IDLE
+cdef int M_HEAD = MODE_HEAD
+cdef int M_HELD = MODE_HELD
+cdef int M_BODY = MODE_BODY
+cdef int M_FILE = MODE_FILE
+cdef int M_STASH = MODE_STASH
 
 
 cdef class Receiver:
-    cdef public object _headbuf
-    cdef public object _headview
-    cdef public Py_ssize_t _hlen
-    cdef public int _mode
-    cdef public object _view
-    cdef public Py_ssize_t _vpos
-    cdef public Py_ssize_t _vlen
-    cdef public long long _remaining
-    cdef public bint _partial
-    cdef public long long rx_bytes
-    cdef public Py_ssize_t _stash_target
-    cdef public double last_rx
-    cdef object _clock
-    # file mode
-    cdef int _fd
-    cdef long long _foff
-    cdef long long _fleft
-    cdef object _fbufobj
-    cdef Py_buffer _fbuf
-    cdef bint _fheld
-    cdef object _fcrc_fn
-    cdef object _fon_progress
-    cdef long long _funreported
-    cdef public long long file_written
-    cdef public object file_crc
-    cdef public object file_error
+    # Fields and C-level methods are declared in _recv.pxd.
 
     def __init__(self, clock):
         self._headbuf = bytearray(HEAD_SIZE_)
         self._headview = memoryview(self._headbuf)
         self._hlen = 0
-        self._mode = 0
+        self._mode = M_IDLE
         self._view = None
         self._vpos = 0
         self._vlen = 0
@@ -79,17 +54,17 @@ cdef class Receiver:
 
     def get_buffer(self, sizehint):
         cdef Py_ssize_t n
-        if self._mode == 4:
+        if self._mode == M_FILE:
             n = self._fbuf.len
             if self._fleft < n:
                 n = <Py_ssize_t>self._fleft
             return self._fbufobj[:n]
-        if self._mode == 3:
+        if self._mode == M_BODY:
             n = self._vlen - self._vpos
             if 0 <= self._remaining < n:
                 n = <Py_ssize_t>self._remaining
             return self._view[self._vpos:self._vpos + n]
-        if self._mode == 5:
+        if self._mode == M_STASH:
             return self._headview[self._hlen:self._stash_target]
         if self._hlen >= HEAD_SIZE_:
             return memoryview(bytearray(4096))
@@ -98,27 +73,31 @@ cdef class Receiver:
     def buffer_updated(self, Py_ssize_t nbytes):
         cdef Py_ssize_t old, end
         self.last_rx = self._clock()
-        if self._mode == 4:
+        if self._mode == M_FILE:
             self._file_received(nbytes)
-        elif self._mode == 3:
+        elif self._mode == M_BODY:
             self._vpos += nbytes
             self.rx_bytes += nbytes
             if self._remaining > 0:
                 self._remaining -= nbytes
             if self._vpos == self._vlen or self._remaining == 0 or self._partial:
                 self._view_done()
-        elif self._mode == 5:
+        elif self._mode == M_STASH:
             self._hlen += nbytes
             self.rx_bytes += nbytes
             if self._hlen >= self._stash_target:
                 self._stash_done()
-        elif self._mode == 1:
+        elif self._mode == M_HEAD:
             old = self._hlen
             if old >= HEAD_SIZE_:
                 self._unexpected_data()
                 return
             self._hlen = old + nbytes
-            end = find_head_end(self._headbuf, old, self._hlen)
+            try:
+                end = find_head_end(self._headbuf, old, self._hlen)
+            except HeadError as exc:
+                self._head_invalid(exc)
+                return
             if end >= 0:
                 self._head_done(end)
             elif self._hlen >= HEAD_SIZE_:
@@ -181,7 +160,7 @@ cdef class Receiver:
         self.file_written = 0
         self.file_crc = crc
         self.file_error = None
-        self._mode = 4
+        self._mode = M_FILE
 
     def _clear_file(self):
         if self._fheld:
@@ -192,16 +171,40 @@ cdef class Receiver:
         self._fon_progress = None
         self._fd = -1
 
+    # State changes the connection makes (see the pure twin).
+    def expect_head(self):
+        self._hlen = 0
+        self._remaining = -1
+        self._mode = M_HEAD
+
+    def hold(self):
+        self._mode = M_HELD
+
+    def set_idle(self):
+        self._mode = M_IDLE
+        self._hlen = 0
+
+    def set_remaining(self, n):
+        if not -1 <= n <= MAX_CONTENT_LENGTH:
+            raise ValueError(f"body length {n} out of range")
+        self._remaining = n
+
+    def take(self, long long n):
+        if self._remaining > 0:
+            self._remaining -= n
+
     def _set_view(self, view, bint partial=False):
         self._partial = partial
         self._view = view
         self._vpos = 0
         self._vlen = len(view)
-        self._mode = 3
+        self._mode = M_BODY
 
     def _set_stash(self, Py_ssize_t target):
+        if not self._hlen <= target <= HEAD_SIZE_:
+            raise ValueError(f"stash target {target} outside {self._hlen}..{HEAD_SIZE_}")
         self._stash_target = target
-        self._mode = 5
+        self._mode = M_STASH
 
     def _view_filled(self):
         return self._vpos
@@ -220,3 +223,6 @@ cdef class Receiver:
 
     def _unexpected_data(self):
         raise NotImplementedError
+
+    def _head_invalid(self, exc):
+        self._unexpected_data()
