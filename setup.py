@@ -1,5 +1,5 @@
-"""Build the Cython core (``s3fast/_native/*.pyx``, each beside its ``.pxd`` and ``.pyi``)
-into ``s3fast._native``.
+"""Build the Cython core (``native/*.pyx``) into ``s3fast._native``, where each module's
+augmenting ``.pxd`` (its C-level declarations) and ``.pyi`` (its types for users) live.
 
 Every compiled module has a pure-Python twin in ``s3fast/_py``; the package
 works without the extensions (``S3FAST_NO_EXTENSIONS=1`` forces the twins).
@@ -18,7 +18,7 @@ if not os.environ.get("S3FAST_BUILD_PURE"):
     from Cython.Build import cythonize
     from setuptools import Extension
 
-    sources = sorted(glob.glob(os.path.join("s3fast", "_native", "*.pyx")))
+    sources = sorted(glob.glob(os.path.join("native", "*.pyx")))
     extensions = [
         Extension(
             "s3fast._native." + os.path.splitext(os.path.basename(src))[0],

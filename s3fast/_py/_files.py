@@ -1,5 +1,5 @@
 """Whole small files created, written and named in one call (pure twin of
-``s3fast/_native/_files.pyx``; the two must behave identically).
+``native/_files.pyx``; the two must behave identically).
 
 ``write_files(jobs, proc_fd)`` takes ``(directory, path, tmp, data)`` per file (paths as
 bytes, ``data`` any buffer) and returns ``(errno, stage)`` per file, ``(0, 0)`` for

@@ -1,4 +1,4 @@
-"""HTTP/1.1 response-head parsing, pure Python (twin of ``s3fast/_native/_http.pyx``).
+"""HTTP/1.1 response-head parsing, pure Python (twin of ``native/_http.pyx``).
 
 Keep the two in step: the parity tests feed both the same bytes, and the test suite runs
 every test against each. Limits and ``HeadError`` come from ``_common``, shared by both.

@@ -1,4 +1,4 @@
-"""The per-chunk receive path of a connection, pure Python (twin of ``s3fast/_native/_recv.pyx``).
+"""The per-chunk receive path of a connection, pure Python (twin of ``native/_recv.pyx``).
 
 ``Receiver`` is the base of the connection protocol (an ``asyncio.BufferedProtocol``):
 the event loop asks it for a buffer, receives straight into it, and reports how many

@@ -1,4 +1,4 @@
-"""SigV4 for S3 request heads, pure Python (twin of ``s3fast/_native/_sigv4.pyx``).
+"""SigV4 for S3 request heads, pure Python (twin of ``native/_sigv4.pyx``).
 
 ``signed_head`` returns the whole request head, signed: what the transport writes before
 a body. The compiled twin builds the canonical request and the head in one C buffer
