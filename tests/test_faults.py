@@ -39,6 +39,7 @@ from support.faultrules import (
 )
 
 import s3fast
+from s3fast.net._endpoints import EndpointConfig
 
 #: 12 MiB in 5 MiB ranges/parts: three requests of 5, 5 and 2 MiB.
 SIZE = 12 * MiB
@@ -655,3 +656,51 @@ def test_ip_taken_away_mid_transfer(fault_cluster: FaultCluster, tmp_path: Path)
     finally:
         # moto is shared by the whole session: give its memory back.
         fault_cluster.moto.boto3_client().delete_object(Bucket=bucket, Key="big")
+
+
+# -- 13. one IP far slower than its peers ------------------------------------------------------
+
+def test_slow_ip_is_demoted_and_work_moves_off_it(fault_cluster: FaultCluster) -> None:
+    """One IP's connections crawl (the proxy paces them at 64 KiB/s): its ranges are hedged
+    elsewhere, what they moved before being abandoned is measured, and the endpoint table
+    demotes the IP as ``slow`` relative to its peers.
+
+    A first GET then seven ranges on eight connections: the slow IP (third in DNS order,
+    never the first GET's) gets about two of them per new set of connections, and later
+    downloads mostly reuse the healthy IPs' idle connections, so two samples
+    (``slow_min_samples=2``) must do; the unit tests cover the default count. Bounded in
+    downloads, not in time."""
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(8 * 5 * MiB)
+    put_direct(fault_cluster, bucket, "obj", data)
+    slow = fault_cluster.ips[2]
+    fault_cluster.proxies[slow].per_connection_bps = 64 * 1024
+    config = CFG.replace(max_concurrency=8,
+                         # every straggler is hedged (the default ration, 10% of seven
+                         # ranges, is one hedge): each slow range then ends as a sample
+                         hedge=s3fast.HedgeConfig(min_samples=2, min_seconds=0.3, max_fraction=1.0),
+                         timeouts=s3fast.Timeouts(idle=60.0, first_byte=60.0, low_speed_bytes_per_s=1,
+                                                  low_speed_seconds=60.0))
+    tables = EndpointConfig(slow_min_samples=2)
+
+    async def go() -> tuple[int, dict[str, Any], list[s3fast.TransferResult]]:
+        async with client_for(fault_cluster, config, endpoint_config=tables) as c:
+            results = []
+            for n in range(1, 5):
+                buf = bytearray()
+                results.append(await c.download(f"s3://{bucket}/obj", buf))
+                assert buf == data
+                if c.ip_stats()[slow].state == "slow":
+                    return n, c.ip_stats(), results
+            return -1, c.ip_stats(), results
+
+    downloads, ips, results = run(go())
+
+    assert downloads > 0, f"the slow IP was never demoted: {ips!r}"
+    assert ips[slow].state == "slow" and ips[slow].demotions == 1
+    # Relative, not absolute: the others (same server, same load) stay healthy, and a
+    # slow IP is not a failed one (no errors, no quarantine).
+    assert all(ips[ip].state == "healthy" and ips[ip].demotions == 0
+               for ip in fault_cluster.ips if ip != slow)
+    assert ips[slow].errors == 0 and ips[slow].quarantines == 0
+    assert all(r.checksum_verified for r in results)
