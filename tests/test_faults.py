@@ -147,6 +147,33 @@ def test_reset_mid_body_resumes_range_on_another_ip(fault_cluster: FaultCluster,
     assert (result.requests, result.retries) == (len(gets), 1)
 
 
+def test_retry_after_a_reset_avoids_the_ip_that_reset_even_when_it_is_least_loaded(
+        fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    """One IP resets every GET; the other three answer slowly, so at the moment of the reset
+    they each carry a busy connection and the IP that failed carries none. Least-loaded
+    picking alone would send the retry straight back to it: only the retry's ``exclude``
+    keeps it away. (The 500 path is covered by test_internal_error_once_is_retried_elsewhere.)"""
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(5 * 5 * MiB)  # a first GET, then four ranges on four connections
+    put_direct(fault_cluster, bucket, "obj", data)
+    first, bad, *rest = fault_cluster.ips
+    # The first GET goes to the first IP of a fresh table; the four ranges then take its idle
+    # connection and open one to each other IP in DNS order, so `bad` gets exactly one.
+    reset = fault_cluster.add_rule(Rule(reset_after(1 * MiB), method="GET", path=r"/obj"), [bad])
+    fault_cluster.add_rule(Rule(latency(3.0), method="GET", path=r"/obj"), [first, *rest])
+
+    dst = tmp_path / "obj.bin"
+    result, stats, ips, _ = run(download_file(fault_cluster, f"s3://{bucket}/obj", dst,
+                                              CFG.replace(max_concurrency=4, timeouts=s3fast.Timeouts(
+                                                  connect=2.0, first_byte=10.0, idle=10.0))))
+
+    assert dst.read_bytes() == data and result.checksum_verified and stats.retries >= 1
+    settle(fault_cluster, ips)
+    on_bad = [r for r in fault_cluster.proxies[bad].requests if r.method == "GET"]
+    assert [r.outcome for r in on_bad] == ["reset"], f"the retry went back to {bad}: {on_bad!r}"
+    assert reset.fired == 1 and ips[bad].errors == 1
+
+
 # -- 2. truncated body (clean FIN before Content-Length) ------------------------------------------------
 
 @FILE_PATHS
