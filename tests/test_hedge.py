@@ -81,15 +81,18 @@ def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
         hedge=HedgeConfig(min_samples=2, min_seconds=0.3),
     )
 
-    async def go() -> None:
+    async def go() -> int:
         async with client_for(fault_cluster, cfg) as c:
             buf = bytearray()
             res = await c.download(f"s3://{bucket}/big", buf)
             assert buf == data and res.checksum_verified
-            assert c.stats.hedges == 1 and c.stats.hedge_wins == 1
+            # At least the stalled range was hedged, and won. Not "exactly one": with a
+            # 0.3 s trigger, a healthy range slowed by a loaded machine may be hedged too.
+            assert c.stats.hedges >= 1 and c.stats.hedge_wins >= 1
             assert c.stats.retries == 0  # the stall was never waited out
+            return c.stats.hedges
 
-    run(go())
+    hedges = run(go())
     assert rule.fired == 1
     # The stalled exchange is recorded once the proxy sees the cancelled loser go away, which
     # may be just after the download returned.
@@ -97,7 +100,7 @@ def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
     stalled = [r for r in records if r.rule == rule.name]
     assert len(stalled) == 1 and stalled[0].outcome in ("stalled", "client_gone")
     gets = [r for r in records if r.method == "GET"]
-    assert len(gets) == 1 + 7 + 1  # first GET, seven ranges, one hedge
+    assert len(gets) == 1 + 7 + hedges  # first GET, seven ranges, their hedges
     # The duplicate went to another IP than the stalled request.
     later = [r for r in gets if r.seq > stalled[0].seq or r.conn_id != stalled[0].conn_id]
     assert any(r.proxy != stalled[0].proxy for r in later)
@@ -120,7 +123,9 @@ def test_straggling_upload_part_is_hedged(fault_cluster) -> None:
         async with client_for(fault_cluster, cfg) as c:
             res = await c.put_bytes(f"s3://{bucket}/up", data)
             assert res.parts == 8
-            assert c.stats.hedges == 1 and c.stats.hedge_wins == 1 and c.stats.retries == 0
+            # At least the late part was hedged and won (a healthy part slowed past the 0.3 s
+            # trigger by a loaded machine may be hedged too); nothing waited for the answer.
+            assert c.stats.hedges >= 1 and c.stats.hedge_wins >= 1 and c.stats.retries == 0
             assert await c.get_bytes(f"s3://{bucket}/up") == data
 
     run(go())
