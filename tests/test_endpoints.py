@@ -623,3 +623,19 @@ def test_config_validation() -> None:
         EndpointConfig(quarantine_jitter=1.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         EXACT.ttl = 1  # type: ignore[misc]
+
+
+def test_abandoned_requests_that_moved_nothing_demote_a_black_holed_ip() -> None:
+    """An IP that accepts connections and then sends nothing: its requests are abandoned
+    (hedged elsewhere) after running a while with zero bytes, and that is a sample of 0 B/s;
+    a finished request with no body (a HEAD, a Complete) measured latency and is none."""
+    table, _ = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    for _ in range(3):
+        table.record_success(IPS[0], 0, 0.8)
+    assert table.stats()[IPS[0]].samples == 0
+    table.record_goodput(IPS[0], 0, 0.2)  # abandoned too soon to say anything
+    assert table.stats()[IPS[0]].samples == 0
+    for _ in range(3):
+        table.record_goodput(IPS[0], 0, 0.8)
+    assert table.stats()[IPS[0]].state == "slow"

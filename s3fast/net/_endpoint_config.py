@@ -33,9 +33,10 @@ class EndpointConfig:
     - ``min_sample_bytes = 1 MiB``: a request that moved less measures latency
       rather than bandwidth, so it is no goodput sample ...
     - ``min_sample_seconds = 0.5`` s: ... unless it ran this long and moved at
-      least ``min_sample_bytes // 64``: a request on a slow path moves little
-      before a hedge replaces it, and that little over that long *is* the
-      measurement.
+      least ``min_sample_bytes // 64``, or was abandoned (a hedge won elsewhere)
+      after this long whatever it moved: a request on a slow path moves little
+      before a hedge replaces it, one on a black-holed IP nothing, and that
+      little over that long *is* the measurement.
     - ``slow_window = 8``: goodput samples kept per IP; its median is "how this
       IP is doing now".
     - ``slow_min_samples = 3``: samples an IP needs before it is judged or used

@@ -439,9 +439,10 @@ class EndpointTable:
         entry.bytes += max(0, nbytes)
         if entry.quarantined:
             return
-        self._sample(entry, nbytes, seconds, self._clock())
+        self._sample(entry, nbytes, seconds, self._clock(), abandoned=True)
 
-    def _sample(self, entry: _Entry, nbytes: int, seconds: float, now: float) -> None:
+    def _sample(self, entry: _Entry, nbytes: int, seconds: float, now: float, *,
+                abandoned: bool = False) -> None:
         cfg = self.config
         if entry.slow and now - seconds < entry.demoted_at:
             # Started before the demotion: the same slowness that demoted it, not
@@ -449,8 +450,10 @@ class EndpointTable:
             return
         if seconds <= 0 or not (
             nbytes >= cfg.min_sample_bytes
-            or (seconds >= cfg.min_sample_seconds and nbytes >= cfg.min_sample_bytes // 64)
+            or (seconds >= cfg.min_sample_seconds and (abandoned or nbytes >= cfg.min_sample_bytes // 64))
         ):
+            # A finished request that moved little measured its latency; an abandoned one
+            # that ran long measured the IP, even at zero bytes (a black-holed IP sends none).
             return
         rate = nbytes / seconds
         alpha = cfg.ema_alpha
