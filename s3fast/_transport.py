@@ -163,6 +163,10 @@ class Transport:
         included), up to the last receive or send: what the tuner's meter reads."""
         return sum(pool.moved_bytes() for pool in self._pools.values())
 
+    def ip_is_slow(self, ip: str) -> bool:
+        """``ip`` is demoted as slow by its endpoint table (hedging moves work off it)."""
+        return any(pool.table.state(ip) == "slow" for pool in self._pools.values())
+
     def ip_stats(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for pool in self._pools.values():
@@ -327,6 +331,7 @@ class Transport:
             if tally is not None:
                 tally.requests += 1
             t0 = time.monotonic()
+            moved0 = conn.moved_bytes
             ok = False
             try:
                 try:
@@ -355,6 +360,9 @@ class Transport:
                 else:
                     result = await consume(conn, head)
                 ok = True
+            except asyncio.CancelledError:  # abandoned (a hedge won): what it moved is still a sample
+                pool.table.record_goodput(ip, conn.moved_bytes - moved0, time.monotonic() - t0)
+                raise
             finally:
                 pool.release(conn, reuse=ok)
             seconds = time.monotonic() - t0

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from s3fast.net._endpoints import EndpointConfig, EndpointTable, NoAddressesError
+from s3fast.net._endpoints import EndpointConfig, EndpointTable, NoAddressesError, judge_goodput
 
 T = TypeVar("T")
 MiB = 1 << 20
@@ -293,43 +293,147 @@ def test_refresh_after_all_failed_brings_new_ips() -> None:
 # ----------------------------------------------------------------- slow IPs
 
 
-def test_slow_ip_is_demoted() -> None:
+def feed(table: EndpointTable, rates: dict[str, float], rounds: int, seconds: float = 0.2) -> None:
+    """``rounds`` finished requests per IP, each moving ``rate * seconds`` bytes."""
+    for _ in range(rounds):
+        for ip, rate in rates.items():
+            table.record_success(ip, int(rate * seconds), seconds)
+
+
+def test_slow_ip_is_demoted_and_gets_no_new_connections() -> None:
     table, _ = make_table()
     slow = IPS[2]
-    for _ in range(5):
-        for ip in IPS:
-            seconds = 1.0 if ip == slow else 0.1  # 8 MiB/s vs 80 MiB/s
-            table.record_success(ip, 8 * MiB, seconds)
+    feed(table, {ip: (1 if ip == slow else 40) * MiB for ip in IPS}, rounds=3, seconds=0.5)
     stats = table.stats()
-    assert stats[slow].state == "quarantined"
+    assert stats[slow].state == "slow" and stats[slow].demotions == 1
     assert [stats[ip].state for ip in IPS if ip != slow] == ["healthy"] * 3
-    assert stats[IPS[0]].throughput == pytest.approx(80 * MiB)
-    assert slow not in {table.pick() for _ in range(10)}
+    assert stats[IPS[0]].goodput == pytest.approx(40 * MiB, rel=1e-3)
+    assert slow not in {table.pick() for _ in range(20)}
+    assert not table.all_failed  # slow is not failed: no re-resolution, no outage
+
+
+def test_one_slow_request_does_not_demote() -> None:
+    table, _ = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS}, rounds=3)
+    table.record_success(IPS[1], 1 * MiB, 1.0)  # one request at 1 MiB/s among fast ones
+    table.record_success(IPS[1], 8 * MiB, 0.2)
+    table.record_success(IPS[1], 1 * MiB, 1.0)  # two of the last five: the median is still fast
+    assert table.stats()[IPS[1]].state == "healthy"
+
+
+def test_demotion_needs_min_samples_on_the_ip_and_a_reference() -> None:
+    cfg = dataclasses.replace(EXACT, slow_min_samples=3)
+    table, _ = make_table(config=cfg)
+    table.record_success(IPS[0], 1 * MiB, 1.0)
+    table.record_success(IPS[0], 1 * MiB, 1.0)
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=5)
+    assert table.stats()[IPS[0]].state == "healthy"  # two samples: not judged yet
+    table.record_success(IPS[0], 1 * MiB, 1.0)
+    assert table.stats()[IPS[0]].state == "slow"
+    # With no peer sampled enough there is no reference: nobody is judged.
+    alone, _ = make_table(config=cfg)
+    feed(alone, {IPS[0]: 1 * MiB}, rounds=5)
+    feed(alone, {IPS[1]: 40 * MiB}, rounds=2)
+    assert {s.state for s in alone.stats().values()} == {"healthy"}
 
 
 def test_moderately_slower_ip_is_kept() -> None:
     table, _ = make_table()
-    for _ in range(10):
-        for ip in IPS:
-            table.record_success(ip, 8 * MiB, 0.3 if ip == IPS[2] else 0.1)  # 1/3 speed
+    feed(table, {ip: (14 if ip == IPS[2] else 40) * MiB for ip in IPS}, rounds=10)  # ~1/3 speed
     assert all(s.state == "healthy" for s in table.stats().values())
 
 
-def test_slow_detection_needs_samples_from_two_ips() -> None:
+def test_uniformly_slow_service_demotes_nobody() -> None:
     table, _ = make_table()
-    for _ in range(20):
-        table.record_success(IPS[0], 8 * MiB, 10.0)
-    for _ in range(4):  # below slow_min_samples: not yet a reference
-        table.record_success(IPS[1], 8 * MiB, 0.01)
-    table.record_success(IPS[0], 8 * MiB, 10.0)
-    assert table.stats()[IPS[0]].state == "healthy"
-    # Small transfers measure latency, not bandwidth: they are not samples.
-    table.record_success(IPS[1], 1000, 0.0001)
-    table.record_success(IPS[0], 8 * MiB, 10.0)
-    assert table.stats()[IPS[1]].samples == 4 and table.stats()[IPS[0]].state == "healthy"
-    table.record_success(IPS[1], 8 * MiB, 0.01)
-    table.record_success(IPS[0], 8 * MiB, 10.0)
-    assert table.stats()[IPS[0]].state == "quarantined"
+    feed(table, {ip: 64 * 1024 for ip in IPS}, rounds=8, seconds=2.0)
+    assert all(s.state == "healthy" for s in table.stats().values())
+
+
+def test_small_quick_requests_are_not_goodput_samples() -> None:
+    table, _ = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    for _ in range(10):
+        table.record_success(IPS[0], 1000, 0.01)  # latency, not bandwidth
+    assert table.stats()[IPS[0]].samples == 0 and table.stats()[IPS[0]].state == "healthy"
+    # ... but a request that ran long and moved little is one: a slow path looks like that.
+    for _ in range(3):
+        table.record_goodput(IPS[0], 300 * 1024, 0.6)
+    assert table.stats()[IPS[0]].samples == 3 and table.stats()[IPS[0]].state == "slow"
+
+
+def test_abandoned_requests_demote_a_slow_ip() -> None:
+    """A slow IP's requests rarely finish (hedges replace them): what they moved before
+    being cancelled is what demotes it."""
+    table, _ = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS if ip != IPS[3]}, rounds=3)
+    for _ in range(3):
+        table.record_goodput(IPS[3], 700 * 1024, 0.7)
+    assert table.stats()[IPS[3]].state == "slow"
+
+
+def test_slow_ip_is_probed_and_promoted_when_it_recovers() -> None:
+    table, clock = make_table()
+    slow = IPS[1]
+    others = {ip: 40 * MiB for ip in IPS if ip != slow}
+    feed(table, {**others, slow: 1 * MiB}, rounds=3, seconds=0.5)
+    assert table.stats()[slow].state == "slow"
+    clock.advance(0.5)
+    assert slow not in {table.pick() for _ in range(8)}  # no probe before slow_probe_base
+    clock.advance(0.5)
+    picks = [table.pick() for _ in range(8)]
+    assert picks.count(slow) == 1  # one probe connection per re-probe delay
+    # The probe (still slow, abandoned by a hedge) doubles the delay.
+    table.record_goodput(slow, 512 * 1024, 0.5)
+    assert table.stats()[slow].state == "slow"
+    clock.advance(1.0)
+    assert slow not in {table.pick() for _ in range(8)}
+    clock.advance(1.0)
+    assert [table.pick() for _ in range(8)].count(slow) == 1
+    # It recovered: the probe moves as much as the others. A good probe makes the next
+    # one due at once; once the median of its probes is back near its peers', it is
+    # promoted (here the second good probe outvotes the slow one).
+    feed(table, others, rounds=1)
+    table.record_success(slow, 8 * MiB, 0.2)
+    assert table.stats()[slow].state == "slow"
+    assert table.pick() == slow
+    table.record_success(slow, 8 * MiB, 0.2)
+    stats = table.stats()[slow]
+    assert stats.state == "healthy" and stats.demotions == 1
+    assert slow in {table.pick() for _ in range(8)}
+
+
+def test_requests_started_before_the_demotion_are_no_probe_news() -> None:
+    table, clock = make_table()
+    slow = IPS[1]
+    feed(table, {**{ip: 40 * MiB for ip in IPS if ip != slow}, slow: 1 * MiB}, rounds=3, seconds=0.5)
+    assert table.stats()[slow].state == "slow"
+    clock.advance(0.3)
+    # Eight requests that were already running when it was demoted end now (hedged away):
+    # they neither count as recovery evidence nor push its re-probe out.
+    for _ in range(8):
+        table.record_goodput(slow, 2 * MiB, 2.0)
+    clock.advance(0.7)
+    assert table.pick() == slow
+
+
+def test_judge_goodput_is_a_pure_decision() -> None:
+    cfg = EndpointConfig(slow_min_samples=3, slow_ratio=0.25, recover_ratio=0.5)
+    assert judge_goodput(False, [1.0, 1.0, 1.0], 100.0, cfg) == "demote"
+    assert judge_goodput(False, [1.0, 1.0], 100.0, cfg) == "keep"  # too few samples
+    assert judge_goodput(False, [1.0, 100.0, 100.0], 100.0, cfg) == "keep"  # median is fast
+    assert judge_goodput(False, [1.0, 1.0, 1.0], None, cfg) == "keep"  # no reference
+    assert judge_goodput(False, [30.0] * 3, 100.0, cfg) == "keep"  # above slow_ratio
+    assert judge_goodput(True, [30.0] * 3, 100.0, cfg) == "keep"  # but not yet recovered
+    assert judge_goodput(True, [60.0] * 3, 100.0, cfg) == "promote"
+    assert judge_goodput(True, [60.0] * 2, 100.0, cfg) == "keep"
+
+
+def test_last_usable_ips_being_slow_still_serve() -> None:
+    table, _ = make_table(IPS[:2])
+    feed(table, {IPS[0]: 40 * MiB, IPS[1]: 1 * MiB}, rounds=3, seconds=0.5)
+    assert table.stats()[IPS[1]].state == "slow"
+    quarantine(table, IPS[0])
+    assert table.pick() == IPS[1]  # slow beats nothing
 
 
 # --------------------------------------------------------------- TTL and DNS
@@ -519,3 +623,19 @@ def test_config_validation() -> None:
         EndpointConfig(quarantine_jitter=1.0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         EXACT.ttl = 1  # type: ignore[misc]
+
+
+def test_abandoned_requests_that_moved_nothing_demote_a_black_holed_ip() -> None:
+    """An IP that accepts connections and then sends nothing: its requests are abandoned
+    (hedged elsewhere) after running a while with zero bytes, and that is a sample of 0 B/s;
+    a finished request with no body (a HEAD, a Complete) measured latency and is none."""
+    table, _ = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    for _ in range(3):
+        table.record_success(IPS[0], 0, 0.8)
+    assert table.stats()[IPS[0]].samples == 0
+    table.record_goodput(IPS[0], 0, 0.2)  # abandoned too soon to say anything
+    assert table.stats()[IPS[0]].samples == 0
+    for _ in range(3):
+        table.record_goodput(IPS[0], 0, 0.8)
+    assert table.stats()[IPS[0]].state == "slow"

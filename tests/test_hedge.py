@@ -1,13 +1,15 @@
 """Straggler hedging: the pure policy, and a stalled range finished by a duplicate elsewhere."""
 from __future__ import annotations
 
+import asyncio
 import os
+from types import SimpleNamespace
 
 from e2e_helpers import MiB, SMALL, client_for, run
 from support.faultrules import Rule, stall
 
 import s3fast
-from s3fast.transfer._hedge import HedgeConfig, HedgePolicy
+from s3fast.transfer._hedge import Attempt, HedgeConfig, HedgePolicy, run_hedged
 
 
 def test_policy_waits_for_samples_then_uses_p95() -> None:
@@ -30,6 +32,42 @@ def test_policy_rations_hedges() -> None:
     assert HedgePolicy(HedgeConfig(enabled=False), 10).threshold() is None
 
 
+def test_request_on_a_slow_ip_is_hedged_outside_the_ration() -> None:
+    """A request on an IP the endpoint table demoted as slow is duplicated elsewhere as soon
+    as it has run min_seconds, even with no straggler threshold known yet and the ration
+    spent: the IP is known to be slow, so waiting for it only makes the tail."""
+    policy = HedgePolicy(HedgeConfig(min_seconds=0.0), total_ranges=10, slow_ip=lambda ip: ip == "10.0.0.1")
+    assert policy.try_take() and policy.exhausted()
+    stats = SimpleNamespace(throttled=0, hedges=0, hedge_wins=0)
+    excluded: list[tuple[str, ...]] = []
+
+    async def start(exclude: tuple[str, ...], attempt: Attempt) -> str:
+        excluded.append(exclude)
+        if not exclude:
+            attempt.on_ip("10.0.0.1")
+            await asyncio.Event().wait()  # the slow IP never answers in time
+        attempt.on_ip("10.0.0.2")
+        return "duplicate"
+
+    async def go() -> str:
+        return await asyncio.wait_for(run_hedged(policy, start, stats), 10)
+
+    assert run(go()) == "duplicate"
+    assert excluded == [(), ("10.0.0.1",)]  # the duplicate avoids the slow IP
+    assert (stats.hedges, stats.hedge_wins, policy.slow_hedges, policy.hedges) == (1, 1, 1, 1)
+
+
+def test_slow_ip_check_waits_min_seconds_and_needs_a_verdict() -> None:
+    attempt = Attempt()
+    attempt.ip, attempt.since = "10.0.0.1", 100.0
+    slow = HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: True)
+    assert not slow.on_slow_ip(attempt, 100.4)  # a probe gets min_seconds to show it recovered
+    assert slow.on_slow_ip(attempt, 100.5)
+    assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: False).on_slow_ip(attempt, 200.0)
+    assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10).on_slow_ip(attempt, 200.0)
+    assert not slow.on_slow_ip(Attempt(), 200.0)  # not running yet
+
+
 def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
     bucket = fault_cluster.moto.make_bucket()
     data = os.urandom(40 * MiB)
@@ -43,15 +81,18 @@ def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
         hedge=HedgeConfig(min_samples=2, min_seconds=0.3),
     )
 
-    async def go() -> None:
+    async def go() -> int:
         async with client_for(fault_cluster, cfg) as c:
             buf = bytearray()
             res = await c.download(f"s3://{bucket}/big", buf)
             assert buf == data and res.checksum_verified
-            assert c.stats.hedges == 1 and c.stats.hedge_wins == 1
+            # At least the stalled range was hedged, and won. Not "exactly one": with a
+            # 0.3 s trigger, a healthy range slowed by a loaded machine may be hedged too.
+            assert c.stats.hedges >= 1 and c.stats.hedge_wins >= 1
             assert c.stats.retries == 0  # the stall was never waited out
+            return c.stats.hedges
 
-    run(go())
+    hedges = run(go())
     assert rule.fired == 1
     # The stalled exchange is recorded once the proxy sees the cancelled loser go away, which
     # may be just after the download returned.
@@ -59,7 +100,7 @@ def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:
     stalled = [r for r in records if r.rule == rule.name]
     assert len(stalled) == 1 and stalled[0].outcome in ("stalled", "client_gone")
     gets = [r for r in records if r.method == "GET"]
-    assert len(gets) == 1 + 7 + 1  # first GET, seven ranges, one hedge
+    assert len(gets) == 1 + 7 + hedges  # first GET, seven ranges, their hedges
     # The duplicate went to another IP than the stalled request.
     later = [r for r in gets if r.seq > stalled[0].seq or r.conn_id != stalled[0].conn_id]
     assert any(r.proxy != stalled[0].proxy for r in later)
@@ -82,7 +123,9 @@ def test_straggling_upload_part_is_hedged(fault_cluster) -> None:
         async with client_for(fault_cluster, cfg) as c:
             res = await c.put_bytes(f"s3://{bucket}/up", data)
             assert res.parts == 8
-            assert c.stats.hedges == 1 and c.stats.hedge_wins == 1 and c.stats.retries == 0
+            # At least the late part was hedged and won (a healthy part slowed past the 0.3 s
+            # trigger by a loaded machine may be hedged too); nothing waited for the answer.
+            assert c.stats.hedges >= 1 and c.stats.hedge_wins >= 1 and c.stats.retries == 0
             assert await c.get_bytes(f"s3://{bucket}/up") == data
 
     run(go())

@@ -285,6 +285,44 @@ def test_backoff_grows_with_the_attempt_number() -> None:
     assert all(0 <= d <= min(20.0, 0.5 * 2**i) for i, d in enumerate(delays))
 
 
+class _Edge(random.Random):
+    """A random source pinned to one end of [0, 1]: full jitter then yields exactly the
+    window's upper bound (1.0) or its lower bound (0.0)."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__(0)
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+@pytest.mark.parametrize("kind,base", [(ErrorKind.TRANSIENT, 0.05), (ErrorKind.CONNECTION, 0.05),
+                                       (ErrorKind.TIMEOUT, 0.05), (ErrorKind.THROTTLE, 0.5)])
+def test_backoff_window_doubles_per_attempt_up_to_the_cap(kind: ErrorKind, base: float) -> None:
+    """The upper end of the jitter window (what a random draw of 1.0 gives) doubles with
+    every failed attempt until backoff_cap; a backoff that never grows fails here."""
+    config = RetryConfig(budget_capacity=10_000, max_attempts=20, backoff_cap=4.0)
+    state = RetryState(RetryBudget(config), _Edge(1.0))
+    delays = [state.on_failure(kind).delay for _ in range(12)]
+    expected = [min(4.0, base * 2**i) for i in range(12)]
+    assert delays == pytest.approx(expected)
+    assert delays[-1] == 4.0 and delays[1] == pytest.approx(2 * delays[0])
+    # And the window starts at zero (full jitter, not "equal" jitter).
+    assert backoff_delay(5, kind, config, _Edge(0.0)) == 0.0
+
+
+def test_backoff_distribution_grows_with_the_attempt() -> None:
+    """Seeded draws: the mean delay of later attempts is larger (roughly double per attempt
+    while below the cap)."""
+    config = RetryConfig(backoff_cap=20.0)
+    rng = random.Random(3)
+    means = [sum(backoff_delay(a, ErrorKind.TRANSIENT, config, rng) for _ in range(2000)) / 2000
+             for a in range(1, 7)]
+    for earlier, later in zip(means, means[1:]):
+        assert 1.6 < later / earlier < 2.4
+
+
 def test_retry_config_is_frozen_and_validated() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         CONFIG.max_attempts = 3  # type: ignore[misc]

@@ -12,10 +12,26 @@ randomness from an injected ``random.Random``, so tests drive it without sleepin
 
 Per-IP life cycle::
 
-    healthy --(failure score >= threshold, or slow)--> quarantined
+    healthy --(failure score >= threshold)--> quarantined
     quarantined --(quarantine elapsed)--> probing (one probe connection allowed)
     probing --record_success--> healthy
     probing --record_failure--> quarantined (re-probe delay doubled, capped)
+
+    healthy --(median goodput far below its peers')--> slow
+    slow --(probe due)--> one probe connection; its request's goodput is a sample
+    slow --(median of the samples since demotion back near its peers')--> healthy
+    slow --(probe still slow)--> slow (re-probe delay doubled, capped)
+
+A *slow* IP works, but each connection to it moves a fraction of what the others
+move (a congested path, a sick front end). It gets no new connections and its
+idle ones are not reused, except one probe connection now and then: a slow IP
+can recover, and only a measurement tells. Slowness is judged *relative* to the
+other IPs, never against an absolute rate, so a uniformly slow service (or a
+small machine) demotes nobody. The samples are per-request goodput (bytes over
+the request's whole duration) from :meth:`EndpointTable.record_success` and, for
+a request abandoned before it finished (the loser of a hedge, a cancelled
+transfer), :meth:`EndpointTable.record_goodput`: a slow IP's requests rarely
+finish, since hedging duplicates them elsewhere and cancels them.
 
 Failure kinds and their weight towards the threshold (``record_failure``):
 ``"connect"`` counts ``connect_failure_weight`` (refused / unreachable / connect
@@ -32,10 +48,11 @@ import asyncio
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass
-from typing import Literal
-
+from dataclasses import dataclass, field
+from ._endpoint_config import EndpointConfig, IPState, IPStats
+from ._goodput import judge_goodput, median as _median
 from ._resolver import Resolver
 
 __all__ = [
@@ -44,11 +61,10 @@ __all__ = [
     "IPState",
     "IPStats",
     "NoAddressesError",
+    "judge_goodput",
 ]
 
 logger = logging.getLogger("s3fast.net.endpoints")
-
-IPState = Literal["healthy", "quarantined", "probing"]
 
 _FAILURE_WEIGHTS: dict[str, float | None] = {
     # None means "use EndpointConfig.connect_failure_weight".
@@ -67,85 +83,6 @@ _FAILURE_WEIGHTS: dict[str, float | None] = {
 
 class NoAddressesError(LookupError):
     """The table holds no IP address at all (never resolved, or nothing left)."""
-
-
-@dataclass(frozen=True)
-class EndpointConfig:
-    """Tuning of an :class:`EndpointTable`. Defaults, and why:
-
-    - ``ttl = 300.0`` s: keep an IP this long after the last DNS answer that
-      contained it (aws-c-s3 uses the same 5 min).
-    - ``max_ips = 64``: cap on accumulated IPs; the ones expiring first (and not
-      in use) are dropped when a refresh brings more.
-    - ``failure_threshold = 3.0``: consecutive failure score that quarantines.
-    - ``connect_failure_weight = 2.0``: a failed connect counts double, so two
-      refusals eject an IP (one could be a full SYN backlog).
-    - ``quarantine_base = 1.0`` s, doubled per consecutive quarantine, capped at
-      ``quarantine_cap = 60.0`` s; ``quarantine_jitter = 0.5`` draws the actual
-      delay uniformly from ``[d * (1 - jitter), d]`` so IPs ejected together are
-      not re-probed together.
-    - ``forgive_after = 60.0`` s: a recovered IP's doubling level resets only after
-      it has been healthy this long, so a flapping IP does not return to 1 s
-      re-probes every time.
-    - ``ema_alpha = 0.2``: weight of the newest throughput sample.
-    - ``min_sample_bytes = 1 MiB``: smaller transfers measure latency rather than
-      bandwidth, so they don't feed the throughput EMA.
-    - ``slow_min_samples = 5``: samples an IP needs before it is judged or used
-      as a reference.
-    - ``slow_ratio = 0.25``: an IP whose throughput EMA is below this fraction of
-      the median of the other (non-quarantined, sampled) IPs is quarantined as
-      slow.
-    - ``min_refresh_interval = 1.0`` s: :meth:`EndpointTable.ensure_resolved`
-      won't re-resolve more often than this (aws-c-io resolves once a second).
-    - ``harvest_interval = 10.0`` s: default period of
-      :meth:`EndpointTable.run_harvester`.
-    """
-
-    ttl: float = 300.0
-    max_ips: int = 64
-    failure_threshold: float = 3.0
-    connect_failure_weight: float = 2.0
-    quarantine_base: float = 1.0
-    quarantine_cap: float = 60.0
-    quarantine_jitter: float = 0.5
-    forgive_after: float = 60.0
-    ema_alpha: float = 0.2
-    min_sample_bytes: int = 1 << 20
-    slow_min_samples: int = 5
-    slow_ratio: float = 0.25
-    min_refresh_interval: float = 1.0
-    harvest_interval: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.ttl <= 0 or self.max_ips < 1 or self.failure_threshold <= 0:
-            raise ValueError("ttl, max_ips and failure_threshold must be positive")
-        if not 0 < self.quarantine_base <= self.quarantine_cap:
-            raise ValueError("need 0 < quarantine_base <= quarantine_cap")
-        if not 0 <= self.quarantine_jitter < 1 or not 0 < self.ema_alpha <= 1:
-            raise ValueError("need 0 <= quarantine_jitter < 1 and 0 < ema_alpha <= 1")
-
-
-@dataclass(frozen=True)
-class IPStats:
-    """A snapshot of one IP's counters (see :meth:`EndpointTable.stats`).
-
-    ``throughput`` is the EMA in bytes/s, or None before the first sample;
-    ``quarantine_remaining`` is 0 unless the IP is quarantined; ``fresh`` is False
-    once the IP's TTL has passed (it stays only while connections use it);
-    ``quarantines`` counts ejections (a failed probe extends the current one).
-    """
-
-    ip: str
-    state: IPState
-    connections: int
-    requests: int
-    bytes: int
-    errors: int
-    quarantines: int
-    throughput: float | None
-    samples: int
-    quarantine_remaining: float
-    fresh: bool
 
 
 @dataclass(slots=True, eq=False)
@@ -168,14 +105,29 @@ class _Entry:
     last_pick: int = -1  # sequence number of the last pick(); -1 = never
     ema: float | None = None  # throughput EMA, bytes/s
     samples: int = 0
+    # recent per-request goodput, bytes/s (since the last demotion, while slow)
+    goodput: deque[float] = field(default_factory=deque)
+    slow: bool = False
+    slow_level: int = 0  # exponent of the next slow re-probe delay
+    slow_probe_at: float = 0.0
+    demoted_at: float = 0.0
+    demotions: int = 0
 
     def state(self, now: float) -> IPState:
-        if not self.quarantined:
-            return "healthy"
-        return "quarantined" if now < self.quarantine_until else "probing"
+        if self.quarantined:
+            return "quarantined" if now < self.quarantine_until else "probing"
+        return "slow" if self.slow else "healthy"
 
     def probe_due(self, now: float) -> bool:
-        return self.quarantined and now >= self.quarantine_until and not self.probe_in_flight
+        if self.quarantined:
+            return now >= self.quarantine_until and not self.probe_in_flight
+        # A slow IP's probe needs no verdict to free a slot: it gets one new
+        # connection per re-probe delay, however its earlier ones ended.
+        return self.slow and now >= self.slow_probe_at
+
+    def usable(self) -> bool:
+        """Takes ordinary new connections."""
+        return not self.quarantined and not self.slow
 
     def fresh(self, now: float) -> bool:
         return self.expires_at > now
@@ -355,14 +307,16 @@ class EndpointTable:
 
         Order of preference:
 
-        1. a quarantined IP whose quarantine has elapsed and has no probe yet
-           (it gets exactly one probe connection; without this, a recovered IP
-           would never be used again while others are healthy);
+        1. a quarantined IP whose quarantine has elapsed, or a slow IP whose
+           re-probe is due, and has no probe yet (it gets exactly one probe
+           connection; without this, a recovered IP would never be used again
+           while others are healthy);
         2. the healthy IP with the fewest connections, ties going to the one
            handed out least recently (rotation);
         3. if ``exclude`` (e.g. IPs this request already failed on) rules out
            all of those, the same over excluded healthy IPs;
-        4. if every IP is quarantined, the one whose quarantine ends soonest,
+        4. if no healthy IP is left, the same over slow ones;
+        5. if every IP is quarantined, the one whose quarantine ends soonest,
            preferring non-excluded ones, and :attr:`needs_refresh` is set.
 
         Expired IPs still carrying connections are only used when nothing fresh
@@ -383,13 +337,21 @@ class EndpointTable:
 
         probes = [e for e in allowed if e.probe_due(now)]
         if probes:
-            chosen = min(probes, key=lambda e: e.quarantine_until)
-            chosen.probe_in_flight = True
+            chosen = min(probes, key=lambda e: e.quarantine_until if e.quarantined else e.slow_probe_at)
+            if chosen.quarantined:
+                chosen.probe_in_flight = True
+            else:
+                chosen.slow_probe_at = now + self._slow_probe_delay(chosen)
             return self._hand_out(chosen)
         for pool in (allowed, live):
-            healthy = [e for e in pool if not e.quarantined]
+            healthy = [e for e in pool if e.usable()]
             if healthy:
                 return self._hand_out(min(healthy, key=lambda e: (e.connections, e.last_pick)))
+        # Only slow (and quarantined) IPs left: a slow IP still beats none.
+        for pool in (allowed, live):
+            slow = [e for e in pool if not e.quarantined]
+            if slow:
+                return self._hand_out(min(slow, key=lambda e: (e.connections, e.last_pick)))
         # Everything is quarantined: end the quarantine of the IP due soonest
         # and make this connection its probe. Spreading over IPs not already
         # probing means a burst of picks re-probes them all, not one IP N times.
@@ -443,8 +405,7 @@ class EndpointTable:
 
     def record_success(self, ip: str, nbytes: int = 0, seconds: float = 0.0) -> None:
         """A request on ``ip`` completed: clears its failure score and any
-        quarantine, and feeds its throughput EMA (if the transfer was big
-        enough to measure bandwidth). May quarantine it as *slow*."""
+        quarantine, and feeds its goodput (see :meth:`record_goodput`)."""
         entry = self._entries.get(ip)
         if entry is None:
             return
@@ -453,8 +414,8 @@ class EndpointTable:
         entry.failure_score = 0.0
         if entry.quarantined:
             if now < entry.quarantine_until:
-                # A connection opened before the quarantine finished well; for
-                # a slow IP that is expected, so it must not lift the quarantine.
+                # A connection opened before the quarantine finished well: it says
+                # nothing about the IP as it is now, so it must not lift the quarantine.
                 return
             self._release(entry, now)
             if self._outage:
@@ -465,14 +426,84 @@ class EndpointTable:
                 for other in self._entries.values():
                     if other.quarantined and other.quarantine_until > now:
                         other.quarantine_until = now
-        if nbytes >= self.config.min_sample_bytes and seconds > 0:
-            rate = nbytes / seconds
-            alpha = self.config.ema_alpha
-            entry.ema = rate if entry.ema is None else alpha * rate + (1 - alpha) * entry.ema
-            entry.samples += 1
-            if self._is_slow(entry):
-                logger.info("%s is slow (%.0f B/s); quarantining", ip, entry.ema)
-                self._quarantine(entry, now)
+        self._sample(entry, nbytes, seconds, now)
+
+    def record_goodput(self, ip: str, nbytes: int, seconds: float) -> None:
+        """A request on ``ip`` was abandoned after moving ``nbytes`` in ``seconds``
+        (a hedge won elsewhere, the transfer was cancelled): no verdict on the
+        IP's health, but a goodput sample, which may demote it to ``"slow"`` (or,
+        for a slow IP's probe, promote it back)."""
+        entry = self._entries.get(ip)
+        if entry is None:
+            return
+        entry.bytes += max(0, nbytes)
+        if entry.quarantined:
+            return
+        self._sample(entry, nbytes, seconds, self._clock(), abandoned=True)
+
+    def _sample(self, entry: _Entry, nbytes: int, seconds: float, now: float, *,
+                abandoned: bool = False) -> None:
+        cfg = self.config
+        if entry.slow and now - seconds < entry.demoted_at:
+            # Started before the demotion: the same slowness that demoted it, not
+            # news from a probe.
+            return
+        if seconds <= 0 or not (
+            nbytes >= cfg.min_sample_bytes
+            or (seconds >= cfg.min_sample_seconds and (abandoned or nbytes >= cfg.min_sample_bytes // 64))
+        ):
+            # A finished request that moved little measured its latency; an abandoned one
+            # that ran long measured the IP, even at zero bytes (a black-holed IP sends none).
+            return
+        rate = nbytes / seconds
+        alpha = cfg.ema_alpha
+        entry.ema = rate if entry.ema is None else alpha * rate + (1 - alpha) * entry.ema
+        entry.samples += 1
+        entry.goodput.append(rate)
+        while len(entry.goodput) > cfg.slow_window:
+            entry.goodput.popleft()
+        verdict = judge_goodput(entry.slow, list(entry.goodput), self._reference(entry), cfg)
+        if verdict == "demote":
+            self._demote(entry, now)
+        elif verdict == "promote":
+            logger.info("%s recovered (median %.0f B/s); healthy again", entry.ip, _median(list(entry.goodput)))
+            entry.slow = False
+            # Forgiven only gradually: a relapse soon after is re-probed less often.
+            entry.slow_level = max(0, entry.slow_level - 1)
+        elif entry.slow:
+            reference = self._reference(entry)
+            if reference is not None and rate >= cfg.recover_ratio * reference:
+                # This probe looks recovered: the next one may go at once, so that
+                # the samples a promotion needs come quickly.
+                entry.slow_probe_at = now
+            else:
+                # The probe found it still slow: look again later, less often.
+                entry.slow_level += 1
+                entry.slow_probe_at = now + self._slow_probe_delay(entry)
+
+    def _reference(self, entry: _Entry) -> float | None:
+        """The median of the other healthy IPs' median goodput, None without any."""
+        cfg = self.config
+        medians = [
+            _median(list(e.goodput))
+            for e in self._entries.values()
+            if e is not entry and e.usable() and len(e.goodput) >= cfg.slow_min_samples
+        ]
+        return _median(medians) if medians else None
+
+    def _demote(self, entry: _Entry, now: float) -> None:
+        logger.info("%s is slow (median %.0f B/s, peers %.0f B/s); demoting",
+                    entry.ip, _median(list(entry.goodput)), self._reference(entry) or 0.0)
+        entry.slow = True
+        entry.demotions += 1
+        entry.demoted_at = now
+        # Recovery is judged on what the probes measure from now on.
+        entry.goodput.clear()
+        entry.slow_probe_at = now + self._slow_probe_delay(entry)
+
+    def _slow_probe_delay(self, entry: _Entry) -> float:
+        cfg = self.config
+        return min(cfg.slow_probe_cap, cfg.slow_probe_base * 2.0 ** min(entry.slow_level, 62))
 
     def record_failure(self, ip: str, kind: str) -> None:
         """A connect or request on ``ip`` failed with ``kind`` (see module doc).
@@ -538,20 +569,7 @@ class EndpointTable:
         # Judge it afresh: its old throughput may be why it was ejected.
         entry.ema = None
         entry.samples = 0
-
-    def _is_slow(self, entry: _Entry) -> bool:
-        cfg = self.config
-        if entry.samples < cfg.slow_min_samples or entry.ema is None:
-            return False
-        others = [
-            e.ema
-            for e in self._entries.values()
-            if e is not entry and not e.quarantined and e.ema is not None
-            and e.samples >= cfg.slow_min_samples
-        ]
-        if not others:
-            return False
-        return entry.ema < cfg.slow_ratio * _median(others)
+        entry.goodput.clear()
 
     # ----------------------------------------------------------------- views
 
@@ -591,6 +609,8 @@ class EndpointTable:
                 samples=e.samples,
                 quarantine_remaining=max(0.0, e.quarantine_until - now) if e.quarantined else 0.0,
                 fresh=e.fresh(now),
+                goodput=_median(list(e.goodput)) if len(e.goodput) >= self.config.slow_min_samples else None,
+                demotions=e.demotions,
             )
             for ip, e in self._entries.items()
         }
@@ -610,10 +630,3 @@ class EndpointTable:
             f"<EndpointTable {self.host}:{self.port} [{len(parts)} IPs: {', '.join(parts)}]"
             f" needs_refresh={self._needs_refresh}>"
         )
-
-
-def _median(values: list[float]) -> float:
-    # statistics.median, without importing statistics (decimal, fractions...) at start-up
-    ordered = sorted(values)
-    mid = len(ordered) // 2
-    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -747,7 +747,7 @@ class _Rest:
         client, job = self.client, self.job
         rest = _after(await _plan(client, job.info), job.first_end)
         self.count = len(rest)
-        job.hedge = HedgePolicy(client.config.hedge, len(rest))
+        job.hedge = HedgePolicy(client.config.hedge, len(rest), client._transport.ip_is_slow)
         await run_bounded(rest, lambda p: job.fetch_range(p, self.sink), client.task_window)
 
     async def settle(self) -> None:

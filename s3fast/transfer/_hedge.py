@@ -37,13 +37,23 @@ class HedgeConfig:
 
 
 class HedgePolicy:
-    """Per transfer: durations of finished ranges, and the hedge ration."""
+    """Per transfer: durations of finished ranges, and the hedge ration.
 
-    def __init__(self, config: HedgeConfig, total_ranges: int) -> None:
+    ``slow_ip(ip)`` (optional) says whether the endpoint table has demoted ``ip`` as slow.
+    A request on such an IP that has run ``min_seconds`` is hedged at once, without waiting
+    for the straggler threshold and outside the ration: the table compared the IP with its
+    peers, so this is not the uniformly slow service the ration guards against, and the
+    requests on it are bounded by those it held when demoted (plus its rare probes).
+    """
+
+    def __init__(self, config: HedgeConfig, total_ranges: int,
+                 slow_ip: Callable[[str], bool] | None = None) -> None:
         self.config = config
         self.total = total_ranges
+        self.slow_ip = slow_ip
         self._durations: list[float] = []
         self.hedges = 0
+        self.slow_hedges = 0
 
     def __repr__(self) -> str:
         return (f"<HedgePolicy samples={len(self._durations)} threshold={self.threshold()} "
@@ -70,12 +80,21 @@ class HedgePolicy:
     def budget(self) -> int:
         return max(1, int(self.config.max_fraction * self.total))
 
+    def exhausted(self) -> bool:
+        return self.hedges >= self.budget()
+
     def try_take(self) -> bool:
         """Take one hedge from the ration; False when it is used up."""
-        if self.hedges >= self.budget():
+        if self.exhausted():
             return False
         self.hedges += 1
         return True
+
+    def on_slow_ip(self, attempt: Attempt, now: float) -> bool:
+        """``attempt`` runs on an IP demoted as slow, since at least ``min_seconds``
+        (a probe of a slow IP gets that long to show it recovered)."""
+        return (self.slow_ip is not None and attempt.ip is not None and attempt.since is not None
+                and now - attempt.since >= self.config.min_seconds and self.slow_ip(attempt.ip))
 
 
 class Attempt:
@@ -115,9 +134,17 @@ async def run_hedged(
         while policy is not None and policy.config.enabled:
             threshold = policy.threshold()
             since = first.since
-            # Until the request runs and enough others finished to know what normal is,
-            # look again every 0.25 s.
-            wait = 0.25 if threshold is None or since is None else max(0.0, since + threshold - loop.time())
+            # Until the request runs and enough others finished to know what normal is (or
+            # once the ration is spent), look again every 0.25 s; and as often while its IP
+            # may be demoted meanwhile.
+            if threshold is None or since is None or policy.exhausted():
+                if policy.exhausted() and policy.slow_ip is None:
+                    break
+                wait = 0.25
+            else:
+                wait = max(0.0, since + threshold - loop.time())
+                if policy.slow_ip is not None:
+                    wait = min(wait, 0.25)
             done, _ = await asyncio.wait((primary,), timeout=wait)
             if done:
                 break
@@ -126,17 +153,22 @@ async def run_hedged(
             # throttling must not be answered with more load: neither is hedged.
             if first.retries or stats.throttled > throttled_at_start:
                 continue
-            if threshold is not None and since is not None and loop.time() - since >= threshold:
+            now = loop.time()
+            if policy.on_slow_ip(first, now):
+                policy.slow_hedges += 1
+            elif threshold is not None and since is not None and now - since >= threshold:
                 if not policy.try_take():
-                    break
-                stats.hedges += 1
-                second = asyncio.ensure_future(start((first.ip,) if first.ip else (), Attempt()))
-                racers.append(second)
-                result = await _first_success(racers)
-                if second.done() and not second.cancelled() and second.exception() is None \
-                        and second.result() is result:
-                    stats.hedge_wins += 1
-                return result
+                    continue
+            else:
+                continue
+            stats.hedges += 1
+            second = asyncio.ensure_future(start((first.ip,) if first.ip else (), Attempt()))
+            racers.append(second)
+            result = await _first_success(racers)
+            if second.done() and not second.cancelled() and second.exception() is None \
+                    and second.result() is result:
+                stats.hedge_wins += 1
+            return result
         return await primary
     finally:
         for r in racers:

@@ -302,7 +302,7 @@ def _with_upload_id(result: TransferResult, upload_id: str) -> TransferResult:
 
 async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tuple[Part, ...], size: int,
                         t0: float) -> TransferResult:
-    up.hedge = HedgePolicy(up.client.config.hedge, len(parts))
+    up.hedge = HedgePolicy(up.client.config.hedge, len(parts), up.client._transport.ip_is_slow)
     await up.create()
     try:
         async def one(part: Part) -> None:
