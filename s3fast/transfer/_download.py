@@ -13,7 +13,6 @@ import errno
 import io
 import itertools
 import os
-import stat
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
@@ -27,6 +26,7 @@ from .._transport import TALLY, Request, Tally
 from ..net._connection import Connection, ResponseHead
 from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
 from ._rename import swap_in
+from ._special import open_in_place, written_in_place
 from . import _composite
 from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
@@ -681,7 +681,7 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
             sink = BufferSink(dest)
         elif isinstance(dest, (str, os.PathLike)):
             path = os.fspath(dest)
-            if _special(path):
+            if written_in_place(path):
                 return await _download_to_special(client, bucket, key, path, version_id, on_part, on_progress,
                                                   tally, t0)
             sink = FileSink(path, client.writer if client.config.write_thread else None,
@@ -861,52 +861,10 @@ async def _download_to_writer(client: Client, bucket: str, key: str, dest: Any, 
 _COPYING_WRITERS = (io.FileIO, io.BufferedWriter, io.BufferedRandom, io.BytesIO)
 
 
-def _special(path: str | bytes) -> bool:
-    """Whether ``path`` is written in place and in order instead of through a temporary file:
-    a device such as /dev/null, a FIFO, a socket (a file renamed over them would replace
-    the device itself), or a descriptor this process inherited, named as /dev/stdout,
-    /dev/fd/N or /proc/self/fd/N (written where that descriptor points, as a shell's
-    redirection set it up, whatever kind of file it is)."""
-    return _files_special(path) or (type(path) is str and path.startswith(("/dev/", "/proc/"))
-                                    and _inherited(path) is not None)
-
-
-_files_special = files_impl.special
-
-
-def _inherited(path: str) -> int | None:
-    """The descriptor that /dev/stdout, /dev/stderr, /dev/fd/N or /proc/self/fd/N names."""
-    if path in ("/dev/stdout", "/dev/stderr"):
-        return 1 if path == "/dev/stdout" else 2
-    for prefix in ("/dev/fd/", "/proc/self/fd/"):
-        if path.startswith(prefix) and path[len(prefix):].isdigit():
-            return int(path[len(prefix):])
-    return None
-
-
-async def _download_to_special(client: Client, bucket: str, key: str, path: str, version_id: str | None,
+async def _download_to_special(client: Client, bucket: str, key: str, path: str | bytes, version_id: str | None,
                                on_part: Callable[[PartEvent], None] | None,
                                on_progress: Callable[[int], None] | None, tally: Tally, t0: float) -> TransferResult:
-    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
-    inherited = _inherited(path) if isinstance(path, str) else None
-    try:
-        if inherited is not None:
-            fd = os.dup(inherited)  # its file offset and O_APPEND, as the shell left them
-        elif stat.S_ISFIFO(os.stat(path).st_mode):
-            # Opening a FIFO for writing waits for a reader: not on the loop.
-            fut = asyncio.get_running_loop().run_in_executor(None, os.open, path, flags)
-            try:
-                fd = await asyncio.shield(fut)
-            except asyncio.CancelledError:
-                # A reader may still come: then close what the thread opened.
-                fut.add_done_callback(lambda f: f.cancelled() or f.exception() or os.close(f.result()))
-                raise
-        else:
-            fd = os.open(path, flags)
-    except PermissionError:
-        raise LocalIOError(f"permission denied writing to {path}") from None
-    except OSError as exc:
-        raise LocalIOError(f"cannot write {path}: {exc.strerror}") from None
+    fd = await open_in_place(path)
     with open(fd, "wb", buffering=0, closefd=True) as out:
         return await _download_to_writer(client, bucket, key, out, version_id, on_part, on_progress, tally, t0)
 
