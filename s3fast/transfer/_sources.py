@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from .._checksum import Algorithm, file_range_crc
-from .._errors import ConfigError, LocalIOError
+from .._errors import ConfigError, LocalIOError, TransferError
 from ..net._connection import FileSlice
 from ._planner import Part
 
@@ -51,18 +51,38 @@ class FileSource:
             raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
 
     def read(self, part: Part) -> bytes:
+        """``part``'s bytes; when ``part`` ends the file, one byte more is asked for, so
+        a file that grew since it was opened is caught by the same read."""
+        at = self.start + part.offset
         try:
-            data = os.pread(self.fd, part.size, self.start + part.offset)
+            data = os.pread(self.fd, part.size + int(part.end == self.size), at)
         except OSError as exc:
             raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
         if len(data) != part.size:
-            raise LocalIOError(f"{self.name} changed size while being read")
+            raise _changed(self.name, self.start + self.size, at + len(data))
         return data
+
+    def check_size(self) -> None:
+        """Raise if the file is no longer the size it had when opened: the parts sent are
+        not one version of it. A file that shrank fails while it is sent; one that grew
+        is caught here, before the upload is completed."""
+        try:
+            now = os.fstat(self.fd).st_size
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
+        if now != self.start + self.size:
+            raise _changed(self.name, self.start + self.size, now)
 
     def close(self) -> None:
         if self.owned:
             os.close(self.fd)
             self.owned = False
+
+
+def _changed(name: str, was: int, now: int) -> TransferError:
+    # A failed transfer (not bad input): the CLI exits 1, and nothing is left in S3.
+    return TransferError(f"{name} changed size while being uploaded ({was} bytes when opened, "
+                         f"{'at least ' if now > was else ''}{now} now); the upload was abandoned")
 
 
 class BufferSource:

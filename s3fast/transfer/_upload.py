@@ -267,6 +267,8 @@ def _send(up: _Upload, src: FileSource | BufferSource | StreamSource, cfg: Any, 
         if isinstance(src, FileSource):
             src.probe()
         crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
+        if isinstance(src, FileSource):
+            return _put_file(up, src, part, crc, t0)
         return up.put(src.body(part), part.size, crc, t0)
     if isinstance(src, FileSource):
         src.probe()
@@ -284,6 +286,15 @@ async def _put_small_file(up: _Upload, src: FileSource, part: Part, t0: float) -
         return await up.put(data, part.size, crc, t0)
     finally:
         memory.release(part.size)
+
+
+async def _put_file(up: _Upload, src: FileSource, part: Part, crc: int | None, t0: float) -> TransferResult:
+    src.check_size()
+    result = await up.put(src.body(part), part.size, crc, t0)
+    # A file that grew while being sent: S3 holds its first ``size`` bytes. Say so rather
+    # than report a copy of a file that no longer looks like that.
+    src.check_size()
+    return result
 
 
 async def _finish(up: _Upload, size: int, nparts: int, t0: float) -> TransferResult:
@@ -310,6 +321,8 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
             await up.part(part, src.body(part), crc)
 
         await run_bounded(parts, one, up.client.task_window)
+        if isinstance(src, FileSource):
+            src.check_size()
         return await _finish(up, size, len(parts), t0)
     except BaseException:
         await asyncio.shield(up.abort())
