@@ -100,6 +100,19 @@ class TransferResult:
     upload_id: str | None = None
 
     @property
+    def checksum_algorithm(self) -> str | None:
+        """The algorithm of ``checksum``; None when there was none (an object S3 stored
+        without a checksum, or an upload with ``checksum="none"``)."""
+        return self.checksum[0] if self.checksum is not None else None
+
+    @property
+    def checksum_summary(self) -> str:
+        """``"crc64nvme verified"``, ``"crc32c unverified"`` or ``"none"``, for a summary line."""
+        if self.checksum is None:
+            return "none"
+        return f"{self.checksum[0]} {'verified' if self.checksum_verified else 'unverified'}"
+
+    @property
     def mb_per_s(self) -> float:
         return self.bytes / self.seconds / 1e6 if self.seconds > 0 else 0.0
 

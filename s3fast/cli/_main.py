@@ -219,6 +219,6 @@ async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[st
         out = sys.stderr if data_on_stdout else sys.stdout
         out.write(
             f"{result.operation}: {arrow}  {format_size(result.bytes)} in {result.seconds:.2f} s "
-            f"({result.mb_per_s:.1f} MB/s, {result.gbps:.2f} Gbps)\n"
+            f"({result.mb_per_s:.1f} MB/s, {result.gbps:.2f} Gbps)  checksum: {result.checksum_summary}\n"
         )
     return 0
