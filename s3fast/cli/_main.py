@@ -172,7 +172,7 @@ async def _cp(args: argparse.Namespace, config: TransferConfig, resolve: dict[st
         ok = False
         try:
             if upload:
-                source: Any = sys.stdin.buffer if src == "-" else src
+                source: Any = sys.stdin.buffer.raw if src == "-" else src  # raw: no lock held at exit
                 result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
             else:
                 if data_on_stdout:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import queue
+import threading
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
@@ -110,11 +112,11 @@ class StreamSource:
 
     def __init__(self, source: Any) -> None:
         self._aiter: AsyncIterator[Any] | None = None
-        self._reader = None
+        self._thread: _ReaderThread | None = None
         if isinstance(source, AsyncIterable) or hasattr(source, "__aiter__"):
             self._aiter = source.__aiter__()
         elif hasattr(source, "readinto") or hasattr(source, "read"):
-            self._reader = source
+            self._thread = _ReaderThread(source)
         else:
             raise ConfigError(f"cannot upload from {type(source).__name__}: give a path, bytes, a file or an async iterator")
         self._pending = memoryview(b"")
@@ -146,17 +148,80 @@ class StreamSource:
                     raise ConfigError(f"upload stream yielded {type(chunk).__name__}, expected bytes")
                 self._pending = memoryview(chunk).cast("B")
             else:
-                # A blocking reader (pipe, socket file): read off the event loop.
-                loop = asyncio.get_running_loop()
-                k = await loop.run_in_executor(None, _read_into, self._reader, view[n:])
-                if k == 0:
-                    self._eof = True
-                    break
+                assert self._thread is not None
+                k = await self._thread.fill(view[n:])
                 n += k
+                if n < len(buf):
+                    self._eof = True
         return n
 
     def close(self) -> None:
-        pass
+        if self._thread is not None:
+            self._thread.close()
+
+
+class _ReaderThread:
+    """Fills buffers from a blocking reader (a pipe, a terminal, a socket file) on a daemon
+    thread of its own.
+
+    Not the loop's executor: an interrupted upload must end now, while stdin may stay
+    idle and open for as long as its producer likes. A cancelled ``fill`` returns at
+    once and the thread is left in its read; being a daemon, it holds neither
+    ``asyncio.run`` (which joins the executor's threads) nor the process's exit.
+    """
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._jobs: queue.SimpleQueue[tuple[memoryview, asyncio.AbstractEventLoop, asyncio.Future[int]] | None] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        alive = self._thread is not None and self._thread.is_alive()
+        return f"<_ReaderThread {'running' if alive else 'idle'}>"
+
+    def fill(self, view: memoryview) -> asyncio.Future[int]:
+        """Read until ``view`` is full or the reader ends; the byte count read."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="s3fast-stream-reader", daemon=True)
+            self._thread.start()
+        self._jobs.put((view, loop, fut))
+        return fut
+
+    def close(self) -> None:
+        self._jobs.put(None)  # the thread ends after the read it may be blocked in
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            view, loop, fut = job
+            try:
+                n = 0
+                while n < len(view):
+                    k = _read_into(self._reader, view[n:])
+                    if k == 0:
+                        break
+                    n += k
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome: tuple[Any, ...] = (_set_exception, fut, exc)
+            else:
+                outcome = (_set_result, fut, n)
+            del view
+            try:
+                loop.call_soon_threadsafe(*outcome)
+            except RuntimeError:
+                return  # the loop is closed: nobody waits any more
+
+
+def _set_result(fut: asyncio.Future[int], n: int) -> None:
+    if not fut.done():
+        fut.set_result(n)
+
+
+def _set_exception(fut: asyncio.Future[int], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
 
 
 def _read_into(reader: Any, view: memoryview) -> int:
