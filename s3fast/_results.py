@@ -5,6 +5,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from . import _checksum
+
 _C = TypeVar("_C", bound=type)
 
 
@@ -56,6 +58,22 @@ class ObjectHead:
     #: (algorithm name, base64 value, "FULL_OBJECT" | "COMPOSITE") when S3 returned one
     checksum: tuple[str, str, str] | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_headers(cls, bucket: str, key: str, size: int, headers: dict[str, str], *,
+                     version_id: str | None = None, checksums: bool = True) -> ObjectHead:
+        """What a HEAD's or a GET's response headers say (``checksums``: whether the
+        request asked for them; a checksum header is ignored otherwise). ``version_id``
+        stands in when the answer names none (an unversioned store)."""
+        cs = _checksum.from_headers(headers) if checksums else None
+        return cls(
+            bucket=bucket, key=key, size=size, etag=headers.get("etag", ""),
+            last_modified=headers.get("last-modified"),
+            version_id=headers.get("x-amz-version-id") or version_id,
+            content_type=headers.get("content-type"),
+            checksum=(cs[0].name, cs[1], cs[2]) if cs else None,
+            metadata={k[11:]: v for k, v in headers.items() if k.startswith("x-amz-meta-")},
+        )
 
 
 @quick_init

@@ -16,15 +16,15 @@ import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
 
 from .. import _checksum
-from .._errors import ChecksumMismatch, LocalIOError, NetworkError, PreconditionFailed, S3FastError, TransferError
+from .._errors import ChecksumMismatch, LocalIOError, NetworkError, PreconditionFailed, TransferError
 from .._results import ObjectHead, PartEvent, TransferResult
 from .._impl import files_impl
 from .._transport import TALLY, Request, Tally
 from ..net._connection import Connection, ResponseHead
-from ._planner import Part, etag_part_count, parse_content_range, plan_aligned_ranges, plan_ranges
+from ._meta import head_object, object_query, plan_download
+from ._planner import Part, parse_content_range
 from ._rename import swap_in
 from ._special import open_in_place, written_in_place
 from . import _composite
@@ -33,7 +33,7 @@ from ._tasks import run_bounded
 from ._writer import FileBatcher, FileWriter
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from ._context import TransferContext
     from ._buffers import MemoryBudget
 
 
@@ -368,13 +368,13 @@ class _RangeState:
 
 
 class _Download:
-    def __init__(self, client: Client, bucket: str, key: str, info: ObjectHead | None,
+    def __init__(self, ctx: TransferContext, bucket: str, key: str, info: ObjectHead | None,
                  on_part: Callable[[PartEvent], None] | None, on_progress: Callable[[int], None] | None,
                  tally: Tally | None = None) -> None:
-        self.client = client
+        self.ctx = ctx
         #: requests and retries counted for the result (a stream has none to report)
         self.tally = tally
-        self.transport = client._transport
+        self.transport = ctx.transport
         self.bucket = bucket
         self.key = key
         self.on_part = on_part
@@ -394,7 +394,7 @@ class _Download:
 
     def set_info(self, info: ObjectHead) -> None:
         self.info = info
-        if self.client.config.validate_checksum and info.checksum:
+        if self.ctx.config.validate_checksum and info.checksum:
             algo = _checksum.ALGORITHMS.get(info.checksum[0])
             if info.checksum[2] == "FULL_OBJECT":
                 self.algo = algo
@@ -409,9 +409,8 @@ class _Download:
         if self.info.etag:
             headers["if-match"] = self.info.etag
         # Only a version the caller asked for is pinned; If-Match pins the content anyway.
-        pin = self.pin_version
-        query = f"versionId={quote(pin, safe='')}" if pin else ""
-        return Request("GET", self.bucket, self.key, query=query, headers=headers, expect=(206, 200))
+        return Request("GET", self.bucket, self.key, query=object_query(self.pin_version), headers=headers,
+                       expect=(206, 200))
 
     def _check_range(self, head: ResponseHead, part: Part, received: int) -> None:
         start = part.offset + received
@@ -429,7 +428,7 @@ class _Download:
                                f"{head.headers.get('content-range')!r})", kind="protocol")
 
     def _progress(self, n: int) -> None:
-        meter = self.client.meter
+        meter = self.ctx.meter
         if meter is not None:
             meter.add_bytes(n)
         if self.on_progress is not None:
@@ -444,15 +443,15 @@ class _Download:
 
     # -- reading one range's body -----------------------------------------------------------
     def _into_file(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> Awaitable[None]:
-        if self.client.tuner.bucket is None and sink.writer is None:
+        if self.ctx.tuner.bucket is None and sink.writer is None:
             return self._into_file_direct(conn, part, sink, st)
         return self._into_file_chunks(conn, part, sink, st)
 
     async def _into_file_chunks(self, conn: Connection, part: Part, sink: FileSink, st: _RangeState) -> None:
         # Paced (max_gbps) or with a writer thread: chunk by chunk from this coroutine.
-        pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
+        pace = self.ctx.tuner.pace if self.ctx.tuner.bucket is not None else None
         algo = self.algo
-        chunks = self.client.chunks
+        chunks = self.ctx.chunks
         while st.received < part.size:
             # A chunk is taken once the request holds a slot (chunk memory is bounded by
             # requests in flight), and handed to the writer thread once filled.
@@ -479,9 +478,9 @@ class _Download:
         # The connection writes each receive to the file from the loop's callback; this
         # coroutine wakes once per range. One chunk per range in flight is the whole
         # memory cost.
-        chunks = self.client.chunks
+        chunks = self.ctx.chunks
         base = st.received
-        splice = sink.splice and self.client.config.splice
+        splice = sink.splice and self.ctx.config.splice
         need = part.size - base
         # No receive buffer when the body is already in (small objects) or will be spliced.
         buf = None if conn.stashed >= need or conn.splices(need, splice) else await chunks.get()
@@ -508,7 +507,7 @@ class _Download:
             raise NetworkError(f"range of s3://{self.bucket}/{self.key} ended early", kind="short-read")
 
     async def _into_view(self, conn: Connection, part: Part, view: memoryview, st: _RangeState) -> None:
-        pace = self.client.tuner.pace if self.client.tuner.bucket is not None else None
+        pace = self.ctx.tuner.pace if self.ctx.tuner.bucket is not None else None
         # Read in slices of at most 1 MiB so progress (and the tuner's meter) sees bytes as
         # they come, not in one burst per range.
         while st.received < part.size:
@@ -623,7 +622,7 @@ class _Download:
 
             def range_crc(offset: int, size: int) -> int:
                 return _checksum.file_range_crc(algo, fd, offset, size)
-        return await _composite.verify(self.client, self.info, algo, value, self.info.version_id, range_crc)
+        return await _composite.verify(self.ctx, self.info, algo, value, range_crc)
 
     def result(self, t0: float, parts: int, verified: bool) -> TransferResult:
         if self.algo and self.expected:
@@ -642,34 +641,13 @@ class _Download:
         )
 
 
-async def _plan(client: Client, info: ObjectHead) -> tuple[Part, ...]:
-    """Ranges of ``part_size``; aligned to the stored parts when the ETag says ``-N``."""
-    target = client.config.part_size
-    n = etag_part_count(info.etag)
-    if n is None or n < 2 or info.size <= target:
-        return plan_ranges(info.size, target)
-    # The exact stored part size: HEAD ?partNumber=1 (its Content-Length). Servers that
-    # ignore partNumber answer with the whole object: then the estimate is unusable.
-    query = f"partNumber=1{'&versionId=' + info.version_id if info.version_id else ''}"
-    # No If-Match here: a part's ETag is not the object's; every range GET carries If-Match.
-    try:
-        head, _ = await client._transport.call(Request("HEAD", info.bucket, info.key, query=query,
-                                                       expect=(200, 206)))
-        stored = int(head.headers.get("content-length", "0"))
-    except (ValueError, S3FastError):
-        stored = 0
-    if 0 < stored < info.size and (n - 1) * stored < info.size <= n * stored:
-        return plan_aligned_ranges(info.size, stored, target)
-    return plan_ranges(info.size, target)
-
-
 def _changed(exc: PreconditionFailed, bucket: str, key: str) -> PreconditionFailed:
     exc.args = (f"s3://{bucket}/{key} changed during the download (ETag no longer matches); "
                 "nothing was written",)
     return exc
 
 
-async def download(client: Client, bucket: str, key: str, dest: Any, *, version_id: str | None = None,
+async def download(ctx: TransferContext, bucket: str, key: str, dest: Any, *, version_id: str | None = None,
                    on_part: Callable[[PartEvent], None] | None = None,
                    on_progress: Callable[[int], None] | None = None) -> TransferResult:
     tally = Tally()
@@ -682,23 +660,23 @@ async def download(client: Client, bucket: str, key: str, dest: Any, *, version_
         elif isinstance(dest, (str, os.PathLike)):
             path = os.fspath(dest)
             if written_in_place(path):
-                return await _download_to_special(client, bucket, key, path, version_id, on_part, on_progress,
+                return await _download_to_special(ctx, bucket, key, path, version_id, on_part, on_progress,
                                                   tally, t0)
-            sink = FileSink(path, client.writer if client.config.write_thread else None,
-                            client.batcher, client.memory)
+            sink = FileSink(path, ctx.writer if ctx.config.write_thread else None,
+                            ctx.batcher, ctx.memory)
         elif hasattr(dest, "write"):
-            return await _download_to_writer(client, bucket, key, dest, version_id, on_part, on_progress, tally, t0)
+            return await _download_to_writer(ctx, bucket, key, dest, version_id, on_part, on_progress, tally, t0)
         else:
             sink = BufferSink(dest)
-        job = _Download(client, bucket, key, None, on_part, on_progress, tally)
+        job = _Download(ctx, bucket, key, None, on_part, on_progress, tally)
         job.pin_version = version_id
         # The first GET runs in this coroutine: a small object is one request, with no task, event
         # or wait set up around it (that choreography was ~8% of the CPU per 64 KiB object). For a
         # large object the other ranges start in a task as soon as the first answer's headers give
         # the size, while its body is still arriving.
-        rest = _Rest(client, job, sink)
+        rest = _Rest(ctx, job, sink)
         try:
-            await _first_get(client, job, sink, version_id, rest.start)
+            await _first_get(ctx, job, sink, version_id, rest.start)
             if rest.task is not None:
                 await rest.task
             if isinstance(sink, FileSink):
@@ -729,10 +707,10 @@ class _Rest:
     after its body. A range that fails surfaces once the first range is done (at most
     ``part_size`` bytes, under the same timeouts); the other ranges stop at once."""
 
-    __slots__ = ("client", "job", "sink", "task", "count")
+    __slots__ = ("ctx", "job", "sink", "task", "count")
 
-    def __init__(self, client: Client, job: _Download, sink: _Sink) -> None:
-        self.client = client
+    def __init__(self, ctx: TransferContext, job: _Download, sink: _Sink) -> None:
+        self.ctx = ctx
         self.job = job
         self.sink = sink
         self.task: asyncio.Task[None] | None = None
@@ -744,11 +722,11 @@ class _Rest:
             self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
-        client, job = self.client, self.job
-        rest = _after(await _plan(client, job.info), job.first_end)
+        ctx, job = self.ctx, self.job
+        rest = _after(await plan_download(ctx.transport, job.info, ctx.config.part_size), job.first_end)
         self.count = len(rest)
-        job.hedge = HedgePolicy(client.config.hedge, len(rest))
-        await run_bounded(rest, lambda p: job.fetch_range(p, self.sink), client.task_window)
+        job.hedge = HedgePolicy(ctx.config.hedge, len(rest))
+        await run_bounded(rest, lambda p: job.fetch_range(p, self.sink), ctx.task_window)
 
     async def settle(self) -> None:
         """Stop the ranges (the download is failing) and let the writer thread finish with
@@ -766,16 +744,16 @@ class _Rest:
                 pass
 
 
-async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: str | None,
+async def _first_get(ctx: TransferContext, job: _Download, sink: _Sink, version_id: str | None,
                      sized: Callable[[], None]) -> Part:
     """One plain GET (no HEAD first): its headers give size, ETag and checksum, and its body
     the first range. A small object is done in this one request; for a large one the first
     ``part_size`` bytes are kept and the connection is dropped (the rest comes in ranges)."""
-    cfg = client.config
+    cfg = ctx.config
     st = _RangeState()
     first: list[Part] = []
     base_headers = {"x-amz-checksum-mode": "ENABLED"} if cfg.validate_checksum else {}
-    query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+    query = object_query(version_id)
 
     def make(attempt: int) -> Request:
         if not first:
@@ -803,22 +781,15 @@ async def _first_get(client: Client, job: _Download, sink: _Sink, version_id: st
             job._check_range(head, first[0], st.received)
         await job._read(conn, first[0], sink, st)
 
-    await client._transport.call(make, consume)
+    await ctx.transport.call(make, consume)
     job._finish_range(first[0], sink, st)
     return first[0]
 
 
 def _info_from(head: ResponseHead, bucket: str, key: str, version_id: str | None) -> ObjectHead:
-    h = head.headers
     if head.content_length < 0 or head.chunked:
         raise NetworkError(f"GET s3://{bucket}/{key} answered without a Content-Length", kind="protocol")
-    cs = _checksum.from_headers(h)
-    return ObjectHead(
-        bucket=bucket, key=key, size=head.content_length, etag=h.get("etag", ""),
-        last_modified=h.get("last-modified"), version_id=h.get("x-amz-version-id") or version_id,
-        content_type=h.get("content-type"), checksum=(cs[0].name, cs[1], cs[2]) if cs else None,
-        metadata={k[11:]: v for k, v in h.items() if k.startswith("x-amz-meta-")},
-    )
+    return ObjectHead.from_headers(bucket, key, head.content_length, head.headers, version_id=version_id)
 
 
 def _after(parts: tuple[Part, ...], start: int) -> tuple[Part, ...]:
@@ -832,19 +803,19 @@ def _after(parts: tuple[Part, ...], start: int) -> tuple[Part, ...]:
     return tuple(out)
 
 
-async def _download_to_writer(client: Client, bucket: str, key: str, dest: Any, version_id: str | None,
+async def _download_to_writer(ctx: TransferContext, bucket: str, key: str, dest: Any, version_id: str | None,
                               on_part: Callable[[PartEvent], None] | None,
                               on_progress: Callable[[int], None] | None, tally: Tally, t0: float) -> TransferResult:
     """Into anything with ``write``: the ranges are fetched ahead and written in order."""
-    info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
-                             checksum_mode=client.config.validate_checksum)
-    job = _Download(client, bucket, key, info, on_part, on_progress, tally)
+    info = await head_object(ctx.transport, bucket, key, version_id=version_id,
+                             checksum_mode=ctx.config.validate_checksum)
+    job = _Download(ctx, bucket, key, info, on_part, on_progress, tally)
     job.pin_version = version_id
-    parts = await _plan(client, info)
+    parts = await plan_download(ctx.transport, info, ctx.config.part_size)
     # io's own writers copy or write out what they are given before returning: the buffers
     # can be reused. Anything else might keep what it was given.
     reuse = type(dest) in _COPYING_WRITERS
-    async with contextlib.aclosing(_ordered(client, job, parts, copy=False, reuse=reuse)) as views:
+    async with contextlib.aclosing(_ordered(ctx, job, parts, copy=False, reuse=reuse)) as views:
         async for view in views:
             try:
                 while view:
@@ -861,28 +832,28 @@ async def _download_to_writer(client: Client, bucket: str, key: str, dest: Any, 
 _COPYING_WRITERS = (io.FileIO, io.BufferedWriter, io.BufferedRandom, io.BytesIO)
 
 
-async def _download_to_special(client: Client, bucket: str, key: str, path: str | bytes, version_id: str | None,
+async def _download_to_special(ctx: TransferContext, bucket: str, key: str, path: str | bytes, version_id: str | None,
                                on_part: Callable[[PartEvent], None] | None,
                                on_progress: Callable[[int], None] | None, tally: Tally, t0: float) -> TransferResult:
     fd = await open_in_place(path)
     with open(fd, "wb", buffering=0, closefd=True) as out:
-        return await _download_to_writer(client, bucket, key, out, version_id, on_part, on_progress, tally, t0)
+        return await _download_to_writer(ctx, bucket, key, out, version_id, on_part, on_progress, tally, t0)
 
 
-async def stream(client: Client, bucket: str, key: str, *, version_id: str | None = None) -> AsyncIterator[bytes]:
+async def stream(ctx: TransferContext, bucket: str, key: str, *, version_id: str | None = None) -> AsyncIterator[bytes]:
     """The object's bytes in order; at most ``memory_limit`` held (ranges in flight + waiting)."""
-    info = await client.head(f"s3://{bucket}/{key}", version_id=version_id,
-                             checksum_mode=client.config.validate_checksum)
-    job = _Download(client, bucket, key, info, None, None)
+    info = await head_object(ctx.transport, bucket, key, version_id=version_id,
+                             checksum_mode=ctx.config.validate_checksum)
+    job = _Download(ctx, bucket, key, info, None, None)
     job.pin_version = version_id
-    parts = await _plan(client, info)
-    async with contextlib.aclosing(_ordered(client, job, parts, copy=True)) as chunks:
+    parts = await plan_download(ctx.transport, info, ctx.config.part_size)
+    async with contextlib.aclosing(_ordered(ctx, job, parts, copy=True)) as chunks:
         async for chunk in chunks:
             yield chunk
     job.verify() or await job.verify_composite(None)
 
 
-async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...], *, copy: bool,
+async def _ordered(ctx: TransferContext, job: _Download, parts: tuple[Part, ...], *, copy: bool,
                    reuse: bool = False) -> AsyncIterator[Any]:
     """Fetch ranges ahead in parallel, yield them in order; a bounded window of buffers.
 
@@ -893,14 +864,14 @@ async def _ordered(client: Client, job: _Download, parts: tuple[Part, ...], *, c
     faults again, most of the CPU of 2 GiB to /dev/null here. The budget pays for every
     buffer until the end.
     """
-    budget = client.memory
+    budget = ctx.memory
     size = max((p.size for p in parts), default=0)
     window: list[tuple[Part, asyncio.Task[None], bytearray]] = []
     spare: list[bytearray] = []
     held = 0  # budget paid for buffers: in the window, handed out, or spare
     it = iter(parts)
     # Ranges fetched ahead: bounded by the memory limit (each holds a range buffer).
-    ahead = max(1, min(budget.limit // max(client.config.part_size, 1), 64))
+    ahead = max(1, min(budget.limit // max(ctx.config.part_size, 1), 64))
     exhausted = False
 
     async def fetch(part: Part, buf: bytearray) -> None:
