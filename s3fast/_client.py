@@ -21,7 +21,7 @@ from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._context import TransferContext
-from .transfer._download import proc_fd
+from .transfer._localfs import proc_fd
 from .transfer._meta import head_object
 from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency

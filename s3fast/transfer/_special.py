@@ -21,9 +21,8 @@ import stat
 
 from .._errors import ConfigError, LocalIOError
 from .._impl import files_impl
+from ._localfs import PARTIAL_SUFFIX
 
-#: the suffix of s3fast's named temporary files (see ``_localfs``)
-PARTIAL_SUFFIX = ".s3fast-partial"
 
 
 def _open_descriptors() -> dict[int, tuple[int, int]]:
