@@ -351,6 +351,17 @@ if hasattr(os, "register_at_fork"):
 
 
 # -- replacing a file: swap_in ------------------------------------------------------------------
+# ``os.replace`` over an existing file makes the kernel do two slow things inside that one
+# call: free the old file's pages when its last link goes, and, on ext4 (``auto_da_alloc``),
+# start writeback of the new file's dirty pages. On the event loop that stalls every
+# transfer for as long as a large old file takes to free. ``swap_in`` does the same atomic
+# replacement without either cost on the caller's thread: it opens the old file with
+# ``O_PATH`` first (no read permission needed) so the rename does not drop its last
+# reference (its pages are freed at the last close of that descriptor, off the loop), and
+# swaps the two names with ``renameat2(RENAME_EXCHANGE)``, which ext4 does not treat as a
+# replacement, then unlinks the old file under the temporary name. Readers of the path see
+# the old file or the new one, never neither. Where ``renameat2`` is missing or refused it
+# falls back to ``os.replace`` (the held descriptor still keeps the freeing off the loop).
 
 RENAME_EXCHANGE = 2  # <linux/fs.h>
 _O_PATH = getattr(os, "O_PATH", 0)
