@@ -9,6 +9,7 @@ so no billed orphan parts are left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -379,42 +380,31 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
         budget.release(first_size)
         raise
     count = 0
-    # Parts read ahead of the requests: bounded by the memory budget (each holds its buffer)
-    # and by this window (tasks alive).
-    window = asyncio.Semaphore(ctx.task_window())
-    try:
-        pending: list[asyncio.Task[None]] = []
-        failure: list[BaseException] = []
 
-        async def send(part: Part, buf: bytearray, cap: int) -> None:
-            try:
-                view = memoryview(buf)[:part.size]
-                crc = up.algo.of(view) if up.algo and up.wants_crc(part.size) else None
-                await up.part(part, view, crc)
-            except BaseException as exc:
-                if not failure:
-                    failure.append(exc)
-                raise
-            finally:
-                budget.release(cap)  # the part is acknowledged (or failed): drop its buffer
-                window.release()
-
+    async def send(item: tuple[Part, bytearray, int]) -> None:
+        part, buf, cap = item
         try:
-            async for part, buf, cap in parts():
-                if failure:
-                    budget.release(cap)
-                    break
-                await window.acquire()
-                pending.append(asyncio.create_task(send(part, buf, cap)))
+            view = memoryview(buf)[:part.size]
+            crc = up.algo.of(view) if up.algo and up.wants_crc(part.size) else None
+            await up.part(part, view, crc)
+        finally:
+            budget.release(cap)  # the part is acknowledged (or failed): drop its buffer
+
+    def unsent(item: tuple[Part, bytearray, int]) -> None:
+        budget.release(item[2])
+
+    async def counted():  # type: ignore[no-untyped-def]
+        nonlocal count
+        async with contextlib.aclosing(parts()) as produced:
+            async for item in produced:
                 count += 1
-            await asyncio.gather(*pending)
-        except BaseException:
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            raise
-        if failure:
-            raise failure[0]
+                yield item
+
+    try:
+        # Parts are read ahead of the requests: bounded by the memory budget (each holds
+        # its buffer) and by the task window.
+        async with contextlib.aclosing(counted()) as items:
+            await run_bounded(items, send, ctx.task_window, discard=unsent)
         return await _finish(up, total, count, t0)
     except BaseException:
         await asyncio.shield(up.abort())
