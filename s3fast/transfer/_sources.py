@@ -28,6 +28,9 @@ SMALL_FILE = 256 << 10
 
 
 class FileSource:
+    #: the file may change while it is read: its size is checked again at the end
+    may_change = True
+
     def __init__(self, fd: int, start: int, size: int, *, owned: bool, name: str) -> None:
         self.fd = fd
         self.start = start
@@ -43,6 +46,11 @@ class FileSource:
 
     def checksum(self, algo: Algorithm, part: Part) -> int:
         return file_range_crc(algo, self.fd, self.start + part.offset, part.size)
+
+    def read_whole(self, part: Part) -> bool:
+        """Whether a single PUT of ``part`` reads it into memory in one go (``read``)
+        instead of checksumming it through mmap and sending it with sendfile."""
+        return part.size <= SMALL_FILE
 
     def probe(self) -> None:
         """Fail early on an unreadable file (EIO, EISDIR on some filesystems), before any
@@ -88,6 +96,8 @@ def _changed(name: str, was: int, now: int) -> TransferError:
 
 
 class BufferSource:
+    may_change = False
+
     def __init__(self, data: Any) -> None:
         self.view = memoryview(data).cast("B")
         self.size = self.view.nbytes
@@ -100,6 +110,15 @@ class BufferSource:
 
     def checksum(self, algo: Algorithm, part: Part) -> int:
         return algo.update(self.view[part.offset:part.end], 0)
+
+    def read_whole(self, part: Part) -> bool:
+        return False  # its parts are slices of memory already
+
+    def probe(self) -> None:
+        pass
+
+    def check_size(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -235,7 +254,12 @@ def _read_into(reader: Any, view: memoryview) -> int:
     return len(data)
 
 
-def open_source(source: Any) -> FileSource | BufferSource | StreamSource:
+#: the source protocol: ``size`` (None: a stream, read with ``fill``), ``body``, ``checksum``,
+#: ``read_whole``, ``probe``, ``check_size``, ``may_change``, ``close``
+Source = FileSource | BufferSource | StreamSource
+
+
+def open_source(source: Any) -> Source:
     """Pick the strategy for ``source``; errors name the problem (missing file, not a file...)."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)

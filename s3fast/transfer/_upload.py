@@ -23,7 +23,7 @@ from .._transport import TALLY, Request, Tally
 from ..net._connection import FileSlice, TrailerBody
 from ._meta import head_object
 from ._planner import Part, plan_upload, stream_part_size
-from ._sources import SMALL_FILE, BufferSource, FileSource, StreamSource, open_source
+from ._sources import SMALL_FILE, BufferSource, FileSource, Source, StreamSource, open_source
 from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 
@@ -255,25 +255,23 @@ async def upload(
         sources.release()
 
 
-def _send(up: _Upload, src: FileSource | BufferSource | StreamSource, cfg: Any, t0: float) -> Any:
+def _send(up: _Upload, src: Source, cfg: Any, t0: float) -> Any:
     """The coroutine that uploads ``src``: picked by a plain function, so a small upload
     runs in one coroutine less."""
-    if isinstance(src, StreamSource):
-        return _upload_stream(up, src, t0)
+    if src.size is None:
+        return _upload_stream(up, src, t0)  # type: ignore[arg-type]  # only a stream has no size
     plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
     if not plan.multipart:
         part = plan.parts[0]
-        if isinstance(src, FileSource) and part.size <= SMALL_FILE:
-            return _put_small_file(up, src, part, t0)
-        if isinstance(src, FileSource):
-            src.probe()
-        crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
-        if isinstance(src, FileSource):
-            return _put_file(up, src, part, crc, t0)
-        return up.put(src.body(part), part.size, crc, t0)
-    if isinstance(src, FileSource):
+        if src.read_whole(part):
+            return _put_small_file(up, src, part, t0)  # type: ignore[arg-type]
         src.probe()
-    return _upload_parts(up, src, plan.parts, src.size, t0)
+        crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
+        if src.may_change:
+            return _put_file(up, src, part, crc, t0)  # type: ignore[arg-type]
+        return up.put(src.body(part), part.size, crc, t0)
+    src.probe()
+    return _upload_parts(up, src, plan.parts, src.size, t0)  # type: ignore[arg-type]
 
 
 async def _put_small_file(up: _Upload, src: FileSource, part: Part, t0: float) -> TransferResult:
@@ -322,8 +320,7 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
             await up.part(part, src.body(part), crc)
 
         await run_bounded(parts, one, up.ctx.task_window)
-        if isinstance(src, FileSource):
-            src.check_size()
+        src.check_size()
         return await _finish(up, size, len(parts), t0)
     except BaseException:
         await asyncio.shield(up.abort())
