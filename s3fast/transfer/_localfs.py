@@ -182,11 +182,6 @@ class FileSink(Sink):
 
         self.writer.submit(self.fd, view, offset, done)
 
-    @property
-    def busy(self) -> bool:
-        """Writes handed to the writer thread and not done yet."""
-        return self._pending > 0
-
     def check(self) -> None:
         """Raise the writer thread's error, if a write failed."""
         if self._error is not None:
