@@ -19,7 +19,7 @@ from .._errors import PreconditionFailed
 from .._results import PartEvent, TransferResult
 from .._transport import TALLY, Tally
 from ._hedge import HedgePolicy
-from ._localfs import FileSink
+from ._localfs import FileSink, proc_fd
 from ._meta import plan_download
 from ._ordered import InOrderSink, download_in_order, stream
 from ._ranges import DownloadJob, after, first_get, object_changed
@@ -128,4 +128,5 @@ class _Rest:
         await self.sink.settle()
 
 
-__all__ = ["download", "open_sink", "stream"]
+# proc_fd: named here too for code that imported it from this module before the split
+__all__ = ["download", "open_sink", "proc_fd", "stream"]
