@@ -8,19 +8,22 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
-from . import _checksum, _impl
+from . import _impl
 from ._config import TransferConfig
-from ._errors import ConfigError, NoSuchKey, RequestTimeout, S3Error
+from ._errors import RequestTimeout
 from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
-from ._url import S3Url, check_bucket, parse_s3_url, resolve_endpoint
+from ._url import check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .net._endpoints import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
+from .transfer._context import TransferContext
+from .transfer._localfs import proc_fd
+from .transfer._meta import head_object
 from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
 
@@ -89,7 +92,7 @@ class Client:
         self.writer = FileWriter()
         #: small downloaded files are created, written and named on this thread, in batches
         #: without the GIL (compiled core only: the pure twin would hold the GIL throughout)
-        self.batcher = (FileBatcher(_download.proc_fd)
+        self.batcher = (FileBatcher(proc_fd)
                         if cfg.batch_small_files and _impl.NATIVE else None)
         #: uploads holding a source (an open file) at once; the rest wait their turn
         self.open_sources = ConcurrencyLimiter(256)
@@ -117,6 +120,12 @@ class Client:
         # The tuner's windows count bytes as they cross the sockets, not as transfers
         # report slices and parts: a slow connection still shows progress every window.
         self.meter.set_source(self._transport.moved_bytes)
+        #: everything a transfer uses, handed to it instead of the client
+        self._ctx = TransferContext(
+            transport=self._transport, config=cfg, memory=self.memory, chunks=self.chunks, writer=self.writer,
+            batcher=self.batcher, tuner=self.tuner, meter=self.meter, limiter=self.limiter,
+            open_sources=self.open_sources,
+        )
         self._tuner_task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -161,9 +170,8 @@ class Client:
         return self._transport.ip_stats()
 
     def task_window(self) -> int:
-        """How many part/range tasks a transfer keeps alive: enough to keep every request
-        slot busy, not so many that thousands of idle tasks pile up."""
-        return 2 * self.limiter.limit + 2
+        """How many part/range tasks a transfer keeps alive (see ``TransferContext``)."""
+        return self._ctx.task_window()
 
     @property
     def stats(self) -> Any:
@@ -184,7 +192,7 @@ class Client:
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
         self._start_tuner()
-        coro = _upload.upload(self, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
+        coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
                               on_progress=on_progress)
         if self.config.timeouts.deadline is None:
             return await coro
@@ -206,7 +214,7 @@ class Client:
         """
         src = parse_s3_url(url)
         self._start_tuner()
-        coro = _download.download(self, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
+        coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
                                   on_progress=on_progress)
         if self.config.timeouts.deadline is None:
             return await coro  # no wrapper coroutine per object when there is no deadline
@@ -229,7 +237,7 @@ class Client:
         """The object's bytes in order, fetched ahead in parallel within the memory limit."""
         src = parse_s3_url(url)
         self._start_tuner()
-        return _download.stream(self, src.bucket, src.key, version_id=version_id)
+        return _download.stream(self._ctx, src.bucket, src.key, version_id=version_id)
 
     async def get_bytes(self, url: str, *, version_id: str | None = None) -> bytes:
         buf = bytearray()
@@ -242,40 +250,8 @@ class Client:
     # -- metadata operations ---------------------------------------------------------------------------
     async def head(self, url: str, *, version_id: str | None = None, checksum_mode: bool = True) -> ObjectHead:
         u = parse_s3_url(url)
-        headers = {"x-amz-checksum-mode": "ENABLED"} if checksum_mode else {}
-        query = f"versionId={quote(version_id, safe='')}" if version_id else ""
-        try:
-            head, _ = await self._transport.call(Request("HEAD", u.bucket, u.key, query=query, headers=headers))
-        except S3Error as exc:
-            if exc.status == 404:
-                # HEAD has no body: tell a missing key from a missing bucket.
-                await self._raise_missing(u, exc)
-            raise
-        h = head.headers
-        try:
-            size = int(h.get("content-length", ""))
-        except ValueError:
-            raise ConfigError(f"HEAD {url} returned no Content-Length") from None
-        cs = _checksum.from_headers(h) if checksum_mode else None
-        return ObjectHead(
-            bucket=u.bucket, key=u.key, size=size, etag=h.get("etag", ""),
-            last_modified=h.get("last-modified"), version_id=h.get("x-amz-version-id"),
-            content_type=h.get("content-type"),
-            checksum=(cs[0].name, cs[1], cs[2]) if cs else None,
-            metadata={k[11:]: v for k, v in h.items() if k.startswith("x-amz-meta-")},
-        )
-
-    async def _raise_missing(self, u: S3Url, exc: S3Error) -> None:
-        try:
-            await self._transport.call(Request("HEAD", u.bucket, None))
-        except S3Error as bucket_exc:
-            if bucket_exc.status == 404:
-                from ._errors import NoSuchBucket
-
-                raise NoSuchBucket(404, "NoSuchBucket", f"bucket {u.bucket!r} does not exist",
-                                   request_id=bucket_exc.request_id, resource=f"s3://{u.bucket}") from None
-            raise
-        raise NoSuchKey(404, "NoSuchKey", f"no such key: {u}", request_id=exc.request_id, resource=str(u)) from None
+        return await head_object(self._transport, u.bucket, u.key, version_id=version_id,
+                                 checksum_mode=checksum_mode)
 
     async def list(self, url: str, *, delimiter: str | None = None) -> AsyncIterator[ObjectInfo]:
         """Every object under the prefix ``s3://bucket/prefix`` (ListObjectsV2, all pages)."""

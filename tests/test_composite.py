@@ -61,7 +61,7 @@ def test_a_value_only_inferred_composite_is_tried_as_full_object_and_never_fails
     info = s3fast.ObjectHead(bucket="b", key="k", size=len(data), etag='"abc-1"')
 
     async def check(value: str) -> bool:
-        return await verify(None, info, CRC32, value, None,  # type: ignore[arg-type]
+        return await verify(None, info, CRC32, value,  # type: ignore[arg-type]
                             lambda off, n: CRC32.of(data[off:off + n]))
 
     assert run(check(_b64(zlib.crc32(data)))) is True

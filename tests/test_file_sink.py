@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from s3fast.transfer import _download, _rename
-from s3fast.transfer._download import FileSink, _proc_fd
-from s3fast.transfer._rename import swap_in
+from s3fast.transfer import _localfs
+from s3fast.transfer._localfs import FileSink, _proc_fd, swap_in
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
@@ -40,7 +39,7 @@ def test_a_forked_child_names_its_own_file(tmp_path: Path) -> None:
     assert (tmp_path / "parent.bin").read_bytes() == b"p"
 
 
-# --- Replacing an existing file (``_rename.swap_in``, ``FileSink.commit``/``discard``) ---
+# --- Replacing an existing file (``_localfs.swap_in``, ``FileSink.commit``/``discard``) ---
 #
 # The kernel frees a file's pages when its last reference goes: in ``rename`` itself when the
 # rename drops the old file's last link. For a 2 GiB file that stalled the event loop for
@@ -53,10 +52,10 @@ def swap_mode(request, monkeypatch):
     """Both ways ``swap_in`` can work: renameat2(RENAME_EXCHANGE), and the fallback where
     the system or the filesystem has no exchange."""
     if request.param == "exchange":
-        if _rename._renameat2 is None:
+        if _localfs._renameat2 is None:
             pytest.skip("no renameat2 here")
     else:
-        monkeypatch.setattr(_rename, "_renameat2", None)
+        monkeypatch.setattr(_localfs, "_renameat2", None)
     return request.param
 
 
@@ -134,8 +133,8 @@ def _held(ino: int) -> bool:
     return False
 
 
-def _sink_with(path: Path, data: bytes) -> _download.FileSink:
-    sink = _download.FileSink(str(path))
+def _sink_with(path: Path, data: bytes) -> _localfs.FileSink:
+    sink = _localfs.FileSink(str(path))
     sink.open(len(data), sparse=False)
     sink.write(memoryview(data), 0)
     return sink
@@ -145,9 +144,9 @@ def _sink_with(path: Path, data: bytes) -> _download.FileSink:
 def test_commit_frees_a_large_replaced_file_off_the_loop(tmp_path: Path, swap_mode: str, unnamed: bool,
                                                          monkeypatch) -> None:
     if not unnamed:
-        monkeypatch.setattr(_download, "_O_TMPFILE", 0)
+        monkeypatch.setattr(_localfs, "_O_TMPFILE", 0)
     big = tmp_path / "big.bin"
-    big.write_bytes(b"\0" * _download._FREE_OFF_LOOP)
+    big.write_bytes(b"\0" * _localfs._FREE_OFF_LOOP)
     big_ino = big.stat().st_ino
     small = tmp_path / "small.bin"
     small.write_bytes(b"old")
@@ -175,13 +174,13 @@ def test_commit_frees_a_large_replaced_file_off_the_loop(tmp_path: Path, swap_mo
 def test_discard_leaves_no_name_at_once_and_frees_a_large_file_off_the_loop(tmp_path: Path, unnamed: bool,
                                                                             monkeypatch) -> None:
     if not unnamed:
-        monkeypatch.setattr(_download, "_O_TMPFILE", 0)
+        monkeypatch.setattr(_localfs, "_O_TMPFILE", 0)
     executor = _GatedExecutor()
 
     async def go() -> None:
         asyncio.get_running_loop().set_default_executor(executor)
-        sink = _download.FileSink(str(tmp_path / "dst.bin"))
-        sink.open(_download._FREE_OFF_LOOP, sparse=True)
+        sink = _localfs.FileSink(str(tmp_path / "dst.bin"))
+        sink.open(_localfs._FREE_OFF_LOOP, sparse=True)
         ino = os.fstat(sink.fd).st_ino
         sink.discard()
         assert _names(tmp_path) == []  # no name left behind, even before the close
@@ -195,9 +194,9 @@ def test_discard_leaves_no_name_at_once_and_frees_a_large_file_off_the_loop(tmp_
 
 def test_commit_over_a_directory_names_the_problem_and_leaves_nothing(tmp_path: Path, swap_mode: str,
                                                                      monkeypatch) -> None:
-    monkeypatch.setattr(_download, "_O_TMPFILE", 0)  # the path where the rename meets the directory
+    monkeypatch.setattr(_localfs, "_O_TMPFILE", 0)  # the path where the rename meets the directory
     (tmp_path / "dst").mkdir()
     sink = _sink_with(tmp_path / "dst", b"new")
-    with pytest.raises(_download.LocalIOError, match="destination is a directory"):
+    with pytest.raises(_localfs.LocalIOError, match="destination is a directory"):
         sink.commit()
     assert _names(tmp_path) == ["dst"] and (tmp_path / "dst").is_dir()

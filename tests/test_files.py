@@ -19,7 +19,7 @@ from e2e_helpers import SMALL, client_for, run
 import s3fast
 from s3fast import _impl
 from s3fast._py import _files as pure_files
-from s3fast.transfer._download import proc_fd
+from s3fast.transfer._localfs import proc_fd
 from s3fast.transfer._writer import FileBatcher, FileWriter
 
 try:

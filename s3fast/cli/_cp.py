@@ -122,7 +122,7 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
         ok = False
         try:
             if upload:
-                source: Any = sys.stdin.buffer if src == "-" else src
+                source: Any = sys.stdin.buffer.raw if src == "-" else src  # raw: an abandoned read holds no lock at exit
                 result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
             else:
                 if data_on_stdout:
@@ -169,6 +169,6 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
         out = sys.stderr if data_on_stdout else sys.stdout
         out.write(
             f"{result.operation}: {arrow}  {format_size(result.bytes)} in {result.seconds:.2f} s "
-            f"({result.mb_per_s:.1f} MB/s, {result.gbps:.2f} Gbps)\n"
+            f"({result.mb_per_s:.1f} MB/s, {result.gbps:.2f} Gbps)  checksum: {result.checksum_summary}\n"
         )
     return EXIT_OK

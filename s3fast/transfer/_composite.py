@@ -24,16 +24,16 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from .._checksum import Algorithm
 from .._errors import ChecksumMismatch, S3FastError
 from .._transport import Request
+from ._meta import stored_part_size
 from ._planner import etag_part_count
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from ._context import TransferContext
     from .._results import ObjectHead
 
 #: (offset, size) -> the checksum of those bytes of the destination (raises Unaligned when
@@ -76,7 +76,7 @@ def composite(algo: Algorithm, sizes: Sequence[int], range_crc: RangeChecksum) -
     return base64.b64encode(algo.of(joined).to_bytes(algo.width, "big")).decode()
 
 
-async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, version_id: str | None,
+async def verify(ctx: TransferContext, info: ObjectHead, algo: Algorithm, value: str,
                  range_crc: RangeChecksum) -> bool:
     """True when the downloaded bytes match the COMPOSITE ``value``; False when it cannot be
     told (no part count, a store that ignores ``partNumber``, a HEAD that fails, the object
@@ -92,13 +92,7 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
         pass
 
     async def part_size(number: int) -> int:
-        query = f"partNumber={number}" + (f"&versionId={quote(version_id, safe='')}" if version_id else "")
-        head, _ = await client._transport.call(Request("HEAD", info.bucket, info.key, query=query,
-                                                       expect=(200, 206)))
-        try:
-            return int(head.headers.get("content-length", "-1"))
-        except ValueError:
-            return -1
+        return await stored_part_size(ctx.transport, info, number)
 
     try:
         guess = [info.size] if count == 1 else equal_parts(info.size, count, await part_size(1))
@@ -111,7 +105,7 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
             async def one(number: int) -> None:
                 found[number] = await part_size(number)
 
-            await run_bounded(range(1, count + 1), one, client.task_window)
+            await run_bounded(range(1, count + 1), one, ctx.task_window)
             sizes = [found[n] for n in range(1, count + 1)]
             if min(sizes) < 0 or sum(sizes) != info.size:
                 return False  # the store does not serve parts (it answered with the object)
@@ -124,7 +118,7 @@ async def verify(client: Client, info: ObjectHead, algo: Algorithm, value: str, 
             # not say so. A mismatch then proves nothing, and must not fail a download.
             return False
         # Still the object we downloaded? (Part sizes of a newer one say nothing of ours.)
-        await client._transport.call(Request("HEAD", info.bucket, info.key, headers={"if-match": info.etag},
+        await ctx.transport.call(Request("HEAD", info.bucket, info.key, headers={"if-match": info.etag},
                                              expect=(200,)))
     except (S3FastError, Unaligned):
         return False  # a HEAD refused or failed (412: the object changed), or a stream's ranges

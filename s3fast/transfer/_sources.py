@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import queue
+import threading
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
 from .._checksum import Algorithm, file_range_crc
-from .._errors import ConfigError, LocalIOError
+from .._errors import ConfigError, LocalIOError, TransferError
 from ..net._connection import FileSlice
 from ._planner import Part
 
@@ -26,6 +28,9 @@ SMALL_FILE = 256 << 10
 
 
 class FileSource:
+    #: the file may change while it is read: its size is checked again at the end
+    may_change = True
+
     def __init__(self, fd: int, start: int, size: int, *, owned: bool, name: str) -> None:
         self.fd = fd
         self.start = start
@@ -42,6 +47,11 @@ class FileSource:
     def checksum(self, algo: Algorithm, part: Part) -> int:
         return file_range_crc(algo, self.fd, self.start + part.offset, part.size)
 
+    def read_whole(self, part: Part) -> bool:
+        """Whether a single PUT of ``part`` reads it into memory in one go (``read``)
+        instead of checksumming it through mmap and sending it with sendfile."""
+        return part.size <= SMALL_FILE
+
     def probe(self) -> None:
         """Fail early on an unreadable file (EIO, EISDIR on some filesystems), before any
         request is sent. A small file read whole at once needs no probe."""
@@ -51,13 +61,27 @@ class FileSource:
             raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
 
     def read(self, part: Part) -> bytes:
+        """``part``'s bytes; when ``part`` ends the file, one byte more is asked for, so
+        a file that grew since it was opened is caught by the same read."""
+        at = self.start + part.offset
         try:
-            data = os.pread(self.fd, part.size, self.start + part.offset)
+            data = os.pread(self.fd, part.size + int(part.end == self.size), at)
         except OSError as exc:
             raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
         if len(data) != part.size:
-            raise LocalIOError(f"{self.name} changed size while being read")
+            raise _changed(self.name, self.start + self.size, at + len(data))
         return data
+
+    def check_size(self) -> None:
+        """Raise if the file is no longer the size it had when opened: the parts sent are
+        not one version of it. A file that shrank fails while it is sent; one that grew
+        is caught here, before the upload is completed."""
+        try:
+            now = os.fstat(self.fd).st_size
+        except OSError as exc:
+            raise LocalIOError(f"cannot read {self.name}: {exc.strerror}") from None
+        if now != self.start + self.size:
+            raise _changed(self.name, self.start + self.size, now)
 
     def close(self) -> None:
         if self.owned:
@@ -65,7 +89,15 @@ class FileSource:
             self.owned = False
 
 
+def _changed(name: str, was: int, now: int) -> TransferError:
+    # A failed transfer (not bad input): the CLI exits 1, and nothing is left in S3.
+    return TransferError(f"{name} changed size while being uploaded ({was} bytes when opened, "
+                         f"{'at least ' if now > was else ''}{now} now); the upload was abandoned")
+
+
 class BufferSource:
+    may_change = False
+
     def __init__(self, data: Any) -> None:
         self.view = memoryview(data).cast("B")
         self.size = self.view.nbytes
@@ -79,6 +111,15 @@ class BufferSource:
     def checksum(self, algo: Algorithm, part: Part) -> int:
         return algo.update(self.view[part.offset:part.end], 0)
 
+    def read_whole(self, part: Part) -> bool:
+        return False  # its parts are slices of memory already
+
+    def probe(self) -> None:
+        pass
+
+    def check_size(self) -> None:
+        pass
+
     def close(self) -> None:
         pass
 
@@ -90,11 +131,11 @@ class StreamSource:
 
     def __init__(self, source: Any) -> None:
         self._aiter: AsyncIterator[Any] | None = None
-        self._reader = None
+        self._thread: _ReaderThread | None = None
         if isinstance(source, AsyncIterable) or hasattr(source, "__aiter__"):
             self._aiter = source.__aiter__()
         elif hasattr(source, "readinto") or hasattr(source, "read"):
-            self._reader = source
+            self._thread = _ReaderThread(source)
         else:
             raise ConfigError(f"cannot upload from {type(source).__name__}: give a path, bytes, a file or an async iterator")
         self._pending = memoryview(b"")
@@ -126,17 +167,80 @@ class StreamSource:
                     raise ConfigError(f"upload stream yielded {type(chunk).__name__}, expected bytes")
                 self._pending = memoryview(chunk).cast("B")
             else:
-                # A blocking reader (pipe, socket file): read off the event loop.
-                loop = asyncio.get_running_loop()
-                k = await loop.run_in_executor(None, _read_into, self._reader, view[n:])
-                if k == 0:
-                    self._eof = True
-                    break
+                assert self._thread is not None
+                k = await self._thread.fill(view[n:])
                 n += k
+                if n < len(buf):
+                    self._eof = True
         return n
 
     def close(self) -> None:
-        pass
+        if self._thread is not None:
+            self._thread.close()
+
+
+class _ReaderThread:
+    """Fills buffers from a blocking reader (a pipe, a terminal, a socket file) on a daemon
+    thread of its own.
+
+    Not the loop's executor: an interrupted upload must end now, while stdin may stay
+    idle and open for as long as its producer likes. A cancelled ``fill`` returns at
+    once and the thread is left in its read; being a daemon, it holds neither
+    ``asyncio.run`` (which joins the executor's threads) nor the process's exit.
+    """
+
+    def __init__(self, reader: Any) -> None:
+        self._reader = reader
+        self._jobs: queue.SimpleQueue[tuple[memoryview, asyncio.AbstractEventLoop, asyncio.Future[int]] | None] = (
+            queue.SimpleQueue())
+        self._thread: threading.Thread | None = None
+
+    def __repr__(self) -> str:
+        alive = self._thread is not None and self._thread.is_alive()
+        return f"<_ReaderThread {'running' if alive else 'idle'}>"
+
+    def fill(self, view: memoryview) -> asyncio.Future[int]:
+        """Read until ``view`` is full or the reader ends; the byte count read."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="s3fast-stream-reader", daemon=True)
+            self._thread.start()
+        self._jobs.put((view, loop, fut))
+        return fut
+
+    def close(self) -> None:
+        self._jobs.put(None)  # the thread ends after the read it may be blocked in
+
+    def _run(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            view, loop, fut = job
+            try:
+                n = 0
+                while n < len(view):
+                    k = _read_into(self._reader, view[n:])
+                    if k == 0:
+                        break
+                    n += k
+            except BaseException as exc:  # handed to the awaiting coroutine
+                outcome: tuple[Any, ...] = (_set_exception, fut, exc)
+            else:
+                outcome = (_set_result, fut, n)
+            del view
+            try:
+                loop.call_soon_threadsafe(*outcome)
+            except RuntimeError:
+                return  # the loop is closed: nobody waits any more
+
+
+def _set_result(fut: asyncio.Future[int], n: int) -> None:
+    if not fut.done():
+        fut.set_result(n)
+
+
+def _set_exception(fut: asyncio.Future[int], exc: BaseException) -> None:
+    if not fut.done():
+        fut.set_exception(exc)
 
 
 def _read_into(reader: Any, view: memoryview) -> int:
@@ -150,7 +254,12 @@ def _read_into(reader: Any, view: memoryview) -> int:
     return len(data)
 
 
-def open_source(source: Any) -> FileSource | BufferSource | StreamSource:
+#: the source protocol: ``size`` (None: a stream, read with ``fill``), ``body``, ``checksum``,
+#: ``read_whole``, ``probe``, ``check_size``, ``may_change``, ``close``
+Source = FileSource | BufferSource | StreamSource
+
+
+def open_source(source: Any) -> Source:
     """Pick the strategy for ``source``; errors name the problem (missing file, not a file...)."""
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)

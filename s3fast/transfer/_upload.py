@@ -9,6 +9,7 @@ so no billed orphan parts are left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -20,31 +21,32 @@ from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import TALLY, Request, Tally
 from ..net._connection import FileSlice, TrailerBody
+from ._meta import head_object
 from ._planner import Part, plan_upload, stream_part_size
-from ._sources import SMALL_FILE, BufferSource, FileSource, StreamSource, open_source
+from ._sources import SMALL_FILE, BufferSource, FileSource, Source, StreamSource, open_source
 from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from ._context import TransferContext
 
 
 class _Upload:
     """State of one upload (shared by its part tasks)."""
 
-    def __init__(self, client: Client, bucket: str, key: str, *, headers: dict[str, str],
+    def __init__(self, ctx: TransferContext, bucket: str, key: str, *, headers: dict[str, str],
                  on_part: Callable[[PartEvent], None] | None,
                  on_progress: Callable[[int], None] | None) -> None:
-        self.client = client
-        self.transport = client._transport
+        self.ctx = ctx
+        self.transport = ctx.transport
         self.bucket = bucket
         self.key = key
         self.headers = headers
-        self.algo = _checksum.get(client.config.checksum)
+        self.algo = _checksum.get(ctx.config.checksum)
         self.combiner = _checksum.Combiner(self.algo) if self.algo else None
         #: checksums of large bodies go in an aws-chunked trailer, computed as they are sent
-        self.trailer = (self.algo is not None and client.config.checksum_trailer
-                        and client._transport.endpoint.tls)
+        self.trailer = (self.algo is not None and ctx.config.checksum_trailer
+                        and ctx.transport.endpoint.tls)
         self.on_part = on_part
         self.on_progress = on_progress
         self.upload_id: str | None = None
@@ -85,8 +87,8 @@ class _Upload:
         return TrailerBody(body if isinstance(body, FileSlice) else memoryview(body).cast("B"), self.algo)
 
     def _progress(self, n: int) -> None:
-        if self.client.meter is not None:
-            self.client.meter.add_bytes(n)
+        if self.ctx.meter is not None:
+            self.ctx.meter.add_bytes(n)
         if self.on_progress is not None:
             self.on_progress(n)
 
@@ -107,8 +109,8 @@ class _Upload:
         headers = dict(self.headers)
         b64 = self._checksum_headers(size, crc, headers)
         sent = self._sendable(body, crc)
-        if self.client.tuner.bucket is not None:
-            await self.client.tuner.pace(size)
+        if self.ctx.tuner.bucket is not None:
+            await self.ctx.tuner.pace(size)
         head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=sent))
         if isinstance(sent, TrailerBody) and sent.crc is not None and self.algo is not None:
             b64 = self.algo.encode(sent.crc)
@@ -143,7 +145,7 @@ class _Upload:
         self._checksum_headers(part.size, crc, headers)
         query = f"partNumber={part.number}&uploadId={quote(self.upload_id, safe='')}"
         # max_gbps: a part is paid for before it is sent (sendfile sends it in one go).
-        await self.client.tuner.pace(part.size)
+        await self.ctx.tuner.pace(part.size)
 
         async def start(exclude: tuple[str, ...], attempt: Attempt) -> Any:
             sent = self._sendable(body, crc)
@@ -194,7 +196,7 @@ class _Upload:
         except S3Error as exc:
             # An earlier attempt may have completed the upload and lost only the answer.
             if exc.code == "NoSuchUpload" and attempts > 1:
-                info = await self.client.head(f"s3://{self.bucket}/{self.key}", checksum_mode=True)
+                info = await head_object(self.transport, self.bucket, self.key)
                 if info.checksum and full_b64 and info.checksum[1] == full_b64 and info.size == size:
                     self.upload_id = None
                     return info.etag, full_b64, True, info.version_id
@@ -207,7 +209,6 @@ class _Upload:
                 algorithm=self.algo.name, expected=full_b64, actual=returned,  # type: ignore[union-attr]
             )
         etag = doc.get("ETag") or head.headers.get("etag")
-        self.upload_id_done = self.upload_id
         return etag, full_b64, bool(returned), head.headers.get("x-amz-version-id")
 
     async def abort(self) -> None:
@@ -224,7 +225,7 @@ class _Upload:
 
 
 async def upload(
-    client: Client,
+    ctx: TransferContext,
     source: Any,
     bucket: str,
     key: str,
@@ -235,7 +236,7 @@ async def upload(
 ) -> TransferResult:
     # At most this many uploads hold a source open at once: a gather of 100,000 small files
     # must not run out of file descriptors (or read them all into memory) up front.
-    sources = client.open_sources
+    sources = ctx.open_sources
     if not sources.try_acquire():
         await sources.acquire()
     src = None
@@ -243,9 +244,9 @@ async def upload(
     try:
         t0 = time.monotonic()
         src = open_source(source)
-        up = _Upload(client, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
+        up = _Upload(ctx, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
         token = TALLY.set(up.tally)
-        return await _send(up, src, client.config, t0)
+        return await _send(up, src, ctx.config, t0)
     finally:
         if token is not None:
             TALLY.reset(token)
@@ -254,28 +255,28 @@ async def upload(
         sources.release()
 
 
-def _send(up: _Upload, src: FileSource | BufferSource | StreamSource, cfg: Any, t0: float) -> Any:
+def _send(up: _Upload, src: Source, cfg: Any, t0: float) -> Any:
     """The coroutine that uploads ``src``: picked by a plain function, so a small upload
     runs in one coroutine less."""
-    if isinstance(src, StreamSource):
-        return _upload_stream(up, src, t0)
+    if src.size is None:
+        return _upload_stream(up, src, t0)  # type: ignore[arg-type]  # only a stream has no size
     plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
     if not plan.multipart:
         part = plan.parts[0]
-        if isinstance(src, FileSource) and part.size <= SMALL_FILE:
-            return _put_small_file(up, src, part, t0)
-        if isinstance(src, FileSource):
-            src.probe()
-        crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
-        return up.put(src.body(part), part.size, crc, t0)
-    if isinstance(src, FileSource):
+        if src.read_whole(part):
+            return _put_small_file(up, src, part, t0)  # type: ignore[arg-type]
         src.probe()
-    return _upload_parts(up, src, plan.parts, src.size, t0)
+        crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
+        if src.may_change:
+            return _put_file(up, src, part, crc, t0)  # type: ignore[arg-type]
+        return up.put(src.body(part), part.size, crc, t0)
+    src.probe()
+    return _upload_parts(up, src, plan.parts, src.size, t0)  # type: ignore[arg-type]
 
 
 async def _put_small_file(up: _Upload, src: FileSource, part: Part, t0: float) -> TransferResult:
     # A few KiB: one read (paid for in the memory budget) beats mmap + sendfile.
-    memory = up.client.memory
+    memory = up.ctx.memory
     if not memory.try_acquire(part.size):
         await memory.acquire(part.size)
     try:
@@ -284,6 +285,15 @@ async def _put_small_file(up: _Upload, src: FileSource, part: Part, t0: float) -
         return await up.put(data, part.size, crc, t0)
     finally:
         memory.release(part.size)
+
+
+async def _put_file(up: _Upload, src: FileSource, part: Part, crc: int | None, t0: float) -> TransferResult:
+    src.check_size()
+    result = await up.put(src.body(part), part.size, crc, t0)
+    # A file that grew while being sent: S3 holds its first ``size`` bytes. Say so rather
+    # than report a copy of a file that no longer looks like that.
+    src.check_size()
+    return result
 
 
 async def _finish(up: _Upload, size: int, nparts: int, t0: float) -> TransferResult:
@@ -302,14 +312,15 @@ def _with_upload_id(result: TransferResult, upload_id: str) -> TransferResult:
 
 async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tuple[Part, ...], size: int,
                         t0: float) -> TransferResult:
-    up.hedge = HedgePolicy(up.client.config.hedge, len(parts), up.client._transport.ip_is_slow)
+    up.hedge = HedgePolicy(up.ctx.config.hedge, len(parts), up.transport.ip_is_slow)
     await up.create()
     try:
         async def one(part: Part) -> None:
             crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
             await up.part(part, src.body(part), crc)
 
-        await run_bounded(parts, one, up.client.task_window)
+        await run_bounded(parts, one, up.ctx.task_window)
+        src.check_size()
         return await _finish(up, size, len(parts), t0)
     except BaseException:
         await asyncio.shield(up.abort())
@@ -317,9 +328,9 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
 
 
 async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferResult:
-    client = up.client
-    budget = client.memory
-    base = client.config.part_size
+    ctx = up.ctx
+    budget = ctx.memory
+    base = ctx.config.part_size
     first_size = stream_part_size(1, base)
     await budget.acquire(first_size)
     first = bytearray(first_size)
@@ -366,42 +377,31 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
         budget.release(first_size)
         raise
     count = 0
-    # Parts read ahead of the requests: bounded by the memory budget (each holds its buffer)
-    # and by this window (tasks alive).
-    window = asyncio.Semaphore(client.task_window())
-    try:
-        pending: list[asyncio.Task[None]] = []
-        failure: list[BaseException] = []
 
-        async def send(part: Part, buf: bytearray, cap: int) -> None:
-            try:
-                view = memoryview(buf)[:part.size]
-                crc = up.algo.of(view) if up.algo and up.wants_crc(part.size) else None
-                await up.part(part, view, crc)
-            except BaseException as exc:
-                if not failure:
-                    failure.append(exc)
-                raise
-            finally:
-                budget.release(cap)  # the part is acknowledged (or failed): drop its buffer
-                window.release()
-
+    async def send(item: tuple[Part, bytearray, int]) -> None:
+        part, buf, cap = item
         try:
-            async for part, buf, cap in parts():
-                if failure:
-                    budget.release(cap)
-                    break
-                await window.acquire()
-                pending.append(asyncio.create_task(send(part, buf, cap)))
+            view = memoryview(buf)[:part.size]
+            crc = up.algo.of(view) if up.algo and up.wants_crc(part.size) else None
+            await up.part(part, view, crc)
+        finally:
+            budget.release(cap)  # the part is acknowledged (or failed): drop its buffer
+
+    def unsent(item: tuple[Part, bytearray, int]) -> None:
+        budget.release(item[2])
+
+    async def counted():  # type: ignore[no-untyped-def]
+        nonlocal count
+        async with contextlib.aclosing(parts()) as produced:
+            async for item in produced:
                 count += 1
-            await asyncio.gather(*pending)
-        except BaseException:
-            for t in pending:
-                t.cancel()
-            await asyncio.gather(*pending, return_exceptions=True)
-            raise
-        if failure:
-            raise failure[0]
+                yield item
+
+    try:
+        # Parts are read ahead of the requests: bounded by the memory budget (each holds
+        # its buffer) and by the task window.
+        async with contextlib.aclosing(counted()) as items:
+            await run_bounded(items, send, ctx.task_window, discard=unsent)
         return await _finish(up, total, count, t0)
     except BaseException:
         await asyncio.shield(up.abort())

@@ -72,15 +72,14 @@ class FileWriter:
 class FileBatcher:
     """Whole small files created, written and named on one thread, many per hand-off.
 
-    A 64 KiB download costs the kernel more for its file (create, page-cache write, link,
-    close: ~70-180 µs here) than for its bytes. The loop thread receives the body into
+    A small download costs the kernel more for its file (create, page-cache write, link,
+    close) than for its bytes. The loop thread receives the body into
     memory and hands it over; this thread takes every file waiting and runs them through
     the compiled ``write_files`` with the GIL released for the whole batch, so the kernel's
     file work runs on the other core while the loop keeps receiving. One wake-up per batch
     each way, not one per file: a thread per file (and the GIL ping-pong of Python-level
-    ``os`` calls on it) cost more than it saved (issue 6's notes). Reading small upload
-    sources this way was measured too: no faster (6,050-6,410 against 6,270-6,440
-    objects/s), at +25 µs of CPU an object, so uploads read inline.
+    ``os`` calls on it) cost more than it saved. Reading small upload sources this way
+    is no faster and costs CPU per object, so uploads read inline.
     """
 
     def __init__(self, proc_fd: Callable[[], int]) -> None:
@@ -115,7 +114,7 @@ class FileBatcher:
             self._jobs.append(((directory, path, tmp, data), fut, loop, release))
             if not self._busy:
                 # Woken at once, not at the end of the loop's turn: handing files over
-                # once per turn made fewer batches but less overlap (measured slower).
+                # once per turn made fewer batches but less overlap, which is slower.
                 self._busy = True
                 self._cv.notify()
         return fut

@@ -1,0 +1,136 @@
+"""Destinations written in place: devices, FIFOs, sockets and descriptors named by path.
+
+A file renamed over /dev/null or a FIFO would replace the device itself, so these are
+opened and written in order instead of through a temporary file.
+
+``/dev/fd/N``, ``/proc/self/fd/N``, ``/dev/stdout`` and the like name descriptor N of
+*this* process. The name is only honoured for a descriptor the caller can have meant:
+one this process inherited (open when s3fast was imported, still the same file), or a
+regular file or device the program opened itself. Every other descriptor number is
+refused, whatever it points at now: not open, open read-only, or one of s3fast's own
+sockets, pipes, epoll or eventfd descriptors (writing into those corrupts a transfer or
+crashes the process), or one of its unnamed temporary files.
+"""
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import re
+import stat
+
+from .._errors import ConfigError, LocalIOError
+from .._impl import files_impl
+from ._localfs import PARTIAL_SUFFIX
+
+
+
+def _open_descriptors() -> dict[int, tuple[int, int]]:
+    """Descriptor -> (st_dev, st_ino) of every descriptor open now."""
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        names = [str(n) for n in range(256)]
+    found: dict[int, tuple[int, int]] = {}
+    for name in names:
+        if not name.isdigit():
+            continue
+        try:
+            st = os.fstat(int(name))
+        except OSError:
+            continue  # the listing's own directory descriptor, already closed
+        found[int(name)] = (st.st_dev, st.st_ino)
+    return found
+
+
+#: What this process inherited: taken when s3fast is imported, before a client opens
+#: anything, so none of s3fast's own descriptors are in it.
+INHERITED = _open_descriptors()
+
+_OWN_FD_DIR = re.compile(r"/proc/(\d+)(?:/task/\d+)?/fd")
+
+
+def named_descriptor(path: str) -> int | None:
+    """The descriptor of this process that ``path`` names (through any symlinks, as
+    /dev/stdout -> /proc/self/fd/1 and /dev/fd -> /proc/self/fd), else None."""
+    p = os.path.abspath(path)
+    for _ in range(16):  # symlink hops; a loop longer than this names nothing usable
+        directory, base = os.path.split(p)
+        real_dir = os.path.realpath(directory)
+        m = _OWN_FD_DIR.fullmatch(real_dir)
+        if m is not None and int(m.group(1)) == os.getpid():
+            return int(base) if base.isdigit() else None
+        full = os.path.join(real_dir, base)
+        try:
+            target = os.readlink(full)
+        except OSError:
+            return None  # not a symlink (or nothing there): an ordinary path
+        p = os.path.normpath(os.path.join(real_dir, target))
+    return None
+
+
+def check_descriptor(fd: int, path: str) -> None:
+    """Raise ConfigError unless ``fd`` (named by ``path``) may be written (see the module
+    docstring)."""
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        st = os.fstat(fd)
+    except OSError:
+        raise ConfigError(f"{path} names descriptor {fd}, which is not open") from None
+    if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
+        raise ConfigError(f"{path} names descriptor {fd}, which is not open for writing")
+    if INHERITED.get(fd) == (st.st_dev, st.st_ino):
+        return
+    mode = st.st_mode
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return
+    if stat.S_ISREG(mode) and st.st_nlink > 0 and not _link_of(fd).endswith(PARTIAL_SUFFIX):
+        return
+    raise ConfigError(f"{path} names descriptor {fd}, which this process did not inherit "
+                      "(pass the open file object instead)")
+
+
+def _link_of(fd: int) -> str:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return ""
+
+
+def written_in_place(path: str | bytes) -> bool:
+    """Whether ``path`` is written in place and in order instead of through a temporary
+    file: a device, a FIFO or a socket, or a name of one of this process's descriptors
+    (written where that descriptor points, as a shell's redirection set it up)."""
+    if _files_special(path):
+        return True
+    if type(path) is not str:
+        path = os.fsdecode(path)
+    return path.startswith(("/dev/", "/proc/")) and named_descriptor(path) is not None
+
+
+_files_special = files_impl.special
+
+
+async def open_in_place(path: str | bytes) -> int:
+    """A new descriptor for writing to ``path`` (see ``written_in_place``)."""
+    path = os.fsdecode(path)
+    fd = named_descriptor(path)
+    if fd is not None:
+        check_descriptor(fd, path)
+        return os.dup(fd)  # its file offset and O_APPEND, as the shell left them
+    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        if stat.S_ISFIFO(os.stat(path).st_mode):
+            # Opening a FIFO for writing waits for a reader: not on the loop.
+            fut = asyncio.get_running_loop().run_in_executor(None, os.open, path, flags)
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                # A reader may still come: then close what the thread opened.
+                fut.add_done_callback(lambda f: f.cancelled() or f.exception() or os.close(f.result()))
+                raise
+        return os.open(path, flags)
+    except PermissionError:
+        raise LocalIOError(f"permission denied writing to {path}") from None
+    except OSError as exc:
+        raise LocalIOError(f"cannot write {path}: {exc.strerror}") from None
