@@ -25,6 +25,9 @@ from .._config import Timeouts
 from .. import _checksum
 from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
+from ._chunked import ChunkedDecoder, ChunkedError
+from ._framing import body_length
+from ._limits import MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
@@ -223,23 +226,18 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
 
     # -- Receiver hooks ------------------------------------------------------------------------
     def _head_done(self, end: int) -> None:
+        # A header line takes at least 4 bytes ("a:" CRLF): only a head this long can
+        # hold too many, so ordinary heads are not counted.
+        if end > 4 * MAX_HEADERS and self._headbuf.count(b"\r\n", 0, end) > MAX_HEADERS + 2:
+            self._fail(NetworkError(f"response head from {self.ip} has more than {MAX_HEADERS} header lines",
+                                    ip=self.ip, kind="protocol"))
+            return
         try:
             status, reason, headers = http_impl.parse_head(self._headview[: end - 4])
-        except ValueError as exc:
+            length, chunked = body_length(status, headers, head_request=self._head_is_for_head_request)
+        except ValueError as exc:  # HeadError, FramingError
             self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
             return
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if self._head_is_for_head_request or status in (204, 304) or 100 <= status < 200:
-            length = 0
-        elif chunked:
-            length = -1
-        else:
-            cl = headers.get("content-length")
-            try:
-                length = int(cl) if cl is not None else -1
-            except ValueError:
-                self._fail(NetworkError(f"bad Content-Length {cl!r} from {self.ip}", ip=self.ip, kind="protocol"))
-                return
         self._head = ResponseHead(status, reason, headers, length, chunked)
         self._stash_start = end
         self._stash_end = self._hlen
@@ -290,7 +288,11 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._wake(None)
 
     def _unexpected_data(self) -> None:
-        self._fail(NetworkError(f"unexpected or oversized data from {self.ip}", ip=self.ip, kind="protocol"))
+        if self._mode == _MODE_HEAD:
+            msg = f"response head from {self.ip} longer than {MAX_HEAD_BYTES} bytes"
+        else:
+            msg = f"unexpected data from {self.ip} outside a response"
+        self._fail(NetworkError(msg, ip=self.ip, kind="protocol"))
 
     # -- helpers -------------------------------------------------------------------------------
     def _wake(self, exc: BaseException | None) -> None:
@@ -804,17 +806,16 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             offset += k
         return len(data)
 
-    async def read_body(self, limit: int = 64 * 1024 * 1024) -> bytes:
-        """Read a whole (small) body: XML answers, error documents, small objects."""
+    async def read_body(self, limit: int = MAX_XML_BODY) -> bytes:
+        """Read a whole (small) body: XML answers, error documents. More than ``limit``
+        bytes is a protocol error, raised as soon as the body is known to exceed it."""
         head = self._head
         assert head is not None
         if head.chunked:
             return await self._read_chunked(limit)
         if head.content_length >= 0:
             if head.content_length > limit:
-                raise NetworkError(
-                    f"response body of {head.content_length} bytes is too large", ip=self.ip, kind="protocol"
-                )
+                raise self._too_large(limit)
             buf = bytearray(head.content_length)
             if head.content_length:
                 n = await self.read_into(memoryview(buf))
@@ -826,58 +827,48 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         # Delimited by connection close (not something S3 does; some proxies do).
         out = bytearray()
         chunk = bytearray(64 * 1024)
-        while True:
-            n = await self.read_into(memoryview(chunk), partial=True)
-            if n == 0:
-                break
-            out += chunk[:n]
-            if len(out) > limit:
-                raise NetworkError("response body too large", ip=self.ip, kind="protocol")
+        view = memoryview(chunk)
+        try:
+            while True:
+                n = await self.read_into(view, partial=True)
+                if n == 0:
+                    break
+                if len(out) + n > limit:
+                    raise self._too_large(limit)
+                out += view[:n]
+        except BaseException:
+            out.clear()  # the traceback keeps this frame alive while the caller retries
+            raise
         self.closed = True
         return bytes(out)
 
+    def _too_large(self, limit: int) -> NetworkError:
+        return NetworkError(f"response body from {self.ip} is larger than the {limit}-byte limit",
+                            ip=self.ip, kind="protocol")
+
     async def _read_chunked(self, limit: int) -> bytes:
-        # Chunked bodies are small XML documents (List, CompleteMultipartUpload);
-        # decode them from a growing buffer.
         self._remaining = -1
-        raw = bytearray()
-        out = bytearray()
+        decoder = ChunkedDecoder(limit)
         chunk = bytearray(64 * 1024)
-        pos = 0
-
-        async def more() -> None:
-            n = await self.read_into(memoryview(chunk), partial=True)
-            if n == 0:
-                raise NetworkError(f"chunked body from {self.ip} ended early", ip=self.ip, kind="short-read")
-            raw.extend(chunk[:n])
-
-        while True:
-            while (eol := raw.find(b"\r\n", pos)) < 0:
-                await more()
-            try:
-                size = int(bytes(raw[pos:eol]).split(b";")[0].strip(), 16)
-            except ValueError:
-                raise NetworkError(f"bad chunk size from {self.ip}", ip=self.ip, kind="protocol") from None
-            pos = eol + 2
-            if size == 0:
-                while True:  # trailers, then the empty line
-                    while (eol := raw.find(b"\r\n", pos)) < 0:
-                        await more()
-                    line_empty = eol == pos
-                    pos = eol + 2
-                    if line_empty:
-                        break
-                if pos != len(raw):
+        view = memoryview(chunk)
+        try:
+            while not decoder.done:
+                n = await self.read_into(view, partial=True)
+                if n == 0:
+                    raise NetworkError(f"chunked body from {self.ip} ended early", ip=self.ip, kind="short-read")
+                try:
+                    used = decoder.feed(chunk, 0, n)
+                except ChunkedError as exc:
+                    raise NetworkError(f"bad chunked body from {self.ip}: {exc}",
+                                       ip=self.ip, kind="protocol") from None
+                if used != n:
                     raise NetworkError(f"extra bytes after chunked body from {self.ip}", ip=self.ip, kind="protocol")
-                self._remaining = 0
-                self._body_finished()
-                return bytes(out)
-            while len(raw) < pos + size + 2:
-                await more()
-            out += raw[pos:pos + size]
-            pos += size + 2
-            if len(out) > limit:
-                raise NetworkError("response body too large", ip=self.ip, kind="protocol")
+        except BaseException:
+            decoder.body.clear()  # the traceback keeps this frame alive while the caller retries
+            raise
+        self._remaining = 0
+        self._body_finished()
+        return bytes(decoder.body)
 
     def _body_finished(self) -> None:
         self._mode = _MODE_IDLE

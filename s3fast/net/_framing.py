@@ -1,0 +1,62 @@
+"""How a response's body is delimited, decided from its status and headers (RFC 9112 6.3).
+
+Pure and strict: a length this client cannot trust is refused rather than guessed, since
+a wrong length desynchronises a keep-alive connection (the next answer would be read
+from the middle of this one's body).
+"""
+from __future__ import annotations
+
+from ._limits import MAX_CONTENT_LENGTH
+
+#: the longest Content-Length that cannot exceed MAX_CONTENT_LENGTH, whatever its digits
+_SAFE_DIGITS = len(str(MAX_CONTENT_LENGTH)) - 1
+
+
+class FramingError(ValueError):
+    """The head does not say unambiguously where the body ends."""
+
+
+def content_length(value: str) -> int:
+    """A Content-Length value: ASCII digits only (no sign, no spaces inside, no
+    underscores, no other scripts' digits, all of which ``int()`` takes), at most
+    ``MAX_CONTENT_LENGTH``. A list of equal values (a repeated header, joined with
+    ", ") is that value, as RFC 9110 8.6 allows; differing values are refused."""
+    if value.isascii() and value.isdigit() and len(value) <= _SAFE_DIGITS:
+        return int(value)  # the common case
+    v = value
+    if "," in value:
+        values = {v.strip(" \t") for v in value.split(",")}
+        if len(values) != 1:
+            raise FramingError(f"conflicting Content-Length values {value[:80]!r}")
+        v = values.pop()
+    if not (v.isascii() and v.isdigit()):
+        raise FramingError(f"bad Content-Length {value[:80]!r}")
+    n = int(v)
+    if n > MAX_CONTENT_LENGTH:
+        raise FramingError(f"Content-Length {v[:40]} is larger than {MAX_CONTENT_LENGTH}")
+    return n
+
+
+def body_length(status: int, headers: dict[str, str], *, head_request: bool) -> tuple[int, bool]:
+    """``(length, chunked)`` of the body that follows this head: ``length`` is -1 when the
+    body is chunked or delimited by the connection's close.
+
+    A repeated Content-Length of one value is rewritten in ``headers`` as that value, so
+    later readers of the header see one number.
+    """
+    cl = headers.get("content-length")
+    if cl is not None:
+        n = content_length(cl)
+        if cl != str(n):
+            headers["content-length"] = str(n)
+    if head_request or status in (204, 304) or 100 <= status < 200:
+        return 0, False
+    te = headers.get("transfer-encoding")
+    if te is not None:
+        if te.strip(" \t").lower() != "chunked":
+            raise FramingError(f"unsupported Transfer-Encoding {te[:80]!r}")
+        if cl is not None:
+            # RFC 9112 6.3: a sign of response splitting; to be handled as an error.
+            raise FramingError("both Transfer-Encoding and Content-Length")
+        return -1, True
+    return (n, False) if cl is not None else (-1, False)
