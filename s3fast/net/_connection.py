@@ -28,6 +28,7 @@ from .._impl import http_impl, recv_impl
 from ._chunked import ChunkedDecoder, ChunkedError
 from ._framing import body_length
 from ._limits import MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
+from ._watchdog import check_period, verdict
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
@@ -364,8 +365,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self.last_tx = now
         self.last_rx = now
         if self._watch is None:
-            t = self.timeouts
-            self._period = max(0.01, min(t.idle, t.first_byte, t.low_speed_seconds) / 4)
+            self._period = check_period(self.timeouts)
             self._watch = self._loop.call_later(self._period, self._check)
 
     def _stop_watch(self) -> None:
@@ -383,29 +383,16 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         if self.closed or not self._stage:
             return
         now = self._loop.time()
-        t = self.timeouts
-        stage = self._stage
-        if stage == "first-byte" and now - self._stage_start > t.first_byte:
-            self._timeout("first-byte", f"no response from {self.ip} within {t.first_byte:g} s")
+        v = verdict(self.timeouts, now, self._stage, receiving=self._mode >= _MODE_BODY,
+                    stage_start=self._stage_start, last_io=max(self.last_rx, self.last_tx),
+                    window_start=self._speed_mark_t, window_bytes=self._speed_mark_bytes,
+                    rx_bytes=self.rx_bytes, ip=self.ip)
+        if v.timeout is not None:
+            self._timeout(v.timeout, v.message)
             return
-        if now - max(self.last_rx, self.last_tx) > t.idle and stage != "first-byte":
-            self._timeout("idle", f"no data from {self.ip} for {t.idle:g} s")
-            return
-        if stage == "body" and self._mode >= _MODE_BODY:
-            window = now - self._speed_mark_t
-            if window >= t.low_speed_seconds:
-                rate = (self.rx_bytes - self._speed_mark_bytes) / window
-                if rate < t.low_speed_bytes_per_s:
-                    self._timeout(
-                        "low-speed",
-                        f"{self.ip} sent {rate:.0f} B/s over {window:.1f} s "
-                        f"(below {t.low_speed_bytes_per_s} B/s)",
-                    )
-                    return
-                self._mark_speed()
-        elif stage == "body":
-            # Held: the consumer is slow (e.g. disk); not the server's fault.
+        if v.held:
             self.last_rx = now
+        if v.new_window:
             self._mark_speed()
         self._watch = self._loop.call_later(self._period, self._check)
 
