@@ -25,14 +25,15 @@ from .._config import Timeouts
 from .. import _checksum
 from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
+from ._body import Body, FileSlice  # noqa: F401  (FileSlice: transfer/ imports it from here)
 from ._chunked import ChunkedDecoder, ChunkedError
 from ._framing import body_length
 from ._limits import MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
+from ._senders import sender_for
 from ._watchdog import check_period, verdict
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
-_SEND_CHUNK = 1024 * 1024
 
 #: Plain-TCP bodies headed for a file move socket -> pipe -> file with splice(2): the
 #: kernel hands the received pages to the page cache with one copy instead of two (recv
@@ -60,63 +61,12 @@ class ResponseHead:
         return self.headers.get(name, default)
 
 
-@dataclass(frozen=True, slots=True)
-class FileSlice:
-    """``size`` bytes of an open file at ``offset``: sent with ``os.sendfile`` when the
-    connection is plain TCP (zero-copy), else read in chunks."""
-
-    fd: int
-    offset: int
-    size: int
-
-
-#: Bytes of one aws-chunked chunk: each is read (a file's through pread), checksummed
-#: and encrypted while it is hot in cache.
-TRAILER_CHUNK = 256 * 1024
-
-
-class TrailerBody:
-    """A body sent as ``aws-chunked`` with its checksum in a trailer
-    (``x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER``), as the AWS SDKs send
-    them: the checksum is computed chunk by chunk as the bytes go out, so over TLS, where
-    every byte passes through user space anyway, the data is read once instead of twice
-    (checksum first, for a header, then send). ``crc`` holds the checksum once a send has
-    gone through; ``length`` is the encoded length (the Content-Length)."""
-
-    __slots__ = ("source", "size", "algo", "chunk", "crc", "length")
-
-    def __init__(self, source: FileSlice | memoryview, algo: _checksum.Algorithm,
-                 chunk: int = TRAILER_CHUNK) -> None:
-        self.source = source
-        self.size = source.size if isinstance(source, FileSlice) else source.nbytes
-        self.algo = algo
-        self.chunk = chunk
-        self.crc: int | None = None
-        self.length = trailer_length(self.size, algo, chunk)
-
-    def __repr__(self) -> str:
-        return f"<TrailerBody {self.algo.name} size={self.size} length={self.length} crc={self.crc}>"
-
-    def trailer(self, crc: int) -> bytes:
-        return f"0\r\n{self.algo.header}:{self.algo.encode(crc)}\r\n\r\n".encode()
-
-
-def trailer_length(size: int, algo: _checksum.Algorithm, chunk: int = TRAILER_CHUNK) -> int:
-    """Encoded length of ``size`` bytes as aws-chunked, ``chunk`` bytes a chunk, plus the
-    terminating chunk and the checksum trailer."""
-    full, rest = divmod(size, chunk)
-    n = full * (len(f"{chunk:x}") + 4 + chunk)
-    if rest:
-        n += len(f"{rest:x}") + 4 + rest
-    return n + len(f"0\r\n{algo.header}:{algo.encode(0)}\r\n\r\n")
-
-
 class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
     """A keep-alive connection to ``ip:port`` for ``host`` (used for Host, SNI and certificates)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ip: str, port: int, host: str, timeouts: Timeouts) -> None:
         super().__init__(loop.time)
-        self._loop = loop
+        self.loop = loop
         self.ip = ip
         self.port = port
         self.host = host
@@ -330,8 +280,8 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
     def _close_dup(self) -> None:
         if self._dupfd >= 0:
             try:
-                self._loop.remove_writer(self._dupfd)
-                self._loop.remove_reader(self._dupfd)
+                self.loop.remove_writer(self._dupfd)
+                self.loop.remove_reader(self._dupfd)
             except Exception:
                 pass
             os.close(self._dupfd)
@@ -342,7 +292,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._pipe = None
         if self._ep is not None:
             try:
-                self._loop.remove_reader(self._ep.fileno())
+                self.loop.remove_reader(self._ep.fileno())
             except Exception:
                 pass
             self._ep.close()
@@ -351,7 +301,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
     async def _wait(self) -> None:
         if self._exc is not None:
             raise self._exc
-        self._waiter = self._loop.create_future()
+        self._waiter = self.loop.create_future()
         try:
             await self._waiter
         finally:
@@ -359,14 +309,14 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
 
     # -- watchdog ------------------------------------------------------------------------------
     def _start_watch(self, stage: str) -> None:
-        now = self._loop.time()
+        now = self.loop.time()
         self._stage = stage
         self._stage_start = now
         self.last_tx = now
         self.last_rx = now
         if self._watch is None:
             self._period = check_period(self.timeouts)
-            self._watch = self._loop.call_later(self._period, self._check)
+            self._watch = self.loop.call_later(self._period, self._check)
 
     def _stop_watch(self) -> None:
         self._stage = ""
@@ -375,14 +325,14 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._watch = None
 
     def _mark_speed(self) -> None:
-        self._speed_mark_t = self._loop.time()
+        self._speed_mark_t = self.loop.time()
         self._speed_mark_bytes = self.rx_bytes
 
     def _check(self) -> None:
         self._watch = None
         if self.closed or not self._stage:
             return
-        now = self._loop.time()
+        now = self.loop.time()
         v = verdict(self.timeouts, now, self._stage, receiving=self._mode >= _MODE_BODY,
                     stage_start=self._stage_start, last_io=max(self.last_rx, self.last_tx),
                     window_start=self._speed_mark_t, window_bytes=self._speed_mark_bytes,
@@ -394,25 +344,23 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self.last_rx = now
         if v.new_window:
             self._mark_speed()
-        self._watch = self._loop.call_later(self._period, self._check)
+        self._watch = self.loop.call_later(self._period, self._check)
 
     def _timeout(self, stage: str, message: str) -> None:
         self._fail(RequestTimeout(message, ip=self.ip, stage=stage))
 
     # -- sending -------------------------------------------------------------------------------
-    async def _drain_writes(self) -> None:
+    async def drain_writes(self) -> None:
         if self._exc is not None:
             raise self._exc
         if self._paused_writing:
-            self._drain = self._loop.create_future()
+            self._drain = self.loop.create_future()
             try:
                 await self._drain
             finally:
                 self._drain = None
 
-    async def send_request(
-        self, head: bytes, body: bytes | bytearray | memoryview | FileSlice | None, *, is_head: bool = False
-    ) -> None:
+    async def send_request(self, head: bytes, body: Body, *, is_head: bool = False) -> None:
         """Send one request. Raises NetworkError/RequestTimeout; the connection is then dead."""
         if self.closed or self.transport is None:
             raise self._exc or NetworkError(f"connection to {self.ip} is closed", ip=self.ip)
@@ -424,115 +372,15 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._remaining = -1
         self._stash_start = self._stash_end = 0
         self._start_watch("send")
-        transport = self.transport
-        transport.resume_reading()
-        if isinstance(body, TrailerBody):
-            transport.write(head)
-            await self._send_chunked(body)
-        elif body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
-            if body:
-                transport.writelines((head, body))  # one writev, no concatenation copy
-                self.tx_bytes += len(body)
-            else:
-                transport.write(head)
-        elif isinstance(body, FileSlice):
-            if not self.tls:
-                await self._sendfile(head, body)
-            else:
-                transport.write(head)
-                await self._send_file_chunks(body)
-        else:
-            transport.write(head)
-            view = memoryview(body).cast("B")
-            for off in range(0, len(view), _SEND_CHUNK):
-                await self._drain_writes()
-                chunk = view[off:off + _SEND_CHUNK]
-                transport.write(chunk)
-                self.tx_bytes += len(chunk)
-                self.last_tx = self._loop.time()
+        self.transport.resume_reading()
+        await sender_for(body)(self, head, body)
         if self._paused_writing or self._exc is not None:
-            await self._drain_writes()
+            await self.drain_writes()
         if self._stage == "send":
             self._stage = "first-byte"
-            self._stage_start = self._loop.time()
+            self._stage_start = self.loop.time()
 
-    async def _send_file_chunks(self, body: FileSlice) -> None:
-        offset, left = body.offset, body.size
-        while left:
-            await self._drain_writes()
-            data = os.pread(body.fd, min(_SEND_CHUNK, left), offset)
-            if not data:
-                raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
-            self.transport.write(data)  # type: ignore[union-attr]
-            self.tx_bytes += len(data)
-            self.last_tx = self._loop.time()
-            offset += len(data)
-            left -= len(data)
-
-    async def _send_chunked(self, body: TrailerBody) -> None:
-        src = body.source
-        update = body.algo.update
-        size, step = body.size, body.chunk
-        transport = self.transport
-        assert transport is not None
-        crc = 0
-        sent = 0
-        framing = b"%x\r\n"  # a chunk's "\r\n" goes out with the next one's size line
-        while sent < size:
-            n = min(step, size - sent)
-            await self._drain_writes()
-            if isinstance(src, FileSlice):
-                try:
-                    data: bytes | memoryview = os.pread(src.fd, n, src.offset + sent)
-                except OSError as exc:
-                    raise LocalIOError(f"cannot read the upload source: {exc.strerror}") from None
-                if len(data) != n:
-                    raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
-            else:
-                data = src[sent:sent + n]
-            crc = update(data, crc)
-            transport.writelines((framing % n, data))
-            framing = b"\r\n%x\r\n"
-            sent += n
-            self.tx_bytes += n
-            self.last_tx = self._loop.time()
-        transport.write((b"\r\n" if size else b"") + body.trailer(crc))
-        body.crc = crc
-
-    async def _sendfile(self, head: bytes, body: FileSlice) -> None:
-        # Zero-copy: the transport's buffer is empty between requests, so we write the
-        # head and sendfile the body ourselves on a dup of the socket (uvloop has no
-        # loop.sendfile; a dup'd fd can be watched for writability without touching
-        # the transport's own registration).
-        fd = self._dup()
-        await self._drain_writes()
-        view = memoryview(head)
-        while view:
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                await self._writable(fd)
-                continue
-            except OSError as exc:
-                raise NetworkError(f"send to {self.ip} failed: {exc}", ip=self.ip, kind="reset") from exc
-            view = view[n:]
-        offset, left = body.offset, body.size
-        while left:
-            try:
-                n = os.sendfile(fd, body.fd, offset, left)
-            except BlockingIOError:
-                await self._writable(fd)
-                continue
-            except OSError as exc:
-                raise NetworkError(f"send to {self.ip} failed: {exc}", ip=self.ip, kind="reset") from exc
-            if n == 0:
-                raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
-            offset += n
-            left -= n
-            self.tx_bytes += n
-            self.last_tx = self._loop.time()
-
-    def _dup(self) -> int:
+    def socket_fd(self) -> int:
         """Our own descriptor of the socket (sendfile, splice), watched without touching
         the transport's registration."""
         if self._dupfd < 0:
@@ -540,30 +388,30 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._dupfd = os.dup(sock.fileno())
         return self._dupfd
 
-    async def _writable(self, fd: int) -> None:
+    async def wait_writable(self, fd: int) -> None:
         if self._exc is not None:
             raise self._exc
-        fut = self._loop.create_future()
+        fut = self.loop.create_future()
         self._drain = fut
 
         def ready() -> None:
             if not fut.done():
                 fut.set_result(None)
 
-        self._loop.add_writer(fd, ready)
+        self.loop.add_writer(fd, ready)
         try:
             await fut
         finally:
             self._drain = None
             if self._dupfd >= 0:
-                self._loop.remove_writer(fd)
+                self.loop.remove_writer(fd)
 
     # -- receiving -----------------------------------------------------------------------------
     async def read_head(self) -> ResponseHead:
         if self._head is None:
             if self._exc is not None:
                 raise self._exc
-            self._waiter = self._loop.create_future()
+            self._waiter = self.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -704,7 +552,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 pass  # over the per-user pipe quota: keep the default size
             self._pipe_size = fcntl.fcntl(w, _F_GETPIPE_SZ)
             self._ep = select.epoll(1)
-            self._ep.register(self._dup(), select.EPOLLIN | select.EPOLLRDHUP)
+            self._ep.register(self.socket_fd(), select.EPOLLIN | select.EPOLLRDHUP)
         return self._pipe
 
     async def _splice_into_file(self, fd: int, offset: int, nbytes: int,
@@ -714,9 +562,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._sp_unreported = 0
         self._sp_progress = on_progress
         self._mode = _MODE_FILE  # the watchdog and connection_lost see a body in progress
-        self._waiter = self._loop.create_future()
+        self._waiter = self.loop.create_future()
         assert self._ep is not None
-        self._loop.add_reader(self._ep.fileno(), self._on_splice)
+        self.loop.add_reader(self._ep.fileno(), self._on_splice)
         try:
             await self._waiter
         finally:
@@ -726,7 +574,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             if self._mode == _MODE_FILE:
                 self._mode = _MODE_HELD
             if self._ep is not None:
-                self._loop.remove_reader(self._ep.fileno())
+                self.loop.remove_reader(self._ep.fileno())
 
     def _on_splice(self) -> None:
         """The socket is readable (or failed): move what it holds (up to a pipe's worth)
@@ -748,7 +596,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
                 f"{self._remaining} short of Content-Length", ip=self.ip, kind="short-read"))
             return
-        self.last_rx = self._loop.time()
+        self.last_rx = self.loop.time()
         self.rx_bytes += n
         self._remaining -= n
         off = self._sp_off
@@ -773,7 +621,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._sp_left -= n
         self.file_written += n
         if self._sp_left == 0:
-            self._loop.remove_reader(self._ep.fileno())
+            self.loop.remove_reader(self._ep.fileno())
             self._mode = _MODE_HELD
             self._wake(None)
         elif self._sp_progress is not None:

@@ -19,7 +19,8 @@ from .._errors import ChecksumMismatch, NetworkError, S3Error, TransferError
 from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import TALLY, Request, Tally
-from ..net._connection import FileSlice, TrailerBody
+from .._awschunked import TrailerBody
+from ..net._body import FileSlice
 from ._planner import Part, plan_upload, stream_part_size
 from ._sources import SMALL_FILE, BufferSource, FileSource, StreamSource, open_source
 from ._hedge import Attempt, HedgePolicy, run_hedged
