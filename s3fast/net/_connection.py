@@ -11,54 +11,27 @@ read): connect, first byte, idle (no progress either way) and low speed.
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import os
-import select
 import socket
 import ssl
-import sys
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Awaitable, Callable
 
 from .._config import Timeouts
 from .. import _checksum
 from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
 from ._body import Body, FileSlice  # noqa: F401  (FileSlice: transfer/ imports it from here)
-from ._chunked import ChunkedDecoder, ChunkedError
-from ._framing import body_length
+from ._framing import ResponseHead, body_length
 from ._limits import MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
 from ._senders import sender_for
+from ._splice import SPLICE, SPLICE_MIN, Splicer
 from ._watchdog import check_period, verdict
+from ._wholebody import read_chunked, read_until_close, too_large
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
 
-#: Plain-TCP bodies headed for a file move socket -> pipe -> file with splice(2): the
-#: kernel hands the received pages to the page cache with one copy instead of two (recv
-#: into a buffer, then pwrite). Linux only; bodies shorter than SPLICE_MIN take the
-#: ordinary path (the set-up is not worth it, and most of such a body came with the head).
-SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice")
-SPLICE_MIN = 256 * 1024
-#: per-connection pipe (kernel memory holding page references, drained at each wake-up);
-#: 1 MiB is Linux's default pipe-max-size, and a smaller pipe is used if that is refused
-PIPE_SIZE = 1024 * 1024
-_F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032
 _MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY, _MODE_FILE, _MODE_STASH = 0, 1, 2, 3, 4, 5
-
-
-@dataclass(slots=True)
-class ResponseHead:
-    status: int
-    reason: str
-    headers: dict[str, str]
-    #: body length from Content-Length; -1 when chunked or delimited by close.
-    content_length: int
-    chunked: bool
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name, default)
 
 
 class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
@@ -86,19 +59,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._stash_start = 0
         self._stash_end = 0
         self._dupfd = -1
-        # splice(2) receive: pipe, and the range in progress [fd, offset, bytes left]
-        self._pipe: tuple[int, int] | None = None
-        self._pipe_size = 0
-        # Readiness of the socket while splicing comes through an epoll of our own (the
-        # loop watches its descriptor), not loop.add_reader on the socket: uvloop's poll
-        # handle drops a socket that reports an error (a reset) without calling back,
-        # which left a reset range waiting for the idle timeout.
-        self._ep: select.epoll | None = None
-        self._sp_fd = -1
-        self._sp_off = 0
-        self._sp_left = 0
-        self._sp_unreported = 0
-        self._sp_progress: Callable[[], None] | None = None
+        self._splicer: Splicer | None = None
         #: set when the destination refused splice (some filesystems do): use recv + pwrite
         self.splice_refused = False
         # watchdog state
@@ -286,17 +247,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                 pass
             os.close(self._dupfd)
             self._dupfd = -1
-        if self._pipe is not None:
-            for end in self._pipe:
-                os.close(end)
-            self._pipe = None
-        if self._ep is not None:
-            try:
-                self.loop.remove_reader(self._ep.fileno())
-            except Exception:
-                pass
-            self._ep.close()
-            self._ep = None
+        if self._splicer is not None:
+            self._splicer.close()
+            self._splicer = None
 
     async def _wait(self) -> None:
         if self._exc is not None:
@@ -542,104 +495,42 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._body_finished()
 
     # -- splice(2): socket -> pipe -> file ----------------------------------------------------
-    def _get_pipe(self) -> tuple[int, int]:
-        if self._pipe is None:
-            r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._pipe = (r, w)
-            try:
-                fcntl.fcntl(w, _F_SETPIPE_SZ, PIPE_SIZE)
-            except OSError:
-                pass  # over the per-user pipe quota: keep the default size
-            self._pipe_size = fcntl.fcntl(w, _F_GETPIPE_SZ)
-            self._ep = select.epoll(1)
-            self._ep.register(self.socket_fd(), select.EPOLLIN | select.EPOLLRDHUP)
-        return self._pipe
-
     async def _splice_into_file(self, fd: int, offset: int, nbytes: int,
                                 on_progress: Callable[[], None] | None) -> None:
-        self._get_pipe()
-        self._sp_fd, self._sp_off, self._sp_left = fd, offset, nbytes
-        self._sp_unreported = 0
-        self._sp_progress = on_progress
+        splicer = self._splicer
+        if splicer is None:
+            # the dup'd socket is registered with the splicer's epoll: it must exist first
+            splicer = self._splicer = Splicer(self.loop, self.socket_fd())
         self._mode = _MODE_FILE  # the watchdog and connection_lost see a body in progress
         self._waiter = self.loop.create_future()
-        assert self._ep is not None
-        self.loop.add_reader(self._ep.fileno(), self._on_splice)
+        splicer.start(self, fd, offset, nbytes, on_progress)
         try:
             await self._waiter
         finally:
             self._waiter = None
-            self._sp_progress = None
-            self._sp_fd = -1
             if self._mode == _MODE_FILE:
                 self._mode = _MODE_HELD
-            if self._ep is not None:
-                self.loop.remove_reader(self._ep.fileno())
+            self.splice_refused = splicer.refused
+            if self._splicer is not None:
+                self._splicer.stop()
 
-    def _on_splice(self) -> None:
-        """The socket is readable (or failed): move what it holds (up to a pipe's worth)
-        to the file, or turn its error into ours."""
-        if self._sp_fd < 0 or self._pipe is None or self._ep is None:
-            return
-        self._ep.poll(0)  # collect the readiness report (level-triggered: it comes back)
-        r, w = self._pipe
-        try:
-            n = os.splice(self._dupfd, w, min(self._pipe_size, self._sp_left),
-                          flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._fail(NetworkError(f"receive from {self.ip} failed: {exc.strerror or exc}", ip=self.ip, kind="reset"))
-            return
-        if n == 0:
-            self._fail(NetworkError(
-                f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
-                f"{self._remaining} short of Content-Length", ip=self.ip, kind="short-read"))
-            return
+    def splice_moved(self, received: int, written: int) -> None:
         self.last_rx = self.loop.time()
-        self.rx_bytes += n
-        self._remaining -= n
-        off = self._sp_off
-        moved = 0
-        try:
-            while moved < n:
-                if self.splice_refused:
-                    moved += self._pipe_to_file_copy(r, n - moved, off + moved)
-                    continue
-                try:
-                    moved += os.splice(r, self._sp_fd, n - moved, offset_dst=off + moved, flags=os.SPLICE_F_MOVE)
-                except OSError as exc:
-                    if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) and not self.splice_refused:
-                        self.splice_refused = True  # this filesystem takes no splice
-                        continue
-                    raise
-        except OSError as exc:
-            self.file_written += moved
-            self._fail(LocalIOError(f"cannot write the download: {exc.strerror or exc}"))
-            return
-        self._sp_off = off + n
-        self._sp_left -= n
-        self.file_written += n
-        if self._sp_left == 0:
-            self.loop.remove_reader(self._ep.fileno())
-            self._mode = _MODE_HELD
-            self._wake(None)
-        elif self._sp_progress is not None:
-            # A tick per MiB crossed (the remainder carries over: resetting it lost up to a
-            # splice's worth each time, and a 3 MiB body arriving in ~1 MB splices ticked once).
-            self._sp_unreported += n
-            if self._sp_unreported >= 1024 * 1024:
-                self._sp_unreported %= 1024 * 1024
-                self._sp_progress()
+        self.rx_bytes += received
+        self._remaining -= received
+        self.file_written += written
 
-    def _pipe_to_file_copy(self, r: int, n: int, offset: int) -> int:
-        data = os.read(r, n)
-        view = memoryview(data)
-        while view:
-            k = os.pwrite(self._sp_fd, view, offset)
-            view = view[k:]
-            offset += k
-        return len(data)
+    def splice_eof(self) -> None:
+        self._fail(NetworkError(
+            f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
+            f"{self._remaining} short of Content-Length", ip=self.ip, kind="short-read"))
+
+    def splice_failed(self, exc: BaseException) -> None:
+        self._fail(exc)
+
+    def splice_done(self) -> None:
+        self._mode = _MODE_HELD
+        self._wake(None)
 
     async def read_body(self, limit: int = MAX_XML_BODY) -> bytes:
         """Read a whole (small) body: XML answers, error documents. More than ``limit``
@@ -647,63 +538,28 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         head = self._head
         assert head is not None
         if head.chunked:
-            return await self._read_chunked(limit)
-        if head.content_length >= 0:
-            if head.content_length > limit:
-                raise self._too_large(limit)
-            buf = bytearray(head.content_length)
-            if head.content_length:
-                n = await self.read_into(memoryview(buf))
-                if n != head.content_length:
-                    raise NetworkError(f"short body from {self.ip}", ip=self.ip, kind="short-read")
-            else:
-                self._body_finished()
-            return bytes(buf)
-        # Delimited by connection close (not something S3 does; some proxies do).
-        out = bytearray()
-        chunk = bytearray(64 * 1024)
-        view = memoryview(chunk)
-        try:
-            while True:
-                n = await self.read_into(view, partial=True)
-                if n == 0:
-                    break
-                if len(out) + n > limit:
-                    raise self._too_large(limit)
-                out += view[:n]
-        except BaseException:
-            out.clear()  # the traceback keeps this frame alive while the caller retries
-            raise
-        self.closed = True
-        return bytes(out)
+            self._remaining = -1
+            body = await read_chunked(self._read_some, limit, self.ip)
+            self._remaining = 0
+            self._body_finished()
+            return body
+        if head.content_length < 0:
+            body = await read_until_close(self._read_some, limit, self.ip)
+            self.closed = True
+            return body
+        if head.content_length > limit:
+            raise too_large(self.ip, limit)
+        buf = bytearray(head.content_length)
+        if head.content_length:
+            n = await self.read_into(memoryview(buf))
+            if n != head.content_length:
+                raise NetworkError(f"short body from {self.ip}", ip=self.ip, kind="short-read")
+        else:
+            self._body_finished()
+        return bytes(buf)
 
-    def _too_large(self, limit: int) -> NetworkError:
-        return NetworkError(f"response body from {self.ip} is larger than the {limit}-byte limit",
-                            ip=self.ip, kind="protocol")
-
-    async def _read_chunked(self, limit: int) -> bytes:
-        self._remaining = -1
-        decoder = ChunkedDecoder(limit)
-        chunk = bytearray(64 * 1024)
-        view = memoryview(chunk)
-        try:
-            while not decoder.done:
-                n = await self.read_into(view, partial=True)
-                if n == 0:
-                    raise NetworkError(f"chunked body from {self.ip} ended early", ip=self.ip, kind="short-read")
-                try:
-                    used = decoder.feed(chunk, 0, n)
-                except ChunkedError as exc:
-                    raise NetworkError(f"bad chunked body from {self.ip}: {exc}",
-                                       ip=self.ip, kind="protocol") from None
-                if used != n:
-                    raise NetworkError(f"extra bytes after chunked body from {self.ip}", ip=self.ip, kind="protocol")
-        except BaseException:
-            decoder.body.clear()  # the traceback keeps this frame alive while the caller retries
-            raise
-        self._remaining = 0
-        self._body_finished()
-        return bytes(decoder.body)
+    def _read_some(self, view: memoryview) -> Awaitable[int]:
+        return self.read_into(view, partial=True)
 
     def _body_finished(self) -> None:
         self._mode = _MODE_IDLE
@@ -728,42 +584,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         )
 
 
-async def open_connection(
-    ip: str,
-    port: int,
-    host: str,
-    timeouts: Timeouts,
-    ssl_context: ssl.SSLContext | None,
-) -> Connection:
-    loop = asyncio.get_running_loop()
-    conn = Connection(loop, ip, port, host, timeouts)
-    try:
-        await asyncio.wait_for(
-            loop.create_connection(
-                lambda: conn,
-                host=ip,
-                port=port,
-                ssl=ssl_context,
-                # SNI and certificate checks use the hostname, never the IP.
-                server_hostname=host if ssl_context is not None else None,
-            ),
-            timeout=timeouts.connect,
-        )
-    except asyncio.TimeoutError:
-        raise RequestTimeout(f"connect to {ip}:{port} timed out after {timeouts.connect:g} s", ip=ip, stage="connect") from None
-    except ssl.SSLCertVerificationError as exc:
-        raise NetworkError(f"TLS certificate of {host} ({ip}) not trusted: {exc.verify_message}", ip=ip, kind="tls") from exc
-    except OSError as exc:
-        raise NetworkError(f"cannot connect to {ip}:{port}: {exc.strerror or exc}", ip=ip, kind="connect") from exc
-    conn.tls = ssl_context is not None
-    return conn
-
-
 def make_ssl_context(ca_bundle: str | None, verify: bool) -> ssl.SSLContext:
     ctx = ssl.create_default_context(cafile=ca_bundle) if verify else ssl._create_unverified_context()
     # HTTP/1.1 only; S3 does not negotiate h2 for data.
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
 
-
-Clock = Callable[[], float]

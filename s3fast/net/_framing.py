@@ -6,10 +6,25 @@ from the middle of this one's body).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ._limits import MAX_CONTENT_LENGTH
 
 #: the longest Content-Length that cannot exceed MAX_CONTENT_LENGTH, whatever its digits
 _SAFE_DIGITS = len(str(MAX_CONTENT_LENGTH)) - 1
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    status: int
+    reason: str
+    headers: dict[str, str]
+    #: body length from Content-Length; -1 when chunked or delimited by close.
+    content_length: int
+    chunked: bool
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name, default)
 
 
 class FramingError(ValueError):
