@@ -5,8 +5,15 @@ The protocol is an ``asyncio.BufferedProtocol`` whose receive path
 buffers. Requests are strictly sequential on a connection (no pipelining), so
 the state machine is: IDLE -> send request -> HEAD -> body -> IDLE.
 
-Timeouts are enforced by one watchdog timer per busy connection (not one timer per
-read): connect, first byte, idle (no progress either way) and low speed.
+This module holds the protocol's state and the receive paths; the rest of a
+connection's work lives beside it::
+
+    _framing     where a body ends, from its head (strict Content-Length)
+    _limits      what a server may make a connection hold or scan
+    _watchdog    the timeout verdict (one periodic check per busy connection)
+    _senders     how each kind of request body goes out (_body: the kinds)
+    _splice      socket -> pipe -> file for plain-TCP downloads
+    _wholebody   bodies read whole into memory (_chunked: the decoder)
 """
 from __future__ import annotations
 
@@ -441,7 +448,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         want = nbytes if self._remaining < 0 else min(nbytes, self._remaining)
         stash = self._stash_end - self._stash_start
         if stash:
-            # Body bytes that came with the head (at most 64 KiB).
+            # Body bytes that came with the head.
             n = min(stash, want)
             view = self._headview[self._stash_start:self._stash_start + n]
             try:
@@ -474,8 +481,8 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                     n = self.file_written - done
                     if crc_fn is not None and n > 0:
                         # The bytes never passed through user space: checksum them from
-                        # the page cache (mmap, ~25 GB/s), which is cheaper than receiving
-                        # them into a buffer would have been.
+                        # the page cache (mmap), which is cheaper than receiving them into
+                        # a buffer would have been.
                         self.file_crc = _checksum.file_range_update(crc_fn, fd, start, n, crc)
                 if self._remaining == 0:
                     self._body_finished()
