@@ -32,31 +32,31 @@ def test_differing_repeated_content_lengths_are_refused(value: str) -> None:
 
 def test_repeated_equal_content_length_is_rewritten_as_one_value() -> None:
     headers = {"content-length": "12, 12"}
-    assert body_length(200, headers, head_request=False) == (12, False)
+    assert body_length(200, headers, False) == (12, False)
     assert headers["content-length"] == "12"
 
 
 def test_lengths() -> None:
-    assert body_length(200, {"content-length": "12"}, head_request=False) == (12, False)
-    assert body_length(200, {"transfer-encoding": "Chunked"}, head_request=False) == (-1, True)
-    assert body_length(200, {}, head_request=False) == (-1, False)  # delimited by close
+    assert body_length(200, {"content-length": "12"}, False) == (12, False)
+    assert body_length(200, {"transfer-encoding": "Chunked"}, False) == (-1, True)
+    assert body_length(200, {}, False) == (-1, False)  # delimited by close
     for status in (100, 204, 304):
-        assert body_length(status, {}, head_request=False) == (0, False)
-    assert body_length(200, {"content-length": "99"}, head_request=True) == (0, False)
+        assert body_length(status, {}, False) == (0, False)
+    assert body_length(200, {"content-length": "99"}, True) == (0, False)
 
 
 def test_a_head_answer_is_checked_too() -> None:
     # No body follows, but the value is what the caller reports as the object's size.
     with pytest.raises(FramingError):
-        body_length(200, {"content-length": "-1"}, head_request=True)
+        body_length(200, {"content-length": "-1"}, True)
 
 
 @pytest.mark.parametrize("te", ["gzip, chunked", "chunked, gzip", "identity", "chunkedx"])
 def test_other_transfer_codings_are_refused(te: str) -> None:
     with pytest.raises(FramingError, match="unsupported Transfer-Encoding"):
-        body_length(200, {"transfer-encoding": te}, head_request=False)
+        body_length(200, {"transfer-encoding": te}, False)
 
 
 def test_chunked_with_content_length_is_refused() -> None:
     with pytest.raises(FramingError, match="both"):
-        body_length(200, {"transfer-encoding": "chunked", "content-length": "5"}, head_request=False)
+        body_length(200, {"transfer-encoding": "chunked", "content-length": "5"}, False)

@@ -153,7 +153,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             return
         try:
             status, reason, headers = http_impl.parse_head(self._headview[: end - 4])
-            length, chunked = body_length(status, headers, head_request=self._head_is_for_head_request)
+            length, chunked = body_length(status, headers, self._head_is_for_head_request)
         except ValueError as exc:  # HeadError, FramingError
             self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
             return

@@ -52,7 +52,12 @@ def content_length(value: str) -> int:
     return n
 
 
-def body_length(status: int, headers: dict[str, str], *, head_request: bool) -> tuple[int, bool]:
+_NO_BODY = (0, False)
+_CHUNKED = (-1, True)
+_UNTIL_CLOSE = (-1, False)
+
+
+def body_length(status: int, headers: dict[str, str], head_request: bool) -> tuple[int, bool]:
     """``(length, chunked)`` of the body that follows this head: ``length`` is -1 when the
     body is chunked or delimited by the connection's close.
 
@@ -60,12 +65,16 @@ def body_length(status: int, headers: dict[str, str], *, head_request: bool) -> 
     later readers of the header see one number.
     """
     cl = headers.get("content-length")
+    n = -1
     if cl is not None:
-        n = content_length(cl)
-        if cl != str(n):
-            headers["content-length"] = str(n)
-    if head_request or status in (204, 304) or 100 <= status < 200:
-        return 0, False
+        if cl.isdigit() and cl.isascii() and len(cl) <= _SAFE_DIGITS:
+            n = int(cl)  # the common case, without a call
+        else:
+            n = content_length(cl)
+            if cl != str(n):
+                headers["content-length"] = str(n)
+    if head_request or status < 200 or status == 204 or status == 304:
+        return _NO_BODY
     te = headers.get("transfer-encoding")
     if te is not None:
         if te.strip(" \t").lower() != "chunked":
@@ -73,5 +82,5 @@ def body_length(status: int, headers: dict[str, str], *, head_request: bool) -> 
         if cl is not None:
             # RFC 9112 6.3: a sign of response splitting; to be handled as an error.
             raise FramingError("both Transfer-Encoding and Content-Length")
-        return -1, True
-    return (n, False) if cl is not None else (-1, False)
+        return _CHUNKED
+    return (n, False) if cl is not None else _UNTIL_CLOSE
