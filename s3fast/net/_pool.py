@@ -146,13 +146,6 @@ class ConnectionPool:
             conn.abort() if not conn.reusable else conn.close()
         self.table.connection_closed(conn.ip)
 
-    def trim(self, keep: int) -> None:
-        """Close idle connections beyond ``keep`` (the tuner lowered concurrency)."""
-        while len(self._idle) > keep:
-            conn = self._idle.pop(0)
-            conn.close()
-            self.table.connection_closed(conn.ip)
-
     async def aclose(self) -> None:
         for conn in self._idle + list(self._busy):
             conn.abort() if conn in self._busy else conn.close()
