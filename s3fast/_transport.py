@@ -23,7 +23,9 @@ from ._s3xml import parse_error
 from ._url import Endpoint
 from ._version import __version__
 from .auth import CredentialSource, Credentials, Signer
-from .net._connection import Connection, FileSlice, ResponseHead, TrailerBody
+from ._awschunked import TrailerBody
+from .net._body import FileSlice
+from .net._connection import Connection, ResponseHead
 from .net._tls import make_ssl_context
 from .net._endpoints import EndpointConfig, EndpointTable
 from .net._pool import ConnectionPool

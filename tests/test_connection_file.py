@@ -21,7 +21,8 @@ import pytest
 from s3fast import _checksum
 from s3fast._config import Timeouts
 from s3fast._errors import LocalIOError, NetworkError
-from s3fast.net._connection import Connection, open_connection
+from s3fast.net._connection import Connection
+from s3fast.net._pool import open_connection
 
 from support.responder import responder
 

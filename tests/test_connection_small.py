@@ -18,7 +18,8 @@ import pytest
 
 from s3fast._config import Timeouts
 from s3fast._errors import NetworkError
-from s3fast.net._connection import HEAD_BUFFER_SIZE, Connection, open_connection
+from s3fast.net._connection import HEAD_BUFFER_SIZE, Connection
+from s3fast.net._pool import open_connection
 
 from support.responder import responder
 

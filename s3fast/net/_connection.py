@@ -5,106 +5,39 @@ The protocol is an ``asyncio.BufferedProtocol`` whose receive path
 buffers. Requests are strictly sequential on a connection (no pipelining), so
 the state machine is: IDLE -> send request -> HEAD -> body -> IDLE.
 
-Timeouts are enforced by one watchdog timer per busy connection (not one timer per
-read): connect, first byte, idle (no progress either way) and low speed.
+This module holds the protocol's state and the receive paths; the rest of a
+connection's work lives beside it::
+
+    _framing     where a body ends, from its head (strict Content-Length)
+    _limits      what a server may make a connection hold or scan
+    _watchdog    the timeout verdict (one periodic check per busy connection)
+    _senders     how each kind of request body goes out (_body: the kinds)
+    _splice      socket -> pipe -> file for plain-TCP downloads
+    _wholebody   bodies read whole into memory (_chunked: the decoder)
 """
 from __future__ import annotations
 
 import asyncio
-import errno
-import fcntl
 import os
-import select
 import socket
-import ssl
-import sys
-from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Awaitable, Callable
 
 from .._config import Timeouts
 from .. import _checksum
 from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
+from ._body import Body, FileSlice  # noqa: F401  (FileSlice: transfer/ imports it from here)
+from ._framing import ResponseHead, body_length
+from ._limits import MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
+from ._senders import sender_for
+from ._splice import SPLICE, SPLICE_MIN, Splicer
+from ._watchdog import check_period, verdict
+from ._wholebody import read_chunked, read_until_close, too_large
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
-_SEND_CHUNK = 1024 * 1024
 
-#: Plain-TCP bodies headed for a file move socket -> pipe -> file with splice(2): the
-#: kernel hands the received pages to the page cache with one copy instead of two (recv
-#: into a buffer, then pwrite). Linux only; bodies shorter than SPLICE_MIN take the
-#: ordinary path (the set-up is not worth it, and most of such a body came with the head).
-SPLICE = sys.platform.startswith("linux") and hasattr(os, "splice")
-SPLICE_MIN = 256 * 1024
-#: per-connection pipe (kernel memory holding page references, drained at each wake-up);
-#: 1 MiB is Linux's default pipe-max-size, and a smaller pipe is used if that is refused
-PIPE_SIZE = 1024 * 1024
-_F_SETPIPE_SZ, _F_GETPIPE_SZ = 1031, 1032
 _MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY, _MODE_FILE, _MODE_STASH = 0, 1, 2, 3, 4, 5
-
-
-@dataclass(slots=True)
-class ResponseHead:
-    status: int
-    reason: str
-    headers: dict[str, str]
-    #: body length from Content-Length; -1 when chunked or delimited by close.
-    content_length: int
-    chunked: bool
-
-    def header(self, name: str, default: str | None = None) -> str | None:
-        return self.headers.get(name, default)
-
-
-@dataclass(frozen=True, slots=True)
-class FileSlice:
-    """``size`` bytes of an open file at ``offset``: sent with ``os.sendfile`` when the
-    connection is plain TCP (zero-copy), else read in chunks."""
-
-    fd: int
-    offset: int
-    size: int
-
-
-#: Bytes of one aws-chunked chunk: each is read (a file's through pread), checksummed
-#: and encrypted while it is hot in cache.
-TRAILER_CHUNK = 256 * 1024
-
-
-class TrailerBody:
-    """A body sent as ``aws-chunked`` with its checksum in a trailer
-    (``x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER``), as the AWS SDKs send
-    them: the checksum is computed chunk by chunk as the bytes go out, so over TLS, where
-    every byte passes through user space anyway, the data is read once instead of twice
-    (checksum first, for a header, then send). ``crc`` holds the checksum once a send has
-    gone through; ``length`` is the encoded length (the Content-Length)."""
-
-    __slots__ = ("source", "size", "algo", "chunk", "crc", "length")
-
-    def __init__(self, source: FileSlice | memoryview, algo: _checksum.Algorithm,
-                 chunk: int = TRAILER_CHUNK) -> None:
-        self.source = source
-        self.size = source.size if isinstance(source, FileSlice) else source.nbytes
-        self.algo = algo
-        self.chunk = chunk
-        self.crc: int | None = None
-        self.length = trailer_length(self.size, algo, chunk)
-
-    def __repr__(self) -> str:
-        return f"<TrailerBody {self.algo.name} size={self.size} length={self.length} crc={self.crc}>"
-
-    def trailer(self, crc: int) -> bytes:
-        return f"0\r\n{self.algo.header}:{self.algo.encode(crc)}\r\n\r\n".encode()
-
-
-def trailer_length(size: int, algo: _checksum.Algorithm, chunk: int = TRAILER_CHUNK) -> int:
-    """Encoded length of ``size`` bytes as aws-chunked, ``chunk`` bytes a chunk, plus the
-    terminating chunk and the checksum trailer."""
-    full, rest = divmod(size, chunk)
-    n = full * (len(f"{chunk:x}") + 4 + chunk)
-    if rest:
-        n += len(f"{rest:x}") + 4 + rest
-    return n + len(f"0\r\n{algo.header}:{algo.encode(0)}\r\n\r\n")
 
 
 class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
@@ -112,7 +45,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ip: str, port: int, host: str, timeouts: Timeouts) -> None:
         super().__init__(loop.time)
-        self._loop = loop
+        self.loop = loop
         self.ip = ip
         self.port = port
         self.host = host
@@ -132,19 +65,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._stash_start = 0
         self._stash_end = 0
         self._dupfd = -1
-        # splice(2) receive: pipe, and the range in progress [fd, offset, bytes left]
-        self._pipe: tuple[int, int] | None = None
-        self._pipe_size = 0
-        # Readiness of the socket while splicing comes through an epoll of our own (the
-        # loop watches its descriptor), not loop.add_reader on the socket: uvloop's poll
-        # handle drops a socket that reports an error (a reset) without calling back,
-        # which left a reset range waiting for the idle timeout.
-        self._ep: select.epoll | None = None
-        self._sp_fd = -1
-        self._sp_off = 0
-        self._sp_left = 0
-        self._sp_unreported = 0
-        self._sp_progress: Callable[[], None] | None = None
+        self._splicer: Splicer | None = None
         #: set when the destination refused splice (some filesystems do): use recv + pwrite
         self.splice_refused = False
         # watchdog state
@@ -223,23 +144,18 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
 
     # -- Receiver hooks ------------------------------------------------------------------------
     def _head_done(self, end: int) -> None:
+        # A header line takes at least 4 bytes ("a:" CRLF): only a head this long can
+        # hold too many, so ordinary heads are not counted.
+        if end > 4 * MAX_HEADERS and self._headbuf.count(b"\r\n", 0, end) > MAX_HEADERS + 2:
+            self._fail(NetworkError(f"response head from {self.ip} has more than {MAX_HEADERS} header lines",
+                                    ip=self.ip, kind="protocol"))
+            return
         try:
             status, reason, headers = http_impl.parse_head(self._headview[: end - 4])
-        except ValueError as exc:
+            length, chunked = body_length(status, headers, self._head_is_for_head_request)
+        except ValueError as exc:  # HeadError, FramingError
             self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
             return
-        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        if self._head_is_for_head_request or status in (204, 304) or 100 <= status < 200:
-            length = 0
-        elif chunked:
-            length = -1
-        else:
-            cl = headers.get("content-length")
-            try:
-                length = int(cl) if cl is not None else -1
-            except ValueError:
-                self._fail(NetworkError(f"bad Content-Length {cl!r} from {self.ip}", ip=self.ip, kind="protocol"))
-                return
         self._head = ResponseHead(status, reason, headers, length, chunked)
         self._stash_start = end
         self._stash_end = self._hlen
@@ -290,7 +206,11 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._wake(None)
 
     def _unexpected_data(self) -> None:
-        self._fail(NetworkError(f"unexpected or oversized data from {self.ip}", ip=self.ip, kind="protocol"))
+        if self._mode == _MODE_HEAD:
+            msg = f"response head from {self.ip} longer than {MAX_HEAD_BYTES} bytes"
+        else:
+            msg = f"unexpected data from {self.ip} outside a response"
+        self._fail(NetworkError(msg, ip=self.ip, kind="protocol"))
 
     # -- helpers -------------------------------------------------------------------------------
     def _wake(self, exc: BaseException | None) -> None:
@@ -327,28 +247,20 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
     def _close_dup(self) -> None:
         if self._dupfd >= 0:
             try:
-                self._loop.remove_writer(self._dupfd)
-                self._loop.remove_reader(self._dupfd)
+                self.loop.remove_writer(self._dupfd)
+                self.loop.remove_reader(self._dupfd)
             except Exception:
                 pass
             os.close(self._dupfd)
             self._dupfd = -1
-        if self._pipe is not None:
-            for end in self._pipe:
-                os.close(end)
-            self._pipe = None
-        if self._ep is not None:
-            try:
-                self._loop.remove_reader(self._ep.fileno())
-            except Exception:
-                pass
-            self._ep.close()
-            self._ep = None
+        if self._splicer is not None:
+            self._splicer.close()
+            self._splicer = None
 
     async def _wait(self) -> None:
         if self._exc is not None:
             raise self._exc
-        self._waiter = self._loop.create_future()
+        self._waiter = self.loop.create_future()
         try:
             await self._waiter
         finally:
@@ -356,15 +268,14 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
 
     # -- watchdog ------------------------------------------------------------------------------
     def _start_watch(self, stage: str) -> None:
-        now = self._loop.time()
+        now = self.loop.time()
         self._stage = stage
         self._stage_start = now
         self.last_tx = now
         self.last_rx = now
         if self._watch is None:
-            t = self.timeouts
-            self._period = max(0.01, min(t.idle, t.first_byte, t.low_speed_seconds) / 4)
-            self._watch = self._loop.call_later(self._period, self._check)
+            self._period = check_period(self.timeouts)
+            self._watch = self.loop.call_later(self._period, self._check)
 
     def _stop_watch(self) -> None:
         self._stage = ""
@@ -373,57 +284,42 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._watch = None
 
     def _mark_speed(self) -> None:
-        self._speed_mark_t = self._loop.time()
+        self._speed_mark_t = self.loop.time()
         self._speed_mark_bytes = self.rx_bytes
 
     def _check(self) -> None:
         self._watch = None
         if self.closed or not self._stage:
             return
-        now = self._loop.time()
-        t = self.timeouts
-        stage = self._stage
-        if stage == "first-byte" and now - self._stage_start > t.first_byte:
-            self._timeout("first-byte", f"no response from {self.ip} within {t.first_byte:g} s")
+        now = self.loop.time()
+        v = verdict(self.timeouts, now, self._stage, receiving=self._mode >= _MODE_BODY,
+                    stage_start=self._stage_start, last_io=max(self.last_rx, self.last_tx),
+                    window_start=self._speed_mark_t, window_bytes=self._speed_mark_bytes,
+                    rx_bytes=self.rx_bytes, ip=self.ip)
+        if v.timeout is not None:
+            self._timeout(v.timeout, v.message)
             return
-        if now - max(self.last_rx, self.last_tx) > t.idle and stage != "first-byte":
-            self._timeout("idle", f"no data from {self.ip} for {t.idle:g} s")
-            return
-        if stage == "body" and self._mode >= _MODE_BODY:
-            window = now - self._speed_mark_t
-            if window >= t.low_speed_seconds:
-                rate = (self.rx_bytes - self._speed_mark_bytes) / window
-                if rate < t.low_speed_bytes_per_s:
-                    self._timeout(
-                        "low-speed",
-                        f"{self.ip} sent {rate:.0f} B/s over {window:.1f} s "
-                        f"(below {t.low_speed_bytes_per_s} B/s)",
-                    )
-                    return
-                self._mark_speed()
-        elif stage == "body":
-            # Held: the consumer is slow (e.g. disk); not the server's fault.
+        if v.held:
             self.last_rx = now
+        if v.new_window:
             self._mark_speed()
-        self._watch = self._loop.call_later(self._period, self._check)
+        self._watch = self.loop.call_later(self._period, self._check)
 
     def _timeout(self, stage: str, message: str) -> None:
         self._fail(RequestTimeout(message, ip=self.ip, stage=stage))
 
     # -- sending -------------------------------------------------------------------------------
-    async def _drain_writes(self) -> None:
+    async def drain_writes(self) -> None:
         if self._exc is not None:
             raise self._exc
         if self._paused_writing:
-            self._drain = self._loop.create_future()
+            self._drain = self.loop.create_future()
             try:
                 await self._drain
             finally:
                 self._drain = None
 
-    async def send_request(
-        self, head: bytes, body: bytes | bytearray | memoryview | FileSlice | None, *, is_head: bool = False
-    ) -> None:
+    async def send_request(self, head: bytes, body: Body, *, is_head: bool = False) -> None:
         """Send one request. Raises NetworkError/RequestTimeout; the connection is then dead."""
         if self.closed or self.transport is None:
             raise self._exc or NetworkError(f"connection to {self.ip} is closed", ip=self.ip)
@@ -435,115 +331,15 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         self._remaining = -1
         self._stash_start = self._stash_end = 0
         self._start_watch("send")
-        transport = self.transport
-        transport.resume_reading()
-        if isinstance(body, TrailerBody):
-            transport.write(head)
-            await self._send_chunked(body)
-        elif body is None or (not isinstance(body, FileSlice) and len(body) <= 64 * 1024):
-            if body:
-                transport.writelines((head, body))  # one writev, no concatenation copy
-                self.tx_bytes += len(body)
-            else:
-                transport.write(head)
-        elif isinstance(body, FileSlice):
-            if not self.tls:
-                await self._sendfile(head, body)
-            else:
-                transport.write(head)
-                await self._send_file_chunks(body)
-        else:
-            transport.write(head)
-            view = memoryview(body).cast("B")
-            for off in range(0, len(view), _SEND_CHUNK):
-                await self._drain_writes()
-                chunk = view[off:off + _SEND_CHUNK]
-                transport.write(chunk)
-                self.tx_bytes += len(chunk)
-                self.last_tx = self._loop.time()
+        self.transport.resume_reading()
+        await sender_for(body)(self, head, body)
         if self._paused_writing or self._exc is not None:
-            await self._drain_writes()
+            await self.drain_writes()
         if self._stage == "send":
             self._stage = "first-byte"
-            self._stage_start = self._loop.time()
+            self._stage_start = self.loop.time()
 
-    async def _send_file_chunks(self, body: FileSlice) -> None:
-        offset, left = body.offset, body.size
-        while left:
-            await self._drain_writes()
-            data = os.pread(body.fd, min(_SEND_CHUNK, left), offset)
-            if not data:
-                raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
-            self.transport.write(data)  # type: ignore[union-attr]
-            self.tx_bytes += len(data)
-            self.last_tx = self._loop.time()
-            offset += len(data)
-            left -= len(data)
-
-    async def _send_chunked(self, body: TrailerBody) -> None:
-        src = body.source
-        update = body.algo.update
-        size, step = body.size, body.chunk
-        transport = self.transport
-        assert transport is not None
-        crc = 0
-        sent = 0
-        framing = b"%x\r\n"  # a chunk's "\r\n" goes out with the next one's size line
-        while sent < size:
-            n = min(step, size - sent)
-            await self._drain_writes()
-            if isinstance(src, FileSlice):
-                try:
-                    data: bytes | memoryview = os.pread(src.fd, n, src.offset + sent)
-                except OSError as exc:
-                    raise LocalIOError(f"cannot read the upload source: {exc.strerror}") from None
-                if len(data) != n:
-                    raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
-            else:
-                data = src[sent:sent + n]
-            crc = update(data, crc)
-            transport.writelines((framing % n, data))
-            framing = b"\r\n%x\r\n"
-            sent += n
-            self.tx_bytes += n
-            self.last_tx = self._loop.time()
-        transport.write((b"\r\n" if size else b"") + body.trailer(crc))
-        body.crc = crc
-
-    async def _sendfile(self, head: bytes, body: FileSlice) -> None:
-        # Zero-copy: the transport's buffer is empty between requests, so we write the
-        # head and sendfile the body ourselves on a dup of the socket (uvloop has no
-        # loop.sendfile; a dup'd fd can be watched for writability without touching
-        # the transport's own registration).
-        fd = self._dup()
-        await self._drain_writes()
-        view = memoryview(head)
-        while view:
-            try:
-                n = os.write(fd, view)
-            except BlockingIOError:
-                await self._writable(fd)
-                continue
-            except OSError as exc:
-                raise NetworkError(f"send to {self.ip} failed: {exc}", ip=self.ip, kind="reset") from exc
-            view = view[n:]
-        offset, left = body.offset, body.size
-        while left:
-            try:
-                n = os.sendfile(fd, body.fd, offset, left)
-            except BlockingIOError:
-                await self._writable(fd)
-                continue
-            except OSError as exc:
-                raise NetworkError(f"send to {self.ip} failed: {exc}", ip=self.ip, kind="reset") from exc
-            if n == 0:
-                raise NetworkError("source file shrank while uploading", ip=self.ip, kind="source")
-            offset += n
-            left -= n
-            self.tx_bytes += n
-            self.last_tx = self._loop.time()
-
-    def _dup(self) -> int:
+    def socket_fd(self) -> int:
         """Our own descriptor of the socket (sendfile, splice), watched without touching
         the transport's registration."""
         if self._dupfd < 0:
@@ -551,30 +347,30 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._dupfd = os.dup(sock.fileno())
         return self._dupfd
 
-    async def _writable(self, fd: int) -> None:
+    async def wait_writable(self, fd: int) -> None:
         if self._exc is not None:
             raise self._exc
-        fut = self._loop.create_future()
+        fut = self.loop.create_future()
         self._drain = fut
 
         def ready() -> None:
             if not fut.done():
                 fut.set_result(None)
 
-        self._loop.add_writer(fd, ready)
+        self.loop.add_writer(fd, ready)
         try:
             await fut
         finally:
             self._drain = None
             if self._dupfd >= 0:
-                self._loop.remove_writer(fd)
+                self.loop.remove_writer(fd)
 
     # -- receiving -----------------------------------------------------------------------------
     async def read_head(self) -> ResponseHead:
         if self._head is None:
             if self._exc is not None:
                 raise self._exc
-            self._waiter = self._loop.create_future()
+            self._waiter = self.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -651,7 +447,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         want = nbytes if self._remaining < 0 else min(nbytes, self._remaining)
         stash = self._stash_end - self._stash_start
         if stash:
-            # Body bytes that came with the head (at most 64 KiB).
+            # Body bytes that came with the head.
             n = min(stash, want)
             view = self._headview[self._stash_start:self._stash_start + n]
             try:
@@ -684,8 +480,8 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
                     n = self.file_written - done
                     if crc_fn is not None and n > 0:
                         # The bytes never passed through user space: checksum them from
-                        # the page cache (mmap, ~25 GB/s), which is cheaper than receiving
-                        # them into a buffer would have been.
+                        # the page cache (mmap), which is cheaper than receiving them into
+                        # a buffer would have been.
                         self.file_crc = _checksum.file_range_update(crc_fn, fd, start, n, crc)
                 if self._remaining == 0:
                     self._body_finished()
@@ -705,179 +501,71 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             self._body_finished()
 
     # -- splice(2): socket -> pipe -> file ----------------------------------------------------
-    def _get_pipe(self) -> tuple[int, int]:
-        if self._pipe is None:
-            r, w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-            self._pipe = (r, w)
-            try:
-                fcntl.fcntl(w, _F_SETPIPE_SZ, PIPE_SIZE)
-            except OSError:
-                pass  # over the per-user pipe quota: keep the default size
-            self._pipe_size = fcntl.fcntl(w, _F_GETPIPE_SZ)
-            self._ep = select.epoll(1)
-            self._ep.register(self._dup(), select.EPOLLIN | select.EPOLLRDHUP)
-        return self._pipe
-
     async def _splice_into_file(self, fd: int, offset: int, nbytes: int,
                                 on_progress: Callable[[], None] | None) -> None:
-        self._get_pipe()
-        self._sp_fd, self._sp_off, self._sp_left = fd, offset, nbytes
-        self._sp_unreported = 0
-        self._sp_progress = on_progress
+        splicer = self._splicer
+        if splicer is None:
+            # the dup'd socket is registered with the splicer's epoll: it must exist first
+            splicer = self._splicer = Splicer(self.loop, self.socket_fd())
         self._mode = _MODE_FILE  # the watchdog and connection_lost see a body in progress
-        self._waiter = self._loop.create_future()
-        assert self._ep is not None
-        self._loop.add_reader(self._ep.fileno(), self._on_splice)
+        self._waiter = self.loop.create_future()
+        splicer.start(self, fd, offset, nbytes, on_progress)
         try:
             await self._waiter
         finally:
             self._waiter = None
-            self._sp_progress = None
-            self._sp_fd = -1
             if self._mode == _MODE_FILE:
                 self._mode = _MODE_HELD
-            if self._ep is not None:
-                self._loop.remove_reader(self._ep.fileno())
+            self.splice_refused = splicer.refused
+            if self._splicer is not None:
+                self._splicer.stop()
 
-    def _on_splice(self) -> None:
-        """The socket is readable (or failed): move what it holds (up to a pipe's worth)
-        to the file, or turn its error into ours."""
-        if self._sp_fd < 0 or self._pipe is None or self._ep is None:
-            return
-        self._ep.poll(0)  # collect the readiness report (level-triggered: it comes back)
-        r, w = self._pipe
-        try:
-            n = os.splice(self._dupfd, w, min(self._pipe_size, self._sp_left),
-                          flags=os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            self._fail(NetworkError(f"receive from {self.ip} failed: {exc.strerror or exc}", ip=self.ip, kind="reset"))
-            return
-        if n == 0:
-            self._fail(NetworkError(
-                f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
-                f"{self._remaining} short of Content-Length", ip=self.ip, kind="short-read"))
-            return
-        self.last_rx = self._loop.time()
-        self.rx_bytes += n
-        self._remaining -= n
-        off = self._sp_off
-        moved = 0
-        try:
-            while moved < n:
-                if self.splice_refused:
-                    moved += self._pipe_to_file_copy(r, n - moved, off + moved)
-                    continue
-                try:
-                    moved += os.splice(r, self._sp_fd, n - moved, offset_dst=off + moved, flags=os.SPLICE_F_MOVE)
-                except OSError as exc:
-                    if exc.errno in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP) and not self.splice_refused:
-                        self.splice_refused = True  # this filesystem takes no splice
-                        continue
-                    raise
-        except OSError as exc:
-            self.file_written += moved
-            self._fail(LocalIOError(f"cannot write the download: {exc.strerror or exc}"))
-            return
-        self._sp_off = off + n
-        self._sp_left -= n
-        self.file_written += n
-        if self._sp_left == 0:
-            self._loop.remove_reader(self._ep.fileno())
-            self._mode = _MODE_HELD
-            self._wake(None)
-        elif self._sp_progress is not None:
-            # A tick per MiB crossed (the remainder carries over: resetting it lost up to a
-            # splice's worth each time, and a 3 MiB body arriving in ~1 MB splices ticked once).
-            self._sp_unreported += n
-            if self._sp_unreported >= 1024 * 1024:
-                self._sp_unreported %= 1024 * 1024
-                self._sp_progress()
+    def splice_moved(self, received: int, written: int) -> None:
+        self.last_rx = self.loop.time()
+        self.rx_bytes += received
+        self._remaining -= received
+        self.file_written += written
 
-    def _pipe_to_file_copy(self, r: int, n: int, offset: int) -> int:
-        data = os.read(r, n)
-        view = memoryview(data)
-        while view:
-            k = os.pwrite(self._sp_fd, view, offset)
-            view = view[k:]
-            offset += k
-        return len(data)
+    def splice_eof(self) -> None:
+        self._fail(NetworkError(
+            f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
+            f"{self._remaining} short of Content-Length", ip=self.ip, kind="short-read"))
 
-    async def read_body(self, limit: int = 64 * 1024 * 1024) -> bytes:
-        """Read a whole (small) body: XML answers, error documents, small objects."""
+    def splice_failed(self, exc: BaseException) -> None:
+        self._fail(exc)
+
+    def splice_done(self) -> None:
+        self._mode = _MODE_HELD
+        self._wake(None)
+
+    async def read_body(self, limit: int = MAX_XML_BODY) -> bytes:
+        """Read a whole (small) body: XML answers, error documents. More than ``limit``
+        bytes is a protocol error, raised as soon as the body is known to exceed it."""
         head = self._head
         assert head is not None
         if head.chunked:
-            return await self._read_chunked(limit)
-        if head.content_length >= 0:
-            if head.content_length > limit:
-                raise NetworkError(
-                    f"response body of {head.content_length} bytes is too large", ip=self.ip, kind="protocol"
-                )
-            buf = bytearray(head.content_length)
-            if head.content_length:
-                n = await self.read_into(memoryview(buf))
-                if n != head.content_length:
-                    raise NetworkError(f"short body from {self.ip}", ip=self.ip, kind="short-read")
-            else:
-                self._body_finished()
-            return bytes(buf)
-        # Delimited by connection close (not something S3 does; some proxies do).
-        out = bytearray()
-        chunk = bytearray(64 * 1024)
-        while True:
-            n = await self.read_into(memoryview(chunk), partial=True)
-            if n == 0:
-                break
-            out += chunk[:n]
-            if len(out) > limit:
-                raise NetworkError("response body too large", ip=self.ip, kind="protocol")
-        self.closed = True
-        return bytes(out)
+            self._remaining = -1
+            body = await read_chunked(self._read_some, limit, self.ip)
+            self._remaining = 0
+            self._body_finished()
+            return body
+        if head.content_length < 0:
+            body = await read_until_close(self._read_some, limit, self.ip)
+            self.closed = True
+            return body
+        if head.content_length > limit:
+            raise too_large(self.ip, limit)
+        buf = bytearray(head.content_length)
+        if head.content_length:
+            n = await self.read_into(memoryview(buf))
+            if n != head.content_length:
+                raise NetworkError(f"short body from {self.ip}", ip=self.ip, kind="short-read")
+        else:
+            self._body_finished()
+        return bytes(buf)
 
-    async def _read_chunked(self, limit: int) -> bytes:
-        # Chunked bodies are small XML documents (List, CompleteMultipartUpload);
-        # decode them from a growing buffer.
-        self._remaining = -1
-        raw = bytearray()
-        out = bytearray()
-        chunk = bytearray(64 * 1024)
-        pos = 0
-
-        async def more() -> None:
-            n = await self.read_into(memoryview(chunk), partial=True)
-            if n == 0:
-                raise NetworkError(f"chunked body from {self.ip} ended early", ip=self.ip, kind="short-read")
-            raw.extend(chunk[:n])
-
-        while True:
-            while (eol := raw.find(b"\r\n", pos)) < 0:
-                await more()
-            try:
-                size = int(bytes(raw[pos:eol]).split(b";")[0].strip(), 16)
-            except ValueError:
-                raise NetworkError(f"bad chunk size from {self.ip}", ip=self.ip, kind="protocol") from None
-            pos = eol + 2
-            if size == 0:
-                while True:  # trailers, then the empty line
-                    while (eol := raw.find(b"\r\n", pos)) < 0:
-                        await more()
-                    line_empty = eol == pos
-                    pos = eol + 2
-                    if line_empty:
-                        break
-                if pos != len(raw):
-                    raise NetworkError(f"extra bytes after chunked body from {self.ip}", ip=self.ip, kind="protocol")
-                self._remaining = 0
-                self._body_finished()
-                return bytes(out)
-            while len(raw) < pos + size + 2:
-                await more()
-            out += raw[pos:pos + size]
-            pos += size + 2
-            if len(out) > limit:
-                raise NetworkError("response body too large", ip=self.ip, kind="protocol")
+    def _read_some(self, view: memoryview) -> Awaitable[int]:
+        return self.read_into(view, partial=True)
 
     def _body_finished(self) -> None:
         self._mode = _MODE_IDLE
@@ -902,35 +590,3 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
         )
 
 
-async def open_connection(
-    ip: str,
-    port: int,
-    host: str,
-    timeouts: Timeouts,
-    ssl_context: ssl.SSLContext | None,
-) -> Connection:
-    loop = asyncio.get_running_loop()
-    conn = Connection(loop, ip, port, host, timeouts)
-    try:
-        await asyncio.wait_for(
-            loop.create_connection(
-                lambda: conn,
-                host=ip,
-                port=port,
-                ssl=ssl_context,
-                # SNI and certificate checks use the hostname, never the IP.
-                server_hostname=host if ssl_context is not None else None,
-            ),
-            timeout=timeouts.connect,
-        )
-    except asyncio.TimeoutError:
-        raise RequestTimeout(f"connect to {ip}:{port} timed out after {timeouts.connect:g} s", ip=ip, stage="connect") from None
-    except ssl.SSLCertVerificationError as exc:
-        raise NetworkError(f"TLS certificate of {host} ({ip}) not trusted: {exc.verify_message}", ip=ip, kind="tls") from exc
-    except OSError as exc:
-        raise NetworkError(f"cannot connect to {ip}:{port}: {exc.strerror or exc}", ip=ip, kind="connect") from exc
-    conn.tls = ssl_context is not None
-    return conn
-
-
-Clock = Callable[[], float]

@@ -11,9 +11,40 @@ import ssl
 from collections.abc import Collection
 
 from .._config import Timeouts
-from .._errors import NetworkError
-from ._connection import Connection, open_connection
+from .._errors import NetworkError, RequestTimeout
+from ._connection import Connection
 from ._endpoints import EndpointTable, NoAddressesError
+
+
+async def open_connection(
+    ip: str,
+    port: int,
+    host: str,
+    timeouts: Timeouts,
+    ssl_context: ssl.SSLContext | None,
+) -> Connection:
+    loop = asyncio.get_running_loop()
+    conn = Connection(loop, ip, port, host, timeouts)
+    try:
+        await asyncio.wait_for(
+            loop.create_connection(
+                lambda: conn,
+                host=ip,
+                port=port,
+                ssl=ssl_context,
+                # SNI and certificate checks use the hostname, never the IP.
+                server_hostname=host if ssl_context is not None else None,
+            ),
+            timeout=timeouts.connect,
+        )
+    except asyncio.TimeoutError:
+        raise RequestTimeout(f"connect to {ip}:{port} timed out after {timeouts.connect:g} s", ip=ip, stage="connect") from None
+    except ssl.SSLCertVerificationError as exc:
+        raise NetworkError(f"TLS certificate of {host} ({ip}) not trusted: {exc.verify_message}", ip=ip, kind="tls") from exc
+    except OSError as exc:
+        raise NetworkError(f"cannot connect to {ip}:{port}: {exc.strerror or exc}", ip=ip, kind="connect") from exc
+    conn.tls = ssl_context is not None
+    return conn
 
 
 class ConnectionPool:
@@ -114,13 +145,6 @@ class ConnectionPool:
         if not conn.closed:
             conn.abort() if not conn.reusable else conn.close()
         self.table.connection_closed(conn.ip)
-
-    def trim(self, keep: int) -> None:
-        """Close idle connections beyond ``keep`` (the tuner lowered concurrency)."""
-        while len(self._idle) > keep:
-            conn = self._idle.pop(0)
-            conn.close()
-            self.table.connection_closed(conn.ip)
 
     async def aclose(self) -> None:
         for conn in self._idle + list(self._busy):

@@ -20,7 +20,8 @@ from .._errors import ChecksumMismatch, NetworkError, S3Error, TransferError
 from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import TALLY, Request, Tally
-from ..net._connection import FileSlice, TrailerBody
+from .._awschunked import TrailerBody
+from ..net._body import FileSlice
 from ._meta import head_object
 from ._planner import Part, plan_upload, stream_part_size
 from ._sources import SMALL_FILE, BufferSource, FileSource, Source, StreamSource, open_source
