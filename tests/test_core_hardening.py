@@ -22,7 +22,7 @@ from s3fast._config import Timeouts
 from s3fast._errors import ConfigError, NetworkError, NoSuchKey
 from s3fast._py import _common
 from s3fast._py._common import HEAD_BUFFER_SIZE, MAX_HEAD_SIZE, MAX_HEADERS, HeadError
-from s3fast.net._connection import open_connection
+from s3fast.net._pool import open_connection
 
 from e2e_helpers import SMALL, client_for, run
 from support.responder import responder

@@ -28,16 +28,18 @@ from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
 from ._body import Body, FileSlice  # noqa: F401  (FileSlice: transfer/ imports it from here)
 from ._framing import ResponseHead, body_length
-from ._limits import MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
+from ._limits import MAX_HEAD_BYTES, MAX_XML_BODY
 from ._senders import sender_for
 from ._splice import SPLICE, SPLICE_MIN, Splicer
 from ._watchdog import check_period, verdict
 from ._wholebody import read_chunked, read_until_close, too_large
+from .._py._common import (  # the receive modes, defined once for both twins
+    MODE_BODY as _MODE_BODY, MODE_FILE as _MODE_FILE, MODE_HEAD as _MODE_HEAD,
+    MODE_HELD as _MODE_HELD, MODE_IDLE as _MODE_IDLE, MODE_STASH as _MODE_STASH,
+)
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
-
-_MODE_IDLE, _MODE_HEAD, _MODE_HELD, _MODE_BODY, _MODE_FILE, _MODE_STASH = 0, 1, 2, 3, 4, 5
 
 
 class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
@@ -144,12 +146,6 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
 
     # -- Receiver hooks ------------------------------------------------------------------------
     def _head_done(self, end: int) -> None:
-        # A header line takes at least 4 bytes ("a:" CRLF): only a head this long can
-        # hold too many, so ordinary heads are not counted.
-        if end > 4 * MAX_HEADERS and self._headbuf.count(b"\r\n", 0, end) > MAX_HEADERS + 2:
-            self._fail(NetworkError(f"response head from {self.ip} has more than {MAX_HEADERS} header lines",
-                                    ip=self.ip, kind="protocol"))
-            return
         try:
             status, reason, headers = http_impl.parse_head(self._headview[: end - 4])
             length, chunked = body_length(status, headers, self._head_is_for_head_request)
@@ -205,9 +201,13 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[
             return
         self._wake(None)
 
+    def _head_invalid(self, exc: ValueError) -> None:
+        # The head parser's own bounds (size, header lines) were crossed as bytes arrived.
+        self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
+
     def _unexpected_data(self) -> None:
         if self._mode == _MODE_HEAD:
-            msg = f"response head from {self.ip} longer than {MAX_HEAD_BYTES} bytes"
+            msg = f"response head from {self.ip} larger than {MAX_HEAD_BYTES} bytes"
         else:
             msg = f"unexpected data from {self.ip} outside a response"
         self._fail(NetworkError(msg, ip=self.ip, kind="protocol"))

@@ -8,9 +8,8 @@ dropped, never reused.
 What an S3 answer needs, and why each bound sits where it does:
 
 - A response head (status line and headers) is a few hundred bytes, a few KiB with user
-  metadata (at most 2 KB of it). It is received into the connection's fixed head buffer,
-  so ``MAX_HEAD_BYTES`` is that buffer's size: a head that does not end within it is
-  refused. ``MAX_HEADERS`` bounds the header lines (parsing each costs a dictionary
+  metadata (at most 2 KB of it). The head-end finder refuses a head that has not ended
+  within ``MAX_HEAD_BYTES`` (less than the connection's fixed head buffer). ``MAX_HEADERS`` bounds the header lines (parsing each costs a dictionary
   entry); S3 sends about twenty.
 - ``Content-Length`` is at most ``MAX_CONTENT_LENGTH`` (2^63-1, what a signed 64-bit
   counter holds: the compiled receiver counts in one). Larger objects do not exist
@@ -27,10 +26,8 @@ What an S3 answer needs, and why each bound sits where it does:
 """
 from __future__ import annotations
 
-from .._impl import recv_impl
-
-MAX_HEAD_BYTES: int = recv_impl.HEAD_BUFFER_SIZE
-MAX_HEADERS = 1024
+from .._py._common import MAX_HEADERS  # the head parser's bounds: one value for every layer
+from .._py._common import MAX_HEAD_SIZE as MAX_HEAD_BYTES
 MAX_CONTENT_LENGTH = (1 << 63) - 1
 MAX_CHUNK_LINE = 4096
 MAX_TRAILER_BYTES = 16 * 1024
