@@ -86,3 +86,20 @@ def test_asynchronous_instance_on_the_callers_loop(moto_cluster: Any, bucket: st
             await fs.aclose()
 
     asyncio.run(main())
+
+
+def test_zarr3_array_round_trip(moto_cluster: Any, bucket: str) -> None:
+    import numpy as np
+    import zarr
+
+    # zarr 3 opens the filesystem with asynchronous=True and drives it from its own loop
+    opts = storage_options(moto_cluster)
+    data = np.arange(10_000, dtype="i4").reshape(100, 100)
+    z = zarr.open_array(f"s3fast://{bucket}/arr.zarr", mode="w", shape=data.shape, chunks=(30, 30),
+                        dtype="i4", storage_options=opts)
+    z[:] = data
+    back = zarr.open_array(f"s3fast://{bucket}/arr.zarr", mode="r", storage_options=opts)
+    assert (back[:] == data).all()
+    assert (back[5:7, 90:95] == data[5:7, 90:95]).all()
+    keys = {o["Key"] for o in moto_cluster.boto3_client().list_objects_v2(Bucket=bucket)["Contents"]}
+    assert "arr.zarr/c/3/3" in keys and len([k for k in keys if "/c/" in k]) == 16  # 4 x 4 chunks

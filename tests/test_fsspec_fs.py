@@ -217,6 +217,9 @@ def test_forked_child_gets_its_own_client(fs: Any, bucket: str) -> None:
         result = recv.recv()
     finally:
         proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(10)
     assert result == (b"forked", 1)
     assert fs.cat(f"{bucket}/fork") == b"forked"  # the parent's client still works
     assert dict(fs._clients._clients) == parent_clients
