@@ -223,3 +223,15 @@ def test_forked_child_gets_its_own_client(fs: Any, bucket: str) -> None:
     assert result == (b"forked", 1)
     assert fs.cat(f"{bucket}/fork") == b"forked"  # the parent's client still works
     assert dict(fs._clients._clients) == parent_clients
+
+
+def test_directory_markers_are_directories_and_rm_removes_them(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    s3 = moto_cluster.boto3_client()
+    for key in ("t/", "t/empty/", "t/full/", "t/full/f"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"" if key.endswith("/") else b"x")
+    assert fs.isdir(f"{bucket}/t/empty") and fs.isdir(f"{bucket}/t/full")
+    assert fs.ls(f"{bucket}/t", detail=False) == [f"{bucket}/t/empty", f"{bucket}/t/full"]
+    assert fs.find(f"{bucket}/t", withdirs=True) == [f"{bucket}/t/empty", f"{bucket}/t/full", f"{bucket}/t/full/f"]
+    fs.rm(f"{bucket}/t", recursive=True)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert not fs.exists(f"{bucket}/t")

@@ -135,11 +135,9 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
         if not key:
             await self._bucket_listing_probe(bucket, path)
             return _dir_info(bucket)
-        cached = self._ls_from_cache(path)
-        if cached:
-            for entry in cached:
-                if entry["name"].rstrip("/") == path:
-                    return dict(entry)
+        cached = self._info_from_cache(path)
+        if cached is not None:
+            return cached
         client = self._clients.get()
         try:
             head = await client.head(s3_url(bucket, key), checksum_mode=False)
@@ -155,6 +153,20 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
         return {"name": path, "size": head.size, "type": "file", "ETag": head.etag,
                 "LastModified": head.last_modified, "ContentType": head.content_type,
                 "VersionId": head.version_id}
+
+    def _info_from_cache(self, path: str) -> dict[str, Any] | None:
+        """What a listing already said about ``path``; raises FileNotFoundError when its
+        parent's complete listing lacks it."""
+        parent = self._parent(path)
+        if parent in self.dircache:
+            for entry in self.dircache[parent]:
+                if entry["name"] == path:
+                    return dict(entry)
+            if path not in self.dircache:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if path in self.dircache:
+            return _dir_info(path)  # listed as a directory
+        return None
 
     async def _any_under(self, bucket: str, prefix: str, path: str) -> bool:
         client = self._clients.get()
@@ -205,13 +217,16 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
         prefix = key + "/" if key else ""
         client = self._clients.get()
         out: dict[str, dict[str, Any]] = {}
+        markers: dict[str, dict[str, Any]] = {}  # "dir/" objects: empty directories
 
         async def collect() -> None:
             async for obj in client.list(s3_url(bucket, prefix)):
                 if obj.key.endswith("/"):
-                    if withdirs:  # a "directory marker" object
-                        name = f"{bucket}/{obj.key.rstrip('/')}"
-                        out.setdefault(name, _dir_info(name))
+                    name = f"{bucket}/{obj.key.rstrip('/')}"
+                    if name != path:
+                        markers[name] = {**_dir_info(name), "marker": True}
+                        if withdirs:
+                            out.setdefault(name, markers[name])
                     continue
                 info = _file_info(bucket, obj)
                 out[info["name"]] = info
@@ -224,6 +239,8 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
                         parent = self._parent(parent)
 
         await self._call(path, collect())
+        if out or markers:
+            self._cache_tree(path, {**markers, **out})
         if key and not out:
             try:
                 info = await self._info(path)
@@ -233,6 +250,21 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
                 out[path] = info
         names = sorted(out)
         return {n: out[n] for n in names} if detail else names
+
+    def _cache_tree(self, root: str, found: dict[str, dict[str, Any]]) -> None:
+        """Fill the listings cache from one complete flat listing under ``root``: every
+        directory it implies gets its listing, so the ``info``/``isdir``/``exists`` calls
+        that follow a ``find`` (fsspec's copy, get and rm do many) cost no request."""
+        listings: dict[str, dict[str, dict[str, Any]]] = {root: {}}
+        for name, info in found.items():
+            child, parent = name, self._parent(name)
+            entry = info
+            while len(child) > len(root):
+                listings.setdefault(parent, {}).setdefault(child, entry)
+                child, parent = parent, self._parent(parent)
+                entry = _dir_info(child)
+        for d, entries in listings.items():
+            self.dircache[d] = [entries[n] for n in sorted(entries)]
 
     def ukey(self, path: str) -> str:
         """The ETag: changes whenever the object's bytes do."""
@@ -326,13 +358,24 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
                   **kwargs: Any) -> None:
         paths = await self._expand_path(path, recursive=recursive, maxdepth=maxdepth)
         client = self._clients.get()
+        # expand_path names directories too: delete only objects, i.e. files and the "dir/"
+        # marker objects some tools create for empty directories (the listing cache filled
+        # by the expansion says which is which).
         keys: list[str] = []
+        roots = set(self._strip_protocol(path if isinstance(path, list) else [path]))
         for p in paths:
             bucket, key = split_path(p)
-            if key:
-                keys.append(p)
-        # Directories listed by expand_path are prefixes, not objects; deleting their names
-        # is harmless (S3 deletes are idempotent) and removes "dir/" marker objects' twins.
+            if not key:
+                continue
+            try:
+                info = self._info_from_cache(p)
+            except FileNotFoundError:
+                info = None
+            if info is not None and info["type"] == "directory":
+                if info.get("marker") or p in roots:  # a root's own marker is not in its listing
+                    keys.append(p + "/")
+                continue
+            keys.append(p)
         # TODO(batched delete): one Client.delete_many call per bucket once the tree API
         # lands; until then, bounded concurrent single deletes.
         sem = asyncio.Semaphore(BATCH)
