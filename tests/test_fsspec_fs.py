@@ -101,7 +101,10 @@ def test_large_range_is_split_and_reassembled(fs: Any, bucket: str) -> None:
 
     data = os.urandom(2 * _core.RANGE_PIECE + 12345)
     fs.pipe(f"{bucket}/big", data)
+    ((_, client),) = fs._clients._clients.values()
+    before = client.stats.requests
     assert fs.cat_file(f"{bucket}/big", start=3, end=len(data) - 7) == data[3:-7]
+    assert client.stats.requests - before >= 3  # three ranged GETs, not one
 
 
 def test_open_read_sequential_and_random(fs: Any, bucket: str) -> None:
