@@ -91,7 +91,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
             if path.startswith(prefix):
                 path = path[len(prefix):]
                 break
-        return path.strip("/") if path.count("/") > 0 else path
+        return path.strip("/")
 
     def unstrip_protocol(self, name: str) -> str:
         return f"s3fast://{name}"
