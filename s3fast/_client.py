@@ -283,3 +283,49 @@ class Client:
             body = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
                     f"<LocationConstraint>{self.region}</LocationConstraint></CreateBucketConfiguration>").encode()
         await self._transport.call(Request("PUT", bucket, None, body=body or None))
+
+    # -- small requests for the fsspec filesystem (s3fast.fsspec) ---------------------------------
+    async def get_range(self, url: str, start: int, end: int, *, version_id: str | None = None,
+                        if_match: str | None = None) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of one object in one GET: the small random
+        reads (Parquet footers, column chunks) that a whole-object download would overfetch.
+        Fewer bytes when the object ends first; ``b""`` when it ends before ``start``.
+        ``if_match``: an ETag the object must still have (else :class:`PreconditionFailed`)."""
+        if start < 0 or end < start:
+            raise ConfigError(f"bad byte range {start}-{end} of {url}")
+        if end == start:
+            return b""
+        u = parse_s3_url(url)
+        headers = {"range": f"bytes={start}-{end - 1}"}
+        if if_match:
+            headers["if-match"] = if_match
+        query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+        try:
+            head, body = await self._transport.call(
+                Request("GET", u.bucket, u.key, query=query, headers=headers, expect=(200, 206)))
+        except S3Error as exc:
+            if exc.status == 416:
+                return b""  # InvalidRange: the object ends before start
+            raise
+        # A 200 is the whole object (a server that ignores Range): cut the slice out.
+        return body[start:end] if head.status == 200 else body
+
+    async def list_dir(self, url: str) -> tuple[list[ObjectInfo], list[str]]:
+        """One level under ``s3://bucket/prefix/``: its objects and its common prefixes
+        (the "directories", each ending in "/"), all pages of a "/"-delimited listing."""
+        u = parse_s3_url(url, require_key=False)
+        objects: list[ObjectInfo] = []
+        prefixes: list[str] = []
+        token: str | None = None
+        while True:
+            params = [("list-type", "2"), ("prefix", u.key), ("delimiter", "/")]
+            if token:
+                params.append(("continuation-token", token))
+            query = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(params))
+            _, body = await self._transport.call(Request("GET", u.bucket, None, query=query))
+            page = parse_list_v2(body)
+            objects.extend(page.objects)
+            prefixes.extend(page.prefixes)
+            if not page.next_token:
+                return objects, prefixes
+            token = page.next_token

@@ -1,0 +1,15 @@
+"""fsspec filesystem on s3fast: ``s3fast://bucket/key`` for pandas, pyarrow, Dask, zarr.
+
+Needs the ``fsspec`` extra (``pip install s3fast[fsspec]``); ``import s3fast`` alone never
+imports fsspec. Registered for the ``s3fast`` protocol through the ``fsspec.specs`` entry
+point; for ``s3://`` URLs register it explicitly::
+
+    fsspec.register_implementation("s3", s3fast.fsspec.S3FastFileSystem, clobber=True)
+"""
+from __future__ import annotations
+
+from ._core import S3FastFileSystem
+from ._file import S3FastFile
+from ._readahead import AdaptiveReadAhead, ReadAheadConfig
+
+__all__ = ["S3FastFileSystem", "S3FastFile", "AdaptiveReadAhead", "ReadAheadConfig"]

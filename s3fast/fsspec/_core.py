@@ -1,0 +1,449 @@
+"""``S3FastFileSystem``: fsspec's async filesystem interface over the public s3fast client.
+
+Paths are ``bucket/key`` (``s3fast://``, ``s3://`` and ``s3a://`` prefixes are stripped);
+"directories" are key prefixes ending in "/", as S3 consoles and s3fs show them.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import hashlib
+import os
+from collections.abc import Awaitable
+from contextlib import aclosing
+from typing import Any, TypeVar
+
+from fsspec.asyn import AsyncFileSystem, get_loop
+
+from .._errors import NoSuchBucket, S3Error, S3FastError
+from .._s3xml import ObjectInfo
+from ._clients import ClientTable
+from ._file import S3FastFile
+from ._options import client_kwargs, s3_url, split_path, translate
+
+T = TypeVar("T")
+
+#: A ranged read larger than this is split into parallel GETs of this size.
+RANGE_PIECE = 8 * 1024 * 1024
+#: Deletes and copies in flight at once for ``rm``/``copy`` of many files.
+BATCH = 64
+
+
+def _file_info(bucket: str, obj: ObjectInfo) -> dict[str, Any]:
+    return {"name": f"{bucket}/{obj.key}", "size": obj.size, "type": "file", "ETag": obj.etag,
+            "LastModified": obj.last_modified}
+
+
+def _dir_info(name: str) -> dict[str, Any]:
+    return {"name": name, "size": 0, "type": "directory"}
+
+
+class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
+    """fsspec filesystem on s3fast. Storage options mirror :class:`s3fast.Client`:
+    ``endpoint_url``, ``region``, ``profile``, ``key``/``secret``/``token`` (or the
+    ``aws_*`` names), ``anonymous`` (or ``anon``), ``target_gbps``, ``max_gbps``,
+    ``memory_limit``, ``part_size``, ``ca_bundle``, ``verify``, ``resolve``,
+    ``addressing_style``, ``config`` (a :class:`s3fast.TransferConfig`).
+
+    Also ``default_block_size`` (write buffer / read-ahead ceiling, default 16 MiB) and
+    ``default_cache_type`` (default ``"s3fast"``: adaptive read-ahead, see ``_readahead``).
+    """
+
+    protocol = ("s3fast",)
+    root_marker = ""
+    async_impl = True
+    default_block_size = 16 * 1024 * 1024
+
+    def __init__(self, *, asynchronous: bool = False, loop: Any = None, batch_size: int | None = None,
+                 default_block_size: int | None = None, default_cache_type: str = "s3fast",
+                 skip_instance_cache: bool = False, use_listings_cache: bool = True,
+                 listings_expiry_time: float | None = None, max_paths: int | None = None,
+                 **options: Any) -> None:
+        self._client_kwargs = client_kwargs(options)  # bad options fail here, not at first I/O
+        super().__init__(asynchronous=asynchronous, loop=loop, batch_size=batch_size,
+                         skip_instance_cache=skip_instance_cache, use_listings_cache=use_listings_cache,
+                         listings_expiry_time=listings_expiry_time, max_paths=max_paths)
+        if default_block_size is not None:
+            self.default_block_size = default_block_size
+        self.default_cache_type = default_cache_type
+        self._clients = ClientTable(self._client_kwargs)
+
+    def __repr__(self) -> str:
+        ep = self._client_kwargs.get("endpoint_url", "AWS")
+        return f"<S3FastFileSystem {ep} asynchronous={self.asynchronous} {self._clients!r}>"
+
+    @property
+    def loop(self) -> Any:
+        # fsspec refuses an instance used across fork; a synchronous instance instead moves
+        # to the child's own I/O loop (fsspec makes a new one after fork) and, through
+        # ClientTable, to a new client.
+        if self._pid != os.getpid() and not self.asynchronous:
+            self._loop = get_loop()
+            self._pid = os.getpid()
+        return self._loop
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        path = str(path)
+        for prefix in ("s3fast://", "s3://", "s3a://"):
+            if path.startswith(prefix):
+                path = path[len(prefix):]
+                break
+        return path.strip("/")
+
+    def unstrip_protocol(self, name: str) -> str:
+        return f"s3fast://{name}"
+
+    # -- plumbing ------------------------------------------------------------------------------------
+    async def _call(self, path: str, aw: Awaitable[T]) -> T:
+        try:
+            return await aw
+        except S3FastError as exc:
+            raise translate(exc, path) from exc
+
+    async def aclose(self) -> None:
+        """Close the client of the running loop (asynchronous use: call before the loop ends)."""
+        client = self._clients.pop_running()
+        if client is not None:
+            await client.aclose()
+
+    def close(self) -> None:
+        """Close the client of this (synchronous) instance's I/O loop."""
+        if not self.asynchronous:
+            from fsspec.asyn import sync
+
+            sync(self.loop, self.aclose)
+
+    def invalidate_cache(self, path: str | None = None) -> None:
+        if path is None:
+            self.dircache.clear()
+            return
+        path = self._strip_protocol(path)
+        self.dircache.pop(path, None)
+        while path:
+            path = self._parent(path)
+            self.dircache.pop(path, None)
+
+    # -- metadata --------------------------------------------------------------------------------------
+    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        path = self._strip_protocol(path)
+        bucket, key = split_path(path)
+        if not bucket:
+            return _dir_info("")
+        if not key:
+            await self._bucket_listing_probe(bucket, path)
+            return _dir_info(bucket)
+        cached = self._info_from_cache(path)
+        if cached is not None:
+            return cached
+        client = self._clients.get()
+        try:
+            head = await client.head(s3_url(bucket, key), checksum_mode=False)
+        except S3Error as exc:
+            if exc.status not in (403, 404) or isinstance(exc, NoSuchBucket):
+                raise translate(exc, path) from exc
+            # no object of that name: a directory if any key lies under it
+            if await self._any_under(bucket, key.rstrip("/") + "/", path):
+                return _dir_info(path)
+            raise translate(exc, path) from exc
+        except S3FastError as exc:
+            raise translate(exc, path) from exc
+        return {"name": path, "size": head.size, "type": "file", "ETag": head.etag,
+                "LastModified": head.last_modified, "ContentType": head.content_type,
+                "VersionId": head.version_id}
+
+    def _info_from_cache(self, path: str) -> dict[str, Any] | None:
+        """What a listing already said about ``path``; raises FileNotFoundError when its
+        parent's complete listing lacks it."""
+        parent = self._parent(path)
+        if parent in self.dircache:
+            for entry in self.dircache[parent]:
+                if entry["name"] == path:
+                    return dict(entry)
+            if path not in self.dircache:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        if path in self.dircache:
+            return _dir_info(path)  # listed as a directory
+        return None
+
+    async def _any_under(self, bucket: str, prefix: str, path: str) -> bool:
+        client = self._clients.get()
+        try:
+            async with aclosing(client.list(s3_url(bucket, prefix))) as it:
+                async for _ in it:
+                    return True
+        except S3FastError as exc:
+            raise translate(exc, path) from exc
+        return False
+
+    async def _bucket_listing_probe(self, bucket: str, path: str) -> None:
+        """Raise FileNotFoundError unless the bucket exists (an empty one does)."""
+        await self._any_under(bucket, "", path)
+
+    async def _ls(self, path: str, detail: bool = True, refresh: bool = False,
+                  **kwargs: Any) -> list[Any]:
+        path = self._strip_protocol(path)
+        if not refresh and path in self.dircache:
+            cached = self.dircache[path]
+            return list(cached) if detail else [e["name"] for e in cached]
+        bucket, key = split_path(path)
+        if not bucket:
+            raise NotImplementedError("s3fast filesystem: listing all buckets is not supported; ls a bucket")
+        prefix = key + "/" if key else ""
+        client = self._clients.get()
+        objects, prefixes = await self._call(path, client.list_dir(s3_url(bucket, prefix)))
+        entries = [_file_info(bucket, o) for o in objects if o.key != prefix]
+        entries += [_dir_info(f"{bucket}/{p.rstrip('/')}") for p in prefixes]
+        if not entries and key:
+            # ls of a file lists the file; of nothing, fails
+            info = await self._info(path)
+            if info["type"] == "file":
+                return [info] if detail else [path]
+            if not objects:
+                raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+        entries.sort(key=lambda e: e["name"])
+        self.dircache[path] = entries
+        return entries if detail else [e["name"] for e in entries]
+
+    async def _find(self, path: str, maxdepth: int | None = None, withdirs: bool = False,
+                    detail: bool = False, **kwargs: Any) -> Any:
+        path = self._strip_protocol(path)
+        bucket, key = split_path(path)
+        if maxdepth is not None or not bucket:
+            return await super()._find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        # One flat listing instead of a listing per directory level.
+        prefix = key + "/" if key else ""
+        client = self._clients.get()
+        out: dict[str, dict[str, Any]] = {}
+        markers: dict[str, dict[str, Any]] = {}  # "dir/" objects: empty directories
+
+        async def collect() -> None:
+            async for obj in client.list(s3_url(bucket, prefix)):
+                if obj.key.endswith("/"):
+                    name = f"{bucket}/{obj.key.rstrip('/')}"
+                    if name != path:
+                        markers[name] = {**_dir_info(name), "marker": True}
+                        if withdirs:
+                            out.setdefault(name, markers[name])
+                    continue
+                info = _file_info(bucket, obj)
+                out[info["name"]] = info
+                if withdirs:
+                    parent = self._parent(info["name"])
+                    while len(parent) > len(path):
+                        if parent in out:
+                            break
+                        out[parent] = _dir_info(parent)
+                        parent = self._parent(parent)
+
+        await self._call(path, collect())
+        if out or markers:
+            self._cache_tree(path, {**markers, **out})
+        if key and not out:
+            try:
+                info = await self._info(path)
+            except FileNotFoundError:
+                info = None
+            if info is not None and info["type"] == "file":
+                out[path] = info
+        names = sorted(out)
+        return {n: out[n] for n in names} if detail else names
+
+    def _cache_tree(self, root: str, found: dict[str, dict[str, Any]]) -> None:
+        """Fill the listings cache from one complete flat listing under ``root``: every
+        directory it implies gets its listing, so the ``info``/``isdir``/``exists`` calls
+        that follow a ``find`` (fsspec's copy, get and rm do many) cost no request."""
+        listings: dict[str, dict[str, dict[str, Any]]] = {root: {}}
+        for name, info in found.items():
+            child, parent = name, self._parent(name)
+            entry = info
+            while len(child) > len(root):
+                listings.setdefault(parent, {}).setdefault(child, entry)
+                child, parent = parent, self._parent(parent)
+                entry = _dir_info(child)
+        for d, entries in listings.items():
+            self.dircache[d] = [entries[n] for n in sorted(entries)]
+
+    def ukey(self, path: str) -> str:
+        """The ETag: changes whenever the object's bytes do."""
+        return str(self.info(path)["ETag"]).strip('"')
+
+    def checksum(self, path: str) -> int:
+        """Derived from the ETag, so equal for equal content uploaded the same way."""
+        return int(hashlib.sha256(self.ukey(path).encode()).hexdigest()[:15], 16)
+
+    # -- reading ------------------------------------------------------------------------------------
+    async def _cat_file(self, path: str, start: int | None = None, end: int | None = None,
+                        **kwargs: Any) -> bytes:
+        path = self._strip_protocol(path)
+        bucket, key = split_path(path)
+        url = s3_url(bucket, key)
+        client = self._clients.get()
+        if start is None and end is None:
+            return await self._call(path, client.get_bytes(url))
+        if (start is not None and start < 0) or (end is not None and end < 0) or end is None:
+            size = (await self._info(path))["size"]
+            start = 0 if start is None else (max(0, size + start) if start < 0 else start)
+            end = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
+        start = start or 0
+        return await self._read_range(path, url, start, end, None)
+
+    async def _read_range(self, path: str, url: str, start: int, end: int, etag: str | None) -> bytes:
+        """``[start, end)`` with parallel GETs of RANGE_PIECE when it is large."""
+        if end <= start:
+            return b""
+        client = self._clients.get()
+        if end - start <= RANGE_PIECE:
+            return await self._call(path, client.get_range(url, start, end, if_match=etag))
+        bounds = [(s, min(s + RANGE_PIECE, end)) for s in range(start, end, RANGE_PIECE)]
+        pieces = await self._call(path, asyncio.gather(
+            *(client.get_range(url, s, e, if_match=etag) for s, e in bounds)))
+        return b"".join(pieces)
+
+    async def _get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
+        if os.path.isdir(lpath):
+            return
+        rpath = self._strip_protocol(rpath)
+        bucket, key = split_path(rpath)
+        client = self._clients.get()
+        await self._call(rpath, client.download(s3_url(bucket, key), lpath))
+
+    # -- writing --------------------------------------------------------------------------------------
+    async def _pipe_file(self, path: str, data: bytes, **kwargs: Any) -> None:
+        path = self._strip_protocol(path)
+        bucket, key = split_path(path)
+        client = self._clients.get()
+        await self._call(path, client.put_bytes(s3_url(bucket, key), data, **_upload_kwargs(kwargs)))
+        self.invalidate_cache(path)
+
+    async def _put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        rpath = self._strip_protocol(rpath)
+        bucket, key = split_path(rpath)
+        if os.path.isdir(lpath):
+            if not key:
+                await self._mkdir(bucket)
+            return  # S3 has no directories: its files will make it appear
+        client = self._clients.get()
+        await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **_upload_kwargs(kwargs)))
+        self.invalidate_cache(rpath)
+
+    async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
+        path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
+        b1, k1 = split_path(path1)
+        b2, k2 = split_path(path2)
+        client = self._clients.get()
+        # TODO(server-side copy): replace this download-and-upload with Client.copy once
+        # the tree API lands; the bytes then stay inside S3.
+        head = await self._call(path1, client.head(s3_url(b1, k1), checksum_mode=False))
+        kw = {"content_type": head.content_type, "metadata": head.metadata or None}
+        if head.size <= RANGE_PIECE:
+            data = await self._call(path1, client.get_bytes(s3_url(b1, k1)))
+            await self._call(path2, client.put_bytes(s3_url(b2, k2), data, **kw))
+        else:
+            await self._call(path2, client.upload(client.stream(s3_url(b1, k1)), s3_url(b2, k2), **kw))
+        self.invalidate_cache(path2)
+
+    async def _rm_file(self, path: str, **kwargs: Any) -> None:
+        path = self._strip_protocol(path)
+        bucket, key = split_path(path)
+        if not key:
+            raise PermissionError(1, "s3fast filesystem: removing a bucket is not supported", path)
+        client = self._clients.get()
+        await self._call(path, client.delete(s3_url(bucket, key)))
+        self.invalidate_cache(path)
+
+    async def _rm(self, path: Any, recursive: bool = False, maxdepth: int | None = None,
+                  **kwargs: Any) -> None:
+        paths = await self._expand_path(path, recursive=recursive, maxdepth=maxdepth)
+        client = self._clients.get()
+        # expand_path names directories too: delete only objects, i.e. files and the "dir/"
+        # marker objects some tools create for empty directories (the listing cache filled
+        # by the expansion says which is which).
+        keys: list[str] = []
+        roots = set(self._strip_protocol(path if isinstance(path, list) else [path]))
+        for p in paths:
+            bucket, key = split_path(p)
+            if not key:
+                continue
+            try:
+                info = self._info_from_cache(p)
+            except FileNotFoundError:
+                info = None
+            if info is not None and info["type"] == "directory":
+                if info.get("marker") or p in roots:  # a root's own marker is not in its listing
+                    keys.append(p + "/")
+                continue
+            keys.append(p)
+        # TODO(batched delete): one Client.delete_many call per bucket once the tree API
+        # lands; until then, bounded concurrent single deletes.
+        sem = asyncio.Semaphore(BATCH)
+
+        async def one(p: str) -> None:
+            async with sem:
+                b, k = split_path(p)
+                await self._call(p, client.delete(s3_url(b, k)))
+        await asyncio.gather(*(one(p) for p in keys))
+        for p in paths:
+            self.invalidate_cache(p)
+
+    async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        path = self._strip_protocol(path)
+        bucket, key = split_path(path)
+        if not bucket:
+            raise ValueError("s3fast filesystem: mkdir needs a bucket name")
+        self.invalidate_cache(path)
+        if key:
+            # S3 has no directories; only the bucket has to exist
+            if not create_parents and not await self._exists(bucket):
+                raise FileNotFoundError(errno.ENOENT, "No such bucket", bucket)
+            if create_parents and not await self._exists(bucket):
+                await self._make_bucket(bucket)
+            return
+        if await self._exists(bucket):
+            # us-east-1 answers 200 to creating a bucket one already owns
+            raise FileExistsError(errno.EEXIST, "bucket exists", bucket)
+        await self._make_bucket(bucket)
+
+    async def _make_bucket(self, bucket: str) -> None:
+        client = self._clients.get()
+        try:
+            await client.create_bucket(bucket)
+        except S3Error as exc:
+            if exc.code in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise FileExistsError(errno.EEXIST, "bucket exists", bucket) from exc
+            raise translate(exc, bucket) from exc
+        self.invalidate_cache("")
+
+    async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
+        try:
+            await self._mkdir(path, create_parents=True)
+        except FileExistsError:
+            if not exist_ok:
+                raise
+
+    # -- files --------------------------------------------------------------------------------------
+    def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
+              cache_type: str | None = None, cache_options: dict[str, Any] | None = None,
+              **kwargs: Any) -> S3FastFile:
+        if "a" in mode:
+            raise NotImplementedError("s3fast filesystem: append mode is not supported")
+        if "x" in mode:
+            if self.exists(path):
+                raise FileExistsError(errno.EEXIST, "File exists", path)
+            mode = mode.replace("x", "w")
+        return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
+                          autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
+                          cache_options=cache_options, **kwargs)
+
+
+def _upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    ct = kwargs.get("ContentType") or kwargs.get("content_type")
+    if ct:
+        out["content_type"] = ct
+    meta = kwargs.get("Metadata") or kwargs.get("metadata")
+    if meta:
+        out["metadata"] = dict(meta)
+    return out

@@ -1,0 +1,142 @@
+"""``S3FastFile``: fsspec's buffered file over the s3fast client.
+
+Reads go through the adaptive read-ahead cache (``_readahead``): large sequential fetches
+split into parallel ranged GETs, exact small fetches for random access, every range pinned
+to the ETag seen at open (a changed object raises ``FileExpired`` instead of mixing
+versions).
+
+Writes stream the buffered blocks into one ``Client.upload`` of an async iterator: the
+client regroups them into parts (>= 5 MiB), uploads parts in parallel and aborts the
+multipart upload when the upload is cancelled. A file that never outgrows one block is a
+single PUT at close. Leaving a ``with`` block by an exception, or ``discard()``, aborts:
+nothing half-written becomes an object.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from fsspec.asyn import sync
+from fsspec.caching import caches, register_cache
+from fsspec.spec import AbstractBufferedFile
+
+from .._errors import S3FastError
+from ._options import s3_url, split_path, translate
+from ._readahead import AdaptiveReadAhead
+
+if TYPE_CHECKING:
+    from ._core import S3FastFileSystem
+
+if AdaptiveReadAhead.name not in caches:
+    register_cache(AdaptiveReadAhead)
+
+#: blocks handed to the upload but not yet taken into a part: bounds a writer's memory
+_QUEUED_BLOCKS = 2
+
+
+class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]
+    fs: S3FastFileSystem
+
+    def __init__(self, fs: S3FastFileSystem, path: str, mode: str = "rb", *, block_size: int,
+                 autocommit: bool = True, cache_type: str = "s3fast",
+                 cache_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+        if not autocommit:
+            raise NotImplementedError("s3fast filesystem: transactions (autocommit=False) are not supported")
+        self._bucket, self._key = split_path(fs._strip_protocol(path))
+        if not self._key:
+            raise IsADirectoryError(errno.EISDIR, "Is a bucket, not a file", path)
+        self._url = s3_url(self._bucket, self._key)
+        self._queue: asyncio.Queue[bytes | BaseException | None] | None = None
+        self._task: asyncio.Future[Any] | None = None
+        super().__init__(fs, path, mode, block_size=block_size, autocommit=autocommit,
+                         cache_type=cache_type, cache_options=cache_options, **kwargs)
+        if self.readable():
+            self._etag = self.details.get("ETag") or None
+
+    # -- reading -----------------------------------------------------------------------------------
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        return sync(self.fs.loop, self.fs._read_range, self.path, self._url, start, end,  # type: ignore[no-any-return]
+                    self._etag)
+
+    # -- writing -----------------------------------------------------------------------------------
+    def _initiate_upload(self) -> None:
+        """Nothing yet: a file that fits one block becomes a single PUT at close."""
+
+    def _upload_chunk(self, final: bool = False) -> bool:
+        data = self.buffer.getvalue()
+        if self._task is None:
+            if final:
+                sync(self.fs.loop, self.fs._pipe_file, self.path, data)
+                return True
+            sync(self.fs.loop, self._start)
+        sync(self.fs.loop, self._push, data)
+        if final:
+            sync(self.fs.loop, self._finish)
+        return True
+
+    async def _start(self) -> None:
+        self._queue = asyncio.Queue(_QUEUED_BLOCKS)
+        client = self.fs._clients.get()
+        self._task = asyncio.ensure_future(client.upload(_drain(self._queue), self._url))
+
+    async def _push(self, data: bytes | BaseException | None) -> None:
+        assert self._queue is not None and self._task is not None
+        put = asyncio.ensure_future(self._queue.put(data))
+        # The upload may fail while the queue is full: wait for whichever comes first.
+        await asyncio.wait({put, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        if not put.done():
+            put.cancel()
+            await asyncio.gather(put, return_exceptions=True)
+        if self._task.done() and not isinstance(data, _Discarded):
+            await self._result()
+
+    async def _finish(self) -> None:
+        await self._push(None)
+        await self._result()
+        self.fs.invalidate_cache(self.path)
+
+    async def _result(self) -> None:
+        assert self._task is not None
+        try:
+            await self._task
+        except S3FastError as exc:
+            raise translate(exc, self.path) from exc
+
+    async def _abort(self) -> None:
+        if self._task is None:
+            return
+        # Fail the upload's source rather than cancel the upload: the client then aborts the
+        # multipart upload itself. A cancellation could land while CreateMultipartUpload is
+        # on the wire, and the upload it creates would be orphaned (its id never read).
+        if not self._task.done():
+            await self._push(_Discarded())
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    def discard(self) -> None:
+        """Throw the written data away: no object is created, a started upload is aborted."""
+        if self.writable() and not self.closed:
+            sync(self.fs.loop, self._abort)
+            self.buffer = None
+            self.closed = True
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is not None and self.writable() and not self.closed:
+            self.discard()
+            return
+        self.close()
+
+
+class _Discarded(Exception):
+    """Ends a discarded file's upload stream with a failure (so the upload aborts)."""
+
+
+async def _drain(queue: asyncio.Queue[bytes | BaseException | None]) -> AsyncIterator[bytes]:
+    while True:
+        block = await queue.get()
+        if block is None:
+            return
+        if isinstance(block, BaseException):
+            raise block
+        yield block

@@ -1,0 +1,79 @@
+"""Pure translations at the fsspec boundary: storage options to client arguments, fsspec
+paths to S3 URLs, s3fast errors to the ``OSError`` family fsspec callers catch."""
+from __future__ import annotations
+
+import dataclasses
+import errno
+from typing import Any
+
+from .._config import TransferConfig
+from .._errors import AccessDenied, NoSuchBucket, NoSuchKey, PreconditionFailed, S3Error, S3FastError
+from .._units import parse_size
+
+#: Client keyword arguments passed through under their own names.
+_CLIENT_KEYS = ("endpoint_url", "region", "profile", "anonymous", "addressing_style", "ca_bundle",
+                "verify", "resolve", "aws_access_key_id", "aws_secret_access_key", "aws_session_token")
+#: s3fs's names for the same things, so an ``s3://`` URL's storage options carry over.
+_ALIASES = {"key": "aws_access_key_id", "secret": "aws_secret_access_key", "token": "aws_session_token",
+            "anon": "anonymous", "region_name": "region"}
+#: TransferConfig fields settable as storage options.
+_CONFIG_KEYS = ("target_gbps", "max_gbps", "memory_limit", "part_size", "max_concurrency")
+_SIZE_KEYS = ("memory_limit", "part_size")
+
+
+def client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
+    """``s3fast.Client(**client_kwargs(storage_options))``; unknown options are an error
+    here rather than silently ignored (a typo in ``endpoint_url`` would send a pipeline to AWS)."""
+    opts = dict(options)
+    # s3fs nests endpoint and region in client_kwargs; accept that shape too.
+    nested = opts.pop("client_kwargs", None) or {}
+    for k, v in nested.items():
+        opts.setdefault(k, v)
+    out: dict[str, Any] = {}
+    config: TransferConfig | None = opts.pop("config", None)
+    changes: dict[str, Any] = {}
+    for key, value in opts.items():
+        name = _ALIASES.get(key, key)
+        if name in _CLIENT_KEYS:
+            if value is not None:
+                out[name] = value
+        elif name in _CONFIG_KEYS:
+            if value is not None:
+                changes[name] = parse_size(value) if name in _SIZE_KEYS and isinstance(value, str) else value
+        else:
+            raise TypeError(f"s3fast filesystem: unknown storage option {key!r}")
+    if "endpoint_url" in out and not isinstance(out["endpoint_url"], str):
+        raise TypeError("s3fast filesystem: endpoint_url must be a string")
+    if changes:
+        config = dataclasses.replace(config or TransferConfig(), **changes)
+    if config is not None:
+        out["config"] = config
+    return out
+
+
+def split_path(path: str) -> tuple[str, str]:
+    """``"bucket/a/b"`` -> ``("bucket", "a/b")``; ``"bucket"`` -> ``("bucket", "")``."""
+    bucket, _, key = path.lstrip("/").partition("/")
+    return bucket, key
+
+
+def s3_url(bucket: str, key: str = "") -> str:
+    return f"s3://{bucket}/{key}"
+
+
+def translate(exc: BaseException, path: str) -> BaseException:
+    """The error fsspec callers expect for ``exc`` (``FileNotFoundError`` for a missing key
+    or bucket, ``PermissionError`` for 403...); anything else passes through unchanged."""
+    if isinstance(exc, (NoSuchKey, NoSuchBucket)) or (isinstance(exc, S3Error) and exc.status == 404):
+        err: BaseException = FileNotFoundError(errno.ENOENT, "No such file or directory", path)
+    elif isinstance(exc, AccessDenied) or (isinstance(exc, S3Error) and exc.status == 403):
+        err = PermissionError(errno.EACCES, str(exc), path)
+    elif isinstance(exc, PreconditionFailed):
+        # the ETag seen at open no longer matches: the object was replaced while being read
+        err = OSError(errno.ESTALE, "object changed while it was being read", path)
+    elif isinstance(exc, S3FastError) and not isinstance(exc, OSError):
+        err = OSError(errno.EIO, str(exc), path)
+    else:
+        return exc
+    err.__cause__ = exc
+    return err

@@ -1,0 +1,240 @@
+"""S3FastFileSystem against the loopback moto cluster: metadata, ranges, files, errors."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec
+import pytest
+
+from fsspec_helpers import make_fs, storage_options
+from s3fast._units import KiB, MiB
+from s3fast.fsspec import S3FastFileSystem
+
+
+@pytest.fixture
+def fs(moto_cluster: Any) -> Iterator[Any]:
+    fs = make_fs(moto_cluster)
+    yield fs
+    fs.close()
+
+
+def test_core_import_pulls_no_dataframe_stack() -> None:
+    code = ("import sys, s3fast, s3fast.cli; "
+            "bad = [m for m in ('fsspec', 'pandas', 'pyarrow', 'dask') if m in sys.modules]; "
+            "print(','.join(bad))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+    assert out.stdout.strip() == ""
+
+
+def test_protocol_entry_point_and_s3_registration(moto_cluster: Any, bucket: str) -> None:
+    assert fsspec.get_filesystem_class("s3fast") is S3FastFileSystem  # the fsspec.specs entry point
+    opts = storage_options(moto_cluster)
+    with fsspec.open(f"s3fast://{bucket}/hello.txt", "wb", **opts) as f:
+        f.write(b"hello")
+    assert moto_cluster.boto3_client().get_object(Bucket=bucket, Key="hello.txt")["Body"].read() == b"hello"
+    fsspec.register_implementation("s3", S3FastFileSystem, clobber=True)
+    try:
+        with fsspec.open(f"s3://{bucket}/hello.txt", "rb", **opts) as f:
+            assert f.read() == b"hello"
+    finally:
+        sys.modules["fsspec.registry"]._registry.pop("s3", None)
+
+
+def test_unknown_storage_option_is_an_error(moto_cluster: Any) -> None:
+    with pytest.raises(TypeError, match="endpoint"):
+        S3FastFileSystem(skip_instance_cache=True, endpoint="http://127.0.0.1:1")
+
+
+def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
+    fs.pipe({f"{bucket}/a.txt": b"A", f"{bucket}/d/b.txt": b"BB", f"{bucket}/d/e/c.txt": b"CCC"})
+    info = fs.info(f"{bucket}/d/b.txt")
+    assert (info["type"], info["size"]) == ("file", 2) and info["ETag"]
+    assert fs.info(f"{bucket}/d")["type"] == "directory"
+    assert fs.isdir(bucket) and fs.isdir(f"{bucket}/d/e") and not fs.isfile(f"{bucket}/d")
+    assert fs.ls(bucket, detail=False) == [f"{bucket}/a.txt", f"{bucket}/d"]
+    listing = {e["name"]: e for e in fs.ls(f"{bucket}/d", detail=True)}
+    assert listing[f"{bucket}/d/e"]["type"] == "directory"
+    assert listing[f"{bucket}/d/b.txt"]["size"] == 2
+    assert fs.find(bucket) == [f"{bucket}/a.txt", f"{bucket}/d/b.txt", f"{bucket}/d/e/c.txt"]
+    assert fs.find(bucket, maxdepth=1) == [f"{bucket}/a.txt"]
+    assert fs.find(f"{bucket}/d", withdirs=True) == [f"{bucket}/d/b.txt", f"{bucket}/d/e", f"{bucket}/d/e/c.txt"]
+    assert fs.find(f"{bucket}/a.txt") == [f"{bucket}/a.txt"]
+    assert fs.exists(f"{bucket}/d/e/c.txt") and not fs.exists(f"{bucket}/nope")
+    assert not fs.exists("s3fast-no-such-bucket-h9/x")
+    with pytest.raises(FileNotFoundError):
+        fs.info(f"{bucket}/nope")
+    with pytest.raises(FileNotFoundError):
+        fs.ls(f"{bucket}/nope")
+    with pytest.raises(FileNotFoundError):
+        fs.cat(f"{bucket}/nope")
+
+
+def test_listing_cache_is_invalidated_by_writes(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/d/x", b"1")
+    assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/x"]
+    fs.pipe(f"{bucket}/d/y", b"2")
+    assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/x", f"{bucket}/d/y"]
+    fs.rm(f"{bucket}/d/x")
+    assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/y"]
+
+
+def test_cat_file_ranges(fs: Any, bucket: str) -> None:
+    data = bytes(range(256)) * 4
+    fs.pipe(f"{bucket}/r", data)
+    p = f"{bucket}/r"
+    assert fs.cat_file(p) == data
+    assert fs.cat_file(p, start=10, end=20) == data[10:20]
+    assert fs.cat_file(p, start=-16) == data[-16:]
+    assert fs.cat_file(p, start=1000, end=5000) == data[1000:]
+    assert fs.cat_file(p, start=2000, end=3000) == b""
+    assert fs.cat_file(p, start=5, end=-5) == data[5:-5]
+    assert fs.cat_ranges([p, p, p], [0, 100, -8], [4, 110, None]) == [data[:4], data[100:110], data[-8:]]
+
+
+def test_large_range_is_split_and_reassembled(fs: Any, bucket: str) -> None:
+    from s3fast.fsspec import _core
+
+    data = os.urandom(2 * _core.RANGE_PIECE + 12345)
+    fs.pipe(f"{bucket}/big", data)
+    ((_, client),) = fs._clients._clients.values()
+    before = client.stats.requests
+    assert fs.cat_file(f"{bucket}/big", start=3, end=len(data) - 7) == data[3:-7]
+    assert client.stats.requests - before >= 3  # three ranged GETs, not one
+
+
+def test_open_read_sequential_and_random(fs: Any, bucket: str) -> None:
+    data = os.urandom(3 * MiB + 17)
+    fs.pipe(f"{bucket}/f", data)
+    with fs.open(f"{bucket}/f", "rb", block_size=1 * MiB) as f:
+        assert f.read(100) == data[:100]
+        assert f.read(2 * MiB) == data[100:100 + 2 * MiB]
+        f.seek(-10, 2)
+        assert f.read() == data[-10:]
+        f.seek(12345)
+        assert f.read(16 * KiB) == data[12345:12345 + 16 * KiB]
+        assert f.cache.name == "s3fast"
+
+
+def test_read_of_an_object_replaced_under_an_open_file_fails(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/v", b"a" * 300_000)
+    with fs.open(f"{bucket}/v", "rb") as f:
+        f.seek(-10, 2)
+        f.read()
+        fs.pipe(f"{bucket}/v", b"b" * 300_000)
+        f.seek(0)
+        with pytest.raises(OSError):
+            f.read(10)
+
+
+def test_write_small_is_one_object(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    with fs.open(f"{bucket}/s", "wb") as f:
+        f.write(b"x" * 1000)
+    assert fs.cat(f"{bucket}/s") == b"x" * 1000
+    fs.touch(f"{bucket}/empty")
+    assert fs.cat(f"{bucket}/empty") == b"" and fs.info(f"{bucket}/empty")["size"] == 0
+
+
+def test_write_large_is_multipart(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    data = os.urandom(11 * MiB + 5)
+    with fs.open(f"{bucket}/m", "wb", block_size=5 * MiB) as f:
+        for i in range(0, len(data), 777 * KiB):
+            f.write(data[i:i + 777 * KiB])
+    head = moto_cluster.boto3_client().head_object(Bucket=bucket, Key="m")
+    assert head["ContentLength"] == len(data)
+    assert head["ETag"].strip('"').endswith("-3")  # 5 + 5 + 1 MiB parts
+    assert fs.cat(f"{bucket}/m") == data
+    assert moto_cluster.list_multipart_uploads(bucket) == []
+
+
+def test_write_aborted_by_exception_or_discard_leaves_nothing(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    with pytest.raises(RuntimeError):
+        with fs.open(f"{bucket}/boom", "wb", block_size=5 * MiB) as f:
+            f.write(os.urandom(11 * MiB))  # two parts on their way
+            raise RuntimeError("pipeline failed")
+    f = fs.open(f"{bucket}/gone", "wb", block_size=5 * MiB)
+    f.write(os.urandom(6 * MiB))
+    f.discard()
+    assert not fs.exists(f"{bucket}/boom", refresh=True) and not fs.exists(f"{bucket}/gone")
+    assert moto_cluster.list_multipart_uploads(bucket) == []
+    assert moto_cluster.boto3_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
+    src = tmp_path / "in.bin"
+    src.write_bytes(os.urandom(6 * MiB))
+    fs.put_file(str(src), f"{bucket}/p/in.bin")
+    fs.cp_file(f"{bucket}/p/in.bin", f"{bucket}/q/copy.bin")
+    fs.get_file(f"{bucket}/q/copy.bin", str(tmp_path / "out.bin"))
+    assert (tmp_path / "out.bin").read_bytes() == src.read_bytes()
+    fs.pipe(f"{bucket}/p/small", b"s")
+    fs.rm(f"{bucket}/p", recursive=True)
+    assert fs.find(bucket) == [f"{bucket}/q/copy.bin"]
+
+
+def test_mkdir_creates_a_bucket_and_no_objects(fs: Any, moto_cluster: Any) -> None:
+    import uuid
+
+    name = f"s3fast-mk-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(name)
+    assert name in [b["Name"] for b in moto_cluster.boto3_client().list_buckets()["Buckets"]]
+    with pytest.raises(FileExistsError):
+        fs.makedirs(name)
+    fs.makedirs(name, exist_ok=True)
+    fs.makedirs(f"{name}/a/b", exist_ok=True)
+    assert moto_cluster.boto3_client().list_objects_v2(Bucket=name).get("KeyCount") == 0
+
+
+def test_ukey_and_checksum_follow_content(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/u", b"one")
+    k1, c1 = fs.ukey(f"{bucket}/u"), fs.checksum(f"{bucket}/u")
+    fs.pipe(f"{bucket}/u", b"two")
+    fs.invalidate_cache()
+    assert fs.ukey(f"{bucket}/u") != k1 and fs.checksum(f"{bucket}/u") != c1
+
+
+def _child_reads(fs: Any, path: str, conn: Any) -> None:
+    try:
+        data = fs.cat(path)
+        client = fs._clients._clients  # the child's own table, rebuilt after fork
+        conn.send((data, len(client)))
+    except BaseException as exc:  # report, do not hang the parent
+        conn.send(repr(exc))
+
+
+def test_forked_child_gets_its_own_client(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/fork", b"forked")
+    assert fs.cat(f"{bucket}/fork") == b"forked"  # the parent's client and connections exist
+    parent_clients = dict(fs._clients._clients)
+    assert parent_clients
+    ctx = multiprocessing.get_context("fork")
+    recv, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_child_reads, args=(fs, f"{bucket}/fork", send))
+    proc.start()
+    try:
+        assert recv.poll(60), "the child did not answer"
+        result = recv.recv()
+    finally:
+        proc.join(30)
+        if proc.is_alive():
+            proc.kill()
+            proc.join(10)
+    assert result == (b"forked", 1)
+    assert fs.cat(f"{bucket}/fork") == b"forked"  # the parent's client still works
+    assert dict(fs._clients._clients) == parent_clients
+
+
+def test_directory_markers_are_directories_and_rm_removes_them(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    s3 = moto_cluster.boto3_client()
+    for key in ("t/", "t/empty/", "t/full/", "t/full/f"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"" if key.endswith("/") else b"x")
+    assert fs.isdir(f"{bucket}/t/empty") and fs.isdir(f"{bucket}/t/full")
+    assert fs.ls(f"{bucket}/t", detail=False) == [f"{bucket}/t/empty", f"{bucket}/t/full"]
+    assert fs.find(f"{bucket}/t", withdirs=True) == [f"{bucket}/t/empty", f"{bucket}/t/full", f"{bucket}/t/full/f"]
+    fs.rm(f"{bucket}/t", recursive=True)
+    assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert not fs.exists(f"{bucket}/t")
