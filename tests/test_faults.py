@@ -740,3 +740,29 @@ def test_slow_ip_is_demoted_and_work_moves_off_it(fault_cluster: FaultCluster) -
                for ip in fault_cluster.ips if ip != slow)
     assert ips[slow].errors == 0 and ips[slow].quarantines == 0
     assert all(r.checksum_verified for r in results)
+
+
+def test_cancel_while_the_upload_is_being_created_leaves_no_upload(fault_cluster: FaultCluster) -> None:
+    # S3 makes the upload, but its answer (the id) is held: cancelling the transfer then
+    # must still learn the id and abort, or the upload stays billed with nobody to know it.
+    bucket = fault_cluster.make_bucket()
+    rule = fault_cluster.add_rule(Rule(latency(3.0), method="POST", path=r"\?uploads"))
+
+    async def go() -> None:
+        async with client_for(fault_cluster, CFG) as c:
+            task = asyncio.ensure_future(c.upload(os.urandom(SIZE), f"s3://{bucket}/obj"))
+            loop = asyncio.get_running_loop()
+            # Synchronise on the server's state: the upload exists, its answer is held.
+            for _ in range(2000):
+                if await loop.run_in_executor(None, fault_cluster.list_multipart_uploads, bucket):
+                    break
+                await asyncio.sleep(0.005)
+            else:
+                raise AssertionError("CreateMultipartUpload never reached the server")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    run(go())
+    assert rule.fired >= 1
+    assert fault_cluster.list_multipart_uploads(bucket) == []

@@ -127,6 +127,20 @@ class _Upload:
 
     # -- multipart -----------------------------------------------------------------------------
     async def create(self) -> str:
+        """CreateMultipartUpload. A cancel while it is on the wire still learns the upload
+        id (the request runs on, bounded by its own timeouts) and aborts the upload: S3 may
+        have made it already, and an id never read is an upload billed until a lifecycle
+        rule removes it."""
+        task = asyncio.ensure_future(self._create())
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            with contextlib.suppress(BaseException):  # a second cancel cuts this short
+                await task
+                await self.abort()
+            raise
+
+    async def _create(self) -> str:
         headers = dict(self.headers)
         if self.algo is not None:
             headers["x-amz-checksum-algorithm"] = self.algo.s3_name
