@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from . import _impl
 from ._config import TransferConfig
-from ._errors import RequestTimeout
+from ._errors import ConfigError, RequestTimeout, S3Error
 from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
