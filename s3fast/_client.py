@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import dataclasses
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -253,7 +254,7 @@ class Client:
         return await head_object(self._transport, u.bucket, u.key, version_id=version_id,
                                  checksum_mode=checksum_mode)
 
-    async def list(self, url: str, *, delimiter: str | None = None) -> AsyncIterator[ObjectInfo]:
+    async def list(self, url: str, *, delimiter: str | None = None) -> AsyncGenerator[ObjectInfo, None]:
         """Every object under the prefix ``s3://bucket/prefix`` (ListObjectsV2, all pages)."""
         u = parse_s3_url(url, require_key=False)
         token: str | None = None
@@ -310,7 +311,8 @@ class Client:
         # A 200 is the whole object (a server that ignores Range): cut the slice out.
         return body[start:end] if head.status == 200 else body
 
-    async def list_dir(self, url: str) -> tuple[list[ObjectInfo], list[str]]:
+    # builtins.list: in the class body ``list`` is the method above
+    async def list_dir(self, url: str) -> tuple[builtins.list[ObjectInfo], builtins.list[str]]:
         """One level under ``s3://bucket/prefix/``: its objects and its common prefixes
         (the "directories", each ending in "/"), all pages of a "/"-delimited listing."""
         u = parse_s3_url(url, require_key=False)

@@ -15,16 +15,17 @@ _REQUIRE = os.environ.get("S3FAST_REQUIRE_EXTENSIONS", "") not in ("", "0")
 NATIVE = False
 if not NO_EXTENSIONS:
     try:
-        from ._native import _files as files_impl  # type: ignore[attr-defined]
-        from ._native import _http as http_impl  # type: ignore[attr-defined]
-        from ._native import _recv as recv_impl  # type: ignore[attr-defined]
-        from ._native import _sigv4 as sigv4_impl  # type: ignore[attr-defined]
+        from ._native import _files as files_impl
+        from ._native import _http as http_impl
+        from ._native import _recv as recv_impl
+        from ._native import _sigv4 as sigv4_impl
 
         NATIVE = True
     except ImportError:
         if _REQUIRE:
             raise
 if not NATIVE:
+    # The pure twins are typed like the compiled modules' .pyi; mypy still sees a second binding.
     from ._py import _files as files_impl  # type: ignore[no-redef]
     from ._py import _http as http_impl  # type: ignore[no-redef]
     from ._py import _recv as recv_impl  # type: ignore[no-redef]

@@ -152,7 +152,6 @@ def test_seaweedfs_put_get_check_and_stop(seaweed: SeaweedTarget) -> None:
 def test_s3fast_signatures_are_checked_and_accepted_by_seaweedfs(seaweed: SeaweedTarget) -> None:
     """s3fast's own SigV4 against a server that verifies signatures: every request shape of
     a multipart upload, ranged download and listing is accepted; a wrong secret is refused."""
-    import asyncio
     import os
 
     import s3fast

@@ -14,8 +14,6 @@ import random
 from types import ModuleType
 from typing import Any, Callable
 
-import pytest
-
 from s3fast._py._common import HEAD_BUFFER_SIZE, MAX_HEAD_SIZE
 
 from support.twins import both

@@ -10,7 +10,6 @@ import os
 
 from e2e_helpers import MiB, SMALL, client_for, run
 
-import s3fast
 from s3fast.tuning import TunerConfig
 
 PER_CONNECTION = 2 * MiB  # bytes/s each proxy connection may carry

@@ -1,4 +1,4 @@
-import os, sys, time, resource, mmap, asyncio
+import os, sys, time, resource, mmap
 PROBE = os.environ.get("PROBE_DIR", "/tmp/s3fast-probe")  # scratch: data, outputs
 os.environ.setdefault("AWS_ACCESS_KEY_ID","a"); os.environ.setdefault("AWS_SECRET_ACCESS_KEY","b")
 os.environ["AWS_EC2_METADATA_DISABLED"]="true"

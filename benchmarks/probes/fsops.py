@@ -1,4 +1,4 @@
-import os, time, resource, shutil, sys
+import os, time, resource, shutil
 PROBE = os.environ.get("PROBE_DIR", "/tmp/s3fast-probe")  # scratch: data, outputs
 data = os.urandom(65536)
 PROC = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)

@@ -2,7 +2,7 @@
 (file written from the loop thread); ``inline`` = download to memory, then O_TMPFILE +
 pwrite + linkat on the loop thread; ``thread`` = the same file work on a worker thread
 (``THREADS``, default 1), so it overlaps the loop's network work."""
-import asyncio, os, resource, shutil, sys, time
+import asyncio, os, resource, sys, time
 from concurrent.futures import ThreadPoolExecutor
 PROBE = os.environ.get("PROBE_DIR", "/tmp/s3fast-probe")
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "a"); os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "b")

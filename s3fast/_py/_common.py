@@ -68,7 +68,7 @@ NAME = 3
 def check_path(path: str | bytes) -> None:
     """Refuse a local path with a NUL byte: the C library would silently cut it there
     (``report.pdf\\0.txt`` would write ``report.pdf``)."""
-    if (b"\0" if isinstance(path, bytes) else "\0") in path:
+    if b"\0" in path if isinstance(path, bytes) else "\0" in path:
         shown = os.fsdecode(path) if isinstance(path, bytes) else path
         raise ConfigError(f"local path contains a NUL byte: {shown!r}")
 

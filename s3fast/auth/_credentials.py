@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from .._errors import CredentialsError
 
@@ -56,8 +57,9 @@ class CredentialSource:
             if not (access_key and secret_key):
                 raise CredentialsError("both an access key and a secret key are needed")
             self._static = Credentials(access_key, secret_key, token)
-        self._session = None
-        self._chain = None
+        # aiobotocore/botocore ship no types: their session and credential objects are Any.
+        self._session: Any = None
+        self._chain: Any = None
         self._current: Credentials | None = None
         self._checked = 0.0
 
@@ -76,7 +78,7 @@ class CredentialSource:
             return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN"))
         return None
 
-    def _get_session(self):  # type: ignore[no-untyped-def]
+    def _get_session(self) -> Any:
         if self._session is None:
             from aiobotocore.session import AioSession
             from botocore.exceptions import ProfileNotFound
@@ -101,7 +103,8 @@ class CredentialSource:
             # importing it (~0.1-0.3 CPU-s of start-up).
             return None
         try:
-            return self._get_session().get_config_variable("region")
+            region: str | None = self._get_session().get_config_variable("region")
+            return region
         except CredentialsError:
             raise
         except Exception:

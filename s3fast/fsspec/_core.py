@@ -38,7 +38,7 @@ def _dir_info(name: str) -> dict[str, Any]:
     return {"name": name, "size": 0, "type": "directory"}
 
 
-class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
+class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships no types: the base is Any
     """fsspec filesystem on s3fast. Storage options mirror :class:`s3fast.Client`:
     ``endpoint_url``, ``region``, ``profile``, ``key``/``secret``/``token`` (or the
     ``aws_*`` names), ``anonymous`` (or ``anon``), ``target_gbps``, ``max_gbps``,
@@ -53,6 +53,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
     root_marker = ""
     async_impl = True
     default_block_size = 16 * 1024 * 1024
+    _pid: int  # the creating process, set by fsspec's caching metaclass
 
     def __init__(self, *, asynchronous: bool = False, loop: Any = None, batch_size: int | None = None,
                  default_block_size: int | None = None, default_cache_type: str = "s3fast",
@@ -337,7 +338,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]
         # TODO(server-side copy): replace this download-and-upload with Client.copy once
         # the tree API lands; the bytes then stay inside S3.
         head = await self._call(path1, client.head(s3_url(b1, k1), checksum_mode=False))
-        kw = {"content_type": head.content_type, "metadata": head.metadata or None}
+        kw: dict[str, Any] = {"content_type": head.content_type, "metadata": head.metadata or None}
         if head.size <= RANGE_PIECE:
             data = await self._call(path1, client.get_bytes(s3_url(b1, k1)))
             await self._call(path2, client.put_bytes(s3_url(b2, k2), data, **kw))

@@ -36,8 +36,12 @@ if AdaptiveReadAhead.name not in caches:
 _QUEUED_BLOCKS = 2
 
 
-class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]
+class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no types: the base is Any
     fs: S3FastFileSystem
+    # Set by fsspec's AbstractBufferedFile: the write buffer (a BytesIO; None once discarded or
+    # closed) and the closed flag.
+    buffer: Any
+    closed: bool
 
     def __init__(self, fs: S3FastFileSystem, path: str, mode: str = "rb", *, block_size: int,
                  autocommit: bool = True, cache_type: str = "s3fast",

@@ -49,7 +49,7 @@ def plan_fetch(cfg: ReadAheadConfig, state: ReadState, start: int, end: int,
     return start, min(fetch_end, size), ReadState(last_end=end, window=window)
 
 
-class AdaptiveReadAhead(BaseCache):
+class AdaptiveReadAhead(BaseCache):  # type: ignore[misc]  # fsspec ships no types: BaseCache is Any
     """One buffered span; reads inside it are served from memory, others fetch per
     :func:`plan_fetch`. Registered as fsspec cache type ``"s3fast"``."""
 

@@ -26,8 +26,8 @@ from .._config import Timeouts
 from .. import _checksum
 from .._errors import LocalIOError, NetworkError, RequestTimeout
 from .._impl import http_impl, recv_impl
-from ._body import Body, FileSlice  # noqa: F401  (FileSlice: transfer/ imports it from here)
-from ._framing import ResponseHead, body_length
+from ._body import Body, FileSlice as FileSlice  # re-exported: transfer/ imports it from here
+from ._framing import ResponseHead as ResponseHead, body_length  # re-exported likewise
 from ._limits import MAX_HEAD_BYTES, MAX_XML_BODY
 from ._senders import sender_for
 from ._splice import SPLICE, SPLICE_MIN, Splicer
@@ -42,7 +42,7 @@ HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
 
 
-class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):  # type: ignore[misc,name-defined]
+class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
     """A keep-alive connection to ``ip:port`` for ``host`` (used for Host, SNI and certificates)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ip: str, port: int, host: str, timeouts: Timeouts) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
 from .._errors import LocalIOError, PreconditionFailed
@@ -92,7 +92,7 @@ async def stream(ctx: TransferContext, bucket: str, key: str, *, version_id: str
 
 
 async def _ordered(ctx: TransferContext, job: DownloadJob, parts: tuple[Part, ...], *, copy: bool,
-                   reuse: bool = False) -> AsyncIterator[Any]:
+                   reuse: bool = False) -> AsyncGenerator[Any, None]:
     """Fetch ranges ahead in parallel, yield them in order; a bounded window of buffers.
 
     ``copy``: yield bytes the caller may keep; otherwise a memoryview of the range's

@@ -127,10 +127,16 @@ async def open_in_place(path: str | bytes) -> int:
                 return await asyncio.shield(fut)
             except asyncio.CancelledError:
                 # A reader may still come: then close what the thread opened.
-                fut.add_done_callback(lambda f: f.cancelled() or f.exception() or os.close(f.result()))
+                fut.add_done_callback(_close_opened)
                 raise
         return os.open(path, flags)
     except PermissionError:
         raise LocalIOError(f"permission denied writing to {path}") from None
     except OSError as exc:
         raise LocalIOError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _close_opened(fut: asyncio.Future[int]) -> None:
+    """Close the descriptor a cancelled ``open_in_place`` thread opened after all."""
+    if not fut.cancelled() and fut.exception() is None:
+        os.close(fut.result())

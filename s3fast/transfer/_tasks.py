@@ -5,8 +5,8 @@ ordered window (``_ordered``), which must hand results on in order, keeps its ow
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import TypeVar
+from collections.abc import AsyncIterable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -14,7 +14,7 @@ _NOTHING = object()
 
 
 async def run_bounded(
-    items: Iterable[T] | AsyncIterable[T], fn: Callable[[T], Awaitable[None]], window: Callable[[], int],
+    items: Iterable[T] | AsyncIterable[T], fn: Callable[[T], Coroutine[Any, Any, None]], window: Callable[[], int],
     *, discard: Callable[[T], None] | None = None,
 ) -> None:
     """Start ``fn(item)`` for each item while fewer than ``window()`` are alive; on the first
@@ -33,8 +33,10 @@ async def run_bounded(
 
     def done(task: asyncio.Task[None]) -> None:
         tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None and not failure:
-            failure.append(task.exception())  # type: ignore[arg-type]
+        if not task.cancelled():
+            exc = task.exception()
+            if exc is not None and not failure:
+                failure.append(exc)
         wake.set()
 
     async def admit() -> bool:

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from .. import _checksum
@@ -29,6 +29,7 @@ from ._hedge import Attempt, HedgePolicy, run_hedged
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
+    from .._config import TransferConfig
     from ._context import TransferContext
 
 
@@ -270,23 +271,24 @@ async def upload(
         sources.release()
 
 
-def _send(up: _Upload, src: Source, cfg: Any, t0: float) -> Any:
+def _send(up: _Upload, src: Source, cfg: TransferConfig, t0: float) -> Coroutine[Any, Any, TransferResult]:
     """The coroutine that uploads ``src``: picked by a plain function, so a small upload
     runs in one coroutine less."""
     if src.size is None:
-        return _upload_stream(up, src, t0)  # type: ignore[arg-type]  # only a stream has no size
+        return _upload_stream(up, src, t0)  # only a stream has no size
     plan = plan_upload(src.size, cfg.part_size, cfg.multipart_threshold)
     if not plan.multipart:
         part = plan.parts[0]
-        if src.read_whole(part):
-            return _put_small_file(up, src, part, t0)  # type: ignore[arg-type]
+        if src.read_whole(part):  # only a file reads a small part whole
+            return _put_small_file(up, cast(FileSource, src), part, t0)
         src.probe()
-        crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
-        if src.may_change:
-            return _put_file(up, src, part, crc, t0)  # type: ignore[arg-type]
+        # wants_crc() is true only when there is an algorithm
+        crc = src.checksum(cast(_checksum.Algorithm, up.algo), part) if up.wants_crc(part.size) else None
+        if src.may_change:  # only a file may change under us
+            return _put_file(up, cast(FileSource, src), part, crc, t0)
         return up.put(src.body(part), part.size, crc, t0)
     src.probe()
-    return _upload_parts(up, src, plan.parts, src.size, t0)  # type: ignore[arg-type]
+    return _upload_parts(up, src, plan.parts, src.size, t0)
 
 
 async def _put_small_file(up: _Upload, src: FileSource, part: Part, t0: float) -> TransferResult:
@@ -365,7 +367,7 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
 
     total = 0
 
-    async def parts():  # type: ignore[no-untyped-def]
+    async def parts() -> AsyncGenerator[tuple[Part, bytearray, int], None]:
         nonlocal total
         number, buf, filled, cap = 1, first, n, first_size
         while True:
@@ -405,7 +407,7 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
     def unsent(item: tuple[Part, bytearray, int]) -> None:
         budget.release(item[2])
 
-    async def counted():  # type: ignore[no-untyped-def]
+    async def counted() -> AsyncGenerator[tuple[Part, bytearray, int], None]:
         nonlocal count
         async with contextlib.aclosing(parts()) as produced:
             async for item in produced:
