@@ -26,8 +26,8 @@ What an S3 answer needs, and why each bound sits where it does:
 """
 from __future__ import annotations
 
-from .._py._common import MAX_HEADERS as MAX_HEADERS  # the head parser's bounds: one value for every layer
-from .._py._common import MAX_HEAD_SIZE as MAX_HEAD_BYTES  # noqa: F401  (re-exported)
+# The head parser's bounds: one value for every layer.
+from .._py._common import MAX_HEAD_SIZE as MAX_HEAD_BYTES, MAX_HEADERS
 
 MAX_CONTENT_LENGTH = (1 << 63) - 1
 MAX_CHUNK_LINE = 4096
