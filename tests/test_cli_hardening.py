@@ -26,8 +26,10 @@ _BIG = "1" * 310
 def _cli(cluster: Any, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
          **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     resolve = ["--resolve", f"{cluster.host}:{','.join(cluster.ips)}"]
+    if "stderr" not in kwargs:
+        kwargs["capture_output"] = True
     return subprocess.run([sys.executable, "-m", "s3fast.cli", *args[:1], *resolve, *args[1:]],
-                          capture_output=True, input=stdin, timeout=120, check=False,
+                          input=stdin, timeout=120, check=False,
                           env={**os.environ, "AWS_ENDPOINT_URL": cluster.endpoint_url, **(env or {})}, **kwargs)
 
 
@@ -76,6 +78,8 @@ BAD_INPUT: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["s3://{b}/x", "s3://{b}/y"], 2, "S3-to-S3", {}),
     (["s3://bad\nbucket/x", "{tmp}/x"], 2, "invalid bucket name", {}),
     (["s3://{b}/x\udcff", "{tmp}/x"], 2, "not valid UTF-8", {}),
+    (["s3://{b}/x", "/dev/fd/9"], 2, "/dev/fd/9: descriptor 9 is not open", {}),
+    (["s3://{b}/x", "/proc/self/fd/99999999999"], 2, "is not open", {}),
     (["s3://no-such-bucket-zz/x", "{tmp}/x"], 1, "bucket does not exist: no-such-bucket-zz", {}),
     (["s3://{b}/missing", "{tmp}/x"], 1, "no such key: s3://", {}),
 ]
@@ -208,3 +212,39 @@ def test_no_verify_ssl_warns(moto_cluster: Any, tmp_path: Path) -> None:
     out = _cli(moto_cluster, "cp", str(src), f"s3://{bucket}/f", "--no-verify-ssl", "--quiet")
     assert out.returncode == 0, out.stderr
     assert out.stderr.startswith(b"s3fast: warning: --no-verify-ssl: TLS certificates are not checked")
+
+
+# ------------------------------------------------------------------------------- closed std streams
+@pytest.mark.parametrize("closed,args,code,fragment", [
+    (0, ["-", "s3://{b}/up"], 2, "stdin is closed"),
+    (0, ["/dev/stdin", "s3://{b}/up"], 2, "that descriptor is closed"),
+    (1, ["s3://{b}/obj", "-"], 2, "stdout is closed"),
+    (1, ["s3://{b}/obj", "/dev/stdout"], 2, "stdout is not open"),
+    (0, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
+    (1, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
+    (2, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
+    (2, ["{tmp}/src", "s3://{b}/up"], 0, ""),
+])
+def test_closed_standard_descriptor(moto_cluster: Any, tmp_path: Path, closed: int, args: list[str], code: int,
+                                    fragment: str) -> None:
+    """Started with stdin, stdout or stderr closed (`<&-`, `>&-`, `2>&-`): the event loop's own
+    sockets must not take those numbers (libuv aborted the process, exit 134); a stream that
+    is closed cannot be the source or destination."""
+    bucket = moto_cluster.make_bucket()
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="obj", Body=b"content")
+    (tmp_path / "src").write_bytes(b"upload")
+    log = tmp_path / "stderr.log"
+    argv = [a.format(b=bucket, tmp=tmp_path) for a in args]
+    with open(log, "wb") as err_file:
+        out = _cli(moto_cluster, "cp", *argv, stderr=err_file, stdout=subprocess.PIPE,
+                   preexec_fn=lambda: os.close(closed))
+    err = log.read_bytes().decode()
+    assert out.returncode == code, err
+    if code:
+        assert fragment in err and err.count("\n") == 1 and "Traceback" not in err, err
+        return
+    if argv[1] == f"{tmp_path}/out":
+        assert (tmp_path / "out").read_bytes() == b"content"
+    else:
+        body = moto_cluster.boto3_client().get_object(Bucket=bucket, Key="up")["Body"].read()
+        assert body == b"upload"

@@ -21,6 +21,7 @@ from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printa
 from .._units import format_size
 from .._url import S3Url, is_s3_url, parse_s3_url
 from .._version import __version__
+from ._fds import check_stdin_source, check_writable_descriptor, descriptor_named, was_closed
 from ._options import add_common_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
@@ -79,13 +80,23 @@ def _check_local(p: Plan) -> None:
     """Bad input that is cheaper to name now than after connecting."""
     if p.upload:
         if p.src == "-":
+            check_stdin_source()
             return
+        fd = descriptor_named(p.src)
+        if fd is not None and was_closed(fd):
+            raise ConfigError(f"{p.src}: that descriptor is closed")
         if not os.path.exists(p.src):
             raise ConfigError(f"no such file: {p.src}")
         if os.path.isdir(p.src):
             raise ConfigError(f"{p.src} is a directory (cp copies one file)")
         return
-    if p.dst == "-" or p.dst in _STDOUT_NAMES:
+    if p.dst == "-":
+        if was_closed(1):
+            raise ConfigError("'-' writes to stdout, but stdout is closed")
+        check_writable_descriptor("/dev/stdout")
+        return
+    if descriptor_named(p.dst) is not None:
+        check_writable_descriptor(p.dst)
         return
     parent = os.path.dirname(p.dst) or "."
     if not os.path.isdir(parent):
