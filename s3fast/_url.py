@@ -50,13 +50,32 @@ def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
         raise ConfigError(f"invalid bucket name {bucket!r} in {text!r}")
     if require_key and not key:
         raise ConfigError(f"S3 URL has no key: {text!r} (expected s3://bucket/key)")
-    if not key.isascii():
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            # A file name that is not UTF-8 reaches Python as lone surrogates; S3 keys are UTF-8.
-            raise ConfigError(f"S3 keys are UTF-8 text; {text!r} is not valid UTF-8") from None
+    check_key(key, text)
     return S3Url(bucket, key)
+
+
+#: S3's limit on a key: 1024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+def check_key(key: str, shown: str | None = None) -> str:
+    """A key S3 can store: UTF-8 text of at most 1024 bytes (S3 would refuse a longer one
+    only after the whole body was sent)."""
+    where = shown if shown is not None else key
+    try:
+        size = len(key.encode("utf-8")) if not key.isascii() else len(key)
+    except UnicodeEncodeError:
+        # A file name that is not UTF-8 reaches Python as lone surrogates; S3 keys are UTF-8.
+        raise ConfigError(f"S3 keys are UTF-8 text; {_show_key(where)} is not valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise ConfigError(f"S3 key too long: {size} bytes of UTF-8, S3 allows at most {MAX_KEY_BYTES} "
+                          f"({_show_key(where)})")
+    return key
+
+
+def _show_key(text: str) -> str:
+    shown = repr(text[:80])
+    return shown + ("..." if len(text) > 80 else "")
 
 
 @dataclass(frozen=True)
@@ -193,4 +212,4 @@ def resolve_endpoint(
     return Endpoint("https", f"s3.{region}.amazonaws.com", 443, style)
 
 
-__all__ = ["S3Url", "Endpoint", "check_bucket", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]
+__all__ = ["S3Url", "Endpoint", "MAX_KEY_BYTES", "check_bucket", "check_key", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]

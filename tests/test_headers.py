@@ -177,3 +177,17 @@ def test_api_create_bucket_refuses_names_that_would_break_the_request_line(bucke
         with pytest.raises(ConfigError, match="invalid bucket name"):
             asyncio.run(go())
         assert rec.heads == []
+
+
+# ------------------------------------------------------------------------------- S3 keys
+@pytest.mark.parametrize("key,ok", [("k" * 1024, True), ("k" * 1025, False), ("\u00e9" * 512, True),
+                                    ("\u00e9" * 512 + "k", False), ("\U0001f600" * 256, True),
+                                    ("\U0001f600" * 256 + "k", False)])
+def test_keys_over_1024_utf8_bytes_are_refused(key: str, ok: bool) -> None:
+    from s3fast._url import parse_s3_url
+
+    if ok:
+        assert parse_s3_url(f"s3://bucket/{key}").key == key
+    else:
+        with pytest.raises(ConfigError, match="S3 key too long"):
+            parse_s3_url(f"s3://bucket/{key}")
