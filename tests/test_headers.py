@@ -75,6 +75,19 @@ def test_metadata_rules() -> None:
 def test_user_headers_keep_an_empty_content_type_as_none() -> None:
     assert user_headers("", None) == {} and user_headers(None, None) == {}
     assert user_headers("text/plain", {"a": "b"}) == {"content-type": "text/plain", "x-amz-meta-a": "b"}
+    assert user_headers(None, {}) == {}
+
+
+@pytest.mark.parametrize("content_type,metadata,fragment", [
+    (0, None, "content type must be a string, got int"), (b"", None, "content type must be a string, got bytes"),
+    (False, None, "content type must be a string, got bool"), (None, [], "metadata must be a mapping"),
+    (None, "", "metadata must be a mapping"), (None, 0, "metadata must be a mapping"),
+])
+def test_user_headers_refuse_falsy_values_of_the_wrong_type(content_type: object, metadata: object,
+                                                             fragment: str) -> None:
+    """A falsy value of the wrong type is the caller's mistake, not "no header"."""
+    with pytest.raises(ConfigError, match=fragment):
+        user_headers(content_type, metadata)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("region,custom,ok", [
