@@ -15,6 +15,8 @@ from ._results import quick_init
 # (S3-compatible servers allow more, so only what would break a URL is refused).
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _DNS_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+# What can go in front of the endpoint's host name: DNS labels of lower-case letters, digits, '-'.
+_VIRTUAL_BUCKET_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 @quick_init
@@ -103,6 +105,10 @@ class Endpoint:
 
     def host_for(self, bucket: str | None) -> str:
         if bucket and self.addressing_style == "virtual":
+            if not _VIRTUAL_BUCKET_RE.fullmatch(bucket):
+                # It would be a host name: upper case, '_' or '..' make one no DNS server answers.
+                raise ConfigError(f"bucket {bucket!r} cannot be a host name; virtual-hosted addressing needs "
+                                  "lower-case letters, digits, '-' and '.' (use --addressing-style path)")
             return f"{bucket}.{self.host}"
         return self.host
 
@@ -203,6 +209,9 @@ def resolve_endpoint(
         if style == "auto":
             # S3-compatible servers on IPs, localhost or custom ports rarely have wildcard DNS.
             style = "path"
+        elif style == "virtual" and _is_ip(host):
+            raise ConfigError(f"virtual-hosted addressing puts the bucket in the host name; {host} is an IP "
+                              "address (use --addressing-style path)")
         return Endpoint(scheme, host, port, style, custom=True)
     check_region(region, custom_endpoint=False)
     style = addressing_style

@@ -204,3 +204,22 @@ def test_keys_over_1024_utf8_bytes_are_refused(key: str, ok: bool) -> None:
     else:
         with pytest.raises(ConfigError, match="S3 key too long"):
             parse_s3_url(f"s3://bucket/{key}")
+
+
+# ------------------------------------------------------------------------------- virtual hosts
+@pytest.mark.parametrize("bucket", ["Upper", "under_score", "a..b", "-dash", "dash-", "a.-b"])
+def test_virtual_addressing_refuses_a_bucket_that_cannot_be_a_host_name(bucket: str) -> None:
+    from s3fast._url import resolve_endpoint
+
+    ep = resolve_endpoint("http://s3.test:9000", "us-east-1", "virtual")
+    with pytest.raises(ConfigError, match="cannot be a host name"):
+        ep.host_for(bucket)
+    assert ep.host_for("my.bucket-1") == "my.bucket-1.s3.test"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000", "http://[::1]:9000"])
+def test_virtual_addressing_refuses_an_ip_endpoint(url: str) -> None:
+    from s3fast._url import resolve_endpoint
+
+    with pytest.raises(ConfigError, match="is an IP address"):
+        resolve_endpoint(url, "us-east-1", "virtual")
