@@ -78,9 +78,11 @@ def check_header_value(name: str, value: object, *, what: str | None = None) -> 
 def user_headers(content_type: str | None = None, metadata: Mapping[str, str] | None = None) -> dict[str, str]:
     """The request headers for an upload's ``content_type`` and ``metadata``, validated."""
     headers: dict[str, str] = {}
-    if content_type:  # None or "": S3's default (binary/octet-stream), as before
+    # None or "": S3's default (binary/octet-stream). Any other falsy value (0, b"", False)
+    # is a caller's mistake, refused like any non-str rather than silently dropped.
+    if content_type is not None and content_type != "":
         headers["content-type"] = check_header_value("content-type", content_type, what="content type")
-    if metadata:
+    if metadata is not None:
         headers.update(metadata_headers(metadata))
     return headers
 

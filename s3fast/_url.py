@@ -15,6 +15,8 @@ from ._results import quick_init
 # (S3-compatible servers allow more, so only what would break a URL is refused).
 _BUCKET_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 _DNS_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+# What can go in front of the endpoint's host name: DNS labels of lower-case letters, digits, '-'.
+_VIRTUAL_BUCKET_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
 
 
 @quick_init
@@ -50,13 +52,32 @@ def parse_s3_url(text: str, *, require_key: bool = True) -> S3Url:
         raise ConfigError(f"invalid bucket name {bucket!r} in {text!r}")
     if require_key and not key:
         raise ConfigError(f"S3 URL has no key: {text!r} (expected s3://bucket/key)")
-    if not key.isascii():
-        try:
-            key.encode("utf-8")
-        except UnicodeEncodeError:
-            # A file name that is not UTF-8 reaches Python as lone surrogates; S3 keys are UTF-8.
-            raise ConfigError(f"S3 keys are UTF-8 text; {text!r} is not valid UTF-8") from None
+    check_key(key, text)
     return S3Url(bucket, key)
+
+
+#: S3's limit on a key: 1024 bytes of UTF-8.
+MAX_KEY_BYTES = 1024
+
+
+def check_key(key: str, shown: str | None = None) -> str:
+    """A key S3 can store: UTF-8 text of at most 1024 bytes (S3 would refuse a longer one
+    only after the whole body was sent)."""
+    where = shown if shown is not None else key
+    try:
+        size = len(key.encode("utf-8")) if not key.isascii() else len(key)
+    except UnicodeEncodeError:
+        # A file name that is not UTF-8 reaches Python as lone surrogates; S3 keys are UTF-8.
+        raise ConfigError(f"S3 keys are UTF-8 text; {_show_key(where)} is not valid UTF-8") from None
+    if size > MAX_KEY_BYTES:
+        raise ConfigError(f"S3 key too long: {size} bytes of UTF-8, S3 allows at most {MAX_KEY_BYTES} "
+                          f"({_show_key(where)})")
+    return key
+
+
+def _show_key(text: str) -> str:
+    shown = repr(text[:80])
+    return shown + ("..." if len(text) > 80 else "")
 
 
 @dataclass(frozen=True)
@@ -84,6 +105,10 @@ class Endpoint:
 
     def host_for(self, bucket: str | None) -> str:
         if bucket and self.addressing_style == "virtual":
+            if not _VIRTUAL_BUCKET_RE.fullmatch(bucket):
+                # It would be a host name: upper case, '_' or '..' make one no DNS server answers.
+                raise ConfigError(f"bucket {bucket!r} cannot be a host name; virtual-hosted addressing needs "
+                                  "lower-case letters, digits, '-' and '.' (use --addressing-style path)")
             return f"{bucket}.{self.host}"
         return self.host
 
@@ -184,6 +209,9 @@ def resolve_endpoint(
         if style == "auto":
             # S3-compatible servers on IPs, localhost or custom ports rarely have wildcard DNS.
             style = "path"
+        elif style == "virtual" and _is_ip(host):
+            raise ConfigError(f"virtual-hosted addressing puts the bucket in the host name; {host} is an IP "
+                              "address (use --addressing-style path)")
         return Endpoint(scheme, host, port, style, custom=True)
     check_region(region, custom_endpoint=False)
     style = addressing_style
@@ -193,4 +221,4 @@ def resolve_endpoint(
     return Endpoint("https", f"s3.{region}.amazonaws.com", 443, style)
 
 
-__all__ = ["S3Url", "Endpoint", "check_bucket", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]
+__all__ = ["S3Url", "Endpoint", "MAX_KEY_BYTES", "check_bucket", "check_key", "parse_s3_url", "is_s3_url", "resolve_endpoint", "parse_endpoint_url", "quote_key"]

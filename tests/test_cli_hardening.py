@@ -26,8 +26,10 @@ _BIG = "1" * 310
 def _cli(cluster: Any, *args: str, env: dict[str, str] | None = None, stdin: bytes | None = None,
          **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
     resolve = ["--resolve", f"{cluster.host}:{','.join(cluster.ips)}"]
+    if "stderr" not in kwargs:
+        kwargs["capture_output"] = True
     return subprocess.run([sys.executable, "-m", "s3fast.cli", *args[:1], *resolve, *args[1:]],
-                          capture_output=True, input=stdin, timeout=120, check=False,
+                          input=stdin, timeout=120, check=False,
                           env={**os.environ, "AWS_ENDPOINT_URL": cluster.endpoint_url, **(env or {})}, **kwargs)
 
 
@@ -38,6 +40,12 @@ BAD_INPUT: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["{f}", "s3://{b}/x", "--target-gbps", "nan"], 2, "--target-gbps", {}),
     (["{f}", "s3://{b}/x", "--target-gbps", "-1"], 2, "--target-gbps", {}),
     (["{f}", "s3://{b}/x", "--max-gbps", "fast"], 2, "not a number", {}),
+    (["{f}", "s3://{b}/x", "--max-gbps", "\u0661"], 2, "--max-gbps: not a number", {}),
+    (["{f}", "s3://{b}/x", "--target-gbps", "1_0"], 2, "--target-gbps: not a number", {}),
+    (["{f}", "s3://{b}/x", "--target-gbps", "Infinity"], 2, "--target-gbps: must be > 0", {}),
+    (["{f}", "s3://{b}/x", "--concurrency", "\u0663"], 2, "--concurrency: expected a whole number", {}),
+    (["{f}", "s3://{b}/x", "--part-size", "\u0668MiB"], 2, "--part-size: not a size", {}),
+    (["{f}", "s3://{b}/x", "--memory-limit", "\uff11GiB"], 2, "--memory-limit: not a size", {}),
     (["{f}", "s3://{b}/x", "--part-size", _BIG], 2, "size too large", {}),
     (["{f}", "s3://{b}/x", "--part-size", "-5"], 2, "must not be negative", {}),
     (["{f}", "s3://{b}/x", "--part-size", "0"], 2, "between 5 MiB and 5 GiB", {}),
@@ -62,6 +70,10 @@ BAD_INPUT: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["{f}", "s3://{b}/x", "--endpoint-url", "http://127.0.0.1:99999"], 2, "invalid port", {}),
     (["{f}", "s3://{b}/x", "--endpoint-url", "http://127.0.0.1\r\n:9000"], 2, "control or non-ASCII", {}),
     (["{f}", "s3://{b}/x"], 2, "must not have a path", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9000/x"}),
+    (["{f}", "s3://{b}/x", "--addressing-style", "virtual", "--endpoint-url", "http://127.0.0.1:9"], 2,
+     "127.0.0.1 is an IP address", {}),
+    (["{f}", "s3://Bad_Bucket/x", "--addressing-style", "virtual"], 2, "'Bad_Bucket' cannot be a host name", {}),
+    (["s3://a..b/x", "{tmp}/x", "--addressing-style", "virtual"], 2, "'a..b' cannot be a host name", {}),
     (["{f}", "s3://{b}/x", "--region", "us east"], 2, "invalid region", {}),
     (["{f}", "s3://{b}/x", "--content-type", "a\r\nX-Injected: yes"], 2, "line break", {}),
     (["{f}", "s3://{b}/x", "--checksum", "md5"], 2, "invalid choice", {}),
@@ -76,6 +88,14 @@ BAD_INPUT: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["s3://{b}/x", "s3://{b}/y"], 2, "S3-to-S3", {}),
     (["s3://bad\nbucket/x", "{tmp}/x"], 2, "invalid bucket name", {}),
     (["s3://{b}/x\udcff", "{tmp}/x"], 2, "not valid UTF-8", {}),
+    (["{f}", "s3://{b}/" + "k" * 1025], 2, "S3 key too long: 1025 bytes", {}),
+    (["{f}", "s3://{b}/" + "\u00e9" * 513], 2, "S3 key too long: 1026 bytes", {}),
+    (["{f}", "s3://{b}/" + "d/" * 512], 2, "S3 key too long: 1025 bytes", {}),
+    (["s3://{b}/" + "k" * 1025, "{tmp}/x"], 2, "S3 key too long", {}),
+    (["s3://{b}/a/..", "{tmp}"], 2, "ends with '..', which names no file", {}),
+    (["s3://{b}/.", "{tmp}/"], 2, "ends with '.', which names no file", {}),
+    (["s3://{b}/x", "/dev/fd/9"], 2, "/dev/fd/9: descriptor 9 is not open", {}),
+    (["s3://{b}/x", "/proc/self/fd/99999999999"], 2, "is not open", {}),
     (["s3://no-such-bucket-zz/x", "{tmp}/x"], 1, "bucket does not exist: no-such-bucket-zz", {}),
     (["s3://{b}/missing", "{tmp}/x"], 1, "no such key: s3://", {}),
 ]
@@ -208,3 +228,39 @@ def test_no_verify_ssl_warns(moto_cluster: Any, tmp_path: Path) -> None:
     out = _cli(moto_cluster, "cp", str(src), f"s3://{bucket}/f", "--no-verify-ssl", "--quiet")
     assert out.returncode == 0, out.stderr
     assert out.stderr.startswith(b"s3fast: warning: --no-verify-ssl: TLS certificates are not checked")
+
+
+# ------------------------------------------------------------------------------- closed std streams
+@pytest.mark.parametrize("closed,args,code,fragment", [
+    (0, ["-", "s3://{b}/up"], 2, "stdin is closed"),
+    (0, ["/dev/stdin", "s3://{b}/up"], 2, "that descriptor is closed"),
+    (1, ["s3://{b}/obj", "-"], 2, "stdout is closed"),
+    (1, ["s3://{b}/obj", "/dev/stdout"], 2, "stdout is not open"),
+    (0, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
+    (1, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
+    (2, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
+    (2, ["{tmp}/src", "s3://{b}/up"], 0, ""),
+])
+def test_closed_standard_descriptor(moto_cluster: Any, tmp_path: Path, closed: int, args: list[str], code: int,
+                                    fragment: str) -> None:
+    """Started with stdin, stdout or stderr closed (`<&-`, `>&-`, `2>&-`): the event loop's own
+    sockets must not take those numbers (libuv aborted the process, exit 134); a stream that
+    is closed cannot be the source or destination."""
+    bucket = moto_cluster.make_bucket()
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="obj", Body=b"content")
+    (tmp_path / "src").write_bytes(b"upload")
+    log = tmp_path / "stderr.log"
+    argv = [a.format(b=bucket, tmp=tmp_path) for a in args]
+    with open(log, "wb") as err_file:
+        out = _cli(moto_cluster, "cp", *argv, stderr=err_file, stdout=subprocess.PIPE,
+                   preexec_fn=lambda: os.close(closed))
+    err = log.read_bytes().decode()
+    assert out.returncode == code, err
+    if code:
+        assert fragment in err and err.count("\n") == 1 and "Traceback" not in err, err
+        return
+    if argv[1] == f"{tmp_path}/out":
+        assert (tmp_path / "out").read_bytes() == b"content"
+    else:
+        body = moto_cluster.boto3_client().get_object(Bucket=bucket, Key="up")["Body"].read()
+        assert body == b"upload"

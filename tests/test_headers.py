@@ -75,6 +75,19 @@ def test_metadata_rules() -> None:
 def test_user_headers_keep_an_empty_content_type_as_none() -> None:
     assert user_headers("", None) == {} and user_headers(None, None) == {}
     assert user_headers("text/plain", {"a": "b"}) == {"content-type": "text/plain", "x-amz-meta-a": "b"}
+    assert user_headers(None, {}) == {}
+
+
+@pytest.mark.parametrize("content_type,metadata,fragment", [
+    (0, None, "content type must be a string, got int"), (b"", None, "content type must be a string, got bytes"),
+    (False, None, "content type must be a string, got bool"), (None, [], "metadata must be a mapping"),
+    (None, "", "metadata must be a mapping"), (None, 0, "metadata must be a mapping"),
+])
+def test_user_headers_refuse_falsy_values_of_the_wrong_type(content_type: object, metadata: object,
+                                                             fragment: str) -> None:
+    """A falsy value of the wrong type is the caller's mistake, not "no header"."""
+    with pytest.raises(ConfigError, match=fragment):
+        user_headers(content_type, metadata)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("region,custom,ok", [
@@ -177,3 +190,36 @@ def test_api_create_bucket_refuses_names_that_would_break_the_request_line(bucke
         with pytest.raises(ConfigError, match="invalid bucket name"):
             asyncio.run(go())
         assert rec.heads == []
+
+
+# ------------------------------------------------------------------------------- S3 keys
+@pytest.mark.parametrize("key,ok", [("k" * 1024, True), ("k" * 1025, False), ("\u00e9" * 512, True),
+                                    ("\u00e9" * 512 + "k", False), ("\U0001f600" * 256, True),
+                                    ("\U0001f600" * 256 + "k", False)])
+def test_keys_over_1024_utf8_bytes_are_refused(key: str, ok: bool) -> None:
+    from s3fast._url import parse_s3_url
+
+    if ok:
+        assert parse_s3_url(f"s3://bucket/{key}").key == key
+    else:
+        with pytest.raises(ConfigError, match="S3 key too long"):
+            parse_s3_url(f"s3://bucket/{key}")
+
+
+# ------------------------------------------------------------------------------- virtual hosts
+@pytest.mark.parametrize("bucket", ["Upper", "under_score", "a..b", "-dash", "dash-", "a.-b"])
+def test_virtual_addressing_refuses_a_bucket_that_cannot_be_a_host_name(bucket: str) -> None:
+    from s3fast._url import resolve_endpoint
+
+    ep = resolve_endpoint("http://s3.test:9000", "us-east-1", "virtual")
+    with pytest.raises(ConfigError, match="cannot be a host name"):
+        ep.host_for(bucket)
+    assert ep.host_for("my.bucket-1") == "my.bucket-1.s3.test"
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9000", "http://[::1]:9000"])
+def test_virtual_addressing_refuses_an_ip_endpoint(url: str) -> None:
+    from s3fast._url import resolve_endpoint
+
+    with pytest.raises(ConfigError, match="is an IP address"):
+        resolve_endpoint(url, "us-east-1", "virtual")

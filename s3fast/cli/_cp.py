@@ -19,8 +19,9 @@ from typing import Any
 from .. import _impl
 from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printable
 from .._units import format_size
-from .._url import S3Url, is_s3_url, parse_s3_url
+from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
+from ._fds import check_stdin_source, check_writable_descriptor, descriptor_named, was_closed
 from ._options import add_common_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
@@ -64,13 +65,16 @@ def plan(src: str, dst: str, *, isdir: Any = os.path.isdir) -> Plan:
             name = os.path.basename(src.rstrip("/"))
             if not name:
                 raise ConfigError(f"cannot name the object after {src!r}")
-            url = S3Url(url.bucket, url.key + name)
+            url = S3Url(url.bucket, check_key(url.key + name))
         return Plan(True, src, str(url), url)
     url = parse_s3_url(src)
     name = url.key.rsplit("/", 1)[-1]
     if dst != "-" and dst not in _STDOUT_NAMES and (dst.endswith("/") or isdir(dst)):
         if not name:
             raise ConfigError(f"{src!r} ends with '/': name the destination file")
+        if name in (".", ".."):
+            # os.path.join(dir, "..") is the parent directory, not a file in dir.
+            raise ConfigError(f"{src!r} ends with {name!r}, which names no file in {dst!r}: name the destination file")
         dst = os.path.join(dst, name)
     return Plan(False, src, dst, url)
 
@@ -79,13 +83,23 @@ def _check_local(p: Plan) -> None:
     """Bad input that is cheaper to name now than after connecting."""
     if p.upload:
         if p.src == "-":
+            check_stdin_source()
             return
+        fd = descriptor_named(p.src)
+        if fd is not None and was_closed(fd):
+            raise ConfigError(f"{p.src}: that descriptor is closed")
         if not os.path.exists(p.src):
             raise ConfigError(f"no such file: {p.src}")
         if os.path.isdir(p.src):
             raise ConfigError(f"{p.src} is a directory (cp copies one file)")
         return
-    if p.dst == "-" or p.dst in _STDOUT_NAMES:
+    if p.dst == "-":
+        if was_closed(1):
+            raise ConfigError("'-' writes to stdout, but stdout is closed")
+        check_writable_descriptor("/dev/stdout")
+        return
+    if descriptor_named(p.dst) is not None:
+        check_writable_descriptor(p.dst)
         return
     parent = os.path.dirname(p.dst) or "."
     if not os.path.isdir(parent):

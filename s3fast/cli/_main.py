@@ -17,6 +17,7 @@ from types import ModuleType
 from .. import _impl
 from .._version import __version__
 from . import _cp
+from ._fds import guard_standard
 from ._runner import EXIT_USAGE, debug_enabled, run_command
 
 #: The subcommand modules, in the order ``--help`` lists them.
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    guard_standard()  # before anything opens a file or socket
     try:
         args = build_parser().parse_args(argv)
     except KeyboardInterrupt:

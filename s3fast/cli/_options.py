@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import ssl
 from typing import Any
 
@@ -22,7 +23,15 @@ from ..net._resolver import parse_resolve_option
 from ._runner import warn
 
 
+# A plain decimal number in ASCII. float() and int() also take other scripts' digits ('٣'),
+# underscores ('1_0') and words ('infinity'): a typo or a paste from elsewhere would
+# otherwise become a value the user never wrote.
+_DECIMAL_RE = re.compile(r"\s*[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\s*", re.ASCII)
+
+
 def size(text: str) -> int:
+    if not text.isascii():
+        raise argparse.ArgumentTypeError(f"not a size: {text[:40]!r} (ASCII digits and a unit, e.g. 8MiB)")
     try:
         return parse_size(text)
     except ConfigError as exc:
@@ -31,17 +40,18 @@ def size(text: str) -> int:
 
 def gbps(text: str) -> float:
     """A rate in Gbps: a finite number in (0, MAX_GBPS] (nan, inf and 1e308 are refused)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}") from None
+    if not _DECIMAL_RE.fullmatch(text):
+        if text.strip().lower().lstrip("+-") in ("inf", "infinity", "nan"):
+            raise argparse.ArgumentTypeError(f"must be > 0 and at most {MAX_GBPS:g} Gbps, got {text[:40]!r}")
+        raise argparse.ArgumentTypeError(f"not a number: {text[:40]!r}")
+    value = float(text)
     if not (math.isfinite(value) and 0 < value <= MAX_GBPS):
         raise argparse.ArgumentTypeError(f"must be > 0 and at most {MAX_GBPS:g} Gbps, got {text[:40]!r}")
     return value
 
 
 def concurrency(text: str) -> int:
-    if not text.strip().isdigit() or len(text.strip()) > 6:
+    if not (text.strip().isascii() and text.strip().isdigit()) or len(text.strip()) > 6:
         raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_CONCURRENCY}, got {text[:40]!r}")
     value = int(text)
     if not 1 <= value <= MAX_CONCURRENCY:

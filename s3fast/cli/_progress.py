@@ -10,14 +10,15 @@ from .._units import format_size
 
 
 class Progress:
-    def __init__(self, total: int | None, client: Any, *, stream: TextIO = sys.stderr, mode: str = "auto",
+    def __init__(self, total: int | None, client: Any, *, stream: TextIO | None = None, mode: str = "auto",
                  interval: float | None = None) -> None:
         self.total = total
         self.client = client
-        self.stream = stream
+        # Looked up now, not at import: the CLI may have replaced a closed stderr since.
+        self.stream = stream if stream is not None else sys.stderr
         self.done = 0
         self.t0 = time.monotonic()
-        tty = stream.isatty()
+        tty = self.stream.isatty()
         self.mode = ("bar" if tty else "off") if mode == "auto" else mode
         self.interval = interval or (0.25 if self.mode == "bar" else 5.0)
         self._task: asyncio.Task[None] | None = None
