@@ -94,8 +94,8 @@ BAD_INPUT: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["s3://{b}/" + "k" * 1025, "{tmp}/x"], 2, "S3 key too long", {}),
     (["s3://{b}/a/..", "{tmp}"], 2, "ends with '..', which names no file", {}),
     (["s3://{b}/.", "{tmp}/"], 2, "ends with '.', which names no file", {}),
-    (["s3://{b}/x", "/dev/fd/9"], 2, "/dev/fd/9: descriptor 9 is not open", {}),
-    (["s3://{b}/x", "/proc/self/fd/99999999999"], 2, "is not open", {}),
+    (["s3://{b}/x", "/dev/fd/9"], 2, "/dev/fd/9 names descriptor 9, which", {}),
+    (["s3://{b}/x", "/proc/self/fd/99999999999"], 2, "which is not open", {}),
     (["s3://no-such-bucket-zz/x", "{tmp}/x"], 1, "bucket does not exist: no-such-bucket-zz", {}),
     (["s3://{b}/missing", "{tmp}/x"], 1, "no such key: s3://", {}),
 ]
@@ -233,9 +233,9 @@ def test_no_verify_ssl_warns(moto_cluster: Any, tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------- closed std streams
 @pytest.mark.parametrize("closed,args,code,fragment", [
     (0, ["-", "s3://{b}/up"], 2, "stdin is closed"),
-    (0, ["/dev/stdin", "s3://{b}/up"], 2, "that descriptor is closed"),
+    (0, ["/dev/stdin", "s3://{b}/up"], 2, "stdin, which is closed"),
     (1, ["s3://{b}/obj", "-"], 2, "stdout is closed"),
-    (1, ["s3://{b}/obj", "/dev/stdout"], 2, "stdout is not open"),
+    (1, ["s3://{b}/obj", "/dev/stdout"], 2, "stdout, which is closed"),
     (0, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
     (1, ["s3://{b}/obj", "{tmp}/out"], 0, ""),
     (2, ["s3://{b}/obj", "{tmp}/out"], 0, ""),

@@ -112,3 +112,15 @@ def test_signal_while_stdin_is_idle_ends_promptly(fault_cluster) -> None:  # typ
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert err.decode().strip().splitlines() == ["s3fast: interrupted by SIGTERM"]
     assert fault_cluster.list_multipart_uploads(bucket) == []
+
+
+def test_run_command_gives_the_callers_signal_handlers_back() -> None:
+    # In-process callers (this test process, an embedding program) must not keep the CLI's
+    # stop-signal handlers: a later SIGTERM would raise inside unrelated code.
+    import signal as _signal
+
+    from s3fast.cli._runner import run_command
+
+    before = {sig: _signal.getsignal(sig) for sig in (_signal.SIGTERM, _signal.SIGHUP)}
+    assert run_command(lambda args: 0, None) == 0
+    assert {sig: _signal.getsignal(sig) for sig in before} == before

@@ -21,7 +21,7 @@ from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printa
 from .._units import format_size
 from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
-from ._fds import check_stdin_source, check_writable_descriptor, descriptor_named, was_closed
+from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
 from ._options import add_common_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
@@ -87,7 +87,7 @@ def _check_local(p: Plan) -> None:
             return
         fd = descriptor_named(p.src)
         if fd is not None and was_closed(fd):
-            raise ConfigError(f"{p.src}: that descriptor is closed")
+            raise ConfigError(f"{p.src} names {_STD_NAMES[fd]}, which is closed")
         if not os.path.exists(p.src):
             raise ConfigError(f"no such file: {p.src}")
         if os.path.isdir(p.src):
@@ -96,10 +96,13 @@ def _check_local(p: Plan) -> None:
     if p.dst == "-":
         if was_closed(1):
             raise ConfigError("'-' writes to stdout, but stdout is closed")
-        check_writable_descriptor("/dev/stdout")
         return
-    if descriptor_named(p.dst) is not None:
-        check_writable_descriptor(p.dst)
+    fd = descriptor_named(p.dst)
+    if fd is not None:
+        # Only the command line knows a standard stream was closed (/dev/null stands in
+        # for it); every other descriptor check is the download's own (transfer/_special).
+        if was_closed(fd):
+            raise ConfigError(f"{p.dst} names {_STD_NAMES[fd]}, which is closed")
         return
     parent = os.path.dirname(p.dst) or "."
     if not os.path.isdir(parent):

@@ -1,5 +1,5 @@
-"""The descriptors the command line inherited: standard ones that were closed, and which
-``/dev/fd/N``-style destinations really name an inherited descriptor open for writing.
+"""The standard descriptors the command line inherited closed, and which descriptor a
+``/dev/fd/N``-style path names.
 
 A process started with stdin, stdout or stderr closed (``<&-``, ``>&-``, ``2>&-``, some
 daemons and cron set-ups) hands out 0, 1 or 2 to the next file or socket it opens: the
@@ -9,11 +9,8 @@ each closed one, so internal descriptors never take those numbers; the command t
 refuses to use a stream that was closed ('-' as source or destination) instead of reading
 or writing /dev/null as if it were data.
 
-``/dev/fd/N`` (or ``/proc/self/fd/N``, ``/dev/stdout``, ``/dev/stderr``) as a destination
-is written through the descriptor N itself; only one the process inherited open for
-writing may be used: any other N would be one of s3fast's own sockets or pipes once the
-transfer runs. Checked before anything is opened, so every descriptor open then is
-inherited.
+Whether a ``/dev/fd/N`` destination may be written at all is decided by the download
+itself (``transfer/_special.py``: inherited and open for writing), for library callers too.
 """
 from __future__ import annotations
 
@@ -24,7 +21,7 @@ import sys
 
 from .._errors import ConfigError
 
-_STD_NAMES = {0: "stdin", 1: "stdout", 2: "stderr"}
+STD_NAMES = {0: "stdin", 1: "stdout", 2: "stderr"}
 _closed: frozenset[int] = frozenset()
 
 
@@ -82,17 +79,4 @@ def check_stdin_source() -> None:
         raise ConfigError("'-' reads stdin, but stdin is closed")
 
 
-def check_writable_descriptor(path: str) -> None:
-    """ConfigError unless ``path`` (a /dev/fd/N-style name) is an inherited descriptor open for writing."""
-    fd = descriptor_named(path)
-    if fd is None:
-        return
-    name = _STD_NAMES.get(fd, f"descriptor {fd}") if fd >= 0 else "that descriptor"
-    if fd < 0 or was_closed(fd) or not _is_open(fd):
-        raise ConfigError(f"{path}: {name} is not open (only a descriptor the shell opened can be a destination)")
-    mode = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE
-    if mode not in (os.O_WRONLY, os.O_RDWR):
-        raise ConfigError(f"{path}: {name} is not open for writing")
-
-
-__all__ = ["check_stdin_source", "check_writable_descriptor", "descriptor_named", "guard_standard", "was_closed"]
+__all__ = ["STD_NAMES", "check_stdin_source", "descriptor_named", "guard_standard", "was_closed"]

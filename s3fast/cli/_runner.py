@@ -183,8 +183,10 @@ def signal_name(signum: int) -> str:
 def run_command(handler: Callable[[Any], int], args: Any) -> int:
     """Run one parsed command: stop signals become exit 128+N, any exception one line."""
     debug = debug_enabled(args)
+    handled = _handled_signals()
+    previous = {sig: signal.getsignal(sig) for sig in handled}
     try:
-        install_sync_handlers(_handled_signals())
+        install_sync_handlers(handled)
         return handler(args)
     except Interrupted as exc:
         _write_stderr(f"s3fast: interrupted by {signal_name(exc.signum)}\n")
@@ -201,6 +203,11 @@ def run_command(handler: Callable[[Any], int], args: Any) -> int:
         hint = "" if debug or code == EXIT_USAGE or isinstance(exc, (S3FastError, OSError)) else \
             " (S3FAST_DEBUG=1 or --debug shows the traceback)"
         return error(message + hint, code)
+    finally:
+        # A caller that runs a command in its own process (a test, an embedding program)
+        # gets its own signal handlers back.
+        for sig, before in previous.items():
+            signal.signal(sig, before)
 
 
 def _silence_stdout() -> None:

@@ -59,7 +59,7 @@ def named_descriptor(path: str) -> int | None:
         real_dir = os.path.realpath(directory)
         m = _OWN_FD_DIR.fullmatch(real_dir)
         if m is not None and int(m.group(1)) == os.getpid():
-            return int(base) if base.isdigit() else None
+            return int(base) if base.isascii() and base.isdigit() else None
         full = os.path.join(real_dir, base)
         try:
             target = os.readlink(full)
@@ -75,7 +75,7 @@ def check_descriptor(fd: int, path: str) -> None:
     try:
         flags = fcntl.fcntl(fd, fcntl.F_GETFL)
         st = os.fstat(fd)
-    except OSError:
+    except (OSError, OverflowError):  # OverflowError: a number no descriptor can have
         raise ConfigError(f"{path} names descriptor {fd}, which is not open") from None
     if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
         raise ConfigError(f"{path} names descriptor {fd}, which is not open for writing")
