@@ -99,6 +99,7 @@ def test_decide_size_mtime() -> None:
     assert decide(src, Entry("k", 11, 300.0), "size-mtime") == TRANSFER_SIZE
     assert decide(src, Entry("k", 10, 100.0), "size-mtime") == TRANSFER_NEWER
     assert decide(src, Entry("k", 10, 300.0), "size-mtime") == SKIP_SAME
+    assert decide(Entry("k", 10, 200.9), Entry("k", 10, 200.0), "size-mtime") == SKIP_SAME
 
 
 def test_decide_size_only_ignores_mtime_and_checksum_asks() -> None:

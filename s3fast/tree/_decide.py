@@ -51,7 +51,9 @@ def decide(src: Entry, dst: Entry | None, compare: str) -> str:
         return SKIP_SAME
     if compare == "checksum":
         return NEEDS_CHECKSUM
-    if src.mtime is not None and dst.mtime is not None and src.mtime > dst.mtime:
+    # Whole seconds: S3's LastModified has no fraction, and a file written at 10.7 s and
+    # uploaded at 10.9 s is listed at 10 s.
+    if src.mtime is not None and dst.mtime is not None and int(src.mtime) > int(dst.mtime):
         return TRANSFER_NEWER
     return SKIP_SAME
 
