@@ -18,6 +18,8 @@ def make_tree(root: Path, n: int = 200) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     for i in range(n):
         rel = f"d{i % 5}/s{i % 3}/f{i}.{'txt' if i % 2 else 'bin'}"
+        if i == 3:
+            rel = "d3/s0/f3 sp+a%20ce.txt"  # listed URL-encoded: must come back as itself
         data = os.urandom(i % 97) + f"{i}".encode()
         p = root / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -200,8 +202,8 @@ def test_failed_keys_are_named_and_the_rest_go_on(fault_cluster: Any, tmp_path: 
 
 def test_hostile_keys_never_escape_the_destination(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     b3 = moto_cluster.boto3_client()
-    # (a NUL key is refused by the unit tests: moto cannot list one in XML)
-    hostile = ["h/../../escape1", "h/a/../../../escape2", "h/..", "h/x\\..\\..\\escape3", "h//etc/x"]
+    hostile = ["h/../../escape1", "h/a/../../../escape2", "h/..", "h/x\\..\\..\\escape3", "h//etc/x",
+               "h/n\x00ul", "h/sp ace+plus/.."]
     for key in hostile + ["h/ok/file", "h/a", "h/a/b"]:
         b3.put_object(Bucket=bucket, Key=key, Body=b"x")
     dst = tmp_path / "deep" / "dst"

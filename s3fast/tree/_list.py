@@ -9,8 +9,12 @@ import asyncio
 import os
 import stat
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import quote, unquote_plus
 
+from .._s3xml import ObjectInfo, parse_list_v2
+from .._transport import Request
 from ._decide import Entry, parse_s3_time
 from ._paths import key_for
 
@@ -75,11 +79,41 @@ async def walk_local(root: str, *, follow_symlinks: bool = True,
         stack.extend(reversed(subdirs))
 
 
+@dataclass(frozen=True)
+class Page:
+    """One ListObjectsV2 page, keys and prefixes decoded."""
+
+    objects: list[ObjectInfo]
+    prefixes: list[str]
+
+
+async def list_pages(client: Client, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Page]:
+    """ListObjectsV2 pages under ``prefix``, with ``encoding-type=url``: a key holding a
+    character XML 1.0 cannot carry (a control character) is still listed, not an unparsable
+    answer. S3 encodes a space as '+' and a '+' as '%2B', hence ``unquote_plus``."""
+    token: str | None = None
+    while True:
+        params = [("encoding-type", "url"), ("list-type", "2"), ("prefix", prefix)]
+        if delimiter:
+            params.append(("delimiter", delimiter))
+        if token:
+            params.append(("continuation-token", token))
+        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(params))
+        _, body = await client._transport.call(Request("GET", bucket, None, query=query))
+        page = parse_list_v2(body)
+        yield Page([ObjectInfo(unquote_plus(o.key), o.size, o.etag, o.last_modified) for o in page.objects],
+                   [unquote_plus(p) for p in page.prefixes])
+        if not page.next_token:
+            return
+        token = page.next_token
+
+
 async def list_s3(client: Client, bucket: str, base: str) -> AsyncIterator[Entry]:
     """Every object whose key starts with ``base``; relative names are the rest of the key."""
     n = len(base)
-    async for obj in client.list(f"s3://{bucket}/{base}"):
-        yield Entry(obj.key[n:], obj.size, parse_s3_time(obj.last_modified), obj.key, obj.etag)
+    async for page in list_pages(client, bucket, base):
+        for obj in page.objects:
+            yield Entry(obj.key[n:], obj.size, parse_s3_time(obj.last_modified), obj.key, obj.etag)
 
 
-__all__ = ["WalkError", "list_s3", "walk_local"]
+__all__ = ["Page", "WalkError", "list_pages", "list_s3", "walk_local"]
