@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--progress", choices=("auto", "bar", "log", "off"), default="auto",
                    help="progress on stderr: a bar on a terminal, none otherwise (default: auto)")
     o.add_argument("--quiet", "-q", action="store_true", help="no summary line, no progress")
+    from ._tree import add_commands
+
+    add_commands(sub, cp)  # cp -r, sync, mv, rm, ls, cat (s3fast/cli/_tree.py, _ls.py)
     return parser
 
 
@@ -98,7 +101,9 @@ def _fail(message: str, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return _run_cp(args)
+        from ._tree import run_command, wants_tree
+
+        return run_command(args) if wants_tree(args) else _run_cp(args)
     except KeyboardInterrupt:
         sys.stderr.write("s3fast: interrupted\n")
         return 130

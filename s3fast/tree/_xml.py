@@ -85,4 +85,16 @@ def parse_copy_result(body: bytes, what: str) -> dict[str, str]:
     return _fields(root)
 
 
-__all__ = ["BadAnswer", "DeleteError", "delete_body", "parse_copy_result", "parse_delete"]
+def parse_buckets(body: bytes) -> list[tuple[str, str]]:
+    """ListBuckets: (name, creation date) of each bucket."""
+    root = _root(body, "ListBuckets")
+    out: list[tuple[str, str]] = []
+    for child in root:
+        if _local(child.tag) == "Buckets":
+            for b in child:
+                f = _fields(b)
+                out.append((f.get("Name", ""), f.get("CreationDate", "")))
+    return out
+
+
+__all__ = ["BadAnswer", "parse_buckets", "DeleteError", "delete_body", "parse_copy_result", "parse_delete"]
