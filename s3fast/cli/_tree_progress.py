@@ -36,7 +36,10 @@ class TreeProgress:
         self._task: asyncio.Task[None] | None = None
 
     # -- feeding ---------------------------------------------------------------------------------
-    def on_listed(self, e: Entry) -> None:
+    def on_listed(self, e: Entry | None) -> None:
+        if e is None:
+            self.listing_done = True
+            return
         self.listed += 1
         self.listed_bytes += e.size
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from .. import _checksum
 from .._errors import ConfigError, NoSuchKey, PreconditionFailed, S3Error
-from .._results import quick_init
+from .._results import ObjectHead, TransferResult, quick_init
 from .._url import S3Url, is_s3_url, parse_s3_url
 from ._decide import (
     COMPARES,
@@ -104,7 +104,7 @@ def dest_place(text: str) -> Place:
 
 
 async def entries(client: Client, place: Place, filters: Filters, *, follow_symlinks: bool = True,
-                  on_listed: Callable[[Entry], None] | None = None) -> AsyncIterator[Entry]:
+                  on_listed: Callable[[Entry | None], None] | None = None) -> AsyncIterator[Entry]:
     """The objects or files of ``place`` that its pattern and ``filters`` take."""
     pat = place.pattern
     if place.is_s3:
@@ -127,6 +127,8 @@ async def entries(client: Client, place: Place, filters: Filters, *, follow_syml
         if on_listed is not None:
             on_listed(e)
         yield e
+    if on_listed is not None:
+        on_listed(None)  # the listing is complete: the total is final
 
 
 def _describe(exc: BaseException) -> str:
@@ -209,7 +211,7 @@ class _Tree:
             elif op == "upload":
                 r = await self.client.upload(source, dest, on_progress=self.on_progress)
             else:
-                r = await self.client.copy(source, dest)
+                r = await self._copy(e, source, dest)
                 if self.on_progress is not None:
                     self.on_progress(r.bytes)
         except PreconditionFailed as exc:
@@ -217,6 +219,18 @@ class _Tree:
         except Exception as exc:  # noqa: BLE001 - one object's failure is its result
             return TreeResult(op, source, dest, 0, "failed", reason, _describe(exc))
         return TreeResult(op, source, dest, r.bytes, "done", reason)
+
+    async def _copy(self, e: Entry, source: str, dest: str) -> TransferResult:
+        from ..transfer import _copy
+
+        head = None
+        if e.size <= self.client.config.multipart_threshold and e.etag:
+            # The listing gave size and ETag: a CopyObject keeps the metadata by itself and
+            # S3 checksums the copy, so the HEAD (half the requests of a small copy) is
+            # skipped. A multipart copy still HEADs for metadata and the full checksum.
+            src = parse_s3_url(source)
+            head = ObjectHead(bucket=src.bucket, key=src.key, size=e.size, etag=e.etag)
+        return await _copy.copy(self.client, parse_s3_url(source), parse_s3_url(dest), head=head)
 
     async def _exists(self, url: str) -> bool:
         # A HEAD, then the write: another writer between the two is not detected (a
@@ -281,7 +295,7 @@ def _filters(include: Iterable[tuple[str, str]] | Filters | None) -> Filters:
 async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tuple[str, str]] | Filters | None = None,
                     no_clobber: bool = False, dryrun: bool = False, follow_symlinks: bool = True,
                     raw: bool = False, window: int = DEFAULT_WINDOW,
-                    on_listed: Callable[[Entry], None] | None = None,
+                    on_listed: Callable[[Entry | None], None] | None = None,
                     on_progress: Callable[[int], None] | None = None) -> AsyncIterator[TreeResult]:
     """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``."""
     s, d = source_place(src, raw=raw), dest_place(dst)
@@ -294,7 +308,7 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
 async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime", delete: bool = False,
                filters: Iterable[tuple[str, str]] | Filters | None = None, dryrun: bool = False,
                follow_symlinks: bool = True, window: int = DEFAULT_WINDOW,
-               on_listed: Callable[[Entry], None] | None = None,
+               on_listed: Callable[[Entry | None], None] | None = None,
                on_progress: Callable[[int], None] | None = None) -> AsyncIterator[TreeResult]:
     """Make ``dst`` hold what ``src`` holds: transfer what is missing or different (see
     ``_decide``), and with ``delete`` remove from ``dst`` what ``src`` does not have."""
@@ -361,7 +375,7 @@ async def _delete_keys(client: Client, bucket: str, keys: Iterable[str] | AsyncI
 
 async def delete_tree(client: Client, url: str, *, filters: Iterable[tuple[str, str]] | Filters | None = None,
                       raw: bool = False, dryrun: bool = False,
-                      on_listed: Callable[[Entry], None] | None = None) -> AsyncIterator[TreeResult]:
+                      on_listed: Callable[[Entry | None], None] | None = None) -> AsyncIterator[TreeResult]:
     """Delete every object under the prefix (or matching the wildcard) ``url``, 1,000 a request."""
     place = source_place(url, raw=raw)
     if not place.is_s3:
