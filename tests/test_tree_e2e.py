@@ -239,7 +239,10 @@ def test_delete_tree_batches_and_no_clobber(fault_cluster: Any, tmp_path: Path) 
     async def go() -> tuple[list[TreeResult], list[TreeResult], list[Any]]:
         async with client_for(fault_cluster) as c:
             await collect(c.copy_tree(str(src), f"s3://{bucket}/k"))
+            n = mark(fault_cluster)
             again = await collect(c.copy_tree(str(src), f"s3://{bucket}/k", no_clobber=True))
+            # S3 refuses each overwrite itself (If-None-Match: *): one PUT answered 412, no HEAD.
+            assert sorted({(r.method, r.status) for r in since(fault_cluster, n)}) == [("PUT", 412)]
             n = mark(fault_cluster)
             gone = await collect(c.delete_tree(f"s3://{bucket}/k/", filters=[("exclude", "d0/*")]))
             left = [o.key async for o in c.list(f"s3://{bucket}/k/")]

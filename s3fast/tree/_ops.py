@@ -206,6 +206,10 @@ class _Tree:
                 if self.no_clobber and os.path.lexists(dest):
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
                 r = await self.client.download(source, dest, on_progress=self.on_progress)
+            elif op == "upload" and self.no_clobber and e.size <= self.client.config.multipart_threshold:
+                r = await self._put_if_absent(source, dest)
+                if r is None:
+                    return TreeResult(op, source, dest, 0, "skipped", "exists")
             elif self.no_clobber and await self._exists(dest):
                 return TreeResult(op, source, dest, 0, "skipped", "exists")
             elif op == "upload":
@@ -232,9 +236,22 @@ class _Tree:
             head = ObjectHead(bucket=src.bucket, key=src.key, size=e.size, etag=e.etag)
         return await _copy.copy(self.client, parse_s3_url(source), parse_s3_url(dest), head=head)
 
+    async def _put_if_absent(self, path: str, url: str) -> TransferResult | None:
+        """A single PUT with ``If-None-Match: *``: S3 itself refuses to overwrite (412), so a
+        writer racing us is never clobbered. None when the key exists."""
+        from ..transfer import _upload
+
+        u = parse_s3_url(url)
+        try:
+            return await _upload.upload(self.client, path, u.bucket, u.key, headers={"if-none-match": "*"},
+                                        on_progress=self.on_progress)
+        except PreconditionFailed:
+            return None
+
     async def _exists(self, url: str) -> bool:
-        # A HEAD, then the write: another writer between the two is not detected (a
-        # conditional write would be, but needs the upload path's extra headers).
+        # A HEAD, then the write: another writer between the two is not detected. Used for
+        # copies and multipart uploads (whose conditional header belongs on
+        # CompleteMultipartUpload, which the upload path does not take).
         try:
             await self.client.head(url, checksum_mode=False)
         except NoSuchKey:
