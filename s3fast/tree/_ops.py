@@ -207,9 +207,10 @@ class _Tree:
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
                 r = await self.client.download(source, dest, on_progress=self.on_progress)
             elif op == "upload" and self.no_clobber and e.size <= self.client.config.multipart_threshold:
-                r = await self._put_if_absent(source, dest)
-                if r is None:
+                put = await self._put_if_absent(source, dest)
+                if put is None:
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
+                r = put
             elif self.no_clobber and await self._exists(dest):
                 return TreeResult(op, source, dest, 0, "skipped", "exists")
             elif op == "upload":
@@ -376,7 +377,7 @@ async def _aiter(keys: Iterable[str]) -> AsyncIterator[str]:
 
 async def _delete_keys(client: Client, bucket: str, keys: Iterable[str] | AsyncIterator[str], *,
                        dryrun: bool = False, window: int = 4) -> AsyncIterator[TreeResult]:
-    stream = keys if hasattr(keys, "__aiter__") else _aiter(keys)  # type: ignore[arg-type]
+    stream: AsyncIterator[str] = keys if isinstance(keys, AsyncIterator) else _aiter(keys)
 
     async def one(batch: list[str]) -> list[TreeResult]:
         if dryrun:
@@ -385,7 +386,7 @@ async def _delete_keys(client: Client, bucket: str, keys: Iterable[str] | AsyncI
         return [TreeResult("delete", "", f"s3://{bucket}/{k}", 0, "failed" if err else "done", "", err)
                 for k, err in outcome.items()]
 
-    async for results in run(batched(stream, MAX_BATCH), one, window=window):  # type: ignore[arg-type]
+    async for results in run(batched(stream, MAX_BATCH), one, window=window):
         for r in results:
             yield r
 
