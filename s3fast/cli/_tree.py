@@ -49,6 +49,16 @@ def share_options(template: argparse.ArgumentParser, parser: argparse.ArgumentPa
                 target._add_action(action)
 
 
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"--workers takes a number from 1 to 256, got {text!r}")
+    return n
+
+
 def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw: bool = True) -> None:
     g = p.add_argument_group("selection")
     g.add_argument("--include", action=_Filter, dest="filters", metavar="PATTERN",
@@ -59,6 +69,9 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
     if raw:
         g.add_argument("--raw", action="store_true", help="'*' and '?' in the source are literal characters")
     if symlinks:
+        g.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="shard the objects over N processes sharing the rate target, cap and memory "
+                            "limit (default: 1)")
         g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
                        help="upload what symlinks point to (default)")
         g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
@@ -115,6 +128,14 @@ def fail(message: str, code: int) -> int:
     return code
 
 
+def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The Client keywords of the shared options (picklable: worker processes get them)."""
+    resolve = parse_resolve_option(args.resolve) if args.resolve else None
+    return {"endpoint_url": args.endpoint_url, "region": args.region, "profile": args.profile,
+            "anonymous": args.no_sign_request, "addressing_style": args.addressing_style,
+            "ca_bundle": args.ca_bundle, "verify": not args.no_verify_ssl, "resolve": resolve}
+
+
 def make_client(args: argparse.Namespace) -> Any:
     """A client from the shared options (raises ConfigError on a bad value)."""
     from .._client import Client
@@ -127,10 +148,7 @@ def make_client(args: argparse.Namespace) -> Any:
         max_concurrency=getattr(args, "concurrency", None), target_gbps=getattr(args, "target_gbps", None),
         max_gbps=getattr(args, "max_gbps", None), memory_limit=getattr(args, "memory_limit", d.memory_limit),
     )
-    resolve = parse_resolve_option(args.resolve) if args.resolve else None
-    return Client(endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
-                  anonymous=args.no_sign_request, addressing_style=args.addressing_style,
-                  ca_bundle=args.ca_bundle, verify=not args.no_verify_ssl, resolve=resolve, config=config)
+    return Client(**client_kwargs(args), config=config)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -196,6 +214,8 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
         return
     hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes,
              "follow_symlinks": args.follow_symlinks}
+    if args.workers > 1:
+        hooks.update(workers=args.workers, client_kwargs=client_kwargs(args))
     if args.command == "sync":
         compare = "checksum" if args.checksum else "size" if args.size_only else "size-mtime"
         async for r in client.sync(args.src, args.dst, compare=compare, delete=args.delete, **common, **hooks):

@@ -12,7 +12,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .. import _checksum
 from .._errors import ConfigError, NoSuchKey, PreconditionFailed, S3Error
@@ -314,20 +314,42 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
                     no_clobber: bool = False, dryrun: bool = False, follow_symlinks: bool = True,
                     raw: bool = False, window: int = DEFAULT_WINDOW,
                     on_listed: Callable[[Entry | None], None] | None = None,
-                    on_progress: Callable[[int], None] | None = None) -> AsyncIterator[TreeResult]:
-    """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``."""
+                    on_progress: Callable[[int], None] | None = None,
+                    workers: int = 1, client_kwargs: dict[str, Any] | None = None) -> AsyncIterator[TreeResult]:
+    """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``.
+
+    ``workers`` > 1 shards the objects over that many processes, each with its own client
+    built from ``client_kwargs`` (the :class:`~s3fast.Client` keywords, without ``config``)
+    and a 1/N share of this client's target, cap and memory limit."""
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
     items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
+    if workers > 1:
+        from ._workers import Job, sharded
+
+        job = Job(_worker_kwargs(client_kwargs), client.config, s, d, no_clobber, dryrun, None, window)
+        async for r in sharded(items, job, workers):
+            if on_progress is not None:
+                on_progress(r.bytes)
+            yield r
+        return
     async for r in run(items, tree.transfer, window=window):
         yield r
+
+
+def _worker_kwargs(client_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    if client_kwargs is None:
+        raise ConfigError("workers > 1 needs client_kwargs: the Client keywords each worker process "
+                          "builds its own client with (without config)")
+    return client_kwargs
 
 
 async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime", delete: bool = False,
                filters: Iterable[tuple[str, str]] | Filters | None = None, dryrun: bool = False,
                follow_symlinks: bool = True, window: int = DEFAULT_WINDOW,
                on_listed: Callable[[Entry | None], None] | None = None,
-               on_progress: Callable[[int], None] | None = None) -> AsyncIterator[TreeResult]:
+               on_progress: Callable[[int], None] | None = None,
+               workers: int = 1, client_kwargs: dict[str, Any] | None = None) -> AsyncIterator[TreeResult]:
     """Make ``dst`` hold what ``src`` holds: transfer what is missing or different (see
     ``_decide``), and with ``delete`` remove from ``dst`` what ``src`` does not have."""
     if compare not in COMPARES:
@@ -347,8 +369,17 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     async def one(pair: tuple[Entry, Entry | None]) -> TreeResult:
         return await tree.sync_one(pair[0], pair[1], compare)
 
-    async for r in run(pairs(), one, window=window):
-        yield r
+    if workers > 1:
+        from ._workers import Job, sharded
+
+        job = Job(_worker_kwargs(client_kwargs), client.config, s, d, False, dryrun, compare, window)
+        async for r in sharded(pairs(), job, workers):
+            if on_progress is not None:
+                on_progress(r.bytes)
+            yield r
+    else:
+        async for r in run(pairs(), one, window=window):
+            yield r
     if delete and index:
         extra = index.values()
         if d.is_s3:
