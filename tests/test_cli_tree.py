@@ -35,6 +35,7 @@ def test_cp_recursive_up_down_ls_rm(moto_cluster: Any, bucket: str, tmp_path: Pa
     assert code == 0, err
     assert read_tree(tmp_path / "dst") == files
 
+    assert bucket in cli("ls", *o).stdout.decode().split()  # no URL: the buckets
     top = cli("ls", f"s3://{bucket}/run/", *o).stdout.decode().splitlines()
     assert sorted(line.split()[-1] for line in top) == [f"d{i}/" for i in range(5)]
     assert all(line.split()[0] == "PRE" for line in top)
