@@ -5,8 +5,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from e2e_helpers import cli
-from support.faultrules import Rule, respond
+from support.faultrules import Rule, respond, stall
 from test_tree_e2e import make_tree, read_tree
 
 
@@ -124,3 +126,33 @@ def test_hostile_keys_warn_and_stay_inside(moto_cluster: Any, bucket: str, tmp_p
     assert code == 0 and out["objects"] == 1 and out["skipped"] == 1
     assert "s3fast: warning: skipped" in err and "unsafe key" in err
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["good"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tmp_path: Path, workers: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    bucket = fault_cluster.moto.make_bucket()
+    src = tmp_path / "src"
+    make_tree(src, 10)
+    (src / "big.bin").write_bytes(os.urandom(12 << 20))
+    # Part 2 never answers: the upload is still open when the interrupt comes.
+    fault_cluster.add_rule(Rule(stall(0, 60), method="PUT", path=r"partNumber=2&"))
+    p = subprocess.Popen([sys.executable, "-m", "s3fast.cli", "cp", "-r", str(src), f"s3://{bucket}/i/",
+                          "--part-size", "5MiB", "--workers", workers, *opts(fault_cluster)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        fault_cluster.wait_for_requests(
+            lambda recs: any(r.method == "PUT" and "partNumber=1&" in r.target for r in recs), timeout=60)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 130, err
+    assert b"Traceback" not in err
+    assert fault_cluster.list_multipart_uploads(bucket) == []
