@@ -243,8 +243,10 @@ class _Tree:
         from ..transfer import _upload
 
         u = parse_s3_url(url)
+        # The upload path takes the client's transfer context where the client has one.
+        ctx: Any = getattr(self.client, "_ctx", self.client)
         try:
-            return await _upload.upload(self.client, path, u.bucket, u.key, headers={"if-none-match": "*"},
+            return await _upload.upload(ctx, path, u.bucket, u.key, headers={"if-none-match": "*"},
                                         on_progress=self.on_progress)
         except PreconditionFailed:
             return None
