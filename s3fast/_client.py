@@ -283,3 +283,46 @@ class Client:
             body = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
                     f"<LocationConstraint>{self.region}</LocationConstraint></CreateBucketConfiguration>").encode()
         await self._transport.call(Request("PUT", bucket, None, body=body or None))
+
+    # -- many objects (s3fast.tree) and server-side copies ------------------------------------------
+    async def copy(self, src_url: str, dst_url: str) -> TransferResult:
+        """Copy an object inside S3 (across buckets too): CopyObject, or UploadPartCopy parts in
+        parallel above the multipart threshold; pinned to the source's ETag, metadata kept."""
+        from .transfer import _copy
+
+        self._start_tuner()
+        return await _copy.copy(self, parse_s3_url(src_url), parse_s3_url(dst_url))
+
+    def copy_tree(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """Copy every object under ``src`` to ``dst``, one :class:`~s3fast.tree.TreeResult` per
+        object as it finishes (see :func:`s3fast.tree.copy_tree` for the keywords)."""
+        from . import tree
+
+        self._start_tuner()
+        return tree.copy_tree(self, src, dst, **kwargs)
+
+    def sync(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """Transfer what ``dst`` lacks or holds differently (:func:`s3fast.tree.sync`)."""
+        from . import tree
+
+        self._start_tuner()
+        return tree.sync(self, src, dst, **kwargs)
+
+    def delete_tree(self, url: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """Delete every object under a prefix or matching a wildcard, 1,000 per request."""
+        from . import tree
+
+        return tree.delete_tree(self, url, **kwargs)
+
+    def delete_many(self, urls: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Delete these ``s3://bucket/key`` objects, 1,000 per request, each key's error reported."""
+        from . import tree
+
+        return tree.delete_many(self, urls, **kwargs)
+
+    def move_tree(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """``copy_tree``, then delete each source object that was copied."""
+        from . import tree
+
+        self._start_tuner()
+        return tree.move_tree(self, src, dst, **kwargs)
