@@ -22,11 +22,12 @@ from .._s3xml import complete_body, parse_complete, parse_initiate
 from .._transport import TALLY, Request, Tally
 from .._url import S3Url
 from ..tree._xml import BadAnswer, parse_copy_result
+from ._meta import head_object
 from ._planner import Part, plan_upload
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
-    from .._client import Client
+    from ._context import TransferContext
 
 #: S3 refuses CopyObject above this size
 MAX_COPY_OBJECT = 5 << 30
@@ -52,7 +53,7 @@ def _check(dst: S3Url, want: tuple[str, str] | None, got: str | None) -> bool:
     return True
 
 
-async def copy(client: Client, src: S3Url, dst: S3Url, *, head: ObjectHead | None = None,
+async def copy(ctx: TransferContext, src: S3Url, dst: S3Url, *, head: ObjectHead | None = None,
                headers: dict[str, str] | None = None) -> TransferResult:
     """Copy ``src`` to ``dst`` inside S3 (across buckets too); ``head`` saves a HEAD when the
     caller already has it; ``headers`` are added to the write (e.g. ``if-none-match``)."""
@@ -61,15 +62,15 @@ async def copy(client: Client, src: S3Url, dst: S3Url, *, head: ObjectHead | Non
     try:
         t0 = time.monotonic()
         if head is None:
-            head = await client.head(str(src), checksum_mode=True)
+            head = await head_object(ctx.transport, src.bucket, src.key, checksum_mode=True)
         want = _full_checksum(head)
-        algo = _checksum.get(want[0] if want else client.config.checksum)
-        cfg = client.config
+        cfg = ctx.config
+        algo = _checksum.get(want[0] if want else cfg.checksum)
         if head.size <= min(cfg.multipart_threshold, MAX_COPY_OBJECT):
-            etag, verified = await _copy_object(client, src, dst, head, algo, want, headers or {})
+            etag, verified = await _copy_object(ctx, src, dst, head, algo, want, headers or {})
             parts = 1
         else:
-            etag, verified, parts = await _copy_multipart(client, src, dst, head, algo, want, headers or {})
+            etag, verified, parts = await _copy_multipart(ctx, src, dst, head, algo, want, headers or {})
         return TransferResult(
             operation="copy", bucket=dst.bucket, key=dst.key, bytes=head.size,
             seconds=time.monotonic() - t0, parts=parts, etag=etag,
@@ -80,7 +81,7 @@ async def copy(client: Client, src: S3Url, dst: S3Url, *, head: ObjectHead | Non
         TALLY.reset(token)
 
 
-async def _copy_object(client: Client, src: S3Url, dst: S3Url, head: ObjectHead,
+async def _copy_object(ctx: TransferContext, src: S3Url, dst: S3Url, head: ObjectHead,
                        algo: _checksum.Algorithm | None, want: tuple[str, str] | None,
                        extra: dict[str, str]) -> tuple[str | None, bool]:
     headers = {"x-amz-copy-source": _source_header(src), "x-amz-metadata-directive": "COPY", **extra}
@@ -88,8 +89,8 @@ async def _copy_object(client: Client, src: S3Url, dst: S3Url, head: ObjectHead,
         headers["x-amz-copy-source-if-match"] = head.etag
     if algo is not None:
         headers["x-amz-checksum-algorithm"] = algo.s3_name
-    _, body = await client._transport.call(Request("PUT", dst.bucket, dst.key, headers=headers,
-                                                   error_in_200=True))
+    _, body = await ctx.transport.call(Request("PUT", dst.bucket, dst.key, headers=headers,
+                                                error_in_200=True))
     try:
         doc = parse_copy_result(body, f"CopyObject {src} -> {dst}")
     except BadAnswer as exc:
@@ -98,11 +99,11 @@ async def _copy_object(client: Client, src: S3Url, dst: S3Url, head: ObjectHead,
     return doc.get("ETag"), _check(dst, want, got)
 
 
-async def _copy_multipart(client: Client, src: S3Url, dst: S3Url, head: ObjectHead,
+async def _copy_multipart(ctx: TransferContext, src: S3Url, dst: S3Url, head: ObjectHead,
                           algo: _checksum.Algorithm | None, want: tuple[str, str] | None,
                           extra: dict[str, str]) -> tuple[str | None, bool, int]:
-    transport = client._transport
-    cfg = client.config
+    transport = ctx.transport
+    cfg = ctx.config
     plan = plan_upload(head.size, cfg.part_size, cfg.multipart_threshold)
     create_headers = {f"x-amz-meta-{k}": v for k, v in head.metadata.items()}
     if head.content_type:
@@ -138,7 +139,7 @@ async def _copy_multipart(client: Client, src: S3Url, dst: S3Url, head: ObjectHe
         done[part.number] = (etag, doc.get(f"Checksum{algo.s3_name}") if algo is not None else None)
 
     try:
-        await run_bounded(plan.parts, one, client.task_window)
+        await run_bounded(plan.parts, one, ctx.task_window)
         parts = [(n, etag, cs) for n, (etag, cs) in sorted(done.items())]
         # Part checksums are listed only when every part has one (a store that does not
         # return them would reject a partial list).
@@ -163,7 +164,7 @@ async def _copy_multipart(client: Client, src: S3Url, dst: S3Url, head: ObjectHe
     verified = _check(dst, want, got)
     if want is not None and not verified:
         # The store did not echo a checksum: read what it holds for the copy.
-        info = await client.head(str(dst), checksum_mode=True)
+        info = await head_object(transport, dst.bucket, dst.key, checksum_mode=True)
         verified = _check(dst, want, info.checksum[1] if info.checksum else None)
     return doc.get("ETag"), verified, len(plan.parts)
 

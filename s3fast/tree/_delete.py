@@ -4,24 +4,21 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from .._errors import S3Error
-from .._transport import Request
+from .._transport import Request, Transport
 from ._xml import BadAnswer, delete_body, parse_delete
-
-if TYPE_CHECKING:
-    from .._client import Client
 
 #: S3's limit of keys per DeleteObjects request
 MAX_BATCH = 1000
 
 
-async def delete_batch(client: Client, bucket: str, keys: Sequence[str]) -> dict[str, str | None]:
+async def delete_batch(transport: Transport, bucket: str, keys: Sequence[str]) -> dict[str, str | None]:
     """Delete ``keys`` of ``bucket`` in one request: key -> None (deleted) or its error.
 
     A whole-request failure (access denied to the bucket, a broken answer) is every key's
-    error: the caller reports each key, none is silently counted as deleted.
+    error: the caller reports each key, none is silently counted as deleted. Reached through
+    :meth:`s3fast.Client.delete_batch`, which owns the transport.
     """
     if len(keys) > MAX_BATCH:
         raise ValueError(f"DeleteObjects takes at most {MAX_BATCH} keys, got {len(keys)}")
@@ -31,8 +28,8 @@ async def delete_batch(client: Client, bucket: str, keys: Sequence[str]) -> dict
                "content-type": "application/xml"}
     out: dict[str, str | None] = {k: None for k in keys}
     try:
-        _, answer = await client._transport.call(Request("POST", bucket, None, query="delete", headers=headers,
-                                                         body=body, error_in_200=True))
+        _, answer = await transport.call(Request("POST", bucket, None, query="delete", headers=headers,
+                                                body=body, error_in_200=True))
         _, errors = parse_delete(answer)
     except (S3Error, BadAnswer) as exc:
         return {k: str(exc) for k in keys}

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_plus
 
 from .._s3xml import ObjectInfo, parse_list_v2
-from .._transport import Request
+from .._transport import Request, Transport
 from ._decide import Entry, parse_s3_time
 from ._paths import key_for
 
@@ -87,10 +87,11 @@ class Page:
     prefixes: list[str]
 
 
-async def list_pages(client: Client, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Page]:
+async def list_pages(transport: Transport, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Page]:
     """ListObjectsV2 pages under ``prefix``, with ``encoding-type=url``: a key holding a
     character XML 1.0 cannot carry (a control character) is still listed, not an unparsable
-    answer. S3 encodes a space as '+' and a '+' as '%2B', hence ``unquote_plus``."""
+    answer. S3 encodes a space as '+' and a '+' as '%2B', hence ``unquote_plus``.
+    Reached through :meth:`s3fast.Client.list_pages`, which owns the transport."""
     token: str | None = None
     while True:
         params = [("encoding-type", "url"), ("list-type", "2"), ("prefix", prefix)]
@@ -99,7 +100,7 @@ async def list_pages(client: Client, bucket: str, prefix: str, *, delimiter: str
         if token:
             params.append(("continuation-token", token))
         query = "&".join(f"{k}={quote(v, safe='')}" for k, v in sorted(params))
-        _, body = await client._transport.call(Request("GET", bucket, None, query=query))
+        _, body = await transport.call(Request("GET", bucket, None, query=query))
         page = parse_list_v2(body)
         yield Page([ObjectInfo(unquote_plus(o.key), o.size, o.etag, o.last_modified) for o in page.objects],
                    [unquote_plus(p) for p in page.prefixes])
@@ -111,7 +112,7 @@ async def list_pages(client: Client, bucket: str, prefix: str, *, delimiter: str
 async def list_s3(client: Client, bucket: str, base: str) -> AsyncIterator[Entry]:
     """Every object whose key starts with ``base``; relative names are the rest of the key."""
     n = len(base)
-    async for page in list_pages(client, bucket, base):
+    async for page in client.list_pages(bucket, base):
         for obj in page.objects:
             yield Entry(obj.key[n:], obj.size, parse_s3_time(obj.last_modified), obj.key, obj.etag)
 

@@ -27,7 +27,7 @@ from ._decide import (
     decide,
     is_transfer,
 )
-from ._delete import MAX_BATCH, delete_batch
+from ._delete import MAX_BATCH
 from ._engine import batched, run
 from ._list import list_s3, walk_local
 from ._match import Filters, SourcePattern, source_pattern
@@ -226,8 +226,6 @@ class _Tree:
         return TreeResult(op, source, dest, r.bytes, "done", reason)
 
     async def _copy(self, e: Entry, source: str, dest: str) -> TransferResult:
-        from ..transfer import _copy
-
         head = None
         if e.size <= self.client.config.multipart_threshold and e.etag:
             # The listing gave size and ETag: a CopyObject keeps the metadata by itself and
@@ -235,19 +233,13 @@ class _Tree:
             # skipped. A multipart copy still HEADs for metadata and the full checksum.
             src = parse_s3_url(source)
             head = ObjectHead(bucket=src.bucket, key=src.key, size=e.size, etag=e.etag)
-        return await _copy.copy(self.client, parse_s3_url(source), parse_s3_url(dest), head=head)
+        return await self.client.copy(source, dest, head=head)
 
     async def _put_if_absent(self, path: str, url: str) -> TransferResult | None:
         """A single PUT with ``If-None-Match: *``: S3 itself refuses to overwrite (412), so a
         writer racing us is never clobbered. None when the key exists."""
-        from ..transfer import _upload
-
-        u = parse_s3_url(url)
-        # The upload path takes the client's transfer context where the client has one.
-        ctx: Any = getattr(self.client, "_ctx", self.client)
         try:
-            return await _upload.upload(ctx, path, u.bucket, u.key, headers={"if-none-match": "*"},
-                                        on_progress=self.on_progress)
+            return await self.client.upload(path, url, if_none_match=True, on_progress=self.on_progress)
         except PreconditionFailed:
             return None
 
@@ -415,7 +407,7 @@ async def _delete_keys(client: Client, bucket: str, keys: Iterable[str] | AsyncI
     async def one(batch: list[str]) -> list[TreeResult]:
         if dryrun:
             return [TreeResult("delete", "", f"s3://{bucket}/{k}", 0, "dryrun") for k in batch]
-        outcome = await delete_batch(client, bucket, batch)
+        outcome = await client.delete_batch(bucket, batch)
         return [TreeResult("delete", "", f"s3://{bucket}/{k}", 0, "failed" if err else "done", "", err)
                 for k, err in outcome.items()]
 
