@@ -21,6 +21,7 @@ from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printa
 from .._units import format_size
 from .._url import S3Url, is_s3_url, parse_s3_url
 from .._version import __version__
+from . import _tree
 from ._options import add_common_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
@@ -30,11 +31,13 @@ _STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def register(sub: Any) -> None:
-    cp = sub.add_parser("cp", help="copy a file to or from S3",
-                        description="Copy SRC to DST; one of them is s3://bucket/key, the other a local path "
-                                    "('-' for stdin/stdout).")
+    cp = sub.add_parser("cp", help="copy files or objects to, from or inside S3",
+                        description="Copy SRC to DST: a local path ('-' for stdin/stdout) and s3://bucket/key, "
+                                    "or two S3 URLs (a server-side copy); --recursive or a wildcard in SRC "
+                                    "copies many objects.")
     cp.add_argument("src")
     cp.add_argument("dst")
+    _tree.add_cp_tree_options(cp)
     add_common_options(cp)
     add_transfer_options(cp)
     cp.set_defaults(handler=main)
@@ -93,6 +96,8 @@ def _check_local(p: Plan) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if _tree.wants_tree(args):
+        return _tree.main(args)
     try:
         p = plan(args.src, args.dst)
         _check_local(p)

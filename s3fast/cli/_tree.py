@@ -1,5 +1,7 @@
-"""Many-object commands: ``cp -r``/wildcards, ``sync``, ``mv``, ``rm`` (``ls`` and ``cat``
-are in ``_ls``). They share the endpoint, credential, transfer and output options of ``cp``.
+"""Many-object commands: ``cp -r``/wildcards and S3 -> S3 ``cp``, ``sync``, ``mv``, ``rm``
+(``ls`` and ``cat`` are in ``_ls``). Their options come from :mod:`._options`, like every
+subcommand's; each runs through :func:`._runner.run_async` (signals, exit statuses, one-line
+errors).
 
 Exit status: 0 every object done (or skipped on purpose), 1 some object failed (each named
 on stderr and in the JSON summary) or the listing failed, 2 a usage error or bad input.
@@ -10,20 +12,19 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
-from .._config import TransferConfig
-from .._errors import ConfigError, CredentialsError, LocalIOError, S3Error, S3FastError
+from .._errors import ConfigError, S3FastError, printable
 from .._units import format_size
 from .._url import is_s3_url, parse_s3_url
 from ..net._resolver import parse_resolve_option
 from ..tree import TreeResult
 from ..tree._match import has_wildcard
 from ..tree._xml import BadAnswer
+from ._options import make_client, transfer_config
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 from ._tree_progress import TreeProgress
-
-_SHARED = ("endpoint and credentials", "transfer", "output")
 
 
 class _Filter(argparse.Action):
@@ -34,19 +35,6 @@ class _Filter(argparse.Action):
         rules = list(getattr(namespace, "filters", None) or [])
         rules.append(((option_string or "--include").lstrip("-"), str(values)))
         namespace.filters = rules
-
-
-def share_options(template: argparse.ArgumentParser, parser: argparse.ArgumentParser,
-                  titles: Sequence[str] = _SHARED, skip: Sequence[str] = ()) -> None:
-    """Give ``parser`` the option groups of ``cp`` (the same actions, as argparse's
-    ``parents=`` does), so every command takes the same endpoint and output options."""
-    for group in template._action_groups:
-        if group.title not in titles:
-            continue
-        target = parser.add_argument_group(group.title)
-        for action in group._group_actions:
-            if not any(o in skip for o in action.option_strings):
-                target._add_action(action)
 
 
 def _workers(text: str) -> int:
@@ -78,102 +66,49 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
                        help="skip symlinks in local sources")
 
 
-def add_commands(sub: Any, cp: argparse.ArgumentParser) -> None:
-    """Tree options on ``cp``, and the ``sync``, ``mv``, ``rm``, ``ls``, ``cat`` commands."""
+def add_cp_tree_options(cp: argparse.ArgumentParser) -> None:
+    """The many-object flags of ``cp`` (its handler sends such a copy to :func:`main`)."""
     cp.add_argument("--recursive", "-r", action="store_true", help="copy every object under a prefix or directory")
     cp.add_argument("--no-clobber", "-n", action="store_true", help="never overwrite an existing object or file")
     add_filter_options(cp)
 
-    sync = sub.add_parser("sync", help="make DST hold what SRC holds",
-                          description="Transfer what DST lacks or holds differently (size, newer mtime, or "
-                                      "--checksum); local <-> S3 or S3 -> S3.")
-    sync.add_argument("src")
-    sync.add_argument("dst")
-    sync.add_argument("--size-only", action="store_true", help="compare sizes only")
-    sync.add_argument("--checksum", action="store_true",
-                      help="compare the full-object CRC64NVME/CRC32C instead of mtimes")
-    sync.add_argument("--delete", action="store_true", help="delete what DST has and SRC does not")
-    add_filter_options(sync, raw=False)
-    share_options(cp, sync, skip=("--checksum", "--content-type"))
-
-    mv = sub.add_parser("mv", help="copy, then delete each source object that was copied")
-    mv.add_argument("src")
-    mv.add_argument("dst")
-    mv.add_argument("--recursive", "-r", action="store_true", help="move every object under a prefix or directory")
-    add_filter_options(mv)
-    share_options(cp, mv, skip=("--content-type",))
-
-    rm = sub.add_parser("rm", help="delete objects (1,000 per request)")
-    rm.add_argument("urls", nargs="+", metavar="URL")
-    rm.add_argument("--recursive", "-r", action="store_true", help="delete every object under each prefix")
-    add_filter_options(rm, symlinks=False)
-    share_options(cp, rm, titles=("endpoint and credentials", "output"))
-
-    from ._ls import add_ls_commands
-
-    add_ls_commands(sub, cp)
-
 
 def wants_tree(args: argparse.Namespace) -> bool:
     """Whether ``cp`` is a many-object (or server-side) copy rather than one local<->S3 transfer."""
-    if args.command != "cp":
-        return True
     raw = getattr(args, "raw", False)
-    return bool(args.recursive or (not raw and args.src != "-" and has_wildcard(args.src))
+    # --dryrun and --no-clobber are honoured by the tree path only (one object included).
+    return bool(args.recursive or args.dryrun or args.no_clobber
+                or (not raw and args.src != "-" and has_wildcard(args.src))
                 or (is_s3_url(args.src) and is_s3_url(args.dst)))
 
 
-def fail(message: str, code: int) -> int:
-    sys.stderr.write(f"s3fast: error: {message}\n")
-    return code
-
-
 def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The Client keywords of the shared options (picklable: worker processes get them)."""
+    """The Client keywords of the common options, picklable: worker processes build their
+    own client from them (the values were checked when the parent's client was made)."""
     resolve = parse_resolve_option(args.resolve) if args.resolve else None
     return {"endpoint_url": args.endpoint_url, "region": args.region, "profile": args.profile,
             "anonymous": args.no_sign_request, "addressing_style": args.addressing_style,
             "ca_bundle": args.ca_bundle, "verify": not args.no_verify_ssl, "resolve": resolve}
 
 
-def make_client(args: argparse.Namespace) -> Any:
-    """A client from the shared options (raises ConfigError on a bad value)."""
-    from .._client import Client
-
-    d = TransferConfig()
-    algo = getattr(args, "checksum", None)
-    config = TransferConfig(
-        part_size=getattr(args, "part_size", d.part_size),
-        checksum=algo if isinstance(algo, str) else d.checksum,
-        max_concurrency=getattr(args, "concurrency", None), target_gbps=getattr(args, "target_gbps", None),
-        max_gbps=getattr(args, "max_gbps", None), memory_limit=getattr(args, "memory_limit", d.memory_limit),
-    )
-    return Client(**client_kwargs(args), config=config)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    from .. import run
-
-    if args.command in ("ls", "cat"):
-        from ._ls import run_ls_command
-
-        return run_ls_command(args)
+def main(args: argparse.Namespace) -> int:
+    """The handler of ``sync``, ``mv``, ``rm`` and of a many-object ``cp``."""
     try:
         usage = _check_usage(args)
-        if usage:
-            return fail(usage, 2)
-        return run(_main(args))
-    except (ConfigError, CredentialsError, LocalIOError, ValueError) as exc:
-        return fail(str(exc), 2)
-    except (S3Error, BadAnswer) as exc:
-        return fail(str(exc), 1)
-    except S3FastError as exc:
-        return fail(str(exc), 1)
-    except OSError as exc:
-        return fail(str(exc), 1)
+        config = transfer_config(args) if hasattr(args, "part_size") else None
+    except ConfigError as exc:
+        return error(str(exc), EXIT_USAGE)
+    if usage:
+        return error(usage, EXIT_USAGE)
+    try:
+        return run_async(lambda: _main(args, config))
+    except BadAnswer as exc:  # a listing S3 answered with something that is not one
+        return error(str(exc), EXIT_FAILED)
 
 
 def _check_usage(args: argparse.Namespace) -> str | None:
+    if getattr(args, "content_type", None) is not None:
+        return "--content-type is taken by a one-object cp upload only"
     if args.command == "rm":
         for u in args.urls:
             parse_s3_url(u, require_key=False)
@@ -217,7 +152,7 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
     if args.workers > 1:
         hooks.update(workers=args.workers, client_kwargs=client_kwargs(args))
     if args.command == "sync":
-        compare = "checksum" if args.checksum else "size" if args.size_only else "size-mtime"
+        compare = "checksum" if args.compare_checksum else "size" if args.size_only else "size-mtime"
         async for r in client.sync(args.src, args.dst, compare=compare, delete=args.delete, **common, **hooks):
             yield r
         return
@@ -287,8 +222,8 @@ async def _exists(client: Any, url: str) -> bool:
     return True
 
 
-async def _main(args: argparse.Namespace) -> int:
-    client = make_client(args)
+async def _main(args: argparse.Namespace, config: Any) -> int:
+    client = make_client(args, config)
     progress = TreeProgress(args.command, mode="off" if args.quiet else args.progress)
     source = " ".join(args.urls) if args.command == "rm" else args.src
     destination = "" if args.command == "rm" else args.dst
@@ -316,16 +251,17 @@ async def _main(args: argparse.Namespace) -> int:
     if args.stats and not args.json:
         st = client.stats
         sys.stderr.write(f"  requests={st.requests} retries={st.retries} throttled={st.throttled}\n")
-    return 1 if summary["failed"] else 0
+    return EXIT_FAILED if summary["failed"] else EXIT_OK
 
 
 def _report(r: TreeResult, args: argparse.Namespace) -> None:
-    """Failures and warnings on stderr as they happen; dry-run plans on stdout."""
+    """Failures and warnings on stderr as they happen; dry-run plans on stdout. Keys come
+    from the server (or from file names): each line passes through ``printable``."""
     name = r.source or r.destination
     if r.status == "failed":
-        sys.stderr.write(f"s3fast: failed: {r.operation} {name}: {r.error}\n")
+        sys.stderr.write(printable(f"s3fast: failed: {r.operation} {name}: {r.error}", 4096) + "\n")
     elif r.status == "skipped" and r.reason.startswith("unsafe key"):
-        sys.stderr.write(f"s3fast: warning: skipped {name!r}: {r.reason}\n")
+        sys.stderr.write(printable(f"s3fast: warning: skipped {name!r}: {r.reason}", 4096) + "\n")
     elif r.status == "dryrun" and not args.json:
         arrow = f"{r.source} -> {r.destination}" if r.source else r.destination
-        sys.stdout.write(f"(dryrun) {r.operation}: {arrow}\n")
+        sys.stdout.write(printable(f"(dryrun) {r.operation}: {arrow}", 4096) + "\n")
