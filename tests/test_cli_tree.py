@@ -128,13 +128,20 @@ def test_hostile_keys_warn_and_stay_inside(moto_cluster: Any, bucket: str, tmp_p
     assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["good"]
 
 
-@pytest.mark.parametrize("workers", ["1", "2"])
-def test_ctrl_c_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tmp_path: Path, workers: str) -> None:
+@pytest.mark.parametrize("workers,signame,group", [
+    ("1", "SIGINT", False), ("2", "SIGINT", False),
+    ("2", "SIGTERM", False),  # `timeout`, systemd, Kubernetes: the parent alone
+    ("2", "SIGINT", True),  # Ctrl-C on a terminal: the parent and its workers at once
+    ("2", "SIGHUP", True),  # the terminal closes: the whole foreground group
+])
+def test_stop_signal_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tmp_path: Path, workers: str,
+                                                          signame: str, group: bool) -> None:
     import os
     import signal
     import subprocess
     import sys
 
+    sig = getattr(signal, signame)
     bucket = fault_cluster.moto.make_bucket()
     src = tmp_path / "src"
     make_tree(src, 10)
@@ -143,16 +150,19 @@ def test_ctrl_c_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tmp_pat
     fault_cluster.add_rule(Rule(stall(0, 60), method="PUT", path=r"partNumber=2&"))
     p = subprocess.Popen([sys.executable, "-m", "s3fast.cli", "cp", "-r", str(src), f"s3://{bucket}/i/",
                           "--part-size", "5MiB", "--workers", workers, *opts(fault_cluster)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, start_new_session=group)
     try:
         fault_cluster.wait_for_requests(
             lambda recs: any(r.method == "PUT" and "partNumber=1&" in r.target for r in recs), timeout=60)
-        p.send_signal(signal.SIGINT)
+        if group:
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
         _, err = p.communicate(timeout=60)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 130, err
-    assert b"Traceback" not in err
+    assert p.returncode == 128 + sig, err
+    assert b"Traceback" not in err, err
     assert fault_cluster.list_multipart_uploads(bucket) == []

@@ -55,19 +55,60 @@ class Job:
     window: int = DEFAULT_WINDOW
 
 
+#: what stops a worker: the parent's SIGINT, and what a terminal sends its whole
+#: foreground group (Ctrl-C, SIGHUP when it closes) or a supervisor sends all processes
+_STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _worker(job: Job, inq: Any, outq: Any) -> None:
     from .. import run as run_loop
 
+    # A signal the parent's parent set to be ignored (nohup's SIGHUP) stays ignored.
+    handled = tuple(s for s in _STOP if signal.getsignal(s) is not signal.SIG_IGN)
     try:
-        run_loop(_work(job, inq, outq))
+        run_loop(_stoppable(_work(job, inq, outq), handled))
     except KeyboardInterrupt:
         pass
     except BaseException as exc:  # noqa: BLE001 - the parent reports it
         outq.put(("error", f"{type(exc).__name__}: {exc}"))
-    # Transfers are over: a late SIGINT from the parent must not interrupt the flush of
+    # Transfers are over: a late signal from the parent must not interrupt the flush of
     # the result queue (a traceback from multiprocessing's finalizers).
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in _STOP:
+        signal.signal(sig, signal.SIG_IGN)
     outq.put(("done", None))
+
+
+async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
+    """Run ``work``; the first stop signal cancels it (its uploads abort), later ones are
+    ignored: on a terminal's Ctrl-C the worker gets the signal and then the parent's
+    forwarded SIGINT, and the second must not cut the abort short. Without a handler,
+    SIGTERM and SIGHUP would end the worker at once, its multipart uploads left open."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopped: list[int] = []
+
+    def ignore_from_now() -> None:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+
+    def on_stop(signum: int) -> None:
+        if not stopped:
+            stopped.append(signum)
+            ignore_from_now()
+            task.cancel()
+
+    for sig in handled:
+        loop.add_signal_handler(sig, on_stop, sig)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    finally:
+        if not stopped:
+            ignore_from_now()  # the work is over: nothing left to stop, the results to flush
 
 
 async def _work(job: Job, inq: Any, outq: Any) -> None:
@@ -161,7 +202,7 @@ async def sharded(items: AsyncIterator[Entry | tuple[Entry, Entry | None]], job:
         for p in procs:
             await asyncio.to_thread(p.join, 10)
             if p.is_alive():
-                p.terminate()
+                p.kill()  # its cleanup is stuck (a worker ignores a second stop signal)
                 await asyncio.to_thread(p.join, 5)
     if failure:
         raise failure[0]
