@@ -166,3 +166,41 @@ def test_stop_signal_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tm
     assert p.returncode == 128 + sig, err
     assert b"Traceback" not in err, err
     assert fault_cluster.list_multipart_uploads(bucket) == []
+
+
+def test_server_keys_are_shown_printable(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    """A key holding ESC (a terminal's recolour/retitle sequences) is escaped in every text
+    line (ls, the dry-run plan, a failure line), and kept exact in --json."""
+    key = "e/\x1b]0;owned\x07\x1b[31mred"
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key=key, Body=b"x")
+    o = opts(moto_cluster)
+    for args in (("ls", f"s3://{bucket}/e/"), ("ls", "-r", f"s3://{bucket}/"),
+                 ("cp", "-r", "--dryrun", f"s3://{bucket}/e/", str(tmp_path / "d")),
+                 ("rm", "-r", "--dryrun", f"s3://{bucket}/e/")):
+        p = cli(*args, *o)
+        assert p.returncode == 0, (args, p.stderr)
+        assert b"\x1b" not in p.stdout + p.stderr and b"\x07" not in p.stdout, args
+        assert b"\\x1b[31mred" in p.stdout, (args, p.stdout)
+    assert not (tmp_path / "d").exists()  # --dryrun wrote nothing
+    listed = [json.loads(x) for x in cli("ls", "-r", "--json", f"s3://{bucket}/e/", *o).stdout.splitlines()]
+    assert [x["key"] for x in listed] == [key]
+    # A failure line quotes the key too: the download's destination is a file, not a directory.
+    (tmp_path / "f").write_bytes(b"")
+    p = cli("cp", "-r", f"s3://{bucket}/e/", str(tmp_path / "f"), *o)
+    assert p.returncode == 1 and b"s3fast: failed:" in p.stderr, p.stderr
+    assert b"\x1b" not in p.stderr and b"Traceback" not in p.stderr
+
+
+def test_one_object_cp_honours_dryrun_and_no_clobber(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    o = opts(moto_cluster)
+    f = tmp_path / "f.txt"
+    f.write_bytes(b"new")
+    p = cli("cp", "--dryrun", str(f), f"s3://{bucket}/one", *o)
+    assert p.returncode == 0 and b"(dryrun) upload:" in p.stdout, p.stderr
+    assert cli("ls", f"s3://{bucket}/one", *o).stdout == b""  # nothing uploaded
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="one", Body=b"old")
+    code, out, err = run_json("cp", "--no-clobber", str(f), f"s3://{bucket}/one", *o)
+    assert code == 0 and out["skipped"] == 1, err
+    assert cli("cat", f"s3://{bucket}/one", *o).stdout == b"old"
+    p = cli("cp", "-r", "--content-type", "text/plain", str(tmp_path), f"s3://{bucket}/t/", *o)
+    assert p.returncode == 2 and b"--content-type" in p.stderr and p.stderr.count(b"\n") == 1, p.stderr
