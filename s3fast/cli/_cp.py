@@ -1,4 +1,6 @@
-"""``s3fast cp SRC DST``: one object to or from S3, as ``aws s3 cp`` does it.
+"""``s3fast cp SRC DST``: one object to or from S3, as ``aws s3 cp`` does it. With
+``--recursive``, a wildcard in SRC, two S3 URLs (a server-side copy), ``--dryrun`` or
+``--no-clobber``, the handler hands the command to :mod:`._tree` instead.
 
 Names follow ``aws s3 cp``: an upload to ``s3://bucket``, ``s3://bucket/`` or
 ``s3://bucket/dir/`` takes the source file's name as the last part of the key; a download

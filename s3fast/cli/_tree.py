@@ -1,7 +1,7 @@
 """Many-object commands: ``cp -r``/wildcards and S3 -> S3 ``cp``, ``sync``, ``mv``, ``rm``
-(``ls`` and ``cat`` are in ``_ls``). Their options come from :mod:`._options`, like every
-subcommand's; each runs through :func:`._runner.run_async` (signals, exit statuses, one-line
-errors).
+(each registered by its own module; ``ls`` and ``cat`` are in ``_ls`` and ``_cat``). Their
+options come from :mod:`._options`, like every subcommand's; each runs through
+:func:`._runner.run_async` (signals, exit statuses, one-line errors).
 
 Exit status: 0 every object done (or skipped on purpose), 1 some object failed (each named
 on stderr and in the JSON summary) or the listing failed, 2 a usage error or bad input.

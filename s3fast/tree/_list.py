@@ -87,7 +87,8 @@ class Page:
     prefixes: list[str]
 
 
-async def list_pages(transport: Transport, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Page]:
+async def list_pages(transport: Transport, bucket: str, prefix: str, *,
+                     delimiter: str | None = None) -> AsyncIterator[Page]:
     """ListObjectsV2 pages under ``prefix``, with ``encoding-type=url``: a key holding a
     character XML 1.0 cannot carry (a control character) is still listed, not an unparsable
     answer. S3 encodes a space as '+' and a '+' as '%2B', hence ``unquote_plus``.
