@@ -5,7 +5,7 @@ import asyncio
 import builtins
 import dataclasses
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -188,10 +188,17 @@ class Client:
         metadata: dict[str, str] | None = None,
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        if_none_match: bool = False,
     ) -> TransferResult:
-        """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes)."""
+        """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes).
+
+        ``if_none_match``: S3 refuses to overwrite an existing key (412, PreconditionFailed), so
+        a writer racing this one is never clobbered (a single PUT carries it; see the upload path).
+        """
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
+        if if_none_match:
+            headers["if-none-match"] = "*"
         self._start_tuner()
         coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
                               on_progress=on_progress)
@@ -331,3 +338,67 @@ class Client:
             if not page.next_token:
                 return objects, prefixes
             token = page.next_token
+
+    # -- many objects (s3fast.tree) and server-side copies ------------------------------------------
+    async def copy(self, src_url: str, dst_url: str, *, head: ObjectHead | None = None) -> TransferResult:
+        """Copy an object inside S3 (across buckets too): CopyObject, or UploadPartCopy parts in
+        parallel above the multipart threshold; pinned to the source's ETag, metadata kept.
+        ``head``: the source's size and ETag when the caller already has them (saves a HEAD)."""
+        from .transfer import _copy
+
+        self._start_tuner()
+        return await _copy.copy(self._ctx, parse_s3_url(src_url), parse_s3_url(dst_url), head=head)
+
+    def list_pages(self, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Any]:
+        """ListObjectsV2 pages under ``prefix`` as :class:`s3fast.tree._list.Page` (keys
+        URL-encoded on the wire, so any key lists), one page held at a time."""
+        from .tree._list import list_pages
+
+        return list_pages(self._transport, bucket, prefix, delimiter=delimiter)
+
+    async def list_buckets(self) -> builtins.list[tuple[str, str]]:
+        """(name, creation date) of each bucket the credentials own (ListBuckets)."""
+        from .tree._xml import parse_buckets
+
+        _, body = await self._transport.call(Request("GET", None, None))
+        return parse_buckets(body)
+
+    async def delete_batch(self, bucket: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """Delete up to 1,000 keys of ``bucket`` in one DeleteObjects: key -> None or its error."""
+        from .tree._delete import delete_batch
+
+        return await delete_batch(self._transport, bucket, keys)
+
+    def copy_tree(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """Copy every object under ``src`` to ``dst``, one :class:`~s3fast.tree.TreeResult` per
+        object as it finishes (see :func:`s3fast.tree.copy_tree` for the keywords)."""
+        from . import tree
+
+        self._start_tuner()
+        return tree.copy_tree(self, src, dst, **kwargs)
+
+    def sync(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """Transfer what ``dst`` lacks or holds differently (:func:`s3fast.tree.sync`)."""
+        from . import tree
+
+        self._start_tuner()
+        return tree.sync(self, src, dst, **kwargs)
+
+    def delete_tree(self, url: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """Delete every object under a prefix or matching a wildcard, 1,000 per request."""
+        from . import tree
+
+        return tree.delete_tree(self, url, **kwargs)
+
+    def delete_many(self, urls: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """Delete these ``s3://bucket/key`` objects, 1,000 per request, each key's error reported."""
+        from . import tree
+
+        return tree.delete_many(self, urls, **kwargs)
+
+    def move_tree(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
+        """``copy_tree``, then delete each source object that was copied."""
+        from . import tree
+
+        self._start_tuner()
+        return tree.move_tree(self, src, dst, **kwargs)

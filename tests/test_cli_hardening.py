@@ -85,7 +85,7 @@ BAD_INPUT: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["s3://{b}/x", "{tmp}/no/such/dir/x"], 2, "no such directory", {}),
     (["s3://{b}/x", "{tmp}/no-such-dir/"], 2, "no such directory", {}),
     (["s3:/bad/url", "{tmp}/x"], 2, "must be an S3 URL", {}),
-    (["s3://{b}/x", "s3://{b}/y"], 2, "S3-to-S3", {}),
+    (["s3://{b}/x", "s3://bad bucket/y"], 2, "invalid bucket name", {}),  # S3 -> S3: the tree path
     (["s3://bad\nbucket/x", "{tmp}/x"], 2, "invalid bucket name", {}),
     (["s3://{b}/x\udcff", "{tmp}/x"], 2, "not valid UTF-8", {}),
     (["{f}", "s3://{b}/" + "k" * 1025], 2, "S3 key too long: 1025 bytes", {}),

@@ -1,4 +1,6 @@
-"""``s3fast cp SRC DST``: one object to or from S3, as ``aws s3 cp`` does it.
+"""``s3fast cp SRC DST``: one object to or from S3, as ``aws s3 cp`` does it. With
+``--recursive``, a wildcard in SRC, two S3 URLs (a server-side copy), ``--dryrun`` or
+``--no-clobber``, the handler hands the command to :mod:`._tree` instead.
 
 Names follow ``aws s3 cp``: an upload to ``s3://bucket``, ``s3://bucket/`` or
 ``s3://bucket/dir/`` takes the source file's name as the last part of the key; a download
@@ -10,17 +12,19 @@ that names a "directory") are exit 2; a failure once data moves, local writes in
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .. import _impl
 from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printable
 from .._units import format_size
 from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
+from . import _tree
 from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
 from ._options import add_common_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
@@ -31,11 +35,13 @@ _STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def register(sub: Any) -> None:
-    cp = sub.add_parser("cp", help="copy a file to or from S3",
-                        description="Copy SRC to DST; one of them is s3://bucket/key, the other a local path "
-                                    "('-' for stdin/stdout).")
+    cp = sub.add_parser("cp", help="copy files or objects to, from or inside S3",
+                        description="Copy SRC to DST: a local path ('-' for stdin/stdout) and s3://bucket/key, "
+                                    "or two S3 URLs (a server-side copy); --recursive or a wildcard in SRC "
+                                    "copies many objects.")
     cp.add_argument("src")
     cp.add_argument("dst")
+    _tree.add_cp_tree_options(cp)
     add_common_options(cp)
     add_transfer_options(cp)
     cp.set_defaults(handler=main)
@@ -110,6 +116,8 @@ def _check_local(p: Plan) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if _tree.wants_tree(args):
+        return _tree.main(args)
     try:
         p = plan(args.src, args.dst)
         _check_local(p)
@@ -139,7 +147,8 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
         ok = False
         try:
             if upload:
-                source: Any = sys.stdin.buffer.raw if src == "-" else src  # raw: an abandoned read holds no lock at exit
+                # stdin's raw file: a read abandoned on Ctrl-C then holds no buffer lock at exit.
+                source: Any = cast(io.BufferedReader, sys.stdin.buffer).raw if src == "-" else src
                 result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
             else:
                 if data_on_stdout:

@@ -68,8 +68,9 @@ def header_value(name: str) -> Any:
     return check
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Endpoint and credentials, output and --debug: every subcommand has them."""
+def add_common_options(parser: argparse.ArgumentParser, *, output: bool = True) -> None:
+    """Endpoint and credentials, output and --debug: every subcommand has them (``output``
+    False: only --debug of the output group, for a command whose stdout is the data)."""
     g = parser.add_argument_group("endpoint and credentials")
     g.add_argument("--endpoint-url", help="S3-compatible endpoint, http(s)://host[:port] (default: "
                                           "AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS S3)")
@@ -84,6 +85,10 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--resolve", action="append", default=[], metavar="HOST:IP[,IP...]",
                    help="pin HOST to these IPs, as curl does (repeatable)")
     o = parser.add_argument_group("output")
+    if not output:
+        o.add_argument("--debug", action="store_true",
+                       help="a traceback with unexpected errors (default: one line; also S3FAST_DEBUG=1)")
+        return
     o.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     o.add_argument("--stats", action="store_true", help="print per-IP counters on stderr")
     o.add_argument("--progress", choices=("auto", "bar", "log", "off"), default="auto",
@@ -93,13 +98,16 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
                    help="a traceback with unexpected errors (default: one line; also S3FAST_DEBUG=1)")
 
 
-def add_transfer_options(parser: argparse.ArgumentParser) -> None:
+def add_transfer_options(parser: argparse.ArgumentParser, *, upload_options: bool = True) -> None:
+    """Part size, rate and memory (``upload_options``: also --checksum and --content-type,
+    which ``sync`` leaves out: its --checksum compares, and it keeps each file's type)."""
     t = parser.add_argument_group("transfer")
     d = TransferConfig()
     t.add_argument("--part-size", type=size, default=d.part_size,
                    help=f"part / range size, 5MiB to 5GiB (default: {format_size(d.part_size)})")
-    t.add_argument("--checksum", choices=CHECKSUM_ALGORITHMS, default=d.checksum,
-                   help=f"full-object checksum for uploads (default: {d.checksum})")
+    if upload_options:
+        t.add_argument("--checksum", choices=CHECKSUM_ALGORITHMS, default=d.checksum,
+                       help=f"full-object checksum for uploads (default: {d.checksum})")
     t.add_argument("--concurrency", type=concurrency, default=None,
                    help=f"fixed number of requests in flight, 1 to {MAX_CONCURRENCY} "
                         "(default: auto-tuned to --target-gbps)")
@@ -108,14 +116,16 @@ def add_transfer_options(parser: argparse.ArgumentParser) -> None:
     t.add_argument("--max-gbps", type=gbps, default=None, help="never exceed this rate (default: no cap)")
     t.add_argument("--memory-limit", type=size, default=d.memory_limit,
                    help=f"hard bound on buffer memory, at least one part (default: {format_size(d.memory_limit)})")
-    t.add_argument("--content-type", type=header_value("content-type"),
-                   help="Content-Type of an upload (visible ASCII; default: none, S3 stores binary/octet-stream)")
+    if upload_options:
+        t.add_argument("--content-type", type=header_value("content-type"),
+                       help="Content-Type of an upload (visible ASCII; default: none, S3 stores binary/octet-stream)")
 
 
 def transfer_config(args: argparse.Namespace) -> TransferConfig:
     return TransferConfig(
-        part_size=args.part_size, checksum=args.checksum, max_concurrency=args.concurrency,
+        part_size=args.part_size, max_concurrency=args.concurrency,
         target_gbps=args.target_gbps, max_gbps=args.max_gbps, memory_limit=args.memory_limit,
+        **({"checksum": args.checksum} if isinstance(getattr(args, "checksum", None), str) else {}),
     )
 
 

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from .. import _checksum
-from .._errors import ChecksumMismatch, NetworkError, S3Error, TransferError
+from .._errors import ChecksumMismatch, NetworkError, S3Error
 from .._results import PartEvent, TransferResult
-from .._s3xml import complete_body, parse_complete, parse_initiate
+from .._s3xml import complete_body, parse_complete
 from .._transport import TALLY, Request, Tally
 from .._awschunked import TrailerBody
 from ..net._body import FileSlice
@@ -26,6 +26,7 @@ from ._meta import head_object
 from ._planner import Part, plan_upload, stream_part_size
 from ._sources import SMALL_FILE, BufferSource, FileSource, Source, StreamSource, open_source
 from ._hedge import Attempt, HedgePolicy, run_hedged
+from ._multipart import abort_multipart, create_multipart
 from ._tasks import run_bounded
 
 if TYPE_CHECKING:
@@ -128,31 +129,12 @@ class _Upload:
 
     # -- multipart -----------------------------------------------------------------------------
     async def create(self) -> str:
-        """CreateMultipartUpload. A cancel while it is on the wire still learns the upload
-        id (the request runs on, bounded by its own timeouts) and aborts the upload: S3 may
-        have made it already, and an id never read is an upload billed until a lifecycle
-        rule removes it."""
-        task = asyncio.ensure_future(self._create())
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            with contextlib.suppress(BaseException):  # a second cancel cuts this short
-                await task
-                await self.abort()
-            raise
-
-    async def _create(self) -> str:
         headers = dict(self.headers)
         if self.algo is not None:
             headers["x-amz-checksum-algorithm"] = self.algo.s3_name
             headers["x-amz-checksum-type"] = "FULL_OBJECT"
-        _, body = await self.transport.call(Request("POST", self.bucket, self.key, query="uploads",
-                                                    headers=headers, error_in_200=True))
-        upload_id = parse_initiate(body)
-        if not upload_id:
-            raise TransferError(f"CreateMultipartUpload for s3://{self.bucket}/{self.key} returned no UploadId")
-        self.upload_id = upload_id
-        return upload_id
+        self.upload_id = await create_multipart(self.transport, self.bucket, self.key, headers)
+        return self.upload_id
 
     async def part(self, part: Part, body: Any, crc: int | None) -> None:
         """Upload one part; ``crc`` None with a checksum algorithm: computed as it is sent."""
@@ -228,16 +210,9 @@ class _Upload:
         return etag, full_b64, bool(returned), head.headers.get("x-amz-version-id")
 
     async def abort(self) -> None:
-        if self.upload_id is None:
-            return
-        query = f"uploadId={quote(self.upload_id, safe='')}"
-        try:
-            await self.transport.call(Request("DELETE", self.bucket, self.key, query=query, expect=(204, 200, 404)))
-        except Exception:
-            # Best effort: the original error matters more; the bucket's lifecycle rule
-            # (AbortIncompleteMultipartUpload) is the backstop.
-            pass
-        self.upload_id = None
+        if self.upload_id is not None:
+            await abort_multipart(self.transport, self.bucket, self.key, self.upload_id)
+            self.upload_id = None
 
 
 async def upload(

@@ -1,0 +1,267 @@
+"""Many-object commands: ``cp -r``/wildcards and S3 -> S3 ``cp``, ``sync``, ``mv``, ``rm``
+(each registered by its own module; ``ls`` and ``cat`` are in ``_ls`` and ``_cat``). Their
+options come from :mod:`._options`, like every subcommand's; each runs through
+:func:`._runner.run_async` (signals, exit statuses, one-line errors).
+
+Exit status: 0 every object done (or skipped on purpose), 1 some object failed (each named
+on stderr and in the JSON summary) or the listing failed, 2 a usage error or bad input.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._errors import ConfigError, S3FastError, printable
+from .._units import format_size
+from .._url import is_s3_url, parse_s3_url
+from ..net._resolver import parse_resolve_option
+from ..tree import TreeResult
+from ..tree._match import has_wildcard
+from ..tree._xml import BadAnswer
+from ._options import make_client, transfer_config
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
+from ._tree_progress import TreeProgress
+
+
+class _Filter(argparse.Action):
+    """Repeatable --include/--exclude kept in command-line order (the aws CLI's semantics)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        rules = list(getattr(namespace, "filters", None) or [])
+        rules.append(((option_string or "--include").lstrip("-"), str(values)))
+        namespace.filters = rules
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"--workers takes a number from 1 to 256, got {text!r}")
+    return n
+
+
+def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw: bool = True) -> None:
+    g = p.add_argument_group("selection")
+    g.add_argument("--include", action=_Filter, dest="filters", metavar="PATTERN",
+                   help="take keys matching PATTERN ('*' and '?'; later filters win; repeatable)")
+    g.add_argument("--exclude", action=_Filter, dest="filters", metavar="PATTERN",
+                   help="leave out keys matching PATTERN (repeatable)")
+    g.add_argument("--dryrun", action="store_true", help="say what would be done, do nothing")
+    if raw:
+        g.add_argument("--raw", action="store_true", help="'*' and '?' in the source are literal characters")
+    if symlinks:
+        g.add_argument("--workers", type=_workers, default=1, metavar="N",
+                       help="shard the objects over N processes sharing the rate target, cap and memory "
+                            "limit (default: 1)")
+        g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
+                       help="upload what symlinks point to (default)")
+        g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
+                       help="skip symlinks in local sources")
+
+
+def add_cp_tree_options(cp: argparse.ArgumentParser) -> None:
+    """The many-object flags of ``cp`` (its handler sends such a copy to :func:`main`)."""
+    cp.add_argument("--recursive", "-r", action="store_true", help="copy every object under a prefix or directory")
+    cp.add_argument("--no-clobber", "-n", action="store_true", help="never overwrite an existing object or file")
+    add_filter_options(cp)
+
+
+def wants_tree(args: argparse.Namespace) -> bool:
+    """Whether ``cp`` is a many-object (or server-side) copy rather than one local<->S3 transfer."""
+    raw = getattr(args, "raw", False)
+    # --dryrun and --no-clobber are honoured by the tree path only (one object included).
+    return bool(args.recursive or args.dryrun or args.no_clobber
+                or (not raw and args.src != "-" and has_wildcard(args.src))
+                or (is_s3_url(args.src) and is_s3_url(args.dst)))
+
+
+def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The Client keywords of the common options, picklable: worker processes build their
+    own client from them (the values were checked when the parent's client was made)."""
+    resolve = parse_resolve_option(args.resolve) if args.resolve else None
+    return {"endpoint_url": args.endpoint_url, "region": args.region, "profile": args.profile,
+            "anonymous": args.no_sign_request, "addressing_style": args.addressing_style,
+            "ca_bundle": args.ca_bundle, "verify": not args.no_verify_ssl, "resolve": resolve}
+
+
+def main(args: argparse.Namespace) -> int:
+    """The handler of ``sync``, ``mv``, ``rm`` and of a many-object ``cp``."""
+    try:
+        usage = _check_usage(args)
+        config = transfer_config(args) if hasattr(args, "part_size") else None
+    except ConfigError as exc:
+        return error(str(exc), EXIT_USAGE)
+    if usage:
+        return error(usage, EXIT_USAGE)
+    try:
+        return run_async(lambda: _main(args, config))
+    except BadAnswer as exc:  # a listing S3 answered with something that is not one
+        return error(str(exc), EXIT_FAILED)
+
+
+def _check_usage(args: argparse.Namespace) -> str | None:
+    if getattr(args, "content_type", None) is not None:
+        return "--content-type is taken by a one-object cp upload only"
+    if args.command == "rm":
+        for u in args.urls:
+            parse_s3_url(u, require_key=False)
+            if not args.recursive and not (has_wildcard(u) and not args.raw) and u.endswith("/"):
+                return f"{u} is a prefix: use --recursive to delete what it holds"
+        return None
+    src, dst = args.src, args.dst
+    if not is_s3_url(src) and not is_s3_url(dst):
+        return f"one of SRC and DST must be an S3 URL (s3://bucket/key), got {src!r} and {dst!r}"
+    for text in (src, dst):
+        if is_s3_url(text):
+            parse_s3_url(text, require_key=False)
+    if src == "-" or dst == "-":
+        return "'-' (stdin/stdout) takes one object: not with --recursive, wildcards, sync or mv"
+    recursive = args.command == "sync" or getattr(args, "recursive", False)
+    wild = not getattr(args, "raw", False) and has_wildcard(src)
+    if not is_s3_url(src) and recursive and not os.path.isdir(src):
+        return f"not a directory: {src}"
+    if not is_s3_url(src) and not recursive and not wild and not os.path.isfile(src):
+        return f"no such file: {src}"
+    if not recursive and not wild and is_s3_url(src) and src.endswith("/"):
+        return f"{src} is a prefix: use --recursive"
+    return None
+
+
+async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress) -> AsyncIterator[TreeResult]:
+    filters = getattr(args, "filters", None) or []
+    common: dict[str, Any] = {"filters": filters, "dryrun": args.dryrun}
+    if args.command == "rm":
+        keys = [u for u in args.urls if not args.recursive and not (has_wildcard(u) and not args.raw)]
+        if keys:
+            async for r in client.delete_many(keys, dryrun=args.dryrun):
+                yield r
+        for u in args.urls:
+            if u not in keys:
+                async for r in client.delete_tree(u, raw=args.raw, on_listed=progress.on_listed, **common):
+                    yield r
+        return
+    hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes,
+             "follow_symlinks": args.follow_symlinks}
+    if args.workers > 1:
+        hooks.update(workers=args.workers, client_kwargs=client_kwargs(args))
+    if args.command == "sync":
+        compare = "checksum" if args.compare_checksum else "size" if args.size_only else "size-mtime"
+        async for r in client.sync(args.src, args.dst, compare=compare, delete=args.delete, **common, **hooks):
+            yield r
+        return
+    recursive = args.recursive or (not args.raw and has_wildcard(args.src))
+    if not recursive:
+        async for r in _single(client, args, progress):
+            yield r
+        return
+    kw = {**common, **hooks, "raw": args.raw}
+    if args.command == "mv":
+        async for r in client.move_tree(args.src, args.dst, **kw):
+            yield r
+    else:
+        async for r in client.copy_tree(args.src, args.dst, no_clobber=args.no_clobber, **kw):
+            yield r
+
+
+async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress) -> AsyncIterator[TreeResult]:
+    """One object: an S3 -> S3 copy (``cp``), or any one-object ``mv``."""
+    src, dst = args.src, args.dst
+    if is_s3_url(dst) and dst.endswith("/"):
+        dst = dst + (src.rstrip("/").rsplit("/", 1)[-1])
+    elif not is_s3_url(dst) and (dst.endswith("/") or os.path.isdir(dst)):
+        dst = os.path.join(dst, parse_s3_url(src).key.rsplit("/", 1)[-1])
+    op = "copy" if is_s3_url(src) and is_s3_url(dst) else "upload" if is_s3_url(dst) else "download"
+    progress.listed, progress.listing_done = 1, True
+    if args.dryrun:
+        yield TreeResult(op, src, dst, 0, "dryrun")
+        if args.command == "mv":
+            yield TreeResult("delete", "", src, 0, "dryrun")
+        return
+    try:
+        if getattr(args, "no_clobber", False) and await _exists(client, dst):
+            yield TreeResult(op, src, dst, 0, "skipped", "exists")
+            return
+        if op == "copy":
+            r = await client.copy(src, dst)
+        elif op == "upload":
+            r = await client.upload(src, dst, on_progress=progress.on_bytes)
+        else:
+            r = await client.download(src, dst, on_progress=progress.on_bytes)
+    except Exception as exc:  # noqa: BLE001 - reported like a tree's failed object
+        yield TreeResult(op, src, dst, 0, "failed", "", str(exc) or type(exc).__name__)
+        return
+    yield TreeResult(op, src, dst, r.bytes, "done")
+    if args.command == "mv":
+        try:
+            if is_s3_url(src):
+                await client.delete(src)
+            else:
+                os.unlink(src)
+        except (S3FastError, OSError) as exc:
+            yield TreeResult("delete", "", src, 0, "failed", "", str(exc))
+            return
+        yield TreeResult("delete", "", src, 0, "done")
+
+
+async def _exists(client: Any, url: str) -> bool:
+    if not is_s3_url(url):
+        return os.path.lexists(url)
+    from .._errors import NoSuchKey
+
+    try:
+        await client.head(url, checksum_mode=False)
+    except NoSuchKey:
+        return False
+    return True
+
+
+async def _main(args: argparse.Namespace, config: Any) -> int:
+    client = make_client(args, config)
+    progress = TreeProgress(args.command, mode="off" if args.quiet else args.progress)
+    source = " ".join(args.urls) if args.command == "rm" else args.src
+    destination = "" if args.command == "rm" else args.dst
+    async with client:
+        progress.start()
+        try:
+            async for r in _results(client, args, progress):
+                progress.add(r)
+                _report(r, args)
+        finally:
+            progress.listing_done = True
+            await progress.stop()
+    summary = progress.summary(source, destination)
+    if args.json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    elif not args.quiet:
+        parts = [f"{summary['objects']} objects", format_size(summary["bytes"])]
+        for k in ("skipped", "deleted", "dryrun"):
+            if summary[k]:
+                parts.append(f"{summary[k]} {k}")
+        if summary["failed"]:
+            parts.append(f"{len(summary['failed'])} FAILED")
+        sys.stdout.write(f"{args.command}: {', '.join(parts)} in {summary['seconds']:.2f} s "
+                         f"({summary['mb_per_s']:.1f} MB/s)\n")
+    if args.stats and not args.json:
+        st = client.stats
+        sys.stderr.write(f"  requests={st.requests} retries={st.retries} throttled={st.throttled}\n")
+    return EXIT_FAILED if summary["failed"] else EXIT_OK
+
+
+def _report(r: TreeResult, args: argparse.Namespace) -> None:
+    """Failures and warnings on stderr as they happen; dry-run plans on stdout. Keys come
+    from the server (or from file names): each line passes through ``printable``."""
+    name = r.source or r.destination
+    if r.status == "failed":
+        sys.stderr.write(printable(f"s3fast: failed: {r.operation} {name}: {r.error}", 4096) + "\n")
+    elif r.status == "skipped" and r.reason.startswith("unsafe key"):
+        sys.stderr.write(printable(f"s3fast: warning: skipped {name!r}: {r.reason}", 4096) + "\n")
+    elif r.status == "dryrun" and not args.json:
+        arrow = f"{r.source} -> {r.destination}" if r.source else r.destination
+        sys.stdout.write(printable(f"(dryrun) {r.operation}: {arrow}", 4096) + "\n")

@@ -1,0 +1,213 @@
+"""``--workers N``: one event loop is one core, so a tree is sharded over N processes.
+
+    parent: lister (+ sync's decisions) --> one shared bounded queue --> N worker processes
+            <-- results (one queue) <------------------------------ each: own client + engine
+
+Workers pull from one shared queue, so a worker slowed by large objects takes fewer items
+and none starves behind it. Each worker's client gets 1/N of the throughput target, of the
+cap and of the memory limit, so N workers together stay within what one was given. The
+parent's queue holds at most ``window * N`` items: memory stays bounded by what is in flight.
+Workers are started with ``spawn`` (a fork would copy the parent's event loop and threads).
+"""
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import multiprocessing as mp
+import os
+import queue
+import signal
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._config import TransferConfig
+from ..tuning import default_target_gbps
+from ._decide import Entry
+from ._engine import run
+from ._ops import DEFAULT_WINDOW, Place, TreeResult, _Tree
+
+#: how long a blocking queue call waits before looking at the workers' health again
+_POLL = 0.5
+
+
+def share(config: TransferConfig, workers: int) -> TransferConfig:
+    """Each worker's part of the target, cap and memory limit (pure)."""
+    target = config.target_gbps or default_target_gbps()
+    return dataclasses.replace(
+        config, target_gbps=target / workers,
+        max_gbps=None if config.max_gbps is None else config.max_gbps / workers,
+        memory_limit=max(config.memory_limit // workers, config.part_size * 2),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What every worker does with its items (picklable)."""
+
+    client_kwargs: dict[str, Any]
+    config: TransferConfig
+    src: Place
+    dst: Place
+    no_clobber: bool = False
+    dryrun: bool = False
+    #: None: copy each Entry; else sync pairs (Entry, Entry | None) with this compare mode
+    compare: str | None = None
+    window: int = DEFAULT_WINDOW
+
+
+#: what stops a worker: the parent's SIGINT, and what a terminal sends its whole
+#: foreground group (Ctrl-C, SIGHUP when it closes) or a supervisor sends all processes
+_STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _worker(job: Job, inq: Any, outq: Any) -> None:
+    from .. import run as run_loop
+
+    # A signal the parent's parent set to be ignored (nohup's SIGHUP) stays ignored.
+    handled = tuple(s for s in _STOP if signal.getsignal(s) is not signal.SIG_IGN)
+    try:
+        run_loop(_stoppable(_work(job, inq, outq), handled))
+    except KeyboardInterrupt:
+        pass
+    except BaseException as exc:  # noqa: BLE001 - the parent reports it
+        outq.put(("error", f"{type(exc).__name__}: {exc}"))
+    # Transfers are over: a late signal from the parent must not interrupt the flush of
+    # the result queue (a traceback from multiprocessing's finalizers).
+    for sig in _STOP:
+        signal.signal(sig, signal.SIG_IGN)
+    outq.put(("done", None))
+
+
+async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
+    """Run ``work``; the first stop signal cancels it (its uploads abort), later ones are
+    ignored: on a terminal's Ctrl-C the worker gets the signal and then the parent's
+    forwarded SIGINT, and the second must not cut the abort short. Without a handler,
+    SIGTERM and SIGHUP would end the worker at once, its multipart uploads left open."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    stopped: list[int] = []
+
+    def ignore_from_now() -> None:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
+
+    def on_stop(signum: int) -> None:
+        if not stopped:
+            stopped.append(signum)
+            ignore_from_now()
+            task.cancel()
+
+    for sig in handled:
+        loop.add_signal_handler(sig, on_stop, sig)
+    try:
+        await work
+    except asyncio.CancelledError:
+        if not stopped:
+            raise
+    finally:
+        if not stopped:
+            ignore_from_now()  # the work is over: nothing left to stop, the results to flush
+
+
+async def _work(job: Job, inq: Any, outq: Any) -> None:
+    from .._client import Client
+
+    async def items() -> AsyncIterator[Any]:
+        while True:
+            item = await asyncio.to_thread(inq.get)
+            if item is None:
+                return
+            yield item
+
+    async with Client(**job.client_kwargs, config=job.config) as client:
+        tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
+
+        async def one(item: Any) -> TreeResult:
+            if job.compare is None:
+                return await tree.transfer(item)
+            return await tree.sync_one(item[0], item[1], job.compare)
+
+        async for r in run(items(), one, window=job.window):
+            outq.put(("result", r))
+
+
+async def sharded(items: AsyncIterator[Entry | tuple[Entry, Entry | None]], job: Job,
+                  workers: int) -> AsyncIterator[TreeResult]:
+    """Run ``job`` over ``items`` in ``workers`` processes; results as they arrive."""
+    ctx = mp.get_context("spawn")
+    inq: Any = ctx.Queue(maxsize=max(1, job.window) * workers)
+    outq: Any = ctx.Queue()
+    worker_job = dataclasses.replace(job, config=share(job.config, workers))
+    procs = [ctx.Process(target=_worker, args=(worker_job, inq, outq), daemon=True, name=f"s3fast-worker-{i}")
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    failure: list[BaseException] = []
+
+    def put(item: Any) -> bool:
+        while True:
+            try:
+                inq.put(item, timeout=_POLL)
+                return True
+            except queue.Full:
+                if not any(p.is_alive() for p in procs):
+                    return False
+
+    async def feed() -> None:
+        try:
+            async for item in items:
+                if not await asyncio.to_thread(put, item):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - raised after the workers have stopped
+            failure.append(exc)
+        finally:
+            for _ in procs:
+                await asyncio.to_thread(put, None)
+
+    def get() -> Any:
+        while True:
+            try:
+                return outq.get(timeout=_POLL)
+            except queue.Empty:
+                if not any(p.is_alive() for p in procs):
+                    return ("gone", None)
+
+    feeder = asyncio.create_task(feed())
+    finished = 0
+    errors: list[str] = []
+    try:
+        while finished < workers:
+            kind, value = await asyncio.to_thread(get)
+            if kind == "result":
+                yield value
+            elif kind == "error":
+                errors.append(value)
+            elif kind == "done":
+                finished += 1
+            else:
+                errors.append("a worker process died")
+                break
+        await feeder
+    finally:
+        feeder.cancel()
+        await asyncio.gather(feeder, return_exceptions=True)
+        # Early exit (Ctrl-C, an error, a consumer that stopped): SIGINT first, so each
+        # worker cancels its transfers and aborts its multipart uploads; then SIGTERM.
+        if finished < workers:
+            for p in procs:
+                if p.is_alive() and p.pid is not None:
+                    os.kill(p.pid, signal.SIGINT)
+        for p in procs:
+            await asyncio.to_thread(p.join, 10)
+            if p.is_alive():
+                p.kill()  # its cleanup is stuck (a worker ignores a second stop signal)
+                await asyncio.to_thread(p.join, 5)
+    if failure:
+        raise failure[0]
+    if errors:
+        raise RuntimeError(f"worker failed: {errors[0]}")
+
+
+__all__ = ["Job", "share", "sharded"]

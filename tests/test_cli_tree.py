@@ -1,0 +1,206 @@
+"""The many-object commands end to end: cp -r, sync, mv, rm, ls, cat (subprocesses on moto)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e_helpers import cli
+from support.faultrules import Rule, respond, stall
+from test_tree_e2e import make_tree, read_tree
+
+
+def opts(cluster: Any) -> list[str]:
+    return ["--endpoint-url", cluster.endpoint_url, "--resolve", f"{cluster.host}:{','.join(cluster.ips)}"]
+
+
+def run_json(*args: str) -> tuple[int, dict[str, Any], str]:
+    p = cli(*args, "--json")
+    lines = p.stdout.decode().strip().splitlines()
+    return p.returncode, json.loads(lines[-1]) if lines else {}, p.stderr.decode()
+
+
+def test_cp_recursive_up_down_ls_rm(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    files = make_tree(src, 120)
+    o = opts(moto_cluster)
+    code, up, err = run_json("cp", "-r", str(src), f"s3://{bucket}/run/", "--progress", "log", *o)
+    assert code == 0, err
+    assert up["operation"] == "cp" and up["objects"] == 120 and up["failed"] == []
+    assert up["bytes"] == sum(len(v) for v in files.values())
+    assert {"skipped", "deleted", "seconds", "mb_per_s"} <= up.keys()
+    assert "cp: 120/120 objects" in err  # the log-mode progress line at the end
+
+    code, down, err = run_json("cp", "-r", f"s3://{bucket}/run", str(tmp_path / "dst"), *o)
+    assert code == 0, err
+    assert read_tree(tmp_path / "dst") == files
+
+    assert bucket in cli("ls", *o).stdout.decode().split()  # no URL: the buckets
+    top = cli("ls", f"s3://{bucket}/run/", *o).stdout.decode().splitlines()
+    assert sorted(line.split()[-1] for line in top) == [f"d{i}/" for i in range(5)]
+    assert all(line.split()[0] == "PRE" for line in top)
+    keys = [json.loads(x)["key"] for x in cli("ls", "-r", "--json", f"s3://{bucket}/run/", *o).stdout.splitlines()]
+    assert sorted(keys) == sorted(f"run/{k}" for k in files)
+    summ = cli("ls", "-r", "--summarize", "-H", f"s3://{bucket}/run/d1/", *o).stdout.decode()
+    assert f"Total Objects: {sum(1 for k in files if k.startswith('d1/'))}" in summ
+
+    code, rm, err = run_json("rm", "-r", f"s3://{bucket}/run/", "--exclude", "d0/*", *o)
+    assert code == 0, err
+    assert rm["deleted"] == sum(1 for k in files if not k.startswith("d0/"))
+    assert cli("ls", "-r", "--json", f"s3://{bucket}/run/", *o).stdout.count(b"\n") == sum(
+        1 for k in files if k.startswith("d0/"))
+
+
+def test_sync_twice_then_delete(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    make_tree(src, 50)
+    o = opts(moto_cluster)
+    url = f"s3://{bucket}/s/"
+    code, first, err = run_json("sync", str(src), url, *o)
+    assert code == 0 and first["objects"] == 50, err
+    code, second, err = run_json("sync", str(src), url, "--checksum", *o)
+    assert code == 0 and second["objects"] == 0 and second["skipped"] == 50, err
+    (src / "d0" / "s0" / "f0.bin").unlink()
+    dry = cli("sync", str(src), url, "--delete", "--dryrun", *o)
+    assert dry.returncode == 0
+    assert f"(dryrun) delete: {url}d0/s0/f0.bin" in dry.stdout.decode()
+    code, third, err = run_json("sync", str(src), url, "--delete", *o)
+    assert code == 0 and third["deleted"] == 1 and third["objects"] == 0, err
+
+
+def test_failed_objects_exit_1_and_are_listed(fault_cluster: Any, tmp_path: Path) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    src = tmp_path / "src"
+    make_tree(src, 20)
+    fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "nope"), method="PUT", path=r"/f(4|9)\.(txt|bin)"))
+    code, out, err = run_json("cp", "-r", str(src), f"s3://{bucket}/x/", *opts(fault_cluster))
+    assert code == 1
+    assert sorted(f["key"].rsplit("/", 1)[-1] for f in out["failed"]) == ["f4.bin", "f9.txt"]
+    assert out["objects"] == 18
+    assert err.count("s3fast: failed:") == 2 and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    o = opts(moto_cluster)
+    for args, text in [
+        (("cp", "-r", str(tmp_path), str(tmp_path / "b")), "must be an S3 URL"),
+        (("cp", "-r", str(tmp_path / "missing"), f"s3://{bucket}/x/"), "not a directory"),
+        (("rm", f"s3://{bucket}/x/"), "use --recursive"),
+        (("sync", "s3://bad bucket/", str(tmp_path)), "invalid bucket"),
+        (("cp", f"s3://{bucket}/dir/", f"s3://{bucket}/other/"), "use --recursive"),
+    ]:
+        p = cli(*args, *o)
+        assert p.returncode == 2, (args, p.stderr)
+        assert text in p.stderr.decode() and "Traceback" not in p.stderr.decode()
+    missing = cli("ls", "s3://no-such-bucket-h8/", *o)
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr.decode()
+
+
+def test_mv_cat_and_server_side_copy(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    files = make_tree(src, 15)
+    o = opts(moto_cluster)
+    assert cli("mv", "-r", str(src), f"s3://{bucket}/m/", *o).returncode == 0
+    assert read_tree(src) == {}  # every uploaded file removed
+    code, cp, err = run_json("cp", f"s3://{bucket}/m/*/s1/*", f"s3://{bucket}/c/", *o)
+    assert code == 0 and cp["objects"] == sum(1 for k in files if "/s1/" in k), err
+    code, mv, err = run_json("mv", "-r", f"s3://{bucket}/m/", f"s3://{bucket}/n/", *o)
+    assert code == 0 and mv["objects"] == 15 and mv["deleted"] == 15, err
+    assert cli("ls", "-r", f"s3://{bucket}/m/", *o).stdout == b""
+    key = next(iter(files))
+    cat = cli("cat", f"s3://{bucket}/n/{key}", *o)
+    assert cat.returncode == 0 and cat.stdout == files[key]
+    one = cli("cp", f"s3://{bucket}/n/{key}", f"s3://{bucket}/single", *o)
+    assert one.returncode == 0, one.stderr
+    assert cli("cat", f"s3://{bucket}/single", *o).stdout == files[key]
+
+
+def test_hostile_keys_warn_and_stay_inside(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    b3 = moto_cluster.boto3_client()
+    for key in ["h/../../evil", "h/good"]:
+        b3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    dst = tmp_path / "in" / "dst"
+    code, out, err = run_json("cp", "-r", f"s3://{bucket}/h/", str(dst), *opts(moto_cluster))
+    assert code == 0 and out["objects"] == 1 and out["skipped"] == 1
+    assert "s3fast: warning: skipped" in err and "unsafe key" in err
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["good"]
+
+
+@pytest.mark.parametrize("workers,signame,group", [
+    ("1", "SIGINT", False), ("2", "SIGINT", False),
+    ("2", "SIGTERM", False),  # `timeout`, systemd, Kubernetes: the parent alone
+    ("2", "SIGINT", True),  # Ctrl-C on a terminal: the parent and its workers at once
+    ("2", "SIGHUP", True),  # the terminal closes: the whole foreground group
+])
+def test_stop_signal_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tmp_path: Path, workers: str,
+                                                          signame: str, group: bool) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    sig = getattr(signal, signame)
+    bucket = fault_cluster.moto.make_bucket()
+    src = tmp_path / "src"
+    make_tree(src, 10)
+    (src / "big.bin").write_bytes(os.urandom(12 << 20))
+    # Part 2 never answers: the upload is still open when the interrupt comes.
+    fault_cluster.add_rule(Rule(stall(0, 60), method="PUT", path=r"partNumber=2&"))
+    p = subprocess.Popen([sys.executable, "-m", "s3fast.cli", "cp", "-r", str(src), f"s3://{bucket}/i/",
+                          "--part-size", "5MiB", "--workers", workers, *opts(fault_cluster)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, start_new_session=group)
+    try:
+        fault_cluster.wait_for_requests(
+            lambda recs: any(r.method == "PUT" and "partNumber=1&" in r.target for r in recs), timeout=60)
+        if group:
+            os.killpg(p.pid, sig)
+        else:
+            p.send_signal(sig)
+        _, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 128 + sig, err
+    assert b"Traceback" not in err, err
+    assert fault_cluster.list_multipart_uploads(bucket) == []
+
+
+def test_server_keys_are_shown_printable(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    """A key holding ESC (a terminal's recolour/retitle sequences) is escaped in every text
+    line (ls, the dry-run plan, a failure line), and kept exact in --json."""
+    key = "e/\x1b]0;owned\x07\x1b[31mred"
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key=key, Body=b"x")
+    o = opts(moto_cluster)
+    for args in (("ls", f"s3://{bucket}/e/"), ("ls", "-r", f"s3://{bucket}/"),
+                 ("cp", "-r", "--dryrun", f"s3://{bucket}/e/", str(tmp_path / "d")),
+                 ("rm", "-r", "--dryrun", f"s3://{bucket}/e/")):
+        p = cli(*args, *o)
+        assert p.returncode == 0, (args, p.stderr)
+        assert b"\x1b" not in p.stdout + p.stderr and b"\x07" not in p.stdout, args
+        assert b"\\x1b[31mred" in p.stdout, (args, p.stdout)
+    assert not (tmp_path / "d").exists()  # --dryrun wrote nothing
+    listed = [json.loads(x) for x in cli("ls", "-r", "--json", f"s3://{bucket}/e/", *o).stdout.splitlines()]
+    assert [x["key"] for x in listed] == [key]
+    # A failure line quotes the key too: the download's destination is a file, not a directory.
+    (tmp_path / "f").write_bytes(b"")
+    p = cli("cp", "-r", f"s3://{bucket}/e/", str(tmp_path / "f"), *o)
+    assert p.returncode == 1 and b"s3fast: failed:" in p.stderr, p.stderr
+    assert b"\x1b" not in p.stderr and b"Traceback" not in p.stderr
+
+
+def test_one_object_cp_honours_dryrun_and_no_clobber(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    o = opts(moto_cluster)
+    f = tmp_path / "f.txt"
+    f.write_bytes(b"new")
+    p = cli("cp", "--dryrun", str(f), f"s3://{bucket}/one", *o)
+    assert p.returncode == 0 and b"(dryrun) upload:" in p.stdout, p.stderr
+    assert cli("ls", f"s3://{bucket}/one", *o).stdout == b""  # nothing uploaded
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="one", Body=b"old")
+    code, out, err = run_json("cp", "--no-clobber", str(f), f"s3://{bucket}/one", *o)
+    assert code == 0 and out["skipped"] == 1, err
+    assert cli("cat", f"s3://{bucket}/one", *o).stdout == b"old"
+    p = cli("cp", "-r", "--content-type", "text/plain", str(tmp_path), f"s3://{bucket}/t/", *o)
+    assert p.returncode == 2 and b"--content-type" in p.stderr and p.stderr.count(b"\n") == 1, p.stderr

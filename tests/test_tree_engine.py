@@ -1,0 +1,119 @@
+"""The tree work engine: streaming (work starts before the listing ends), a bounded number of
+items held whatever the listing's length, failures of the lister raised, cancellation clean."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from s3fast.tree._engine import batched, run
+
+
+def test_first_item_is_worked_on_before_the_listing_ends() -> None:
+    async def go() -> list[int]:
+        first_done = asyncio.Event()
+
+        async def listing() -> AsyncIterator[int]:
+            yield 0
+            # The rest of the listing appears only once item 0 was transferred: an engine
+            # that lists everything first would wait here forever.
+            await first_done.wait()
+            for i in range(1, 5):
+                yield i
+
+        async def work(i: int) -> int:
+            if i == 0:
+                first_done.set()
+            return i
+
+        async with asyncio.timeout(10):
+            return [r async for r in run(listing(), work, window=8)]
+
+    assert sorted(asyncio.run(go())) == [0, 1, 2, 3, 4]
+
+
+def test_items_held_stay_within_the_window() -> None:
+    window = 16
+    pulled = 0
+    consumed = 0
+    peak = 0
+
+    async def listing() -> AsyncIterator[int]:
+        nonlocal pulled, peak
+        for i in range(5000):
+            pulled += 1
+            peak = max(peak, pulled - consumed)
+            yield i
+
+    async def work(i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    async def go() -> int:
+        nonlocal consumed
+        n = 0
+        async for _ in run(listing(), work, window=window):
+            consumed += 1
+            n += 1
+        return n
+
+    assert asyncio.run(go()) == 5000
+    assert peak <= window + 1
+
+
+def test_lister_error_is_raised_after_started_items() -> None:
+    async def listing() -> AsyncIterator[int]:
+        yield 1
+        raise PermissionError("listing denied")
+
+    async def work(i: int) -> int:
+        return i
+
+    async def go() -> list[int]:
+        got: list[int] = []
+        with pytest.raises(PermissionError):
+            async for r in run(listing(), work, window=4):
+                got.append(r)
+        return got
+
+    assert asyncio.run(go()) == [1]
+
+
+def test_consumer_leaving_early_cancels_the_work() -> None:
+    cancelled = 0
+
+    async def listing() -> AsyncIterator[int]:
+        for i in range(100):
+            yield i
+
+    async def work(i: int) -> int:
+        nonlocal cancelled
+        if i == 0:
+            return i
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled += 1
+            raise
+        return i
+
+    async def go() -> None:
+        gen = run(listing(), work, window=4)
+        async for _ in gen:
+            break
+        await gen.aclose()
+
+    asyncio.run(go())
+    assert cancelled >= 1
+
+
+def test_batched() -> None:
+    async def items() -> AsyncIterator[int]:
+        for i in range(2501):
+            yield i
+
+    async def go() -> list[int]:
+        return [len(b) async for b in batched(items(), 1000)]
+
+    assert asyncio.run(go()) == [1000, 1000, 501]

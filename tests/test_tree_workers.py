@@ -1,0 +1,60 @@
+"""--workers N: the same results as one worker, failures still named, shares divided."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import s3fast
+from s3fast.tree import Entry, TreeResult
+from s3fast.tree._ops import source_place
+from s3fast.tree._workers import share
+from support.faultrules import Rule, respond
+from test_cli_tree import opts, run_json
+from test_tree_e2e import make_tree, read_tree
+
+
+def test_share_divides_target_cap_and_memory() -> None:
+    cfg = s3fast.TransferConfig(target_gbps=10.0, max_gbps=4.0, memory_limit=512 * s3fast.MiB)
+    part = share(cfg, 4)
+    assert (part.target_gbps, part.max_gbps, part.memory_limit) == (2.5, 1.0, 128 * s3fast.MiB)
+    assert share(s3fast.TransferConfig(max_gbps=None), 2).max_gbps is None
+
+
+def test_work_items_cross_processes() -> None:
+    items = [Entry("a/b", 3, 1.5, "/x/a/b", '"e"'), TreeResult("upload", "s", "d", 3, "failed", "r", "boom"),
+             source_place("s3://b/logs/*.gz")]
+    assert [pickle.loads(pickle.dumps(i)) for i in items] == items
+
+
+def test_two_workers_same_result_as_one(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    files = make_tree(src, 90)
+    o = opts(moto_cluster)
+    code, up, err = run_json("cp", "-r", str(src), f"s3://{bucket}/w/", "--workers", "2", *o)
+    assert code == 0 and up["objects"] == 90 and up["bytes"] == sum(map(len, files.values())), err
+    code, down, err = run_json("cp", "-r", f"s3://{bucket}/w/", str(tmp_path / "dst"), "--workers", "2", *o)
+    assert code == 0 and down["objects"] == 90, err
+    assert read_tree(tmp_path / "dst") == files
+    (src / "d4" / "s1" / "f4.bin").write_bytes(b"now different and longer")
+    code, sync, err = run_json("sync", str(src), f"s3://{bucket}/w/", "--workers", "2", "--checksum", *o)
+    assert code == 0 and sync["objects"] == 1 and sync["skipped"] == 89, err
+    assert "Traceback" not in err
+
+
+def test_failures_are_named_through_workers(fault_cluster: Any, tmp_path: Path) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    src = tmp_path / "src"
+    make_tree(src, 20)
+    fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "nope"), method="PUT", path=r"/f(5|11)\.(txt|bin)"))
+    code, out, err = run_json("cp", "-r", str(src), f"s3://{bucket}/x/", "--workers", "2", *opts(fault_cluster))
+    assert code == 1
+    assert sorted(f["key"].rsplit("/", 1)[-1] for f in out["failed"]) == ["f11.txt", "f5.txt"]
+    assert out["objects"] == 18
+
+
+def test_workers_option_is_validated() -> None:
+    from e2e_helpers import cli
+
+    p = cli("cp", "-r", ".", "s3://b/x/", "--workers", "0")
+    assert p.returncode == 2 and b"--workers" in p.stderr
