@@ -1,5 +1,7 @@
 """Build the Cython core (``native/*.pyx``) into ``s3fast._native``, where each module's
 augmenting ``.pxd`` (its C-level declarations) and ``.pyi`` (its types for users) live.
+Modules whose pure twin compiles well as it is (``COMPILED_TWINS``) have no ``.pyx``: their
+one Python source in ``s3fast/_py`` is compiled with the ``.pxd`` of the same name.
 
 Every compiled module has a pure-Python twin in ``s3fast/_py``; the package
 works without the extensions (``S3FAST_NO_EXTENSIONS=1`` forces the twins).
@@ -12,6 +14,9 @@ import glob
 import os
 
 from setuptools import setup
+
+#: pure twins that are also the compiled module's source (typed by s3fast/_native/<name>.pxd)
+COMPILED_TWINS = ["_sched"]
 
 ext_modules = []
 if not os.environ.get("S3FAST_BUILD_PURE"):
@@ -26,7 +31,17 @@ if not os.environ.get("S3FAST_BUILD_PURE"):
             extra_compile_args=["-O3"],
         )
         for src in sources
+    ] + [
+        Extension("s3fast._native." + name, [os.path.join("s3fast", "_py", name + ".py")], extra_compile_args=["-O3"])
+        for name in COMPILED_TWINS
     ]
+    for name in COMPILED_TWINS:
+        # Cython does not count an augmenting .pxd among the .py's dependencies: a C file older
+        # than its .pxd would be reused with the old types.
+        c_file = os.path.join("s3fast", "_py", name + ".c")
+        pxd = os.path.join("s3fast", "_native", name + ".pxd")
+        if os.path.exists(c_file) and os.path.getmtime(c_file) < os.path.getmtime(pxd):
+            os.remove(c_file)
     ext_modules = cythonize(
         extensions,
         language_level=3,

@@ -18,6 +18,7 @@ if not NO_EXTENSIONS:
         from ._native import _files as files_impl
         from ._native import _http as http_impl
         from ._native import _recv as recv_impl
+        from ._native import _sched as sched_impl
         from ._native import _sigv4 as sigv4_impl
 
         NATIVE = True
@@ -29,9 +30,11 @@ if not NATIVE:
     from ._py import _files as files_impl  # type: ignore[no-redef]
     from ._py import _http as http_impl  # type: ignore[no-redef]
     from ._py import _recv as recv_impl  # type: ignore[no-redef]
+    from ._py import _sched as sched_impl  # type: ignore[no-redef]
     from ._py import _sigv4 as sigv4_impl  # type: ignore[no-redef]
 
 #: "native" or "pure": what ``s3fast --version`` reports.
 MODE = "native" if NATIVE else "pure"
 
-__all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "files_impl", "http_impl", "recv_impl", "sigv4_impl"]
+__all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "files_impl", "http_impl", "recv_impl", "sched_impl",
+           "sigv4_impl"]

@@ -1,7 +1,8 @@
 """Start the probes' servers: nginx over HTTP and HTTPS on loopback, serving $PROBE_DIR/data.
 
-Creates the data once: bench/big (2 GiB), bench/small/f0000..f0999 (64 KiB each) and the
-same small files under $PROBE_DIR/small for uploads. Prints "URL CA" per line (CA only for
+Creates the data once: bench/big (2 GiB), bench/small/f0000..f0999 (64 KiB each),
+bench/mid/m000..m199 (1 MiB each) and the same small and mid files under $PROBE_DIR/small
+and $PROBE_DIR/mid for uploads. Prints "URL CA" per line (CA only for
 HTTPS), then serves until killed.
 """
 import os
@@ -16,6 +17,8 @@ from benchmarks.targets.nginx import NginxTarget  # noqa: E402
 root = Path(PROBE) / "data"
 (root / "bench" / "small").mkdir(parents=True, exist_ok=True)
 (Path(PROBE) / "small").mkdir(parents=True, exist_ok=True)
+(root / "bench" / "mid").mkdir(parents=True, exist_ok=True)
+(Path(PROBE) / "mid").mkdir(parents=True, exist_ok=True)
 big = root / "bench" / "big"
 if not big.exists() or big.stat().st_size != 2 << 30:
     with open(big, "wb") as f:
@@ -28,6 +31,12 @@ for i in range(1000):
         p = d / f"f{i:04d}"
         if not p.exists():
             p.write_bytes(small[:-4] + i.to_bytes(4, "little"))
+mid = os.urandom(1 << 20)
+for i in range(200):
+    for d in (root / "bench" / "mid", Path(PROBE) / "mid"):
+        p = d / f"m{i:03d}"
+        if not p.exists():
+            p.write_bytes(mid[:-4] + i.to_bytes(4, "little"))
 for https in (False, True):
     ep = NginxTarget(root, https=https, bucket="bench").start()
     print(ep.endpoint_url, ep.ca_bundle or "", flush=True)

@@ -4,13 +4,17 @@
     SRC=/path/to/old/checkout python benchmarks/probes/small_ab.py URL ...   # an older s3fast
 
 ``rounds``: 1,000 x 64 KiB objects at once through ``Client`` (as the harness's small rows
-do), six rounds after a warm-up; prints the minimum and median CPU-µs per object. The
-minimum is the figure to compare: this VM's speed swings by 2x within seconds.
+do), six rounds after a warm-up; prints the minimum and median CPU-µs per object, of the
+whole process and of the event loop's thread alone (``loop``). The minimum is the figure
+to compare: this VM's speed swings by 2x within seconds. ``OBJ=mid`` runs 200 x 1 MiB
+objects instead (``bench/mid/m000..m199``, ``$PROBE_DIR/mid`` for uploads).
 ``layers``: one request at a time on a warm connection, 500 per round, seven rounds: the
 bare connection with a prebuilt head (``conn``), the same head built and signed per
 request (``conn+sign``), ``Transport.call`` (slot, signing, pool, bookkeeping) and
 ``Client.download`` into a buffer. Differences between rows are what each layer costs in
 place, where caches are cold: several times its micro-benchmark.
+``PROFILE=N`` runs the rounds under cProfile (the loop thread) and prints the top N
+functions by own time, per object.
 Serve the data with ``probes/serve.py`` (objects ``bench/small/f0000..f0999``).
 """
 import asyncio
@@ -34,7 +38,19 @@ PROBE = os.environ.get("PROBE_DIR", "/tmp/s3fast-probe")
 URL = sys.argv[1]
 WHAT = sys.argv[2] if len(sys.argv) > 2 else "rounds"
 MODE = sys.argv[3] if len(sys.argv) > 3 else "mem"
-N = 1000
+MID = os.environ.get("OBJ") == "mid"
+N = 200 if MID else 1000
+SIZE = (1 << 20) if MID else 65536
+
+
+PROF = None
+if os.environ.get("PROFILE"):
+    import cProfile
+    PROF = cProfile.Profile()
+
+
+def name(i: int) -> str:
+    return f"mid/m{i:03d}" if MID else f"small/f{i:04d}"
 
 
 def cpu() -> float:
@@ -43,31 +59,44 @@ def cpu() -> float:
 
 
 async def rounds(c: s3fast.Client) -> None:
-    bufs = [bytearray(65536) for _ in range(N)]
+    bufs = [bytearray(SIZE) for _ in range(N)]
     out = f"{PROBE}/sdl"
     shutil.rmtree(out, ignore_errors=True)
 
     async def one(i: int, r: int) -> None:
         if MODE == "mem":
-            await c.download(f"s3://bench/small/f{i:04d}", bufs[i])
+            await c.download(f"s3://bench/{name(i)}", bufs[i])
         elif MODE == "disk":
-            await c.download(f"s3://bench/small/f{i:04d}", f"{out}/{r}/f{i:04d}")
+            await c.download(f"s3://bench/{name(i)}", f"{out}/{r}/{name(i)}")
         else:
-            await c.upload(f"{PROBE}/small/f{i:04d}", f"s3://bench/up/f{i:04d}")
+            await c.upload(f"{PROBE}/{name(i)}", f"s3://bench/up/{name(i)}")
 
-    os.makedirs(f"{out}/0", exist_ok=True)
-    await asyncio.gather(*(one(i, 0) for i in range(100)))
+    os.makedirs(f"{out}/0/{name(0).split('/')[0]}", exist_ok=True)
+    await asyncio.gather(*(one(i, 0) for i in range(N // 10)))
     res = []
+    loop = []
     rates = []
+    if PROF is not None:
+        PROF.enable()
     for r in range(1, 7):
-        os.makedirs(f"{out}/{r}", exist_ok=True)  # fresh names: no file replaced
-        c0, t0 = cpu(), time.monotonic()
+        os.makedirs(f"{out}/{r}/{name(0).split('/')[0]}", exist_ok=True)  # fresh names: no file replaced
+        c0, l0, t0 = cpu(), time.thread_time(), time.monotonic()
         await asyncio.gather(*(one(i, r) for i in range(N)))
         res.append((cpu() - c0) / N * 1e6)
+        loop.append((time.thread_time() - l0) / N * 1e6)
         rates.append(N / (time.monotonic() - t0))
+    if PROF is not None:
+        PROF.disable()
+        import pstats
+        st = pstats.Stats(PROF)
+        total = sum(v[2] for v in st.stats.values())  # type: ignore[attr-defined]
+        print(f"profiled: {total / (6 * N) * 1e6:.0f} us/object under cProfile")
+        st.sort_stats("tottime").print_stats(int(os.environ["PROFILE"]))
     res.sort()
+    loop.sort()
     rates.sort()
-    print(f"{MODE} rounds: min {res[0]:.0f} median {res[3]:.0f} CPU-us/object; "
+    print(f"{MODE} {N}x{SIZE >> 10}KiB rounds: process min {res[0]:.0f} median {res[3]:.0f}, "
+          f"loop min {loop[0]:.0f} median {loop[3]:.0f} CPU-us/object; "
           f"max {rates[-1]:.0f} median {rates[3]:.0f} objects/s")
 
 

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import math
 import time
 from types import TracebackType
 from typing import Awaitable, Callable
 
+from .._impl import sched_impl
+
 __all__ = ["ConcurrencyLimiter", "TokenBucket"]
 
 
-class ConcurrencyLimiter:
+class ConcurrencyLimiter(sched_impl.SlotCore):
     """An asyncio semaphore whose size can change while it is in use.
 
     - Slots are handed out first come, first served: a released slot goes straight to the oldest
@@ -22,75 +23,32 @@ class ConcurrencyLimiter:
     - ``on_change(in_flight)`` [None] is called whenever ``in_flight`` changes, e.g. the meter's
       ``set_in_flight``.
 
-    Use it as ``async with limiter: ...`` or pair :meth:`acquire` with :meth:`release`.
+    Use it as ``async with limiter: ...`` or pair :meth:`acquire` with :meth:`release`. Every
+    request passes here twice, so the slot accounting (``try_acquire``, ``release``,
+    ``set_limit``) is the compiled core's ``SlotCore`` (``s3fast/_py/_sched.py``); only the
+    waiting is here.
     """
 
     def __init__(self, limit: int, *, on_change: Callable[[int], None] | None = None) -> None:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        self._limit = limit
-        self._in_flight = 0
-        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
-        self._on_change = on_change
-
-    @property
-    def limit(self) -> int:
-        return self._limit
-
-    @property
-    def in_flight(self) -> int:
-        return self._in_flight
-
-    @property
-    def waiting(self) -> int:
-        return len(self._waiters)
+        super().__init__(limit, on_change)
 
     def __repr__(self) -> str:
         return (
-            f"<ConcurrencyLimiter [limit={self._limit} in_flight={self._in_flight} "
-            f"waiting={len(self._waiters)}]>"
+            f"<ConcurrencyLimiter [limit={self.limit} in_flight={self.in_flight} "
+            f"waiting={self.waiting}]>"
         )
-
-    def locked(self) -> bool:
-        """True when :meth:`acquire` would have to wait."""
-        return self._in_flight >= self._limit or bool(self._waiters)
-
-    def try_acquire(self) -> bool:
-        """Take a slot if one is free now (no waiting, no coroutine); True if taken."""
-        if self._in_flight < self._limit and not self._waiters:
-            self._set_in_flight(self._in_flight + 1)
-            return True
-        return False
 
     async def acquire(self) -> None:
         if self.try_acquire():
             return
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append(fut)
+        self.enqueue(fut)
         try:
             await fut
         except asyncio.CancelledError:
-            if fut.done() and not fut.cancelled():
-                # The slot was handed to us just before the cancellation landed: pass it on.
-                self.release()
-            else:
-                try:
-                    self._waiters.remove(fut)
-                except ValueError:
-                    pass  # _wake already popped (and skipped) it
+            # A slot handed to us just before the cancellation landed is passed on.
+            self.abandon(fut)
             raise
-
-    def release(self) -> None:
-        if self._in_flight <= 0:
-            raise RuntimeError("ConcurrencyLimiter released more often than acquired")
-        self._set_in_flight(self._in_flight - 1)
-        self._wake()
-
-    def set_limit(self, limit: int) -> None:
-        if limit < 0:
-            raise ValueError(f"limit must be >= 0, got {limit}")
-        self._limit = limit
-        self._wake()
 
     async def __aenter__(self) -> None:
         await self.acquire()
@@ -102,22 +60,6 @@ class ConcurrencyLimiter:
         tb: TracebackType | None,
     ) -> None:
         self.release()
-
-    def _wake(self) -> None:
-        # The slot is counted as taken when it is granted (not when the waiter resumes), so a
-        # task arriving in between cannot take it too.
-        waiters = self._waiters
-        while waiters and self._in_flight < self._limit:
-            fut = waiters.popleft()
-            if fut.done():  # its task was cancelled and has not run its cleanup yet
-                continue
-            fut.set_result(None)
-            self._set_in_flight(self._in_flight + 1)
-
-    def _set_in_flight(self, n: int) -> None:
-        self._in_flight = n
-        if self._on_change is not None:
-            self._on_change(n)
 
 
 class TokenBucket:

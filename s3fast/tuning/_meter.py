@@ -5,12 +5,13 @@ import time
 from collections import deque
 from typing import Callable
 
+from .._impl import sched_impl
 from ._sample import Sample
 
 __all__ = ["ThroughputMeter"]
 
 
-class ThroughputMeter:
+class ThroughputMeter(sched_impl.MeterCore):
     """Accumulates one measurement window at a time; :meth:`take_sample` closes it.
 
     The hot-path calls (:meth:`add_bytes` per received or sent chunk, the counters per request) are
@@ -23,26 +24,21 @@ class ThroughputMeter:
     window's concurrency is a time-weighted mean; it is called once per request start and end.
 
     ``display_span_s`` [2.0] is the span of the rolling rate :meth:`rate_bps` shows.
+
+    The per-request calls and the window's counters are the compiled core's ``MeterCore``
+    (``s3fast/_py/_sched.py``); closing a window and the rolling rate are here.
     """
 
-    __slots__ = (
-        "_clock", "_span", "_t0", "_bytes", "_requests", "_latency_sum", "_latency_n",
-        "_ttfb_sum", "_ttfb_n", "_throttled", "_timeouts", "_errors", "_in_flight",
-        "_in_flight_since", "_in_flight_area", "_peak", "_in_flight_bytes", "_closed_bytes",
-        "_recent", "_recent_bytes", "_source", "_source_last",
-    )
+    __slots__ = ("_span", "_in_flight_bytes", "_closed_bytes", "_recent", "_recent_bytes", "_source",
+                 "_source_last")
 
     def __init__(
         self, clock: Callable[[], float] = time.monotonic, *, display_span_s: float = 2.0
     ) -> None:
         if display_span_s <= 0:
             raise ValueError("display_span_s must be > 0")
-        self._clock = clock
+        super().__init__(clock)
         self._span = display_span_s
-        now = clock()
-        self._t0 = now
-        self._in_flight = 0
-        self._in_flight_since = now
         self._in_flight_bytes: int | None = None
         self._closed_bytes = 0  # bytes of all closed windows
         # (t0, t1, bytes) of recently closed windows, for the rolling display rate
@@ -50,7 +46,6 @@ class ThroughputMeter:
         self._recent_bytes = 0
         self._source: Callable[[], int] | None = None
         self._source_last = 0
-        self._reset_window(now)
 
     def set_source(self, source: Callable[[], int] | None) -> None:
         """Count each window's bytes as the growth of ``source()`` (a running total) from now
@@ -59,62 +54,10 @@ class ThroughputMeter:
         self._source_last = source() if source is not None else 0
         self._bytes = 0
 
-    def _reset_window(self, now: float) -> None:
-        self._t0 = now
-        self._bytes = 0
-        self._requests = 0
-        self._latency_sum = 0.0
-        self._latency_n = 0
-        self._ttfb_sum = 0.0
-        self._ttfb_n = 0
-        self._throttled = 0
-        self._timeouts = 0
-        self._errors = 0
-        self._in_flight_area = 0.0
-        self._in_flight_since = now
-        self._peak = self._in_flight
-
-    # -- hot path --------------------------------------------------------------------------
-
-    def add_bytes(self, n: int) -> None:
-        """Count ``n`` bytes of goodput (payload delivered, not retried-away bytes); ignored
-        for windows while a source is set."""
-        self._bytes += n
-
     def _window_bytes(self) -> int:
         if self._source is None:
             return self._bytes
         return self._source() - self._source_last
-
-    def request_done(self, latency_s: float, ttfb_s: float | None = None) -> None:
-        """One request completed successfully after ``latency_s`` (first byte after ``ttfb_s``)."""
-        self._requests += 1
-        self._latency_sum += latency_s
-        self._latency_n += 1
-        if ttfb_s is not None:
-            self._ttfb_sum += ttfb_s
-            self._ttfb_n += 1
-
-    def throttled(self) -> None:
-        """The server answered 503 SlowDown."""
-        self._throttled += 1
-
-    def timeout(self) -> None:
-        """A request timed out."""
-        self._timeouts += 1
-
-    def error(self) -> None:
-        """A request attempt failed for another reason (reset, 5xx other than SlowDown...)."""
-        self._errors += 1
-
-    def set_in_flight(self, n: int) -> None:
-        """The number of requests in flight changed to ``n``."""
-        now = self._clock()
-        self._in_flight_area += self._in_flight * (now - self._in_flight_since)
-        self._in_flight_since = now
-        self._in_flight = n
-        if n > self._peak:
-            self._peak = n
 
     def set_in_flight_bytes(self, n: int) -> None:
         """Bytes held by in-flight requests (buffers), for display only."""
@@ -141,7 +84,7 @@ class ThroughputMeter:
         now = self._clock()
         t0 = self._t0
         duration = now - t0
-        area = self._in_flight_area + self._in_flight * (now - self._in_flight_since)
+        area = self._area_until(now)
         mean_in_flight = area / duration if duration > 0 else float(self._in_flight)
         if self._source is None:
             nbytes = self._bytes
