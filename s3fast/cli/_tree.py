@@ -23,7 +23,7 @@ from ..tree import TreeResult
 from ..tree._match import has_wildcard
 from ..tree._ops import DEFAULT_WINDOW
 from ..tree._workers import MAX_DEFAULT_WORKERS, available_cpus, default_workers
-from ..tree._xml import BadAnswer
+from ..transfer._xml import BadAnswer
 from ._options import make_client, transfer_config
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 from ._tree_progress import TreeProgress
