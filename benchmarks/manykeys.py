@@ -82,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         first = None
         for count in counts:
             m = measure(command, count, extra=args.extra.split(), timeout=args.run_timeout)
-            rss = m.maxrss_kib / 1024
+            # VmHWM of the command itself: ru_maxrss after exec keeps the forking parent's peak
+            rss = (m.hwm_kib or m.maxrss_kib) / 1024
             first = rss if first is None else first
             rows.append({"command": command, "keys": count, "rss_mib": round(rss, 1), "wall_s": round(m.wall_s, 2),
                          "exit": m.returncode, "stderr": m.stderr[-300:]})

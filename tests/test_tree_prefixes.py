@@ -217,3 +217,11 @@ def test_slowdown_on_one_prefix_cuts_only_its_concurrency(fault_cluster: Any, tm
     unthrottled = _peak(fault_cluster.requests, lambda t: "/a-hot/" in t)
     assert cool >= 12 and unthrottled >= 12, (cool, unthrottled)  # both had room to run wide
     assert hot * 3 <= cool, (hot, cool, row)
+
+
+def test_a_slowdown_after_the_object_ended_is_counted_but_harmless() -> None:
+    g = PrefixGovernor(8, clock=Clock())
+    t = g.start("p/")
+    g.finish(t, 0)  # forgotten: nothing in flight, never throttled
+    g.slowdown(t)  # a hedge of that object still on the wire
+    assert g.limit("p/") is None and g.report()[0]["slowdowns"] == 1

@@ -93,7 +93,12 @@ class PrefixGovernor:
 
     def slowdown(self, ticket: Ticket) -> None:
         """A request of the object of ``ticket`` was answered 503 SlowDown (it is retried)."""
-        s = self._states[ticket.prefix]
+        s = self._states.get(ticket.prefix)
+        if s is None or s.inflight == 0:
+            # A straggling request (a hedge) of an object already reported finished: its
+            # prefix is not slowed again, and the request itself must not fail over this.
+            self._note(ticket.prefix, False, None)
+            return
         now = self.clock()
         decrease = s.decreased_at is None or now - s.decreased_at >= self.hold
         if decrease:
@@ -105,7 +110,9 @@ class PrefixGovernor:
     def finish(self, ticket: Ticket, slowdowns: int) -> None:
         """The object of ``ticket`` ended; its requests met ``slowdowns`` SlowDown answers
         (each already told to :meth:`slowdown`)."""
-        s = self._states[ticket.prefix]
+        s = self._states.get(ticket.prefix)
+        if s is None:
+            return
         s.inflight -= 1
         if slowdowns:
             return
