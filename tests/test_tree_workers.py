@@ -1,7 +1,9 @@
 """--workers N: the same results as one worker, failures still named, shares divided."""
 from __future__ import annotations
 
+import asyncio
 import pickle
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -61,8 +63,25 @@ def test_workers_option_is_validated() -> None:
 
 
 def test_default_workers_is_one_per_cpu_capped() -> None:
-    assert [default_workers(n) for n in (0, 1, 2, 7, 8, 64)] == [1, 1, 2, 7, MAX_DEFAULT_WORKERS, MAX_DEFAULT_WORKERS]
+    assert [default_workers(n) for n in (0, 1, 2, 3, 8, 9, 64)] == [1, 1, 1, 2, 7, 8, 8] and MAX_DEFAULT_WORKERS == 8
     assert available_cpus() >= 1
+
+
+def test_workers_are_started_only_for_a_tree_larger_than_the_threshold() -> None:
+    from s3fast.tree._ops import _decide_workers
+
+    async def items(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    async def decide(n: int, workers: int = 4) -> tuple[int, list[int]]:
+        chosen, stream = await _decide_workers(workers, 3, items(n))
+        return chosen, [i async for i in stream]
+
+    assert asyncio.run(decide(3)) == (1, [0, 1, 2])  # the whole listing fit: stay in process
+    assert asyncio.run(decide(4)) == (4, [0, 1, 2, 3])  # one more: shard, nothing lost
+    assert asyncio.run(decide(500)) == (4, list(range(500)))
+    assert asyncio.run(decide(500, workers=1)) == (1, list(range(500)))
 
 
 def test_workers_default_is_shown_in_help() -> None:
@@ -70,7 +89,7 @@ def test_workers_default_is_shown_in_help() -> None:
 
     text = " ".join(cli("cp", "--help").stdout.decode().split())
     n = default_workers(available_cpus())
-    assert f"(default: one per CPU this process may use, at most {MAX_DEFAULT_WORKERS}: {n} here;" in text
+    assert f"(default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: {n} here;" in text
     assert " ".join(cli("sync", "--help").stdout.decode().split()).count(f"{n} here") == 1
 
 

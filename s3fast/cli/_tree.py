@@ -62,7 +62,7 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
         auto = default_workers(available_cpus())
         g.add_argument("--workers", type=_workers, default=None, metavar="N",
                        help="shard the objects over N processes sharing the rate target, cap and memory "
-                            f"limit (default: one per CPU this process may use, at most {MAX_DEFAULT_WORKERS}: "
+                            f"limit (default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: "
                             f"{auto} here; a tree of up to {DEFAULT_WINDOW} objects stays in one process)")
         g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
                        help="upload what symlinks point to (default)")

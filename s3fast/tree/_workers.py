@@ -31,7 +31,7 @@ from ._prefixes import PrefixGovernor
 _POLL = 0.5
 
 #: the most worker processes the default starts: the parent (listing, feeding, merging the
-#: results) is one process and one core, and past this many workers it, not they, sets the
+#: results) is one process on one core, and past this many workers it, not they, sets the
 #: pace; each worker is also a whole interpreter and client (tens of MiB of RSS)
 MAX_DEFAULT_WORKERS = 8
 
@@ -45,9 +45,12 @@ def available_cpus() -> int:
 
 
 def default_workers(cpus: int) -> int:
-    """``--workers``'s default (pure): one event loop is one core, so one worker per CPU,
-    at most :data:`MAX_DEFAULT_WORKERS`."""
-    return max(1, min(cpus, MAX_DEFAULT_WORKERS))
+    """``--workers``'s default (pure): one event loop is one core, so one worker per CPU
+    but one, at most :data:`MAX_DEFAULT_WORKERS`. The CPU left over is the parent's: it
+    lists, feeds the queue and merges the results, about a tenth of a worker's work per
+    object, so N workers keep it busy too. With two CPUs that is one process: the tree runs
+    in the parent and pays no worker start-up (benchmarks/README.md has the figures)."""
+    return max(1, min(cpus - 1, MAX_DEFAULT_WORKERS))
 
 
 def share(config: TransferConfig, workers: int) -> TransferConfig:
