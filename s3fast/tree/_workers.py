@@ -47,9 +47,9 @@ def available_cpus() -> int:
 def default_workers(cpus: int) -> int:
     """``--workers``'s default (pure): one event loop is one core, so one worker per CPU
     but one, at most :data:`MAX_DEFAULT_WORKERS`. The CPU left over is the parent's: it
-    lists, feeds the queue and merges the results, about a tenth of a worker's work per
-    object, so N workers keep it busy too. With two CPUs that is one process: the tree runs
-    in the parent and pays no worker start-up (benchmarks/README.md has the figures)."""
+    lists, feeds the queue and merges the results of every worker, which keeps a core busy
+    once there are several. With two CPUs that is one process: the tree runs in the parent
+    and pays no worker start-up (benchmarks/README.md has the figures)."""
     return max(1, min(cpus - 1, MAX_DEFAULT_WORKERS))
 
 
