@@ -358,7 +358,7 @@ class Client:
 
     async def list_buckets(self) -> builtins.list[tuple[str, str]]:
         """(name, creation date) of each bucket the credentials own (ListBuckets)."""
-        from .tree._xml import parse_buckets
+        from .transfer._xml import parse_buckets
 
         _, body = await self._transport.call(Request("GET", None, None))
         return parse_buckets(body)

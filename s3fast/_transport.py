@@ -62,6 +62,27 @@ class Tally:
 TALLY: contextvars.ContextVar[Tally | None] = contextvars.ContextVar("s3fast_tally", default=None)
 
 
+class Throttles:
+    """503 SlowDown (throttle) answers met by the requests of one unit of work, retried or
+    not: the tree engine installs one per object in ``THROTTLES`` to slow that object's
+    prefix only (``tree/_prefixes``), since S3 throttles per prefix."""
+
+    __slots__ = ("count", "listener")
+
+    def __init__(self, listener: Callable[[], None] | None = None) -> None:
+        self.count = 0
+        #: told at once (from the retry loop), so the prefix slows while the object still runs
+        self.listener = listener
+
+    def bump(self) -> None:
+        self.count += 1
+        if self.listener is not None:
+            self.listener()
+
+
+THROTTLES: contextvars.ContextVar[Throttles | None] = contextvars.ContextVar("s3fast_throttles", default=None)
+
+
 @dataclass
 class Request:
     method: str
@@ -270,6 +291,9 @@ class Transport:
                 return result
             if kind is ErrorKind.THROTTLE:
                 self.stats.throttled += 1
+                throttles = THROTTLES.get()
+                if throttles is not None:
+                    throttles.bump()
                 if self.meter is not None:
                     self.meter.throttled()
             elif kind is ErrorKind.TIMEOUT and self.meter is not None:

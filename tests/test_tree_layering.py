@@ -21,3 +21,14 @@ def test_nothing_outside_the_client_reads_its_private_attributes() -> None:
                     args = node.args
                     assert not (len(args) > 1 and isinstance(args[1], ast.Constant)
                                 and args[1].value in ("_transport", "_ctx")), f"{path}:{node.lineno}"
+
+
+def test_transfer_never_imports_the_tree_layer_above_it() -> None:
+    # tree/ builds on transfer/ (copies, uploads, downloads); an import the other way makes
+    # a cycle waiting to happen and drags the tree engine into every single transfer.
+    for path in (ROOT / "transfer").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                assert not (node.level >= 2 and module.split(".")[0] == "tree"), f"{path}:{node.lineno}"
+                assert not module.startswith("s3fast.tree"), f"{path}:{node.lineno}"

@@ -20,7 +20,7 @@ from s3fast.tree._decide import (
 )
 from s3fast.tree._match import Filters, source_pattern
 from s3fast.tree._paths import Unsafe, is_dir_marker, join_key, local_path
-from s3fast.tree._xml import BadAnswer, delete_body, parse_copy_result, parse_delete
+from s3fast.transfer._xml import BadAnswer, delete_body, parse_copy_result, parse_delete
 
 
 # -- wildcards ---------------------------------------------------------------------------------

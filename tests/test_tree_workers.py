@@ -1,14 +1,16 @@
 """--workers N: the same results as one worker, failures still named, shares divided."""
 from __future__ import annotations
 
+import asyncio
 import pickle
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import s3fast
 from s3fast.tree import Entry, TreeResult
-from s3fast.tree._ops import source_place
-from s3fast.tree._workers import share
+from s3fast.tree._ops import DEFAULT_WINDOW, source_place
+from s3fast.tree._workers import MAX_DEFAULT_WORKERS, available_cpus, default_workers, share
 from support.faultrules import Rule, respond
 from test_cli_tree import opts, run_json
 from test_tree_e2e import make_tree, read_tree
@@ -58,3 +60,52 @@ def test_workers_option_is_validated() -> None:
 
     p = cli("cp", "-r", ".", "s3://b/x/", "--workers", "0")
     assert p.returncode == 2 and b"--workers" in p.stderr
+
+
+def test_default_workers_is_one_per_cpu_capped() -> None:
+    assert [default_workers(n) for n in (0, 1, 2, 3, 8, 9, 64)] == [1, 1, 1, 2, 7, 8, 8] and MAX_DEFAULT_WORKERS == 8
+    assert available_cpus() >= 1
+
+
+def test_workers_are_started_only_for_a_tree_larger_than_the_threshold() -> None:
+    from s3fast.tree._ops import _decide_workers
+
+    async def items(n: int) -> AsyncIterator[int]:
+        for i in range(n):
+            yield i
+
+    async def decide(n: int, workers: int = 4) -> tuple[int, list[int]]:
+        chosen, stream = await _decide_workers(workers, 3, items(n))
+        return chosen, [i async for i in stream]
+
+    assert asyncio.run(decide(3)) == (1, [0, 1, 2])  # the whole listing fit: stay in process
+    assert asyncio.run(decide(4)) == (4, [0, 1, 2, 3])  # one more: shard, nothing lost
+    assert asyncio.run(decide(500)) == (4, list(range(500)))
+    assert asyncio.run(decide(500, workers=1)) == (1, list(range(500)))
+
+
+def test_workers_default_is_shown_in_help() -> None:
+    from e2e_helpers import cli
+
+    text = " ".join(cli("cp", "--help").stdout.decode().split())
+    n = default_workers(available_cpus())
+    assert f"(default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: {n} here;" in text
+    assert " ".join(cli("sync", "--help").stdout.decode().split()).count(f"{n} here") == 1
+
+
+def test_default_shards_a_big_tree_and_keeps_a_small_one_in_process(moto_cluster: Any, bucket: str,
+                                                                    tmp_path: Path) -> None:
+    """No --workers: a tree larger than one window goes to one process per CPU, a small
+    one stays in this process (the summary says how many processes the objects went to)."""
+    big, small = tmp_path / "big", tmp_path / "small"
+    files = make_tree(big, DEFAULT_WINDOW + 2)
+    make_tree(small, 5)
+    o = opts(moto_cluster)
+    code, out, err = run_json("cp", "-r", str(big), f"s3://{bucket}/big/", *o)
+    assert code == 0, err
+    assert out["objects"] == len(files) and out["workers"] == default_workers(available_cpus())
+    code, out, err = run_json("cp", "-r", str(small), f"s3://{bucket}/small/", *o)
+    assert code == 0, err
+    assert out["objects"] == 5 and out["workers"] == 1
+    code, out, err = run_json("cp", "-r", f"s3://{bucket}/big/", str(tmp_path / "back"), *o)
+    assert code == 0 and read_tree(tmp_path / "back") == files

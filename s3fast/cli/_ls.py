@@ -15,7 +15,7 @@ from .._errors import ConfigError, printable
 from .._units import format_size
 from .._url import parse_s3_url
 from ..tree._decide import parse_s3_time
-from ..tree._xml import BadAnswer
+from ..transfer._xml import BadAnswer
 from ._options import add_common_options, make_client
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 

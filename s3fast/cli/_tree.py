@@ -21,7 +21,9 @@ from .._url import is_s3_url, parse_s3_url
 from ..net._resolver import parse_resolve_option
 from ..tree import TreeResult
 from ..tree._match import has_wildcard
-from ..tree._xml import BadAnswer
+from ..tree._ops import DEFAULT_WINDOW
+from ..tree._workers import MAX_DEFAULT_WORKERS, available_cpus, default_workers
+from ..transfer._xml import BadAnswer
 from ._options import make_client, transfer_config
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 from ._tree_progress import TreeProgress
@@ -57,9 +59,11 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
     if raw:
         g.add_argument("--raw", action="store_true", help="'*' and '?' in the source are literal characters")
     if symlinks:
-        g.add_argument("--workers", type=_workers, default=1, metavar="N",
+        auto = default_workers(available_cpus())
+        g.add_argument("--workers", type=_workers, default=None, metavar="N",
                        help="shard the objects over N processes sharing the rate target, cap and memory "
-                            "limit (default: 1)")
+                            f"limit (default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: "
+                            f"{auto} here; a tree of up to {DEFAULT_WINDOW} objects stays in one process)")
         g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
                        help="upload what symlinks point to (default)")
         g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
@@ -148,9 +152,14 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
                     yield r
         return
     hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes,
-             "follow_symlinks": args.follow_symlinks}
-    if args.workers > 1:
-        hooks.update(workers=args.workers, client_kwargs=client_kwargs(args))
+             "follow_symlinks": args.follow_symlinks, "governor": progress.governor}
+    workers = args.workers or default_workers(available_cpus())
+    if workers > 1:
+        # --workers N is obeyed; the default shards only a tree larger than one window.
+        hooks.update(workers=workers, client_kwargs=client_kwargs(args),
+                     shard_above=0 if args.workers else DEFAULT_WINDOW, on_workers=progress.on_workers)
+    else:
+        progress.on_workers(1)
     if args.command == "sync":
         compare = "checksum" if args.compare_checksum else "size" if args.size_only else "size-mtime"
         async for r in client.sync(args.src, args.dst, compare=compare, delete=args.delete, **common, **hooks):
@@ -251,6 +260,9 @@ async def _main(args: argparse.Namespace, config: Any) -> int:
     if args.stats and not args.json:
         st = client.stats
         sys.stderr.write(f"  requests={st.requests} retries={st.retries} throttled={st.throttled}\n")
+        for row in summary.get("throttled_prefixes", []):
+            sys.stderr.write(printable(f"  throttled prefix {row['prefix']}: {row['slowdowns']} SlowDown, "
+                                       f"concurrency down to {row['lowest_limit']}", 4096) + "\n")
     return EXIT_FAILED if summary["failed"] else EXIT_OK
 
 

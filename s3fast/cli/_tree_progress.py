@@ -10,6 +10,8 @@ from typing import Any, TextIO
 
 from .._units import format_size
 from ..tree import Entry, TreeResult
+from ..tree._ops import DEFAULT_WINDOW
+from ..tree._prefixes import PrefixGovernor
 
 
 class TreeProgress:
@@ -34,6 +36,10 @@ class TreeProgress:
         self.mode = ("bar" if tty else "off") if mode == "auto" else mode
         self.interval = 0.25 if self.mode == "bar" else 5.0
         self._task: asyncio.Task[None] | None = None
+        #: processes the objects went to (None: not a sharded operation, e.g. rm)
+        self.workers: int | None = None
+        #: per-prefix SlowDown control of the operation; its report goes in the summary
+        self.governor = PrefixGovernor(DEFAULT_WINDOW)
 
     # -- feeding ---------------------------------------------------------------------------------
     def on_listed(self, e: Entry | None) -> None:
@@ -42,6 +48,9 @@ class TreeProgress:
             return
         self.listed += 1
         self.listed_bytes += e.size
+
+    def on_workers(self, n: int) -> None:
+        self.workers = n
 
     def on_bytes(self, n: int) -> None:
         self.moved += n
@@ -114,4 +123,6 @@ class TreeProgress:
             "objects": self.objects, "bytes": self.bytes, "skipped": self.skipped, "deleted": self.deleted,
             "dryrun": self.dryrun, "failed": self.failed, "warnings": self.warnings,
             "seconds": round(self.seconds, 6), "mb_per_s": round(self.bytes / self.seconds / 1e6, 3),
+            **({} if self.workers is None else {"workers": self.workers}),
+            "throttled_prefixes": self.governor.report(),
         }

@@ -22,7 +22,7 @@ from .._results import ObjectHead, TransferResult
 from .._s3xml import complete_body, parse_complete
 from .._transport import TALLY, Request, Tally
 from .._url import S3Url
-from ..tree._xml import BadAnswer, parse_copy_result
+from ._xml import BadAnswer, parse_copy_result
 from ._meta import head_object
 from ._multipart import abort_multipart, create_multipart
 from ._planner import Part, plan_upload

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from .._errors import S3Error
 from .._transport import Request, Transport
-from ._xml import BadAnswer, delete_body, parse_delete
+from ..transfer._xml import BadAnswer, delete_body, parse_delete
 
 #: S3's limit of keys per DeleteObjects request
 MAX_BATCH = 1000

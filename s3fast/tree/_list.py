@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote_plus
@@ -29,54 +29,76 @@ class WalkError(OSError):
     """A directory of the walk could not be read."""
 
 
-async def walk_local(root: str, *, follow_symlinks: bool = True,
-                     errors: list[tuple[str, str]] | None = None) -> AsyncIterator[Entry]:
-    """Every regular file under ``root`` (a directory), relative names with '/'.
+def _sort_name(name: str, is_dir: bool) -> str:
+    # A directory's files are keys "<name>/...": it sorts as "<name>/", so "a-b" and "a.b"
+    # come before the files of "a", and "a0" after them, as S3 lists keys.
+    return name + "/" if is_dir else name
 
-    ``follow_symlinks``: a link to a file is that file, a link to a directory is walked
-    (each real directory once, so a link loop ends); without it links are skipped, as the
-    aws CLI's ``--no-follow-symlinks`` does. Unreadable directories are appended to
-    ``errors`` (path, message) and skipped.
-    """
-    seen: set[tuple[int, int]] = set()
-    try:
-        st = os.stat(root)
-        seen.add((st.st_dev, st.st_ino))
-    except OSError as exc:
-        raise WalkError(f"cannot read {root}: {exc.strerror}") from None
-    stack = [""]
-    count = 0
-    while stack:
-        rel_dir = stack.pop()
-        path = os.path.join(root, rel_dir) if rel_dir else root
-        try:
-            with os.scandir(path) as it:
-                dir_entries = list(it)
-        except OSError as exc:
-            if errors is not None:
-                errors.append((path, exc.strerror or str(exc)))
-            continue
-        dir_entries.sort(key=lambda e: e.name)
-        subdirs: list[str] = []
-        for e in dir_entries:
-            rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+
+def _read_dir(path: str, follow_symlinks: bool) -> list[tuple[str, os.DirEntry[str], os.stat_result]]:
+    """One directory's regular files and subdirectories, in S3's key order."""
+    out: list[tuple[str, os.DirEntry[str], os.stat_result]] = []
+    with os.scandir(path) as it:
+        for e in it:
             try:
                 if e.is_symlink() and not follow_symlinks:
                     continue
                 st = e.stat(follow_symlinks=True)
             except OSError:
                 continue  # a dangling link, or a file removed since scandir
-            if stat.S_ISDIR(st.st_mode):
-                ident = (st.st_dev, st.st_ino)
-                if ident not in seen:
-                    seen.add(ident)
-                    subdirs.append(rel)
-            elif stat.S_ISREG(st.st_mode):
-                yield Entry(key_for(rel), st.st_size, st.st_mtime, e.path)
-                count += 1
-                if count % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        stack.extend(reversed(subdirs))
+            if stat.S_ISDIR(st.st_mode) or stat.S_ISREG(st.st_mode):
+                out.append((_sort_name(e.name, stat.S_ISDIR(st.st_mode)), e, st))
+    out.sort(key=lambda t: t[0])
+    return out
+
+
+async def walk_local(root: str, *, follow_symlinks: bool = True,
+                     errors: list[tuple[str, str]] | None = None) -> AsyncIterator[Entry]:
+    """Every regular file under ``root`` (a directory), relative names with '/', in the order
+    S3 lists the same keys (code point order, which is UTF-8 byte order): a sync merges the
+    two listings side by side instead of holding one of them.
+
+    Holds one sorted directory per level of depth, never the whole tree. ``follow_symlinks``:
+    a link to a file is that file, a link to a directory is walked, except a link back to a
+    directory being walked (a loop); without it links are skipped, as the aws CLI's
+    ``--no-follow-symlinks`` does. Unreadable directories are appended to ``errors`` (path,
+    message) and skipped.
+    """
+    try:
+        st = os.stat(root)
+    except OSError as exc:
+        raise WalkError(f"cannot read {root}: {exc.strerror}") from None
+    # (relative directory, its entries, (dev, inode)) for each directory being walked
+    stack: list[tuple[str, Iterator[tuple[str, os.DirEntry[str], os.stat_result]], tuple[int, int]]] = []
+    try:
+        stack.append(("", iter(_read_dir(root, follow_symlinks)), (st.st_dev, st.st_ino)))
+    except OSError as exc:
+        if errors is not None:
+            errors.append((root, exc.strerror or str(exc)))
+        return
+    count = 0
+    while stack:
+        rel_dir, it, _ = stack[-1]
+        nxt = next(it, None)
+        if nxt is None:
+            stack.pop()
+            continue
+        _, e, est = nxt
+        rel = f"{rel_dir}/{e.name}" if rel_dir else e.name
+        if stat.S_ISDIR(est.st_mode):
+            ident = (est.st_dev, est.st_ino)
+            if any(ident == walking for _, _, walking in stack):
+                continue  # a link back to a directory being walked
+            try:
+                stack.append((rel, iter(_read_dir(e.path, follow_symlinks)), ident))
+            except OSError as exc:
+                if errors is not None:
+                    errors.append((e.path, exc.strerror or str(exc)))
+            continue
+        yield Entry(key_for(rel), est.st_size, est.st_mtime, e.path)
+        count += 1
+        if count % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,8 @@
 
 Each is an async iterator of :class:`TreeResult`, one per object in the order they finish;
 an object's failure is its result (named, with the error) and the others go on. Memory is
-bounded by the engine's window (``_engine.run``), except that ``sync`` holds the
-destination's listing as a table of (name, size, mtime) to look each source up in, whatever
-order either side lists in.
+bounded by the engine's window (``_engine.run``): listings are streamed, and ``sync`` merges
+its two sorted listings (``_merge``) rather than holding either.
 """
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import _checksum
 from .._errors import ConfigError, NoSuchKey, PreconditionFailed, S3Error
@@ -31,10 +30,15 @@ from ._delete import MAX_BATCH
 from ._engine import batched, run
 from ._list import list_s3, walk_local
 from ._match import Filters, SourcePattern, source_pattern
+from ._governed import run_governed
+from ._merge import index_join, lists_sorted, merge_sorted
+from ._prefixes import PrefixGovernor, prefix_of
 from ._paths import Unsafe, is_dir_marker, local_path
 
 if TYPE_CHECKING:
     from .._client import Client
+
+T = TypeVar("T")
 
 #: objects in flight at once (requests are bounded by the client's limiter, not by this)
 DEFAULT_WINDOW = 128
@@ -179,6 +183,15 @@ class _Tree:
         self.dryrun = dryrun
         self.on_progress = on_progress
         self.operation = "copy" if src.is_s3 and dst.is_s3 else "upload" if dst.is_s3 else "download"
+        # The prefix S3 throttles: where the writes go, or where a download reads from.
+        self.prefix_base = dst.base if dst.is_s3 else src.base
+
+    def prefix_key(self, item: Entry | SyncItem) -> str:
+        if isinstance(item, Entry):
+            return prefix_of(self.prefix_base, item.relative)
+        if isinstance(item, Extra):
+            return self.prefix_base  # one bulk delete: the tree's own prefix
+        return prefix_of(self.prefix_base, item[0].relative)
 
     def source_name(self, e: Entry) -> str:
         return f"s3://{self.src.bucket}/{e.location}" if self.src.is_s3 else e.location
@@ -287,6 +300,27 @@ class _Tree:
                               0, "skipped", SKIP_SAME)
         return await self.transfer(e, verdict)
 
+    async def sync_item(self, item: SyncItem, compare: str) -> list[TreeResult]:
+        if isinstance(item, Extra):
+            return await self.delete_extra(item.entries)
+        return [await self.sync_one(item[0], item[1], compare)]
+
+    async def delete_extra(self, extra: Iterable[Entry]) -> list[TreeResult]:
+        """Delete destination entries the source lacks: one DeleteObjects for S3."""
+        if not self.dst.is_s3:
+            return [_unlink(e.location, self.dryrun) for e in extra]
+        bucket = self.dst.bucket
+        assert bucket is not None
+        keys = [e.location for e in extra]
+        if self.dryrun:
+            return [TreeResult("delete", "", f"s3://{bucket}/{k}", 0, "dryrun", "not in source") for k in keys]
+        try:
+            outcome = await self.client.delete_batch(bucket, keys)
+        except Exception as exc:  # noqa: BLE001 - each key's failure, reported
+            outcome = {k: _describe(exc) for k in keys}
+        return [TreeResult("delete", "", f"s3://{bucket}/{k}", 0, "failed" if err else "done", "not in source", err)
+                for k, err in outcome.items()]
+
 
 def _file_crc(algo: _checksum.Algorithm, path: str) -> int:
     fd = os.open(path, os.O_RDONLY)
@@ -309,26 +343,56 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
                     raw: bool = False, window: int = DEFAULT_WINDOW,
                     on_listed: Callable[[Entry | None], None] | None = None,
                     on_progress: Callable[[int], None] | None = None,
-                    workers: int = 1, client_kwargs: dict[str, Any] | None = None) -> AsyncIterator[TreeResult]:
+                    workers: int = 1, client_kwargs: dict[str, Any] | None = None, shard_above: int = 0,
+                    on_workers: Callable[[int], None] | None = None,
+                    governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
     """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``.
 
     ``workers`` > 1 shards the objects over that many processes, each with its own client
     built from ``client_kwargs`` (the :class:`~s3fast.Client` keywords, without ``config``)
-    and a 1/N share of this client's target, cap and memory limit."""
+    and a 1/N share of this client's target, cap and memory limit; with ``shard_above``, only
+    when the tree has more than that many objects (a small tree is done sooner in this
+    process than the workers take to start). ``on_workers`` is told the number of processes
+    the objects go to. A prefix whose requests meet 503 SlowDown gets fewer objects in
+    flight, the others keep theirs (``governor``: pass one to read its report afterwards)."""
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
     items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
+    workers, items = await _decide_workers(workers, shard_above, items)
+    if on_workers is not None:
+        on_workers(workers)
     if workers > 1:
         from ._workers import Job, sharded
 
         job = Job(_worker_kwargs(client_kwargs), client.config, s, d, no_clobber, dryrun, None, window)
-        async for r in sharded(items, job, workers):
+        async for r in sharded(items, job, workers, governor=governor):
             if on_progress is not None:
                 on_progress(r.bytes)
             yield r
         return
-    async for r in run(items, tree.transfer, window=window):
+    async for r in run_governed(items, tree.transfer, window=window, governor=governor or PrefixGovernor(window),
+                                key=tree.prefix_key):
         yield r
+
+
+async def _decide_workers(workers: int, shard_above: int, items: AsyncIterator[T]) -> tuple[int, AsyncIterator[T]]:
+    """``workers``, or 1 when the listing ends within ``shard_above`` items; the stream to
+    use from now on (the items looked at are held, at most ``shard_above + 1``, and replayed)."""
+    if workers <= 1 or shard_above <= 0:
+        return workers, items
+    head: list[T] = []
+    async for item in items:
+        head.append(item)
+        if len(head) > shard_above:
+            return workers, _chain(head, items)
+    return 1, _chain(head, items)
+
+
+async def _chain(head: list[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    for item in head:
+        yield item
+    async for item in rest:
+        yield item
 
 
 def _worker_kwargs(client_kwargs: dict[str, Any] | None) -> dict[str, Any]:
@@ -338,51 +402,85 @@ def _worker_kwargs(client_kwargs: dict[str, Any] | None) -> dict[str, Any]:
     return client_kwargs
 
 
+@dataclass(frozen=True)
+class Extra:
+    """Destination entries the source does not have (``sync --delete``), one bulk delete."""
+
+    entries: tuple[Entry, ...]
+
+
+#: one unit of sync work: a source entry and its destination counterpart, or deletions
+SyncItem = tuple[Entry, Entry | None] | Extra
+
+
 async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime", delete: bool = False,
                filters: Iterable[tuple[str, str]] | Filters | None = None, dryrun: bool = False,
                follow_symlinks: bool = True, window: int = DEFAULT_WINDOW,
                on_listed: Callable[[Entry | None], None] | None = None,
                on_progress: Callable[[int], None] | None = None,
-               workers: int = 1, client_kwargs: dict[str, Any] | None = None) -> AsyncIterator[TreeResult]:
+               workers: int = 1, client_kwargs: dict[str, Any] | None = None, shard_above: int = 0,
+               on_workers: Callable[[int], None] | None = None,
+               governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
     """Make ``dst`` hold what ``src`` holds: transfer what is missing or different (see
-    ``_decide``), and with ``delete`` remove from ``dst`` what ``src`` does not have."""
+    ``_decide``), and with ``delete`` remove from ``dst`` what ``src`` does not have.
+
+    The two listings are merged in key order (``_merge``), so memory stays bounded by the
+    engine's window whatever either side holds; a directory bucket (unordered listing) on
+    either side makes the destination's listing a table instead."""
     if compare not in COMPARES:
         raise ConfigError(f"compare must be one of {', '.join(COMPARES)}, got {compare!r}")
     f = _filters(filters)
     s, d = source_place(src, raw=True), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=False, dryrun=dryrun, on_progress=on_progress)
-    index: dict[str, Entry] = {}
+    source = entries(client, s, f, follow_symlinks=follow_symlinks, on_listed=on_listed)
     if d.is_s3 or (d.root is not None and os.path.isdir(d.root)):
-        async for e in entries(client, d, f, follow_symlinks=False):
-            index[e.relative] = e
-
-    async def pairs() -> AsyncIterator[tuple[Entry, Entry | None]]:
-        async for e in entries(client, s, f, follow_symlinks=follow_symlinks, on_listed=on_listed):
-            yield e, index.pop(e.relative, None)
-
-    async def one(pair: tuple[Entry, Entry | None]) -> TreeResult:
-        return await tree.sync_one(pair[0], pair[1], compare)
-
+        dest = entries(client, d, f, follow_symlinks=False)
+    else:
+        dest = _aiter(())
+    items = _sync_items(join_for(s, d)(source, dest), delete)
+    workers, items = await _decide_workers(workers, shard_above, items)
+    if on_workers is not None:
+        on_workers(workers)
     if workers > 1:
         from ._workers import Job, sharded
 
         job = Job(_worker_kwargs(client_kwargs), client.config, s, d, False, dryrun, compare, window)
-        async for r in sharded(pairs(), job, workers):
+        async for r in sharded(items, job, workers, governor=governor):
             if on_progress is not None:
                 on_progress(r.bytes)
             yield r
-    else:
-        async for r in run(pairs(), one, window=window):
+        return
+
+    async def one(item: SyncItem) -> list[TreeResult]:
+        return await tree.sync_item(item, compare)
+
+    async for results in run_governed(items, one, window=window, governor=governor or PrefixGovernor(window),
+                                      key=tree.prefix_key):
+        for r in results:
             yield r
-    if delete and index:
-        extra = index.values()
-        if d.is_s3:
-            assert d.bucket is not None
-            async for r in _delete_keys(client, d.bucket, (e.location for e in extra), dryrun=dryrun):
-                yield r
-        else:
-            for e in list(extra):
-                yield _unlink(e.location, dryrun)
+
+
+def join_for(src: Place, dst: Place) -> Callable[[AsyncIterator[Entry], AsyncIterator[Entry]],
+                                                  AsyncIterator[tuple[Entry | None, Entry | None]]]:
+    """The merge of two sorted listings, or the table join when a side lists in no order."""
+    return merge_sorted if lists_sorted(src.bucket) and lists_sorted(dst.bucket) else index_join
+
+
+async def _sync_items(pairs: AsyncIterator[tuple[Entry | None, Entry | None]],
+                      delete: bool) -> AsyncIterator[SyncItem]:
+    """Work items of a sync: each source entry with its counterpart; the destination's extra
+    entries gathered into bulk deletes (``delete``) or dropped."""
+    extra: list[Entry] = []
+    async for src_entry, dst_entry in pairs:
+        if src_entry is not None:
+            yield src_entry, dst_entry
+        elif delete and dst_entry is not None:
+            extra.append(dst_entry)
+            if len(extra) >= MAX_BATCH:
+                yield Extra(tuple(extra))
+                extra = []
+    if extra:
+        yield Extra(tuple(extra))
 
 
 def _unlink(path: str, dryrun: bool) -> TreeResult:
@@ -395,9 +493,9 @@ def _unlink(path: str, dryrun: bool) -> TreeResult:
     return TreeResult("delete", "", path, 0, "done", "not in source")
 
 
-async def _aiter(keys: Iterable[str]) -> AsyncIterator[str]:
-    for k in keys:
-        yield k
+async def _aiter(items: Iterable[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
 
 
 async def _delete_keys(client: Client, bucket: str, keys: Iterable[str] | AsyncIterator[str], *,
@@ -462,5 +560,5 @@ async def move_tree(client: Client, src: str, dst: str, **kwargs: object) -> Asy
             yield d
 
 
-__all__ = ["DEFAULT_WINDOW", "Place", "TreeResult", "copy_tree", "delete_many", "delete_tree", "dest_place",
+__all__ = ["DEFAULT_WINDOW", "Extra", "Place", "TreeResult", "copy_tree", "delete_many", "delete_tree", "dest_place",
            "entries", "move_tree", "source_place", "sync"]

@@ -23,11 +23,34 @@ from typing import Any
 from .._config import TransferConfig
 from ..tuning import default_target_gbps
 from ._decide import Entry
-from ._engine import run
-from ._ops import DEFAULT_WINDOW, Place, TreeResult, _Tree
+from ._governed import run_governed
+from ._ops import DEFAULT_WINDOW, Place, SyncItem, TreeResult, _Tree
+from ._prefixes import PrefixGovernor
 
 #: how long a blocking queue call waits before looking at the workers' health again
 _POLL = 0.5
+
+#: the most worker processes the default starts: the parent (listing, feeding, merging the
+#: results) is one process on one core, and past this many workers it, not they, sets the
+#: pace; each worker is also a whole interpreter and client (tens of MiB of RSS)
+MAX_DEFAULT_WORKERS = 8
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def default_workers(cpus: int) -> int:
+    """``--workers``'s default (pure): one event loop is one core, so one worker per CPU
+    but one, at most :data:`MAX_DEFAULT_WORKERS`. The CPU left over is the parent's: it
+    lists, feeds the queue and merges the results of every worker, which keeps a core busy
+    once there are several. With two CPUs that is one process: the tree runs in the parent
+    and pays no worker start-up (benchmarks/README.md has the figures)."""
+    return max(1, min(cpus - 1, MAX_DEFAULT_WORKERS))
 
 
 def share(config: TransferConfig, workers: int) -> TransferConfig:
@@ -121,21 +144,25 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
                 return
             yield item
 
+    governor = PrefixGovernor(job.window)
     async with Client(**job.client_kwargs, config=job.config) as client:
         tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
 
-        async def one(item: Any) -> TreeResult:
+        async def one(item: Any) -> list[TreeResult]:
             if job.compare is None:
-                return await tree.transfer(item)
-            return await tree.sync_one(item[0], item[1], job.compare)
+                return [await tree.transfer(item)]
+            return await tree.sync_item(item, job.compare)
 
-        async for r in run(items(), one, window=job.window):
-            outq.put(("result", r))
+        async for results in run_governed(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
+            for r in results:
+                outq.put(("result", r))
+    outq.put(("throttled", governor.report()))
 
 
-async def sharded(items: AsyncIterator[Entry | tuple[Entry, Entry | None]], job: Job,
-                  workers: int) -> AsyncIterator[TreeResult]:
-    """Run ``job`` over ``items`` in ``workers`` processes; results as they arrive."""
+async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int, *,
+                  governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
+    """Run ``job`` over ``items`` in ``workers`` processes; results as they arrive. Each
+    worker throttles prefixes on its own; their reports are merged into ``governor``."""
     ctx = mp.get_context("spawn")
     inq: Any = ctx.Queue(maxsize=max(1, job.window) * workers)
     outq: Any = ctx.Queue()
@@ -182,6 +209,9 @@ async def sharded(items: AsyncIterator[Entry | tuple[Entry, Entry | None]], job:
             kind, value = await asyncio.to_thread(get)
             if kind == "result":
                 yield value
+            elif kind == "throttled":
+                if governor is not None:
+                    governor.merge(value)
             elif kind == "error":
                 errors.append(value)
             elif kind == "done":
@@ -210,4 +240,4 @@ async def sharded(items: AsyncIterator[Entry | tuple[Entry, Entry | None]], job:
         raise RuntimeError(f"worker failed: {errors[0]}")
 
 
-__all__ = ["Job", "share", "sharded"]
+__all__ = ["MAX_DEFAULT_WORKERS", "Job", "available_cpus", "default_workers", "share", "sharded"]

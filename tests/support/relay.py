@@ -23,6 +23,9 @@ from .faultrules import (Action, Error200, Latency, Pacer, ResetBeforeResponse, 
                          s3_error_xml)
 from .http11 import BufferedStream, ProtocolError, RequestHead, ResponseHead, iter_body
 
+#: the event sequence of ``RequestRecord.arrived`` / ``ended`` (next() is atomic under the GIL)
+EVENTS = itertools.count(1)
+
 PEER_ERRORS = (ConnectionError, OSError, asyncio.IncompleteReadError, ProtocolError)
 _HOP_HEADERS = frozenset({"connection", "keep-alive"})
 #: How long a reset waits for already-written bytes to leave the kernel (so the client
@@ -49,6 +52,10 @@ class RequestRecord:
     outcome: str
     throttled_bytes: int
     paced_delay: float
+    #: places in one sequence of events shared by every proxy of this process: the request's
+    #: head arrived, its record was committed (so requests in flight at once can be counted)
+    arrived: int = 0
+    ended: int = 0
 
 
 class _Terminate(Exception):
@@ -127,6 +134,7 @@ class _Exchange:
     throttled_bytes: int = 0
     paced_delay: float = 0.0
     committed: bool = field(default=False)
+    arrived: int = field(default_factory=lambda: next(EVENTS))
 
     @property
     def action(self) -> Action | None:
@@ -214,7 +222,7 @@ class Relay:
             self.name, ex.conn.conn_id, ex.seq, ex.head.method, ex.head.target, ex.status,
             ex.conn.peer, ex.bytes_up, ex.bytes_down,
             ex.rule.name if ex.rule else None, ex.action.kind if ex.action else None,
-            ex.outcome, ex.throttled_bytes, ex.paced_delay)
+            ex.outcome, ex.throttled_bytes, ex.paced_delay, ex.arrived, next(EVENTS))
         self._record(record)
 
     async def _exchange(self, conn: Conn, head: RequestHead) -> bool:

@@ -1,4 +1,4 @@
-"""The XML of bulk deletes and server-side copies (pure).
+"""The XML of server-side copies, bulk deletes and ListBuckets (pure).
 
 Answers come from the server we talk to, which may be hostile: a document is refused when
 it is larger than S3 ever sends for these calls or declares a DTD (entity expansion), and
