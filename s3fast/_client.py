@@ -369,6 +369,20 @@ class Client:
 
         return await delete_batch(self._transport, bucket, keys)
 
+    def list_uploads(self, bucket: str, prefix: str = "", *, page_size: int | None = None) -> AsyncIterator[Any]:
+        """Incomplete multipart uploads under ``prefix`` (:class:`~s3fast.transfer._mpu_list.UploadInfo`),
+        a ListMultipartUploads page (``page_size`` uploads, default 1,000) held at a time."""
+        from .transfer._mpu_list import list_uploads
+
+        return list_uploads(self._transport, bucket, prefix, page_size=page_size)
+
+    async def abort_upload(self, url: str, upload_id: str) -> None:
+        """AbortMultipartUpload of ``upload_id`` at ``s3://bucket/key``; S3's error is raised."""
+        from .transfer._mpu_list import abort_upload
+
+        u = parse_s3_url(url)
+        await abort_upload(self._transport, u.bucket, u.key, upload_id)
+
     def copy_tree(self, src: str, dst: str, **kwargs: Any) -> AsyncIterator[Any]:
         """Copy every object under ``src`` to ``dst``, one :class:`~s3fast.tree.TreeResult` per
         object as it finishes (see :func:`s3fast.tree.copy_tree` for the keywords)."""

@@ -26,7 +26,7 @@ from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
 from . import _tree
 from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
-from ._options import add_common_options, add_transfer_options, make_client, transfer_config
+from ._options import add_common_options, add_dask_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 
@@ -44,6 +44,7 @@ def register(sub: Any) -> None:
     _tree.add_cp_tree_options(cp)
     add_common_options(cp)
     add_transfer_options(cp)
+    add_dask_options(cp)
     cp.set_defaults(handler=main)
 
 
@@ -116,6 +117,10 @@ def _check_local(p: Plan) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.dask_scheduler is not None or args.dask_batch_size is not None:
+        from . import _dask
+
+        return _dask.main(args)
     if _tree.wants_tree(args):
         return _tree.main(args)
     try:

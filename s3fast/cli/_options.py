@@ -121,6 +121,17 @@ def add_transfer_options(parser: argparse.ArgumentParser, *, upload_options: boo
                        help="Content-Type of an upload (visible ASCII; default: none, S3 stores binary/octet-stream)")
 
 
+def add_dask_options(parser: argparse.ArgumentParser) -> None:
+    """``cp -r ... --dask-scheduler ADDRESS``: run the copy's batches on a Dask cluster
+    (the ``dask`` extra; see :mod:`s3fast.cli._dask`)."""
+    d = parser.add_argument_group("Dask cluster (cp -r only; needs s3fast[dask])")
+    d.add_argument("--dask-scheduler", metavar="ADDRESS",
+                   help="run the copy on the workers of this Dask scheduler (e.g. tcp://10.0.0.5:8786); "
+                        "local paths must be the same on every worker")
+    d.add_argument("--dask-batch-size", type=size, default=None, metavar="SIZE",
+                   help="bytes per batch handed to a worker (default: 256MiB; a batch also ends at 1,000 objects)")
+
+
 def transfer_config(args: argparse.Namespace) -> TransferConfig:
     return TransferConfig(
         part_size=args.part_size, max_concurrency=args.concurrency,
@@ -178,6 +189,7 @@ def make_client(args: argparse.Namespace, config: TransferConfig | None = None) 
 
 __all__ = [
     "add_common_options",
+    "add_dask_options",
     "add_transfer_options",
     "check_ca_bundle",
     "check_client_options",

@@ -15,9 +15,10 @@ from typing import Any, TypeVar
 
 from fsspec.asyn import AsyncFileSystem, get_loop
 
-from .._errors import NoSuchBucket, S3Error, S3FastError
+from .._errors import NoSuchBucket, S3Error, S3FastError, printable
 from .._s3xml import ObjectInfo
 from ._clients import ClientTable
+from ._coalesce import DEFAULT_GAP, Group, coalesce
 from ._file import S3FastFile
 from ._options import client_kwargs, s3_url, split_path, translate
 
@@ -25,8 +26,9 @@ T = TypeVar("T")
 
 #: A ranged read larger than this is split into parallel GETs of this size.
 RANGE_PIECE = 8 * 1024 * 1024
-#: Deletes and copies in flight at once for ``rm``/``copy`` of many files.
-BATCH = 64
+#: Keys per DeleteObjects request (S3's maximum) and such requests in flight at once.
+DELETE_BATCH = 1000
+DELETE_WINDOW = 4
 
 
 def _file_info(bucket: str, obj: ObjectInfo) -> dict[str, Any]:
@@ -303,6 +305,48 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             *(client.get_range(url, s, e, if_match=etag) for s, e in bounds)))
         return b"".join(pieces)
 
+    async def _cat_ranges(self, paths: list[str], starts: Any, ends: Any, max_gap: int | None = None,
+                          batch_size: int | None = None, on_error: str = "return", **kwargs: Any) -> list[Any]:
+        """fsspec's ``cat_ranges``, with the ranges of each object that lie within ``max_gap``
+        bytes of each other (default 1 MiB) read as one GET (see ``_coalesce``)."""
+        if not isinstance(paths, list):
+            raise TypeError("paths must be a list")
+        n = len(paths)
+        starts = list(starts) if isinstance(starts, (list, tuple)) else [starts] * n
+        ends = list(ends) if isinstance(ends, (list, tuple)) else [ends] * n
+        if len(starts) != n or len(ends) != n:
+            raise ValueError("paths, starts and ends must be of one length")
+        paths = [self._strip_protocol(p) for p in paths]
+        groups, others = coalesce(list(zip(paths, starts, ends)),
+                                  gap=DEFAULT_GAP if max_gap is None else max_gap)
+        out: list[Any] = [None] * n
+        sem = asyncio.Semaphore(batch_size or self.batch_size or 128)
+
+        async def group(g: Group) -> None:
+            async with sem:
+                try:
+                    data = await self._cat_file(g.path, start=g.start, end=g.end, **kwargs)
+                except Exception as exc:  # noqa: BLE001 - each range of the group gets it
+                    for i, _, _ in g.members:
+                        out[i] = exc
+                    return
+            for i, s, e in g.members:
+                out[i] = data[s - g.start:e - g.start]
+
+        async def single(i: int) -> None:
+            async with sem:
+                try:
+                    out[i] = await self._cat_file(paths[i], start=starts[i], end=ends[i], **kwargs)
+                except Exception as exc:  # noqa: BLE001 - returned or raised below, as fsspec does
+                    out[i] = exc
+
+        await asyncio.gather(*(group(g) for g in groups), *(single(i) for i in others))
+        if on_error == "raise":
+            for r in out:
+                if isinstance(r, BaseException):
+                    raise r
+        return out
+
     async def _get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
         if os.path.isdir(lpath):
             return
@@ -335,15 +379,9 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         b1, k1 = split_path(path1)
         b2, k2 = split_path(path2)
         client = self._clients.get()
-        # TODO(server-side copy): replace this download-and-upload with Client.copy once
-        # the tree API lands; the bytes then stay inside S3.
-        head = await self._call(path1, client.head(s3_url(b1, k1), checksum_mode=False))
-        kw: dict[str, Any] = {"content_type": head.content_type, "metadata": head.metadata or None}
-        if head.size <= RANGE_PIECE:
-            data = await self._call(path1, client.get_bytes(s3_url(b1, k1)))
-            await self._call(path2, client.put_bytes(s3_url(b2, k2), data, **kw))
-        else:
-            await self._call(path2, client.upload(client.stream(s3_url(b1, k1)), s3_url(b2, k2), **kw))
+        # Server-side (CopyObject, or UploadPartCopy in parallel for large objects): the
+        # bytes never leave S3, and metadata, content type and checksum come along.
+        await self._call(path1, client.copy(s3_url(b1, k1), s3_url(b2, k2)))
         self.invalidate_cache(path2)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
@@ -377,17 +415,26 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                     keys.append(p + "/")
                 continue
             keys.append(p)
-        # TODO(batched delete): one Client.delete_many call per bucket once the tree API
-        # lands; until then, bounded concurrent single deletes.
-        sem = asyncio.Semaphore(BATCH)
+        by_bucket: dict[str, list[str]] = {}
+        for p in keys:
+            b, k = split_path(p)
+            by_bucket.setdefault(b, []).append(k)
+        # DeleteObjects, 1,000 keys a request (S3's limit), a few requests at once.
+        sem = asyncio.Semaphore(DELETE_WINDOW)
 
-        async def one(p: str) -> None:
+        async def one(bucket: str, batch: list[str]) -> dict[str, str | None]:
             async with sem:
-                b, k = split_path(p)
-                await self._call(p, client.delete(s3_url(b, k)))
-        await asyncio.gather(*(one(p) for p in keys))
+                return await self._call(bucket, client.delete_batch(bucket, batch))
+
+        batches = _batches(by_bucket)
+        outcomes = await asyncio.gather(*(one(b, ks) for b, ks in batches))
         for p in paths:
             self.invalidate_cache(p)
+        failed = [(f"{b}/{k}", err) for out, (b, _) in zip(outcomes, batches) for k, err in out.items() if err]
+        if failed:
+            first, err = failed[0]
+            raise OSError(errno.EIO, f"{len(failed)} of {len(keys)} objects not deleted; "
+                                     f"{printable(first, 512)}: {printable(err, 512)}", first)
 
     async def _mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
         path = self._strip_protocol(path)
@@ -437,6 +484,11 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
                           autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
                           cache_options=cache_options, **kwargs)
+
+
+def _batches(by_bucket: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
+    """The (bucket, keys) of each DeleteObjects request, in the order ``_rm`` sends them."""
+    return [(b, ks[i:i + DELETE_BATCH]) for b, ks in by_bucket.items() for i in range(0, len(ks), DELETE_BATCH)]
 
 
 def _upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,177 @@
+"""The driver of a Dask tree copy: list, cut into batches, submit, gather, retry.
+
+    driver: lister (streamed) -> Batcher -> client.submit(run_batch)   (at most max_pending
+                                                                       batches in flight)
+    workers: run_batch -> BatchResult (counts + failures)  -> driver: Summary.add
+
+What the scheduler and the driver hold is bounded by ``max_pending`` batches of at most
+``batch_objects`` keys each, whatever the tree's size: the listing is not read ahead of
+the workers, and results carry counts and the failed keys only, never the keys done.
+
+A batch's task that raises (its worker died, the client could not be made) is submitted
+again, as attempt 2, 3...; a retry skips the objects its lost attempt had already written
+(see ``_worker``). Dask's own task retries are not used: they would re-run the batch
+without knowing that it is a retry.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .._config import TransferConfig
+from .._errors import ConfigError, printable
+from ..tree._match import Filters
+from ..tree._ops import DEFAULT_WINDOW, _filters, dest_place, entries, source_place
+from ..tree._workers import share
+from ._plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_OBJECTS, BatchResult, Batcher, Item, NameOf, Summary
+from ._worker import CopySpec, close_clients, run_batch
+
+if TYPE_CHECKING:
+    from .._client import Client
+
+#: attempts of one batch after its first (a worker lost mid-batch, a task error)
+DEFAULT_RETRIES = 2
+
+
+def _workers_and_threads(dask_client: Any) -> tuple[int, int]:
+    info = dask_client.scheduler_info()
+    workers = info.get("workers", {})
+    if not workers:
+        raise ConfigError("the Dask cluster has no workers")
+    return len(workers), sum(int(w.get("nthreads", 1)) for w in workers.values())
+
+
+async def copy_tree_async(
+    src: str, dst: str, *, dask_client: Any, client_kwargs: dict[str, Any] | None = None,
+    config: TransferConfig | None = None, filters: Iterable[tuple[str, str]] | Filters | None = None,
+    no_clobber: bool = False, dryrun: bool = False, raw: bool = False, follow_symlinks: bool = True,
+    batch_bytes: int = DEFAULT_BATCH_BYTES, batch_objects: int = DEFAULT_BATCH_OBJECTS,
+    max_pending: int | None = None, retries: int = DEFAULT_RETRIES, window: int = DEFAULT_WINDOW,
+    on_batch: Callable[[BatchResult], None] | None = None,
+    batch_runner: Callable[..., BatchResult] = run_batch, lister: Client | None = None,
+) -> Summary:
+    """Copy the tree ``src`` to ``dst`` (a prefix, directory or wildcard, as
+    :func:`s3fast.tree.copy_tree`) on the workers of ``dask_client`` (a synchronous
+    :class:`distributed.Client`).
+
+    ``client_kwargs``: the :class:`s3fast.Client` keywords each worker process builds its
+    client from (endpoint, region, credentials...; not ``config``). ``config``: the
+    cluster-wide :class:`~s3fast.TransferConfig`; each worker process gets 1/N of its target,
+    cap (``max_gbps``) and memory limit, N the number of workers. Local paths must name the
+    same files on every worker (a shared filesystem). ``lister``: an open client to list
+    the source with (default: one made from ``client_kwargs`` for the listing).
+    ``batch_runner``: the task function (default :func:`s3fast.dask._worker.run_batch`).
+    """
+    if retries < 0:
+        raise ConfigError(f"retries must be >= 0, got {retries}")
+    kwargs = dict(client_kwargs or {})
+    if "config" in kwargs:
+        raise ConfigError("pass config= separately: each worker gets its share of it")
+    config = config or TransferConfig()
+    nworkers, nthreads = _workers_and_threads(dask_client)
+    s, d = source_place(src, raw=raw), dest_place(dst)
+    if not s.is_s3 and not d.is_s3:
+        raise ConfigError("one of source and destination must be an S3 URL")
+    started = time.time()
+    spec = CopySpec(kwargs, share(config, nworkers), s, d, no_clobber, dryrun, window, started)
+    pending_limit = max_pending or 2 * nthreads
+    name = NameOf(s.bucket)
+    run_id = uuid.uuid4().hex[:8]
+    summary = Summary()
+    batcher = Batcher(batch_bytes, batch_objects)
+    #: future -> (index, attempt, items)
+    pending: dict[Any, tuple[int, int, list[Item]]] = {}
+    counter = itertools.count()
+
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Queue[Any] = asyncio.Queue()
+
+    def submit(index: int, attempt: int, items: list[Item]) -> None:
+        fut = dask_client.submit(batch_runner, spec, index, items, attempt, pure=False,
+                                 key=f"s3fast-copy-{run_id}-{index}-{attempt}")
+        pending[fut] = (index, attempt, items)
+        # Dask calls this on its own thread when the task ends.
+        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(finished.put_nowait, f))
+
+    async def take(fut: Any) -> None:
+        index, attempt, items = pending.pop(fut)
+        try:
+            r: BatchResult = await asyncio.to_thread(fut.result)
+        except Exception as exc:  # noqa: BLE001 - a lost worker, a task error: retry the batch
+            if attempt <= retries:
+                summary.retried += 1
+                submit(index, attempt + 1, items)
+            else:
+                why = printable(f"batch failed after {attempt} attempts: {type(exc).__name__}: {exc}", 1024)
+                summary.fail_batch(items, why, name)
+            return
+        summary.add(r)
+        if on_batch is not None:
+            on_batch(r)
+
+    async def settle(wait_all: bool) -> None:
+        """Take in finished batches: at least one (all, with ``wait_all``)."""
+        while pending:
+            await take(await finished.get())
+            while not finished.empty():
+                await take(finished.get_nowait())
+            if not wait_all:
+                return
+
+    own = lister is None
+    listing_client = lister
+    if listing_client is None:
+        from .._client import Client
+
+        listing_client = Client(**kwargs, config=config)
+    try:
+        if own:
+            await listing_client.__aenter__()
+        async for e in entries(listing_client, s, _filters(filters), follow_symlinks=follow_symlinks):
+            full = batcher.add(e)
+            if full is not None:
+                submit(next(counter), 1, full)
+                while len(pending) >= pending_limit:
+                    await settle(False)
+        last = batcher.flush()
+        if last is not None:
+            submit(next(counter), 1, last)
+        await settle(True)
+    finally:
+        if pending:
+            dask_client.cancel(list(pending))
+        if own:
+            await listing_client.aclose()
+        # The workers' clients hold connections to the endpoint: close them with the copy
+        # (a cluster that went away meanwhile has nothing left to close).
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(dask_client.run, close_clients)
+    summary.seconds = time.time() - started
+    return summary
+
+
+def copy_tree(src: str, dst: str, *, dask_client: Any, **kwargs: Any) -> Summary:
+    """:func:`copy_tree_async` for synchronous callers (a script, a notebook cell without
+    a running loop): runs the listing on its own event loop."""
+    from .. import run
+
+    return run(copy_tree_async(src, dst, dask_client=dask_client, **kwargs), tune=False)
+
+
+def summary_json(summary: Summary, src: str, dst: str, *, operation: str = "cp") -> dict[str, Any]:
+    """The CLI's ``--json`` shape (that of the tree commands), with the Dask fields added."""
+    d = summary.as_dict()
+    out: dict[str, Any] = {"operation": operation, "source": src, "destination": dst, "objects": d["objects"],
+                           "bytes": d["bytes"], "skipped": d["skipped"], "deleted": 0, "dryrun": d["dryrun"],
+                           "failed": d["failed"], "warnings": d["warnings"], "seconds": round(summary.seconds, 6),
+                           "mb_per_s": round(summary.bytes / 1e6 / summary.seconds, 3) if summary.seconds else 0.0}
+    out["dask"] = {k: d[k] for k in ("batches", "retried", "already_done", "workers")}
+    return out
+
+
+__all__ = ["DEFAULT_RETRIES", "copy_tree", "copy_tree_async", "summary_json"]

@@ -1,0 +1,212 @@
+"""s3fast.dask: tree copies run on a distributed.LocalCluster (2 worker processes, loopback
+only) against moto behind the fault proxy, which counts what reaches the server."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from e2e_helpers import SMALL
+from s3fast._units import MiB
+from s3fast.dask import Batcher, BatchResult, Summary, copy_tree, run_batch
+from s3fast.dask._plan import NameOf
+from s3fast.tree import Entry
+from support.faultrules import Rule, respond
+
+distributed = pytest.importorskip("distributed")
+
+
+# -- pure -----------------------------------------------------------------------------------------
+def test_batcher_closes_on_bytes_or_count() -> None:
+    b = Batcher(max_bytes=100, max_objects=3)
+    assert b.add(Entry("a", 60)) is None
+    full = b.add(Entry("b", 40))  # 100 bytes: closed by size
+    assert full is not None and [i[0] for i in full] == ["a", "b"]
+    assert b.add(Entry("c", 1)) is None and b.add(Entry("d", 1)) is None
+    full = b.add(Entry("e", 1))  # 3 objects: closed by count
+    assert full is not None and [i[0] for i in full] == ["c", "d", "e"]
+    assert b.flush() is None
+    b.add(Entry("f", 5, 1.0, "p/f", "etag"))
+    assert b.flush() == [("f", 5, 1.0, "p/f", "etag")]
+    with pytest.raises(ValueError):
+        Batcher(max_bytes=0)
+
+
+def test_summary_merges_batches_and_names_failed_batches() -> None:
+    s = Summary()
+    s.add(BatchResult(0, 1, "h:1", objects=3, bytes=30, failed=(("s3://b/x", "boom"),)))
+    s.add(BatchResult(1, 2, "h:2", objects=1, bytes=5, skipped=1, already_done=2))
+    s.fail_batch([("r", 1, None, "p/r", "")], "batch failed", NameOf("b"))
+    assert (s.objects, s.bytes, s.skipped, s.already_done, s.batches) == (4, 35, 1, 2, 3)
+    assert s.failed == [("s3://b/x", "boom"), ("s3://b/p/r", "batch failed")] and not s.ok
+    assert s.as_dict()["workers"] == ["h:1", "h:2"]
+
+
+# -- on a LocalCluster ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
+                                       dashboard_address=None, silence_logs=40)
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def fill(cluster: Any, bucket: str, n: int, big: int = 0) -> dict[str, bytes]:
+    b3 = cluster.moto.boto3_client()
+    data = {f"src/d{i % 4}/k{i}": os.urandom(100 + i) for i in range(n)}
+    if big:
+        data["src/big"] = os.urandom(big)
+    for k, v in data.items():
+        b3.put_object(Bucket=bucket, Key=k, Body=v)
+    return data
+
+
+def kwargs_for(cluster: Any) -> dict[str, Any]:
+    return {"endpoint_url": cluster.endpoint_url, "resolve": cluster.resolver_map}
+
+
+def dest_writes(records: list[Any], bucket: str) -> Counter[str]:
+    """Completed writes per destination key: a PUT (CopyObject) or a Complete POST."""
+    out: Counter[str] = Counter()
+    for r in records:
+        path = r.target.split("?", 1)[0]
+        if not path.startswith(f"/{bucket}/dst/"):
+            continue
+        if r.status != 200:
+            continue
+        if (r.method == "PUT" and "partNumber=" not in r.target) or (r.method == "POST" and "uploadId=" in r.target):
+            out[path[len(f"/{bucket}/"):]] += 1
+    return out
+
+
+def read_all(cluster: Any, bucket: str, prefix: str) -> dict[str, bytes]:
+    b3 = getattr(cluster, "moto", cluster).boto3_client()
+    keys = [o["Key"] for p in b3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in p.get("Contents", [])]
+    return {k: b3.get_object(Bucket=bucket, Key=k)["Body"].read() for k in keys}
+
+
+def test_copy_tree_on_two_workers_every_object_once(dask_client: Any, fault_cluster: Any) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    data = fill(fault_cluster, bucket, 40, big=12 * MiB)
+    fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "not this one"), method="PUT", path=r"/dst/d1/k9$"))
+    n = {(r.proxy, r.conn_id, r.seq) for r in fault_cluster.requests}
+    summary = copy_tree(f"s3://{bucket}/src/", f"s3://{bucket}/dst/", dask_client=dask_client,
+                        client_kwargs=kwargs_for(fault_cluster), config=SMALL, batch_objects=6)
+    sent = [r for r in fault_cluster.requests if (r.proxy, r.conn_id, r.seq) not in n]
+    assert summary.failed == [(f"s3://{bucket}/src/d1/k9", summary.failed[0][1])]
+    assert "AccessDenied" in summary.failed[0][1] or "denied" in summary.failed[0][1].lower()
+    assert summary.objects == 40 and summary.batches == 7 and summary.retried == 0
+    assert summary.bytes == sum(len(v) for k, v in data.items() if k != "src/d1/k9")
+    got = read_all(fault_cluster, bucket, "dst/")
+    assert got == {"dst/" + k[4:]: v for k, v in data.items() if k != "src/d1/k9"}
+    writes = dest_writes(sent, bucket)
+    assert set(writes.values()) == {1} and len(writes) == 40  # each done object written once
+    # no object bytes through the workers: a tree copy inside S3 is server-side
+    assert [r for r in sent if r.method == "GET" and "/src/" in r.target and "list-type" not in r.target] == []
+    assert fault_cluster.moto.list_multipart_uploads(bucket) == []
+
+
+def flaky_batch(spec: Any, index: int, items: Any, attempt: int = 1) -> BatchResult:
+    """The real batch; then, on its first attempt only, the task fails as if its worker had
+    been lost after doing the work (a retry must not write those objects again)."""
+    r = run_batch(spec, index, items, attempt)
+    if attempt == 1 and index == 0:
+        raise RuntimeError("worker lost after the batch's objects were written")
+    return r
+
+
+def test_a_retried_batch_sends_nothing_already_done(dask_client: Any, fault_cluster: Any) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    data = fill(fault_cluster, bucket, 12)
+    n = {(r.proxy, r.conn_id, r.seq) for r in fault_cluster.requests}
+    summary = copy_tree(f"s3://{bucket}/src/", f"s3://{bucket}/dst/", dask_client=dask_client,
+                        client_kwargs=kwargs_for(fault_cluster), config=SMALL, batch_objects=5,
+                        batch_runner=flaky_batch)
+    sent = [r for r in fault_cluster.requests if (r.proxy, r.conn_id, r.seq) not in n]
+    assert summary.ok and summary.retried == 1 and summary.batches == 3
+    assert summary.already_done == 5 and summary.objects == 7  # attempt 2 of batch 0 found its 5 done
+    assert set(dest_writes(sent, bucket).values()) == {1}
+    assert read_all(fault_cluster, bucket, "dst/") == {"dst/" + k[4:]: v for k, v in data.items()}
+
+
+def always_fails(spec: Any, index: int, items: Any, attempt: int = 1) -> BatchResult:
+    raise RuntimeError(f"no worker can run batch {index}")
+
+
+def test_a_batch_failing_every_attempt_names_each_object(dask_client: Any, moto_cluster: Any, bucket: str) -> None:
+    b3 = moto_cluster.boto3_client()
+    for i in range(3):
+        b3.put_object(Bucket=bucket, Key=f"src/k{i}", Body=b"x")
+    summary = copy_tree(f"s3://{bucket}/src/", f"s3://{bucket}/dst/", dask_client=dask_client,
+                        client_kwargs=kwargs_for(moto_cluster), config=SMALL, retries=1, batch_runner=always_fails)
+    assert summary.retried == 1 and summary.objects == 0
+    assert sorted(k for k, _ in summary.failed) == [f"s3://{bucket}/src/k{i}" for i in range(3)]
+    assert all("after 2 attempts" in e and "no worker can run batch 0" in e for _, e in summary.failed)
+
+
+def test_upload_and_download_trees_through_workers(dask_client: Any, moto_cluster: Any, bucket: str,
+                                                   tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    files = {f"a/{i}.bin": os.urandom(1000 + i) for i in range(15)}
+    for rel, v in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(v)
+    kw = {"client_kwargs": kwargs_for(moto_cluster), "config": SMALL, "batch_objects": 4}
+    up = copy_tree(str(src), f"s3://{bucket}/up/", dask_client=dask_client, **kw)
+    down = copy_tree(f"s3://{bucket}/up/", str(tmp_path / "dst"), dask_client=dask_client, **kw)
+    assert up.ok and down.ok and up.objects == down.objects == 15
+    assert {str(p.relative_to(tmp_path / "dst")): p.read_bytes()
+            for p in (tmp_path / "dst").rglob("*") if p.is_file()} == files
+
+
+def test_cli_cp_recursive_on_a_dask_scheduler(dask_client: Any, moto_cluster: Any, bucket: str) -> None:
+    b3 = moto_cluster.boto3_client()
+    for i in range(10):
+        b3.put_object(Bucket=bucket, Key=f"src/k{i}", Body=b"v" * i)
+    opts = ["--endpoint-url", moto_cluster.endpoint_url, "--resolve",
+            f"{moto_cluster.host}:{','.join(moto_cluster.ips)}"]
+    address = dask_client.scheduler.address
+    r = subprocess.run([sys.executable, "-m", "s3fast.cli", "cp", "-r", f"s3://{bucket}/src/", f"s3://{bucket}/dst/",
+                        "--dask-scheduler", address, "--json", *opts], capture_output=True, timeout=180, check=False)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert (out["objects"], out["bytes"], out["failed"]) == (10, sum(range(10)), [])
+    assert out["dask"]["batches"] == 1 and out["dask"]["retried"] == 0
+    got = read_all(moto_cluster, bucket, "dst/")
+    assert got == {f"dst/k{i}": b"v" * i for i in range(10)}
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    ([], "give --recursive"),
+    (["-r", "--workers", "2"], "do not mix"),
+])
+def test_cli_dask_usage_errors(extra: list[str], fragment: str) -> None:
+    r = subprocess.run([sys.executable, "-m", "s3fast.cli", "cp", "s3://b/src/", "s3://b/dst/",
+                        "--dask-scheduler", "tcp://127.0.0.1:9", *extra], capture_output=True, timeout=60,
+                       check=False)
+    assert r.returncode == 2 and fragment in r.stderr.decode()
+    assert len(r.stderr.decode().strip().splitlines()) == 1
+
+
+def test_worker_runtime_is_one_loop_per_process_reused(dask_client: Any) -> None:
+    def probe() -> tuple[int, int]:
+        from s3fast.dask._worker import runtime
+
+        rt = runtime()
+        return os.getpid(), id(rt.loop)
+
+    first = dask_client.run(probe)
+    second = dask_client.run(probe)
+    assert first == second and len({pid for pid, _ in first.values()}) == 2
