@@ -103,7 +103,7 @@ def resumed_get(gets: Sequence[RequestRecord], faulty: RequestRecord) -> Request
     resumed_at = [size - retry.bytes_down for size in RANGE_SIZES
                   if 0 < size - retry.bytes_down <= faulty.bytes_down]
     assert resumed_at, f"{retry!r} does not continue {faulty!r}"
-    assert faulty.bytes_down - resumed_at[0] < CFG.io_chunk_size
+    assert faulty.bytes_down - resumed_at[0] < CFG.expert.io_chunk_size
     return retry
 
 
