@@ -600,7 +600,7 @@ def test_corrupted_byte_fails_checksum_and_leaves_nothing(fault_cluster: FaultCl
             stored = (await c.head(f"s3://{bucket}/obj")).checksum
             with pytest.raises(s3fast.ChecksumMismatch) as info:
                 await c.download(f"s3://{bucket}/obj", dst)
-            return info.value, stored[1] if stored else None
+            return info.value, stored.value if stored else None
 
     err, stored = run(go())
 
