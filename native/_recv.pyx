@@ -144,7 +144,7 @@ cdef class Receiver:
                 self._funreported = 0
                 self._fon_progress()
 
-    def _set_file(self, int fd, long long offset, long long nbytes, buf, crc_fn, crc, on_progress):
+    def begin_file(self, int fd, long long offset, long long nbytes, buf, crc_fn, crc, on_progress):
         if self._fheld:
             PyBuffer_Release(&self._fbuf)
             self._fheld = False
@@ -162,7 +162,7 @@ cdef class Receiver:
         self.file_error = None
         self._mode = M_FILE
 
-    def _clear_file(self):
+    def end_file(self):
         if self._fheld:
             PyBuffer_Release(&self._fbuf)
             self._fheld = False
@@ -193,20 +193,48 @@ cdef class Receiver:
         if self._remaining > 0:
             self._remaining -= n
 
-    def _set_view(self, view, bint partial=False):
+    def external_received(self, long long n):
+        self.rx_bytes += n
+        if self._remaining > 0:
+            self._remaining -= n
+
+    def begin_external(self):
+        self._mode = M_FILE
+
+    @property
+    def mode(self):
+        return self._mode
+
+    @property
+    def remaining(self):
+        return self._remaining
+
+    @property
+    def head_length(self):
+        return self._hlen
+
+    @property
+    def head_view(self):
+        return self._headview
+
+    @property
+    def stash_target(self):
+        return self._stash_target
+
+    def receive_into(self, view, bint partial=False):
         self._partial = partial
         self._view = view
         self._vpos = 0
         self._vlen = len(view)
         self._mode = M_BODY
 
-    def _set_stash(self, Py_ssize_t target):
+    def stash_until(self, Py_ssize_t target):
         if not self._hlen <= target <= HEAD_SIZE_:
             raise ValueError(f"stash target {target} outside {self._hlen}..{HEAD_SIZE_}")
         self._stash_target = target
         self._mode = M_STASH
 
-    def _view_filled(self):
+    def view_filled(self):
         return self._vpos
 
     def _head_done(self, end):

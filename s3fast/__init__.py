@@ -21,7 +21,19 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from ._client import Client
-    from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, Timeouts, TransferConfig
+    from .config import (
+        MAX_OBJECT_SIZE,
+        MAX_PART_SIZE,
+        MAX_PARTS,
+        MIN_PART_SIZE,
+        DataPathConfig,
+        EndpointConfig,
+        HedgeConfig,
+        RetryConfig,
+        Timeouts,
+        TransferConfig,
+        TunerConfig,
+    )
     from ._errors import (
         AccessDenied,
         ChecksumMismatch,
@@ -38,27 +50,24 @@ if TYPE_CHECKING:
         TransferError,
     )
     from ._impl import MODE as IMPLEMENTATION
-    from ._results import ObjectHead, PartEvent, TransferResult
-    from ._retry import RetryConfig
+    from ._results import Checksum, ObjectHead, PartEvent, TransferResult
     from ._s3xml import ObjectInfo
     from ._units import GiB, KiB, MiB, parse_size
-    from .transfer._hedge import HedgeConfig
 
 # Public name -> (private module, its name there), imported on first access (PEP 562):
 # ``s3fast --version`` or a program that only reads ``s3fast.MiB`` does not pay for the
 # client, asyncio, ssl and awscrt, which the transfer path imports.
 _LAZY: dict[str, tuple[str, str]] = {
     "Client": ("._client", "Client"),
-    **{name: ("._config", name) for name in (
-        "MAX_OBJECT_SIZE", "MAX_PART_SIZE", "MAX_PARTS", "MIN_PART_SIZE", "Timeouts", "TransferConfig")},
+    **{name: (".config", name) for name in (
+        "MAX_OBJECT_SIZE", "MAX_PART_SIZE", "MAX_PARTS", "MIN_PART_SIZE", "Timeouts", "TransferConfig",
+        "RetryConfig", "DataPathConfig", "HedgeConfig", "TunerConfig", "EndpointConfig")},
     **{name: ("._errors", name) for name in (
         "AccessDenied", "ChecksumMismatch", "ConfigError", "CredentialsError", "LocalIOError",
         "NetworkError", "NoSuchBucket", "NoSuchKey", "PreconditionFailed", "RequestTimeout", "S3Error",
         "S3FastError", "TransferError")},
     "IMPLEMENTATION": ("._impl", "MODE"),
-    **{name: ("._results", name) for name in ("ObjectHead", "PartEvent", "TransferResult")},
-    "RetryConfig": ("._retry", "RetryConfig"),
-    "HedgeConfig": (".transfer._hedge", "HedgeConfig"),
+    **{name: ("._results", name) for name in ("Checksum", "ObjectHead", "PartEvent", "TransferResult")},
     "ObjectInfo": ("._s3xml", "ObjectInfo"),
     **{name: ("._units", name) for name in ("GiB", "KiB", "MiB", "parse_size")},
 }
@@ -157,6 +166,7 @@ __all__ = [
     "run",
     "tune_process",
     "TransferResult",
+    "Checksum",
     "ObjectHead",
     "ObjectInfo",
     "PartEvent",
@@ -164,7 +174,10 @@ __all__ = [
     "TransferConfig",
     "Timeouts",
     "RetryConfig",
+    "DataPathConfig",
     "HedgeConfig",
+    "TunerConfig",
+    "EndpointConfig",
     "parse_size",
     "KiB",
     "MiB",

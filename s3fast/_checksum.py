@@ -18,7 +18,7 @@ import base64
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def get(name: str) -> Algorithm | None:
     return None if name == "none" else _algorithms()[name]
 
 
-def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
+def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, Literal["FULL_OBJECT", "COMPOSITE"]] | None:
     """The checksum S3 returned: (algorithm, base64 value, type FULL_OBJECT/COMPOSITE).
 
     S3 states the type (``x-amz-checksum-type``) and suffixes a composite value with
@@ -97,7 +97,7 @@ def from_headers(headers: dict[str, str]) -> tuple[Algorithm, str, str] | None:
                 multipart = "-" in headers.get("etag", "")
                 composite = "-" in value or (multipart and algo.name != "crc64nvme")
                 kind = "COMPOSITE" if composite else "FULL_OBJECT"
-            return algo, value, kind
+            return algo, value, "FULL_OBJECT" if kind == "FULL_OBJECT" else "COMPOSITE"  # in doubt COMPOSITE
     return None
 
 

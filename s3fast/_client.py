@@ -18,7 +18,7 @@ from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
 from ._url import check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
-from .net._endpoints import EndpointConfig
+from .config import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
@@ -26,9 +26,19 @@ from .transfer._context import TransferContext
 from .transfer._localfs import proc_fd
 from .transfer._meta import head_object
 from .transfer._writer import FileBatcher, FileWriter
-from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
+from .tuning import ConcurrencyLimiter, Goal, Tuner, default_target_gbps, memory_cap_concurrency
 
 DEFAULT_REGION = "us-east-1"
+
+
+def _with_endpoint(config: TransferConfig, endpoint_config: EndpointConfig | None) -> TransferConfig:
+    """``Client(endpoint_config=...)`` is kept for existing callers; it lands in ``config.expert``."""
+    if endpoint_config is None or endpoint_config == config.expert.endpoint:
+        return config
+    if config.expert.endpoint != EndpointConfig():
+        raise ConfigError("endpoint settings given twice (endpoint_config= and config.expert.endpoint): "
+                          "give them once, in config.expert.endpoint")
+    return dataclasses.replace(config, expert=dataclasses.replace(config.expert, endpoint=endpoint_config))
 
 
 class Client:
@@ -53,8 +63,9 @@ class Client:
         resolver: a custom :class:`~s3fast.net.Resolver` (default: the system resolver).
         config: a :class:`TransferConfig`.
         on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window.
-        endpoint_config: expert settings of the per-host IP table (:class:`~s3fast.net.EndpointConfig`:
-            TTL, quarantine, harvest interval...). Default: its defaults.
+        endpoint_config: the per-host IP table's settings; the same as
+            ``config.expert.endpoint`` (:class:`~s3fast.config.EndpointConfig`), which is
+            where they live: giving both, different, is a ConfigError.
     """
 
     def __init__(
@@ -76,7 +87,7 @@ class Client:
         on_tuner_update: Callable[[Any], None] | None = None,
         endpoint_config: EndpointConfig | None = None,
     ) -> None:
-        self.config = config or TransferConfig()
+        self.config = _with_endpoint(config or TransferConfig(), endpoint_config)
         self.credentials = CredentialSource(
             profile=profile, access_key=aws_access_key_id, secret_key=aws_secret_access_key,
             token=aws_session_token, anonymous=anonymous,
@@ -88,26 +99,20 @@ class Client:
             base_resolver = StaticResolver(resolve, fallback=base_resolver)
         cfg = self.config
         self.memory = MemoryBudget(cfg.memory_limit)
-        self.chunks = ChunkPool(self.memory, cfg.io_chunk_size)
+        self.chunks = ChunkPool(self.memory, cfg.expert.io_chunk_size)
         #: os.pwrite of file downloads runs on this thread, beside the event loop
         self.writer = FileWriter()
         #: small downloaded files are created, written and named on this thread, in batches
         #: without the GIL (compiled core only: the pure twin would hold the GIL throughout)
         self.batcher = (FileBatcher(proc_fd)
-                        if cfg.batch_small_files and _impl.NATIVE else None)
+                        if cfg.expert.batch_small_files and _impl.NATIVE else None)
         #: uploads holding a source (an open file) at once; the rest wait their turn
         self.open_sources = ConcurrencyLimiter(256)
         target = cfg.target_gbps or default_target_gbps()
         # What the memory limit allows: each request in flight may hold one part buffer.
         cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)
-        base = cfg.tuner or TunerConfig(max_initial_concurrency=8)
-        tuner_cfg = dataclasses.replace(
-            base,
-            target_gbps=target if cfg.max_gbps is None else min(target, cfg.max_gbps),
-            max_gbps=cfg.max_gbps,
-            max_concurrency=min(cap, cfg.max_concurrency or base.max_concurrency),
-        )
-        self.tuner = Tuner(tuner_cfg, memory_cap_concurrency=cap, on_update=on_tuner_update)
+        self.tuner = Tuner(cfg.expert.tuner, memory_cap_concurrency=cap, on_update=on_tuner_update,
+                           goal=Goal(target_gbps=target, max_gbps=cfg.max_gbps))
         self.meter = self.tuner.meter
         self.limiter = self.tuner.limiter
         if cfg.max_concurrency is not None:
@@ -116,7 +121,7 @@ class Client:
         self._transport = Transport(
             self.endpoint, self.credentials, self.region, cfg, resolver=base_resolver,
             ca_bundle=ca_bundle or os.environ.get("AWS_CA_BUNDLE") or None, verify=verify, meter=self.meter,
-            limiter=self.limiter, endpoint_config=endpoint_config,
+            limiter=self.limiter, endpoint_config=cfg.expert.endpoint,
         )
         # The tuner's windows count bytes as they cross the sockets, not as transfers
         # report slices and parts: a slow connection still shows progress every window.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from . import _checksum
 
@@ -43,6 +43,26 @@ def quick_init(cls: _C) -> _C:
     return cls
 
 
+ChecksumType = Literal["FULL_OBJECT", "COMPOSITE"]
+
+
+@quick_init
+@dataclass(frozen=True)
+class Checksum:
+    """A checksum of an object's bytes, as S3 states it.
+
+    - ``algorithm``: ``"crc64nvme"``, ``"crc32c"`` or ``"crc32"``.
+    - ``value``: base64 of the big-endian CRC, as in S3's ``x-amz-checksum-*`` headers
+      (a COMPOSITE value ends in ``-N``, N the part count).
+    - ``type``: ``"FULL_OBJECT"``, a checksum of all the bytes (what s3fast uploads with), or
+      ``"COMPOSITE"``, a checksum of the parts' checksums (other clients' multipart uploads).
+    """
+
+    algorithm: str
+    value: str
+    type: ChecksumType = "FULL_OBJECT"
+
+
 @quick_init
 @dataclass(frozen=True)
 class ObjectHead:
@@ -55,8 +75,8 @@ class ObjectHead:
     last_modified: str | None = None
     version_id: str | None = None
     content_type: str | None = None
-    #: (algorithm name, base64 value, "FULL_OBJECT" | "COMPOSITE") when S3 returned one
-    checksum: tuple[str, str, str] | None = None
+    #: the checksum S3 stored, when it returned one
+    checksum: Checksum | None = None
     metadata: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -71,7 +91,7 @@ class ObjectHead:
             last_modified=headers.get("last-modified"),
             version_id=headers.get("x-amz-version-id") or version_id,
             content_type=headers.get("content-type"),
-            checksum=(cs[0].name, cs[1], cs[2]) if cs else None,
+            checksum=Checksum(cs[0].name, cs[1], cs[2]) if cs else None,
             metadata={k[11:]: v for k, v in headers.items() if k.startswith("x-amz-meta-")},
         )
 
@@ -104,8 +124,8 @@ class TransferResult:
     seconds: float
     parts: int
     etag: str | None
-    #: e.g. ("crc64nvme", "base64value")
-    checksum: tuple[str, str] | None
+    #: the object's checksum: the one uploaded with it, or the one S3 stored for a download or copy
+    checksum: Checksum | None
     #: True when the checksum was verified against what S3 stored / computed
     checksum_verified: bool
     multipart: bool
@@ -121,14 +141,14 @@ class TransferResult:
     def checksum_algorithm(self) -> str | None:
         """The algorithm of ``checksum``; None when there was none (an object S3 stored
         without a checksum, or an upload with ``checksum="none"``)."""
-        return self.checksum[0] if self.checksum is not None else None
+        return self.checksum.algorithm if self.checksum is not None else None
 
     @property
     def checksum_summary(self) -> str:
         """``"crc64nvme verified"``, ``"crc32c unverified"`` or ``"none"``, for a summary line."""
         if self.checksum is None:
             return "none"
-        return f"{self.checksum[0]} {'verified' if self.checksum_verified else 'unverified'}"
+        return f"{self.checksum.algorithm} {'verified' if self.checksum_verified else 'unverified'}"
 
     @property
     def mb_per_s(self) -> float:

@@ -45,7 +45,7 @@ async def main() -> None:
         await asyncio.gather(*(c.download(f"s3://bench/small/f{i:04d}", f"{out}/f{i:04d}") for i in range(N)))
         t1, c1 = time.monotonic(), cpu()
         batches = c.batcher.batches if c.batcher is not None else 0
-    print(f"{'batched' if cfg.batch_small_files else 'on the loop'}: {N / (t1 - t0):.0f} objects/s, "
+    print(f"{'batched' if cfg.expert.batch_small_files else 'on the loop'}: {N / (t1 - t0):.0f} objects/s, "
           f"{(c1 - c0) / N * 1e6:.0f} CPU-us/object (both threads), {batches} batches")
 
 

@@ -1,21 +1,22 @@
-# The compiled Receiver's C-level layout: what another Cython module may cimport, and
-# what the connection (a Python subclass) may touch. ``public`` fields are readable and
-# writable from Python under the names the pure twin (s3fast/_py/_recv.py) uses.
+# The compiled Receiver's C-level layout: what another Cython module may cimport. Its
+# state is private: the connection (a Python subclass) goes through the methods and
+# read-only properties the pure twin (s3fast/_py/_recv.py) has too. ``public`` fields are
+# the counters others read (and the watchdog's ``last_rx``, which it refreshes).
 from cpython.buffer cimport Py_buffer
 
 
 cdef class Receiver:
-    cdef public object _headbuf
-    cdef public object _headview
-    cdef public Py_ssize_t _hlen
-    cdef public int _mode
-    cdef public object _view
-    cdef public Py_ssize_t _vpos
-    cdef public Py_ssize_t _vlen
-    cdef public long long _remaining
-    cdef public bint _partial
+    cdef object _headbuf
+    cdef object _headview
+    cdef Py_ssize_t _hlen
+    cdef int _mode
+    cdef object _view
+    cdef Py_ssize_t _vpos
+    cdef Py_ssize_t _vlen
+    cdef long long _remaining
+    cdef bint _partial
     cdef public long long rx_bytes
-    cdef public Py_ssize_t _stash_target
+    cdef Py_ssize_t _stash_target
     cdef public double last_rx
     cdef object _clock
     # file mode

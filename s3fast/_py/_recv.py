@@ -7,7 +7,7 @@ once the body starts, it is a window of the caller's destination (a part buffer,
 slice of the user's bytearray, or a receive chunk bound for ``os.pwrite``), so body
 bytes are never copied into an intermediate ``bytes`` object.
 
-In file mode (``_set_file``) the body goes to a file instead: every receive lands in a
+In file mode (``begin_file``) the body goes to a file instead: every receive lands in a
 small reusable buffer and is written at once with ``os.pwrite`` from inside the event
 loop's callback, while it is still in the CPU cache. No coroutine wakes up per chunk and
 reading never pauses until the range is complete: this is the cheapest way to a file on
@@ -19,7 +19,7 @@ Subclasses implement the hooks ``_head_done(end)``, ``_view_done()``, ``_file_do
 ``MAX_HEAD_SIZE``) falls back to ``_unexpected_data()`` unless overridden.
 
 Nothing here allocates from a length the server sent: heads and stashed bodies live in
-the fixed head buffer (``_set_stash`` refuses a target beyond it), and every other body
+the fixed head buffer (``stash_until`` refuses a target beyond it), and every other body
 lands in a buffer the caller sized and handed over.
 """
 from __future__ import annotations
@@ -174,14 +174,50 @@ class Receiver:
         if self._remaining > 0:
             self._remaining -= n
 
-    def _set_view(self, view: memoryview, partial: bool = False) -> None:
+    def external_received(self, n: int) -> None:
+        """``n`` body bytes arrived by another path (splice): count them as received."""
+        self.rx_bytes += n
+        if self._remaining > 0:
+            self._remaining -= n
+
+    def begin_external(self) -> None:
+        """The body is being moved by another path (splice): a body is in progress, for the
+        watchdog and for a close, but nothing lands here."""
+        self._mode = MODE_FILE
+
+    # Read-only views of the state, for the connection and its watchdog.
+    @property
+    def mode(self) -> int:
+        return self._mode
+
+    @property
+    def remaining(self) -> int:
+        """Body bytes still expected; -1 until the server closes."""
+        return self._remaining
+
+    @property
+    def head_length(self) -> int:
+        """Bytes in the head buffer: the head, and any body bytes that came with it."""
+        return self._hlen
+
+    @property
+    def head_view(self) -> memoryview:
+        return self._headview
+
+    @property
+    def stash_target(self) -> int:
+        return self._stash_target
+
+    def receive_into(self, view: memoryview, partial: bool = False) -> None:
+        """Land the next body bytes in ``view`` (``partial``: done at the first receive),
+        then call ``_view_done``; ``view_filled()`` says how many landed."""
         self._partial = partial
         self._view = view
         self._vpos = 0
         self._vlen = len(view)
         self._mode = MODE_BODY
 
-    def _set_stash(self, target: int) -> None:
+    def stash_until(self, target: int) -> None:
         """Keep receiving the body into the head buffer until it holds ``target`` bytes
         (head + whole body), then call ``_stash_done``."""
         if not self._hlen <= target <= HEAD_BUFFER_SIZE:
@@ -189,13 +225,13 @@ class Receiver:
         self._stash_target = target
         self._mode = MODE_STASH
 
-    def _view_filled(self) -> int:
+    def view_filled(self) -> int:
         """Bytes written into the current view so far."""
         return self._vpos
 
-    def _set_file(self, fd: int, offset: int, nbytes: int, buf: memoryview,
-                  crc_fn: Callable[[Any, int], int] | None, crc: int,
-                  on_progress: Callable[[], None] | None) -> None:
+    def begin_file(self, fd: int, offset: int, nbytes: int, buf: memoryview,
+                   crc_fn: Callable[[Any, int], int] | None, crc: int,
+                   on_progress: Callable[[], None] | None) -> None:
         """Receive the next ``nbytes`` body bytes into file ``fd`` at ``offset`` (via
         ``buf``), then call ``_file_done``; ``file_written``/``file_crc`` track progress."""
         self._fd = fd
@@ -210,7 +246,7 @@ class Receiver:
         self.file_error = None
         self._mode = MODE_FILE
 
-    def _clear_file(self) -> None:
+    def end_file(self) -> None:
         self._fbuf = None
         self._fcrc_fn = None
         self._fon_progress = None

@@ -8,7 +8,7 @@ Why not awscrt's C signer, which this module used first: per request it costs ~3
 while what SigV4 needs per request once the signing key is cached is one SHA-256 of the
 canonical request and one HMAC, both in C through ``hashlib``/``hmac``. The canonical
 request and the head around it are built by ``_sigv4`` (compiled, with its pure twin).
-awscrt's signer stays the reference: ``tests/test_signer.py`` checks this one against
+awscrt's signer stays the reference: ``tests/unit/test_signer.py`` checks this one against
 it, header for header, on every request shape s3fast sends (paths, queries, session
 tokens, clock offsets), through both :meth:`Signer.sign` and :meth:`Signer.head`.
 """

@@ -185,7 +185,7 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
             "hedges": stats.hedges,
             "throttled": stats.throttled,
             "etag": result.etag,
-            "checksum": {"algorithm": result.checksum[0], "value": result.checksum[1],
+            "checksum": {"algorithm": result.checksum.algorithm, "value": result.checksum.value,
                          "verified": result.checksum_verified} if result.checksum else None,
             "per_ip": {ip: {"requests": st.requests, "bytes": st.bytes, "errors": st.errors,
                             "quarantines": st.quarantines, "state": st.state} for ip, st in ip_stats.items()},

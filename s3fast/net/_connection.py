@@ -35,7 +35,7 @@ from ._watchdog import check_period, verdict
 from ._wholebody import read_chunked, read_until_close, too_large
 from .._py._common import (  # the receive modes, defined once for both twins
     MODE_BODY as _MODE_BODY, MODE_FILE as _MODE_FILE, MODE_HEAD as _MODE_HEAD,
-    MODE_HELD as _MODE_HELD, MODE_IDLE as _MODE_IDLE, MODE_STASH as _MODE_STASH,
+    MODE_IDLE as _MODE_IDLE, MODE_STASH as _MODE_STASH,
 )
 
 HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
@@ -103,23 +103,23 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self.closed = True
         if self._exc is None:
-            if self._mode == _MODE_STASH:
+            if self.mode == _MODE_STASH:
                 self._exc = NetworkError(
                     f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
-                    f"{self._stash_target - self._hlen} short of Content-Length",
+                    f"{self.stash_target - self.head_length} short of Content-Length",
                     ip=self.ip,
                     kind="short-read",
                 )
-            elif self._mode in (_MODE_BODY, _MODE_FILE) and self._remaining > 0:
+            elif self.mode in (_MODE_BODY, _MODE_FILE) and self.remaining > 0:
                 self._exc = NetworkError(
                     f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
-                    f"{self._remaining} short of Content-Length",
+                    f"{self.remaining} short of Content-Length",
                     ip=self.ip,
                     kind="short-read",
                 )
-            elif self._mode == _MODE_BODY and self._remaining < 0:
+            elif self.mode == _MODE_BODY and self.remaining < 0:
                 self._exc = None  # body delimited by close: done
-                self._remaining = 0
+                self.set_remaining(0)
             else:
                 what = "reset" if exc else "closed"
                 self._exc = NetworkError(
@@ -147,19 +147,19 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
     # -- Receiver hooks ------------------------------------------------------------------------
     def _head_done(self, end: int) -> None:
         try:
-            status, reason, headers = http_impl.parse_head(self._headview[: end - 4])
+            status, reason, headers = http_impl.parse_head(self.head_view[: end - 4])
             length, chunked = body_length(status, headers, self._head_is_for_head_request)
         except ValueError as exc:  # HeadError, FramingError
             self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
             return
         self._head = ResponseHead(status, reason, headers, length, chunked)
         self._stash_start = end
-        self._stash_end = self._hlen
-        self._remaining = length
+        self._stash_end = self.head_length
+        self.set_remaining(length)
         self._rx_before += self.rx_bytes
         # Body bytes are counted as they arrive (the watchdog's speed and the tuner's meter
         # see them), whether they land in the head buffer or in the reader's.
-        got = self._hlen - end
+        got = self.head_length - end
         self.rx_bytes = got if length < 0 or got <= length else length
         self._stage = "body"
         self._mark_speed()
@@ -167,32 +167,32 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
             # A small body (up to ~128 KiB): it goes into the head buffer too, reading is
             # never paused, and the reader wakes once, with the whole response in hand.
             if got < length:
-                self._set_stash(end + length)
+                self.stash_until(end + length)
                 return
             if length == 0 and got == 0:
                 self._body_finished()  # nothing to read: reusable at once (HEAD, empty objects)
             else:
-                self._mode = _MODE_HELD  # all of it came with the head
+                self.hold()  # all of it came with the head
             self._wake(None)
             return
-        self._mode = _MODE_HELD
+        self.hold()
         if self.transport is not None:
             self.transport.pause_reading()
         self._wake(None)
 
     def _stash_done(self) -> None:
-        self._stash_end = self._hlen
-        self._mode = _MODE_HELD
+        self._stash_end = self.head_length
+        self.hold()
         self._wake(None)
 
     def _view_done(self) -> None:
-        self._mode = _MODE_HELD
+        self.hold()
         if self.transport is not None:
             self.transport.pause_reading()
         self._wake(None)
 
     def _file_done(self) -> None:
-        self._mode = _MODE_HELD
+        self.hold()
         if self.transport is not None:
             self.transport.pause_reading()
         if self.file_error is not None:
@@ -206,7 +206,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         self._fail(NetworkError(f"bad response from {self.ip}: {exc}", ip=self.ip, kind="protocol"))
 
     def _unexpected_data(self) -> None:
-        if self._mode == _MODE_HEAD:
+        if self.mode == _MODE_HEAD:
             msg = f"response head from {self.ip} larger than {MAX_HEAD_BYTES} bytes"
         else:
             msg = f"unexpected data from {self.ip} outside a response"
@@ -292,7 +292,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         if self.closed or not self._stage:
             return
         now = self.loop.time()
-        v = verdict(self.timeouts, now, self._stage, receiving=self._mode >= _MODE_BODY,
+        v = verdict(self.timeouts, now, self._stage, receiving=self.mode >= _MODE_BODY,
                     stage_start=self._stage_start, last_io=max(self.last_rx, self.last_tx),
                     window_start=self._speed_mark_t, window_bytes=self._speed_mark_bytes,
                     rx_bytes=self.rx_bytes, ip=self.ip)
@@ -325,10 +325,8 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
             raise self._exc or NetworkError(f"connection to {self.ip} is closed", ip=self.ip)
         self.requests += 1
         self._head = None
-        self._hlen = 0
         self._head_is_for_head_request = is_head
-        self._mode = _MODE_HEAD
-        self._remaining = -1
+        self.expect_head()
         self._stash_start = self._stash_end = 0
         self._start_watch("send")
         self.transport.resume_reading()
@@ -380,7 +378,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
 
     @property
     def body_remaining(self) -> int:
-        return self._remaining
+        return self.remaining
 
     async def read_into(self, view: memoryview, *, partial: bool = False) -> int:
         """Fill ``view`` with the next body bytes and return how many landed.
@@ -390,31 +388,33 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         """
         stash = self._stash_end - self._stash_start
         want = len(view)
-        if self._remaining >= 0 and want > self._remaining:
-            want = self._remaining
+        remaining = self.remaining
+        if remaining >= 0 and want > remaining:
+            want = remaining
         got = 0
         if stash:
-            n = min(stash, len(view)) if self._remaining < 0 else min(stash, want)
-            view[:n] = self._headview[self._stash_start:self._stash_start + n]
+            n = min(stash, len(view)) if remaining < 0 else min(stash, want)
+            view[:n] = self.head_view[self._stash_start:self._stash_start + n]
             self._stash_start += n
             got = n
-            if self._remaining > 0:
-                self._remaining -= n
-                want = min(len(view), got + self._remaining)
+            if remaining > 0:
+                self.take(n)
+                remaining = self.remaining
+                want = min(len(view), got + remaining)
             if partial:
                 want = got
-        if got < want and self._remaining != 0:
-            if self._exc is not None and not (self._remaining < 0 and self.closed):
+        if got < want and remaining != 0:
+            if self._exc is not None and not (remaining < 0 and self.closed):
                 raise self._exc
             if not self.closed:
-                self._set_view(view[got:want], partial)
+                self.receive_into(view[got:want], partial)
                 self.transport.resume_reading()  # type: ignore[union-attr]
                 try:
                     await self._wait()
                 finally:
-                    got += self._view_filled()
-                    self._mode = _MODE_HELD
-        if self._remaining == 0 or (self.closed and self._remaining < 0):
+                    got += self.view_filled()
+                    self.hold()
+        if self.remaining == 0 or (self.closed and self.remaining < 0):
             self._body_finished()
         return got
 
@@ -444,12 +444,12 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         use_splice = self.splices(nbytes, splice)
         self.file_written = 0
         self.file_crc = crc
-        want = nbytes if self._remaining < 0 else min(nbytes, self._remaining)
+        want = nbytes if self.remaining < 0 else min(nbytes, self.remaining)
         stash = self._stash_end - self._stash_start
         if stash:
             # Body bytes that came with the head.
             n = min(stash, want)
-            view = self._headview[self._stash_start:self._stash_start + n]
+            view = self.head_view[self._stash_start:self._stash_start + n]
             try:
                 off = offset
                 rest = view
@@ -462,8 +462,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
             if crc_fn is not None:
                 crc = crc_fn(view, crc)
             self._stash_start += n
-            if self._remaining > 0:
-                self._remaining -= n
+            self.take(n)
             self.file_written = n
             self.file_crc = crc
         done = self.file_written
@@ -483,21 +482,21 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
                         # the page cache (mmap), which is cheaper than receiving them into
                         # a buffer would have been.
                         self.file_crc = _checksum.file_range_update(crc_fn, fd, start, n, crc)
-                if self._remaining == 0:
+                if self.remaining == 0:
                     self._body_finished()
                 return
             if buf is None:
                 raise ValueError("read_into_file needs a buffer when it does not splice")
-            self._set_file(fd, offset + done, want - done, buf, crc_fn, crc, on_progress)
+            self.begin_file(fd, offset + done, want - done, buf, crc_fn, crc, on_progress)
             self.transport.resume_reading()  # type: ignore[union-attr]
             try:
                 await self._wait()
             finally:
                 self.file_written += done
-                if self._mode == _MODE_FILE:
-                    self._mode = _MODE_HELD
-                self._clear_file()
-        if self._remaining == 0:
+                if self.mode == _MODE_FILE:
+                    self.hold()
+                self.end_file()
+        if self.remaining == 0:
             self._body_finished()
 
     # -- splice(2): socket -> pipe -> file ----------------------------------------------------
@@ -507,35 +506,34 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         if splicer is None:
             # the dup'd socket is registered with the splicer's epoll: it must exist first
             splicer = self._splicer = Splicer(self.loop, self.socket_fd())
-        self._mode = _MODE_FILE  # the watchdog and connection_lost see a body in progress
+        self.begin_external()  # the watchdog and connection_lost see a body in progress
         self._waiter = self.loop.create_future()
         splicer.start(self, fd, offset, nbytes, on_progress)
         try:
             await self._waiter
         finally:
             self._waiter = None
-            if self._mode == _MODE_FILE:
-                self._mode = _MODE_HELD
+            if self.mode == _MODE_FILE:
+                self.hold()
             self.splice_refused = splicer.refused
             if self._splicer is not None:
                 self._splicer.stop()
 
     def splice_moved(self, received: int, written: int) -> None:
         self.last_rx = self.loop.time()
-        self.rx_bytes += received
-        self._remaining -= received
+        self.external_received(received)
         self.file_written += written
 
     def splice_eof(self) -> None:
         self._fail(NetworkError(
             f"connection to {self.ip} closed after {self.rx_bytes} body bytes, "
-            f"{self._remaining} short of Content-Length", ip=self.ip, kind="short-read"))
+            f"{self.remaining} short of Content-Length", ip=self.ip, kind="short-read"))
 
     def splice_failed(self, exc: BaseException) -> None:
         self._fail(exc)
 
     def splice_done(self) -> None:
-        self._mode = _MODE_HELD
+        self.hold()
         self._wake(None)
 
     async def read_body(self, limit: int = MAX_XML_BODY) -> bytes:
@@ -544,9 +542,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         head = self._head
         assert head is not None
         if head.chunked:
-            self._remaining = -1
+            self.set_remaining(-1)
             body = await read_chunked(self._read_some, limit, self.ip)
-            self._remaining = 0
+            self.set_remaining(0)
             self._body_finished()
             return body
         if head.content_length < 0:
@@ -568,8 +566,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         return self.read_into(view, partial=True)
 
     def _body_finished(self) -> None:
-        self._mode = _MODE_IDLE
-        self._hlen = 0
+        self.set_idle()
         # Idle, but the timer stays armed: the next request on this connection (usually
         # right away) reuses it instead of a call_later + cancel per request; a check
         # that finds the connection idle just lets it lapse.
@@ -583,7 +580,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         return (
             not self.closed
             and self._exc is None
-            and self._mode == _MODE_IDLE
+            and self.mode == _MODE_IDLE
             and self._stash_start == self._stash_end
             and self._head is not None
             and self._head.headers.get("connection", "").lower() != "close"

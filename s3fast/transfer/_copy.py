@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from .. import _checksum
 from .._errors import ChecksumMismatch, TransferError
-from .._results import ObjectHead, TransferResult
+from .._results import Checksum, ObjectHead, TransferResult
 from .._s3xml import complete_body, parse_complete
 from .._transport import TALLY, Request, Tally
 from .._url import S3Url
@@ -40,9 +40,9 @@ def _source_header(src: S3Url) -> str:
 
 
 def _full_checksum(head: ObjectHead) -> tuple[str, str] | None:
-    if head.checksum is None or head.checksum[2] != "FULL_OBJECT":
+    if head.checksum is None or head.checksum.type != "FULL_OBJECT":
         return None
-    return head.checksum[0], head.checksum[1]
+    return head.checksum.algorithm, head.checksum.value
 
 
 def _check(dst: S3Url, want: tuple[str, str] | None, got: str | None) -> bool:
@@ -76,7 +76,7 @@ async def copy(ctx: TransferContext, src: S3Url, dst: S3Url, *, head: ObjectHead
         return TransferResult(
             operation="copy", bucket=dst.bucket, key=dst.key, bytes=head.size,
             seconds=time.monotonic() - t0, parts=parts, etag=etag,
-            checksum=want if verified else None, checksum_verified=verified, multipart=parts > 1,
+            checksum=Checksum(*want) if want and verified else None, checksum_verified=verified, multipart=parts > 1,
             requests=tally.requests, retries=tally.retries,
         )
     finally:
@@ -159,7 +159,7 @@ async def _copy_multipart(ctx: TransferContext, src: S3Url, dst: S3Url, head: Ob
     if want is not None and not verified:
         # The store did not echo a checksum: read what it holds for the copy.
         info = await head_object(transport, dst.bucket, dst.key, checksum_mode=True)
-        verified = _check(dst, want, info.checksum[1] if info.checksum else None)
+        verified = _check(dst, want, info.checksum.value if info.checksum else None)
     return doc.get("ETag"), verified, len(plan.parts)
 
 

@@ -40,7 +40,7 @@ def open_sink(ctx: TransferContext, dest: Any) -> Sink:
         path = os.fspath(dest)
         if written_in_place(path):
             return InOrderSink(path=path)
-        return FileSink(path, ctx.writer if ctx.config.write_thread else None, ctx.batcher, ctx.memory)
+        return FileSink(path, ctx.writer if ctx.config.expert.write_thread else None, ctx.batcher, ctx.memory)
     if hasattr(dest, "write"):
         return InOrderSink(dest)
     return BufferSink(dest)
@@ -114,7 +114,7 @@ class _Rest:
         ctx, job = self.ctx, self.job
         rest = after(await plan_download(ctx.transport, job.info, ctx.config.part_size), job.first_end)
         self.count = len(rest)
-        job.hedge = HedgePolicy(ctx.config.hedge, len(rest), ctx.transport.ip_is_slow)
+        job.hedge = HedgePolicy(ctx.config.expert.hedge, len(rest), ctx.transport.ip_is_slow)
         await run_bounded(rest, lambda p: job.fetch_range(p, self.sink), ctx.task_window)
 
     async def settle(self) -> None:

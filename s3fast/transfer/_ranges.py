@@ -161,7 +161,7 @@ class DownloadJob:
         # memory cost.
         chunks = self.ctx.chunks
         base = st.received
-        splice = sink.splice and self.ctx.config.splice
+        splice = sink.splice and self.ctx.config.expert.splice
         need = part.size - base
         # No receive buffer when the body is already in (small objects) or will be spliced.
         buf = None if conn.stashed >= need or conn.splices(need, splice) else await chunks.get()

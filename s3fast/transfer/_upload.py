@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from .. import _checksum
 from .._errors import ChecksumMismatch, NetworkError, S3Error
-from .._results import PartEvent, TransferResult
+from .._results import Checksum, PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete
 from .._transport import TALLY, Request, Tally
 from .._awschunked import TrailerBody
@@ -48,7 +48,7 @@ class _Upload:
         self.algo = _checksum.get(ctx.config.checksum)
         self.combiner = _checksum.Combiner(self.algo) if self.algo else None
         #: checksums of large bodies go in an aws-chunked trailer, computed as they are sent
-        self.trailer = (self.algo is not None and ctx.config.checksum_trailer
+        self.trailer = (self.algo is not None and ctx.config.expert.checksum_trailer
                         and ctx.transport.endpoint.tls)
         self.on_part = on_part
         self.on_progress = on_progress
@@ -100,7 +100,7 @@ class _Upload:
         return TransferResult(
             operation="upload", bucket=self.bucket, key=self.key, bytes=size,
             seconds=time.monotonic() - t0, parts=parts, etag=etag,
-            checksum=(self.algo.name, checksum) if self.algo and checksum else None,
+            checksum=Checksum(self.algo.name, checksum) if self.algo and checksum else None,
             checksum_verified=verified, multipart=multipart,
             requests=self.tally.requests, retries=self.tally.retries,
             version_id=version_id, upload_id=self.upload_id,
@@ -195,7 +195,7 @@ class _Upload:
             # An earlier attempt may have completed the upload and lost only the answer.
             if exc.code == "NoSuchUpload" and attempts > 1:
                 info = await head_object(self.transport, self.bucket, self.key)
-                if info.checksum and full_b64 and info.checksum[1] == full_b64 and info.size == size:
+                if info.checksum and full_b64 and info.checksum.value == full_b64 and info.size == size:
                     self.upload_id = None
                     return info.etag, full_b64, True, info.version_id
             raise
@@ -304,7 +304,7 @@ def _with_upload_id(result: TransferResult, upload_id: str) -> TransferResult:
 
 async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tuple[Part, ...], size: int,
                         t0: float) -> TransferResult:
-    up.hedge = HedgePolicy(up.ctx.config.hedge, len(parts), up.transport.ip_is_slow)
+    up.hedge = HedgePolicy(up.ctx.config.expert.hedge, len(parts), up.transport.ip_is_slow)
     await up.create()
     try:
         async def one(part: Part) -> None:

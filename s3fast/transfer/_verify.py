@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from .. import _checksum
 from .._errors import ChecksumMismatch
-from .._results import ObjectHead
+from .._results import Checksum, ObjectHead
 from . import _composite
 
 if TYPE_CHECKING:
@@ -35,12 +35,12 @@ class DownloadCheck:
         #: ranges' checksums for a COMPOSITE check when the bytes are not kept
         self.pieces: _checksum.Combiner | None = None
         if validate and info.checksum:
-            algo = _checksum.ALGORITHMS.get(info.checksum[0])
-            if info.checksum[2] == "FULL_OBJECT":
+            algo = _checksum.ALGORITHMS.get(info.checksum.algorithm)
+            if info.checksum.type == "FULL_OBJECT":
                 self.algo = algo
-                self.expected = info.checksum[1]
+                self.expected = info.checksum.value
             elif algo is not None:
-                self.composite = (algo, info.checksum[1])
+                self.composite = (algo, info.checksum.value)
                 self.pieces = _checksum.Combiner(algo)
         self.combiner = _checksum.Combiner(self.algo) if self.algo else None
 
@@ -49,12 +49,12 @@ class DownloadCheck:
         return f"<DownloadCheck {kind} s3://{self.info.bucket}/{self.info.key}>"
 
     @property
-    def checksum(self) -> tuple[str, str] | None:
-        """(algorithm, stored value) for the result; None when S3 stored none (or the check is off)."""
+    def checksum(self) -> Checksum | None:
+        """The stored checksum for the result; None when S3 stored none (or the check is off)."""
         if self.algo and self.expected:
-            return self.algo.name, self.expected
+            return Checksum(self.algo.name, self.expected, "FULL_OBJECT")
         if self.composite is not None:
-            return self.composite[0].name, self.composite[1]
+            return Checksum(self.composite[0].name, self.composite[1], "COMPOSITE")
         return None
 
     def verify(self) -> bool:

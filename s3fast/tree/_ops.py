@@ -270,9 +270,9 @@ class _Tree:
     async def _checksum_of(self, place: Place, e: Entry, algo: str | None) -> tuple[str, str] | None:
         if place.is_s3:
             head = await self.client.head(f"s3://{place.bucket}/{e.location}", checksum_mode=True)
-            if head.checksum is None or head.checksum[2] != "FULL_OBJECT":
+            if head.checksum is None or head.checksum.type != "FULL_OBJECT":
                 return None
-            return head.checksum[0], head.checksum[1]
+            return head.checksum.algorithm, head.checksum.value
         a = _checksum.get(algo) if algo else None
         if a is None:
             return None

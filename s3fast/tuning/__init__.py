@@ -9,8 +9,9 @@ Simulation helpers for tests and benchmark plots: :class:`SimulatedLink`,
 """
 from __future__ import annotations
 
-from ._config import TunerConfig
+from ..config._tuner import TunerConfig
 from ._controller import Controller, Decision, Phase, Reason
+from ._goal import Goal
 from ._limiter import ConcurrencyLimiter, TokenBucket
 from ._memory import memory_cap_concurrency
 from ._meter import ThroughputMeter
@@ -33,6 +34,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     # configuration and the pure controller
     "TunerConfig",
+    "Goal",
     "Controller",
     "Decision",
     "Phase",

@@ -42,8 +42,9 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from ._config import GBPS_TO_BPS as _GBPS_TO_BPS
-from ._config import TunerConfig
+from ..config._tuner import GBPS_TO_BPS as _GBPS_TO_BPS
+from ..config._tuner import TunerConfig
+from ._goal import Goal
 from ._sample import Sample
 
 __all__ = ["Controller", "Decision", "Phase", "Reason"]
@@ -129,9 +130,11 @@ class Controller:
     """
 
     def __init__(
-        self, config: TunerConfig | None = None, memory_cap_concurrency: int | None = None
+        self, config: TunerConfig | None = None, memory_cap_concurrency: int | None = None,
+        *, goal: Goal | None = None,
     ) -> None:
         self._cfg = config if config is not None else TunerConfig()
+        self._goal = goal if goal is not None else Goal()
         if memory_cap_concurrency is not None and memory_cap_concurrency < 1:
             raise ValueError("memory_cap_concurrency must be >= 1 or None")
         self._mem_cap = memory_cap_concurrency
@@ -165,6 +168,10 @@ class Controller:
     @property
     def config(self) -> TunerConfig:
         return self._cfg
+
+    @property
+    def goal(self) -> Goal:
+        return self._goal
 
     @property
     def concurrency(self) -> int:
@@ -201,7 +208,7 @@ class Controller:
         return (
             f"<Controller [concurrency={self._n} phase={self._phase} reason={self._reason} "
             f"rate={self.rate_bps / _GBPS_TO_BPS:.3g}Gbps "
-            f"target={self._cfg.effective_target_gbps:g}Gbps level={self._cur!r} "
+            f"target={self._goal.effective_target_gbps:g}Gbps level={self._cur!r} "
             f"base={self._base!r} stable={self._stable}/{self._probe_due()} "
             f"trim_backoff={self._trim_backoff} cooldown={self._cooldown} "
             f"ceiling={self._ceiling} noise={self.noise:.3f} memory_cap={self._mem_cap} "
@@ -214,7 +221,7 @@ class Controller:
         """The starting model: ``ceil(effective target / initial_per_connection_gbps)``, clamped."""
         cfg = self._cfg
         # The epsilon keeps 10 / 0.4 at 25 even if float rounding lands just above it.
-        model = math.ceil(cfg.effective_target_gbps / cfg.initial_per_connection_gbps - 1e-9)
+        model = math.ceil(self._goal.effective_target_gbps / cfg.initial_per_connection_gbps - 1e-9)
         if cfg.max_initial_concurrency is not None:
             model = min(model, cfg.max_initial_concurrency)
         upper, _ = self._upper()
@@ -281,7 +288,7 @@ class Controller:
     def _evaluate(self, cur: _Level) -> Decision:
         cfg = self._cfg
         rate = cur.rate if cur.rate is not None else 0.0
-        max_bps = cfg.max_bps
+        max_bps = self._goal.max_bps
         if max_bps is not None and rate > max_bps * (1 + cfg.target_tolerance):
             # Nobody paces with the token bucket: shed requests in proportion to the excess.
             return self._shrink(math.floor(self._n * max_bps / rate), "rate-cap", cooldown=0)
@@ -372,7 +379,7 @@ class Controller:
             # If requests scale linearly this many reach the (effective) target; growing further
             # only overshoots, holding buffers nobody needs. But never step by less than a probe
             # step, or the gain would drown in the measurement noise.
-            goal = cfg.effective_target_gbps * _GBPS_TO_BPS * (1 + cfg.target_tolerance)
+            goal = self._goal.effective_target_gbps * _GBPS_TO_BPS * (1 + cfg.target_tolerance)
             needed = math.ceil(n * goal / rate)
             grown = min(grown, max(probe_step, needed))
         if self._ceiling is not None and n < self._ceiling - 1:
@@ -470,19 +477,19 @@ class Controller:
     def _reached(self, rate: float) -> Reason | None:
         cfg = self._cfg
         keep = 1 - cfg.target_tolerance
-        max_bps = cfg.max_bps
+        max_bps = self._goal.max_bps
         if max_bps is not None and rate >= max_bps * keep:
             return "rate-cap"
-        if rate >= cfg.target_bps * keep:
+        if rate >= self._goal.target_bps * keep:
             return "target-reached"
         return None
 
     def _upper(self) -> tuple[int, Reason]:
         """The highest allowed concurrency and which limit sets it."""
         cfg = self._cfg
-        if self._mem_cap is not None and self._mem_cap < cfg.max_concurrency:
+        if self._mem_cap is not None and self._mem_cap < cfg.concurrency_ceiling:
             return self._mem_cap, "memory-cap"
-        return cfg.max_concurrency, "max-concurrency"
+        return cfg.concurrency_ceiling, "max-concurrency"
 
     def _lower(self) -> int:
         # The memory cap is hard, so it beats min_concurrency when they conflict.

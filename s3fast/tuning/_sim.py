@@ -19,7 +19,7 @@ import selectors
 from dataclasses import dataclass, field
 from typing import Any, Coroutine, Mapping, TypeVar
 
-from ._config import GBPS_TO_BPS as _GBPS_TO_BPS
+from ..config._tuner import GBPS_TO_BPS as _GBPS_TO_BPS
 from ._controller import Controller
 from ._sample import HistoryPoint, Sample
 

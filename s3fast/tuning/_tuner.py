@@ -24,9 +24,10 @@ import time
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from ._config import GBPS_TO_BPS as _GBPS_TO_BPS
-from ._config import TunerConfig
+from ..config._tuner import GBPS_TO_BPS as _GBPS_TO_BPS
+from ..config._tuner import TunerConfig
 from ._controller import Controller, Decision
+from ._goal import Goal
 from ._limiter import ConcurrencyLimiter, TokenBucket
 from ._meter import ThroughputMeter
 from ._sample import HistoryPoint
@@ -63,8 +64,9 @@ class TunerSnapshot:
 
 class Tuner:
     """Owns a :class:`ThroughputMeter`, a :class:`Controller`, a :class:`ConcurrencyLimiter` and,
-    when ``config.max_gbps`` is set, a :class:`TokenBucket`.
+    when ``goal.max_gbps`` is set, a :class:`TokenBucket`.
 
+    - ``goal`` [10 Gbps, no cap]: the target and cap, from ``TransferConfig`` (see :class:`Goal`).
     - ``memory_cap_concurrency`` [None]: requests whose buffers fit the memory limit.
     - ``clock`` [time.monotonic] / ``sleep`` [asyncio.sleep]: injected so tests run without time.
     - ``on_update`` [None]: called with a :class:`TunerSnapshot` after every window; an exception
@@ -81,6 +83,7 @@ class Tuner:
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         on_update: Callable[[TunerSnapshot], None] | None = None,
         history_limit: int = 100_000,
+        goal: Goal | None = None,
     ) -> None:
         if history_limit < 1:
             raise ValueError("history_limit must be >= 1")
@@ -89,11 +92,12 @@ class Tuner:
         self._sleep = sleep
         self._on_update = on_update
         self._meter = ThroughputMeter(clock)
-        self._controller = Controller(self._cfg, memory_cap_concurrency)
+        self._goal = goal if goal is not None else Goal()
+        self._controller = Controller(self._cfg, memory_cap_concurrency, goal=self._goal)
         self._limiter = ConcurrencyLimiter(
             self._controller.concurrency, on_change=self._meter.set_in_flight
         )
-        max_bps = self._cfg.max_bps
+        max_bps = self._goal.max_bps
         self._bucket = (
             TokenBucket(max_bps, max_bps * self._cfg.cap_burst_seconds, clock=clock, sleep=sleep)
             if max_bps is not None
@@ -148,8 +152,8 @@ class Tuner:
             concurrency=self._limiter.limit,
             in_flight=self._limiter.in_flight,
             in_flight_bytes=self._meter.in_flight_bytes,
-            target_gbps=self._cfg.target_gbps,
-            max_gbps=self._cfg.max_gbps,
+            target_gbps=self._goal.target_gbps,
+            max_gbps=self._goal.max_gbps,
             reason=self._controller.reason,
             history_len=len(self._history),
             total_bytes=self._meter.total_bytes,
@@ -161,7 +165,7 @@ class Tuner:
             f"<Tuner [{state} concurrency={self._limiter.limit} "
             f"in_flight={self._limiter.in_flight} "
             f"rate={self._controller.rate_bps / _GBPS_TO_BPS:.3g}Gbps "
-            f"target={self._cfg.effective_target_gbps:g}Gbps reason={self._controller.reason} "
+            f"target={self._goal.effective_target_gbps:g}Gbps reason={self._controller.reason} "
             f"windows={len(self._history)}]>"
         )
 

@@ -103,7 +103,7 @@ def resumed_get(gets: Sequence[RequestRecord], faulty: RequestRecord) -> Request
     resumed_at = [size - retry.bytes_down for size in RANGE_SIZES
                   if 0 < size - retry.bytes_down <= faulty.bytes_down]
     assert resumed_at, f"{retry!r} does not continue {faulty!r}"
-    assert faulty.bytes_down - resumed_at[0] < CFG.io_chunk_size
+    assert faulty.bytes_down - resumed_at[0] < CFG.expert.io_chunk_size
     return retry
 
 
@@ -600,7 +600,7 @@ def test_corrupted_byte_fails_checksum_and_leaves_nothing(fault_cluster: FaultCl
             stored = (await c.head(f"s3://{bucket}/obj")).checksum
             with pytest.raises(s3fast.ChecksumMismatch) as info:
                 await c.download(f"s3://{bucket}/obj", dst)
-            return info.value, stored[1] if stored else None
+            return info.value, stored.value if stored else None
 
     err, stored = run(go())
 

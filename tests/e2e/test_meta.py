@@ -5,7 +5,7 @@ import ast
 from pathlib import Path
 
 import s3fast
-from s3fast._results import ObjectHead
+from s3fast._results import Checksum, ObjectHead
 from s3fast.transfer._meta import object_query
 
 TRANSFER = Path(s3fast.__file__).parent / "transfer"
@@ -22,7 +22,7 @@ def test_head_from_headers() -> None:
     headers = {"etag": '"e-2"', "x-amz-checksum-crc32c": "AAAAAA==-2", "x-amz-meta-a": "1",
                "content-type": "text/plain"}
     head = ObjectHead.from_headers("b", "k", 10, headers, version_id="v1")
-    assert head.checksum == ("crc32c", "AAAAAA==-2", "COMPOSITE")
+    assert head.checksum == Checksum("crc32c", "AAAAAA==-2", "COMPOSITE")
     assert head.metadata == {"a": "1"} and head.version_id == "v1" and head.content_type == "text/plain"
     assert ObjectHead.from_headers("b", "k", 10, headers, checksums=False).checksum is None
 

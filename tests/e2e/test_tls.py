@@ -2,17 +2,14 @@
 with certificate verification exactly as strict as Python's default context."""
 from __future__ import annotations
 
-import asyncio
 import os
-import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from e2e_helpers import SMALL, run
-from test_e2e_tls import _make_cert
+from support.tlsrelay import TlsRelay, make_cert
 
 import s3fast
 from s3fast.net import _tls
@@ -21,95 +18,17 @@ AES128 = "TLS_AES_128_GCM_SHA256"
 AES256 = "TLS_AES_256_GCM_SHA384"
 
 
-class CipherRelay:
-    """A TLS listener on loopback that records (version, suite) of every handshake and, when
-    given an upstream, relays the decrypted bytes to it. Like nginx by default it takes the
-    client's order of suites (no server preference), so what it negotiates is the client's
-    first choice."""
-
-    def __init__(self, cert: Path, key: Path, upstream: tuple[str, int] | None = None,
-                 ip: str = "127.0.0.23", max_version: ssl.TLSVersion = ssl.TLSVersion.MAXIMUM_SUPPORTED) -> None:
-        self.upstream = upstream
-        self.ip = ip
-        self.port = 0
-        self.handshakes: list[tuple[str, str]] = []
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(cert, key)
-        self.ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
-        self.ctx.maximum_version = max_version
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True)
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self._loop)
-
-        async def pipe(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            try:
-                while data := await r.read(1 << 16):
-                    w.write(data)
-                    await w.drain()
-            except (ConnectionError, ssl.SSLError):
-                pass
-            finally:
-                w.close()
-
-        async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            tls = w.get_extra_info("ssl_object")
-            name, version, _bits = tls.cipher()
-            self.handshakes.append((version, name))
-            if self.upstream is None:
-                w.close()
-                return
-            ur, uw = await asyncio.open_connection(*self.upstream)
-            await asyncio.gather(pipe(r, uw), pipe(ur, w))
-
-        async def start() -> None:
-            self.server = await asyncio.start_server(handle, self.ip, 0, ssl=self.ctx)
-            self.port = self.server.sockets[0].getsockname()[1]
-            self._ready.set()
-
-        self._loop.run_until_complete(start())
-        self._loop.run_forever()
-
-    def __enter__(self) -> CipherRelay:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        async def shutdown() -> None:
-            # Connections accepted but not yet served end here, not in a later test's GC.
-            self.server.close()
-            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-
-        asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
-
-    def handshake(self, ctx: ssl.SSLContext, hostname: str) -> tuple[str, str]:
-        """Connect with ``ctx`` and return what the client side negotiated."""
-        with socket.create_connection((self.ip, self.port), timeout=10) as raw:
-            with ctx.wrap_socket(raw, server_hostname=hostname) as tls:
-                name, version, _bits = tls.cipher()  # type: ignore[misc]
-                return version, name
-
-
 HOST = "tls.s3.test"
 
 
 @pytest.fixture
 def cert(tmp_path: Path) -> tuple[Path, Path]:
-    return _make_cert(tmp_path, HOST)
+    return make_cert(tmp_path, HOST)
 
 
 @pytest.fixture
-def relay(cert: tuple[Path, Path]) -> Iterator[CipherRelay]:
-    with CipherRelay(*cert) as r:
+def relay(cert: tuple[Path, Path]) -> Iterator[TlsRelay]:
+    with TlsRelay(*cert, ip="127.0.0.23") as r:
         yield r
 
 
@@ -118,9 +37,9 @@ def test_client_negotiates_aes128_under_tls13_and_default_contexts_are_untouched
     """Through the real client: every connection s3fast opened took TLS_AES_128_GCM_SHA256
     under TLS 1.3 from a server that allows all suites; a default context made afterwards in
     the same process still gets OpenSSL's own first choice, AES-256."""
-    cert, key = _make_cert(tmp_path, moto_cluster.host)
+    cert, key = make_cert(tmp_path, moto_cluster.host)
     data = os.urandom(6 * s3fast.MiB)
-    with CipherRelay(cert, key, upstream=(moto_cluster.ips[0], moto_cluster.port)) as relay:
+    with TlsRelay(cert, key, upstream=(moto_cluster.ips[0], moto_cluster.port), ip="127.0.0.23") as relay:
         async def go() -> None:
             async with s3fast.Client(endpoint_url=f"https://{moto_cluster.host}:{relay.port}",
                                      resolve={moto_cluster.host: [relay.ip]}, ca_bundle=str(cert),
@@ -157,7 +76,7 @@ def test_verification_settings_are_those_of_the_default_context(cert: tuple[Path
     assert unverified.check_hostname is ref_unverified.check_hostname is False
 
 
-def test_untrusted_or_misnamed_certificates_are_still_refused(relay: CipherRelay, cert: tuple[Path, Path]) -> None:
+def test_untrusted_or_misnamed_certificates_are_still_refused(relay: TlsRelay, cert: tuple[Path, Path]) -> None:
     ours = _tls.make_ssl_context(str(cert[0]), verify=True)
     assert relay.handshake(ours, HOST) == ("TLSv1.3", AES128)
     with pytest.raises(ssl.SSLCertVerificationError, match="match"):
@@ -167,12 +86,12 @@ def test_untrusted_or_misnamed_certificates_are_still_refused(relay: CipherRelay
 
 
 def test_tls12_only_server_still_connects(cert: tuple[Path, Path]) -> None:
-    with CipherRelay(*cert, max_version=ssl.TLSVersion.TLSv1_2) as relay:
+    with TlsRelay(*cert, ip="127.0.0.23", max_version=ssl.TLSVersion.TLSv1_2) as relay:
         version, name = relay.handshake(_tls.make_ssl_context(str(cert[0]), verify=True), HOST)
     assert version == "TLSv1.2" and "GCM" in name
 
 
-def test_a_refused_suite_list_leaves_the_default_order(relay: CipherRelay, cert: tuple[Path, Path]) -> None:
+def test_a_refused_suite_list_leaves_the_default_order(relay: TlsRelay, cert: tuple[Path, Path]) -> None:
     """Degrades safely: OpenSSL refuses the list, the context keeps its defaults and works."""
     ctx = ssl.create_default_context(cafile=str(cert[0]))
     assert _tls.set_tls13_suites(ctx, "TLS_NO_SUCH_SUITE") is False

@@ -9,11 +9,15 @@ import pytest
 from s3fast.tuning import (
     Controller,
     Decision,
+    Goal,
     Sample,
     SimulatedLink,
     TunerConfig,
     simulate_controller,
 )
+
+#: The pure model's start (ceil(target / per-connection)), without the default cap of 8 at start.
+MODEL = TunerConfig(max_initial_concurrency=None)
 
 GBPS = 1e9 / 8  # bytes/s per Gbps
 W = 0.25
@@ -33,24 +37,24 @@ def steady(controller: Controller, link: SimulatedLink, windows: int) -> list[in
 
 def test_config_defaults_match_the_documented_model() -> None:
     cfg = TunerConfig()
-    assert cfg.target_gbps == 10.0
-    assert cfg.max_gbps is None
     assert cfg.initial_per_connection_gbps == 0.4
-    assert (cfg.min_concurrency, cfg.max_concurrency) == (1, 256)
+    assert cfg.max_initial_concurrency == 8
+    assert (cfg.min_concurrency, cfg.concurrency_ceiling) == (1, 256)
     assert cfg.window_seconds == 0.25
     assert cfg.backoff_factor == 0.7
-    assert cfg.target_bps == 10 * GBPS
+    goal = Goal()
+    assert (goal.target_gbps, goal.max_gbps) == (10.0, None)
+    assert goal.target_bps == 10 * GBPS
     with pytest.raises(dataclasses.FrozenInstanceError):
-        cfg.target_gbps = 5  # type: ignore[misc]
+        cfg.window_seconds = 5  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"target_gbps": 0},
-        {"max_gbps": -1.0},
         {"min_concurrency": 0},
-        {"min_concurrency": 10, "max_concurrency": 5},
+        {"min_concurrency": 10, "concurrency_ceiling": 5},
+        {"max_initial_concurrency": 0},
         {"backoff_factor": 1.0},
         {"ramp_factor": 1.0},
         {"measure_windows": 3, "max_measure_windows": 2},
@@ -63,19 +67,19 @@ def test_config_rejects_nonsense(kwargs: dict[str, object]) -> None:
 
 
 def test_initial_concurrency_is_target_over_per_connection_model() -> None:
-    assert Controller(TunerConfig()).initial_concurrency() == 25  # 10 / 0.4, as the CRT
-    assert Controller(TunerConfig(target_gbps=100)).initial_concurrency() == 250
-    assert Controller(TunerConfig(target_gbps=10.1)).initial_concurrency() == 26  # ceil
+    assert Controller(MODEL).initial_concurrency() == 25  # 10 / 0.4, as the CRT
+    assert Controller(MODEL, goal=Goal(target_gbps=100)).initial_concurrency() == 250
+    assert Controller(MODEL, goal=Goal(target_gbps=10.1)).initial_concurrency() == 26  # ceil
 
 
 def test_initial_concurrency_is_clamped_by_memory_cap_max_and_cap_rate() -> None:
-    assert Controller(TunerConfig(), memory_cap_concurrency=8).initial_concurrency() == 8
-    assert Controller(TunerConfig(target_gbps=400)).initial_concurrency() == 256
-    assert Controller(TunerConfig(target_gbps=0.01)).initial_concurrency() == 1
+    assert Controller(MODEL, memory_cap_concurrency=8).initial_concurrency() == 8
+    assert Controller(MODEL, goal=Goal(target_gbps=400)).initial_concurrency() == 256
+    assert Controller(MODEL, goal=Goal(target_gbps=0.01)).initial_concurrency() == 1
     # A bandwidth cap below the target is what the model sizes for.
-    assert Controller(TunerConfig(max_gbps=2.0)).initial_concurrency() == 5
+    assert Controller(MODEL, goal=Goal(max_gbps=2.0)).initial_concurrency() == 5
     # The memory cap is hard: it wins over min_concurrency.
-    ctl = Controller(TunerConfig(min_concurrency=4), memory_cap_concurrency=2)
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, min_concurrency=4), memory_cap_concurrency=2)
     assert ctl.initial_concurrency() == 2 == ctl.concurrency
 
 
@@ -85,7 +89,7 @@ def test_initial_concurrency_is_clamped_by_memory_cap_max_and_cap_rate() -> None
 def test_ramps_from_small_concurrency_to_the_target_and_holds() -> None:
     # Each request carries 0.5 Gbps, the link 100: about 20 requests make the 10 Gbps target.
     link = SimulatedLink.from_gbps(0.5, 100)
-    ctl = Controller(TunerConfig(target_gbps=10, initial_per_connection_gbps=5))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=5), goal=Goal(target_gbps=10))
     assert ctl.concurrency == 2
     history = simulate_controller(ctl, link, 80)
     levels = [p.concurrency for p in history]
@@ -102,7 +106,7 @@ def test_ramps_from_small_concurrency_to_the_target_and_holds() -> None:
 def test_stops_adding_on_a_saturated_link() -> None:
     # 1 Gbps per request, link full at 6 requests, target far above what the link can give.
     link = SimulatedLink.from_gbps(1, 6)
-    ctl = Controller(TunerConfig(target_gbps=40, initial_per_connection_gbps=10))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10), goal=Goal(target_gbps=40))
     levels = steady(ctl, link, 400)  # 100 simulated seconds, probes included
     assert max(levels) <= 9, "one ramp step past the knee at most, never towards max_concurrency"
     assert 6 <= ctl.concurrency <= 8
@@ -114,7 +118,7 @@ def test_stops_adding_on_a_saturated_link() -> None:
 def test_sheds_requests_beyond_the_knee_when_starting_too_high() -> None:
     # The CRT model starts at 25; the link is full at 6. Down-probes find the knee.
     link = SimulatedLink.from_gbps(1, 6)
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     assert ctl.concurrency == 25
     history = simulate_controller(ctl, link, 400)
     assert 6 <= ctl.concurrency <= 9
@@ -126,7 +130,7 @@ def test_sheds_requests_beyond_the_knee_when_starting_too_high() -> None:
 
 def test_without_trim_it_keeps_its_best_level() -> None:
     link = SimulatedLink.from_gbps(1, 6)
-    ctl = Controller(TunerConfig(trim=False))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, trim=False))
     levels = steady(ctl, link, 400)
     assert min(levels) == 25 and ctl.concurrency == 25
 
@@ -134,7 +138,7 @@ def test_without_trim_it_keeps_its_best_level() -> None:
 def test_backs_away_from_a_level_where_goodput_falls() -> None:
     # Past the knee every extra request costs 5 % (CPU thrash): the controller must not stay there.
     link = SimulatedLink.from_gbps(1, 6, overload_per_request=0.05)
-    ctl = Controller(TunerConfig(target_gbps=40, initial_per_connection_gbps=10))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10), goal=Goal(target_gbps=40))
     steady(ctl, link, 200)
     assert 6 <= ctl.concurrency <= 7
 
@@ -143,7 +147,7 @@ def test_backs_away_from_a_level_where_goodput_falls() -> None:
 def test_noise_does_not_walk_it_far_past_the_knee(seed: int) -> None:
     # 10 % noise per window: a naive hill climber accepts lucky windows and drifts upwards.
     link = SimulatedLink.from_gbps(0.3, 8, noise=0.10, seed=seed)  # knee at ~27 requests
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     levels = steady(ctl, link, 800)  # 200 simulated seconds
     tail = levels[200:]
     assert max(levels) <= 60
@@ -157,7 +161,7 @@ def test_noise_does_not_walk_it_far_past_the_knee(seed: int) -> None:
 
 def test_follows_a_link_that_gets_faster_then_slower() -> None:
     link = SimulatedLink.from_gbps(1, 6)
-    ctl = Controller(TunerConfig(target_gbps=40, initial_per_connection_gbps=10))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10), goal=Goal(target_gbps=40))
     history = simulate_controller(
         ctl, link, 700, events={100: {"link_bps": 12 * GBPS}, 300: {"link_bps": 3 * GBPS}}
     )
@@ -168,7 +172,7 @@ def test_follows_a_link_that_gets_faster_then_slower() -> None:
 
 def test_failed_trims_at_a_stable_knee_get_rarer() -> None:
     link = SimulatedLink.from_gbps(1, 6)
-    ctl = Controller(TunerConfig(target_gbps=40, initial_per_connection_gbps=10))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10), goal=Goal(target_gbps=40))
     history = simulate_controller(ctl, link, 1600)  # 400 simulated seconds
     trims = [i for i, (a, b) in enumerate(zip(history, history[1:]))
              if b.reason == "trim" and b.concurrency < a.concurrency]
@@ -179,7 +183,7 @@ def test_failed_trims_at_a_stable_knee_get_rarer() -> None:
 
 
 def test_one_noisy_window_does_not_flip_a_hold() -> None:
-    ctl = Controller(TunerConfig(target_gbps=40, initial_per_connection_gbps=10))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10), goal=Goal(target_gbps=40))
     link = SimulatedLink.from_gbps(1, 6)
     simulate_controller(ctl, link, 12)
     assert ctl.phase == "hold"
@@ -193,7 +197,7 @@ def test_one_noisy_window_does_not_flip_a_hold() -> None:
 
 def test_memory_cap_is_never_exceeded() -> None:
     link = SimulatedLink.from_gbps(0.4, 1000)  # wants 25 requests for the target
-    ctl = Controller(TunerConfig(target_gbps=10), memory_cap_concurrency=7)
+    ctl = Controller(MODEL, goal=Goal(target_gbps=10), memory_cap_concurrency=7)
     history = simulate_controller(ctl, link, 200)
     assert max(p.concurrency for p in history) == 7
     at_cap = [p.reason for p in history if p.concurrency == 7]
@@ -203,7 +207,7 @@ def test_memory_cap_is_never_exceeded() -> None:
 def test_memory_cap_holds_under_arbitrary_samples() -> None:
     rng = random.Random(42)
     for cap in (1, 3, 17):
-        ctl = Controller(TunerConfig(min_concurrency=5), memory_cap_concurrency=cap)
+        ctl = Controller(TunerConfig(max_initial_concurrency=None, min_concurrency=5), memory_cap_concurrency=cap)
         for i in range(2000):
             n = ctl.concurrency
             sample = Sample(
@@ -219,7 +223,7 @@ def test_memory_cap_holds_under_arbitrary_samples() -> None:
 
 def test_max_concurrency_stops_growth() -> None:
     link = SimulatedLink.from_gbps(0.1, 1000)
-    ctl = Controller(TunerConfig(target_gbps=10, max_concurrency=40))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, concurrency_ceiling=40), goal=Goal(target_gbps=10))
     history = simulate_controller(ctl, link, 100)
     assert max(p.concurrency for p in history) == 40
     at_cap = [p.reason for p in history if p.concurrency == 40]
@@ -227,7 +231,7 @@ def test_max_concurrency_stops_growth() -> None:
 
 
 def test_lowering_the_memory_cap_applies_at_once() -> None:
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     assert ctl.concurrency == 25
     decision = ctl.set_memory_cap_concurrency(10)
     assert decision == Decision(10, "memory-cap", 0.0)
@@ -240,7 +244,7 @@ def test_lowering_the_memory_cap_applies_at_once() -> None:
 
 
 def test_throttling_cuts_concurrency_multiplicatively() -> None:
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     assert ctl.concurrency == 25
     decision = ctl.step(busy(25, 5 * GBPS, throttled=3))
     assert decision.concurrency == 17  # floor(25 x 0.7)
@@ -253,7 +257,7 @@ def test_throttling_cuts_concurrency_multiplicatively() -> None:
 
 
 def test_sustained_throttling_goes_down_to_the_floor_and_stays_there() -> None:
-    ctl = Controller(TunerConfig(min_concurrency=2))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, min_concurrency=2))
     levels = [ctl.step(busy(ctl.concurrency, GBPS, t0=i * W, throttled=1)).concurrency
               for i in range(40)]
     assert levels[-1] == 2
@@ -262,7 +266,7 @@ def test_sustained_throttling_goes_down_to_the_floor_and_stays_there() -> None:
 
 def test_throttling_server_keeps_concurrency_below_its_limit_and_probes_rarely() -> None:
     link = SimulatedLink.from_gbps(0.4, 100, throttle_above=15)
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     history = simulate_controller(ctl, link, 400)  # 100 simulated seconds
     # Windows run above 15 requests are the ones that drew 503s.
     throttled_windows = sum(p.concurrency > 15 for p in history)
@@ -273,24 +277,24 @@ def test_throttling_server_keeps_concurrency_below_its_limit_and_probes_rarely()
 
 
 def test_timeouts_cut_concurrency_multiplicatively() -> None:
-    ctl = Controller(TunerConfig(target_gbps=20))
+    ctl = Controller(MODEL, goal=Goal(target_gbps=20))
     assert ctl.concurrency == 50
     decision = ctl.step(busy(50, GBPS, timeouts=1))
     assert (decision.concurrency, decision.reason) == (35, "timeout")
 
 
 def test_backoff_factor_is_configurable_and_always_removes_a_request() -> None:
-    ctl = Controller(TunerConfig(target_gbps=4, backoff_factor=0.9))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, backoff_factor=0.9), goal=Goal(target_gbps=4))
     assert ctl.concurrency == 10
     assert ctl.step(busy(10, GBPS, throttled=1)).concurrency == 9
-    small = Controller(TunerConfig(target_gbps=0.8, backoff_factor=0.9))
+    small = Controller(TunerConfig(max_initial_concurrency=None, backoff_factor=0.9), goal=Goal(target_gbps=0.8))
     assert small.concurrency == 2
     assert small.step(busy(2, GBPS, throttled=1)).concurrency == 1  # floor(1.8) = 1
 
 
 def test_recovers_after_throttling_stops() -> None:
     link = SimulatedLink.from_gbps(0.5, 100, throttle_above=10)
-    ctl = Controller(TunerConfig(target_gbps=10))
+    ctl = Controller(MODEL, goal=Goal(target_gbps=10))
     simulate_controller(ctl, link, 40)
     assert ctl.concurrency <= 10
     link.throttle_above = None  # S3 finished scaling the prefix
@@ -303,7 +307,7 @@ def test_recovers_after_throttling_stops() -> None:
 
 def test_holds_once_the_target_is_reached_even_if_more_would_flow() -> None:
     link = SimulatedLink.from_gbps(1, 1000)
-    ctl = Controller(TunerConfig(target_gbps=10, initial_per_connection_gbps=1))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=1), goal=Goal(target_gbps=10))
     levels = steady(ctl, link, 200)
     assert set(levels) == {10}
     assert ctl.reason == "target-reached"
@@ -312,7 +316,7 @@ def test_holds_once_the_target_is_reached_even_if_more_would_flow() -> None:
 def test_bandwidth_cap_holds_when_paced_by_the_token_bucket() -> None:
     # The token bucket keeps the rate at the cap: more requests add nothing.
     link = SimulatedLink.from_gbps(1, 2)  # what a 2 Gbps token bucket looks like
-    ctl = Controller(TunerConfig(target_gbps=10, max_gbps=2))
+    ctl = Controller(MODEL, goal=Goal(target_gbps=10, max_gbps=2))
     assert ctl.concurrency == 5
     levels = steady(ctl, link, 200)
     assert max(levels) == 5
@@ -321,7 +325,7 @@ def test_bandwidth_cap_holds_when_paced_by_the_token_bucket() -> None:
 
 def test_bandwidth_cap_sheds_requests_when_nobody_paces() -> None:
     link = SimulatedLink.from_gbps(1, 100)  # nothing limits the rate but the request count
-    ctl = Controller(TunerConfig(target_gbps=10, max_gbps=2, initial_per_connection_gbps=0.2))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=0.2), goal=Goal(target_gbps=10, max_gbps=2))
     assert ctl.concurrency == 10
     history = simulate_controller(ctl, link, 100)
     assert history[-1].concurrency == 2 and ctl.reason == "rate-cap"
@@ -332,7 +336,7 @@ def test_bandwidth_cap_sheds_requests_when_nobody_paces() -> None:
 
 
 def test_demand_limited_windows_do_not_grow_concurrency() -> None:
-    ctl = Controller(TunerConfig(target_gbps=10, initial_per_connection_gbps=5))
+    ctl = Controller(TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=5), goal=Goal(target_gbps=10))
     assert ctl.concurrency == 2
     for i in range(50):
         # Only one request in flight out of two allowed: the engine has no more work.
@@ -343,13 +347,13 @@ def test_demand_limited_windows_do_not_grow_concurrency() -> None:
 
 
 def test_zero_length_window_changes_nothing() -> None:
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     sample = Sample(t0=1.0, t1=1.0, bytes=10**9, in_flight=25, throttled=9)
     assert ctl.step(sample).concurrency == 25
 
 
 def test_repr_shows_state() -> None:
-    ctl = Controller(TunerConfig(), memory_cap_concurrency=64)
+    ctl = Controller(MODEL, memory_cap_concurrency=64)
     text = repr(ctl)
     for part in ("concurrency=25", "phase=ramp", "reason=initial", "target=10Gbps",
                  "memory_cap=64", "windows=0"):
@@ -359,7 +363,7 @@ def test_repr_shows_state() -> None:
 
 
 def test_decision_reports_smoothed_rate() -> None:
-    ctl = Controller(TunerConfig())
+    ctl = Controller(MODEL)
     d1 = ctl.step(busy(25, 4 * GBPS))
     d2 = ctl.step(busy(25, 8 * GBPS, t0=W))
     assert d1.gbps == pytest.approx(4.0)

@@ -130,8 +130,7 @@ def probe(recv: ModuleType) -> Any:
 @pytest.mark.parametrize("recv", RECV)
 def test_receiver_stops_an_endless_head_at_the_limit(recv: ModuleType) -> None:
     r = probe(recv)
-    r._mode = recv.MODE_HEAD
-    r._hlen = 0
+    r.expect_head()
     data = b"HTTP/1.1 200 OK\r\n" + b"x" * (2 * HEAD_BUFFER_SIZE)
     fed = 0
     while not r.events:
@@ -149,9 +148,9 @@ def test_receiver_stops_an_endless_head_at_the_limit(recv: ModuleType) -> None:
 def test_receiver_never_stashes_beyond_its_buffer(recv: ModuleType) -> None:
     r = probe(recv)
     with pytest.raises(ValueError, match="stash target"):
-        r._set_stash(HEAD_BUFFER_SIZE + 1)
-    r._set_stash(HEAD_BUFFER_SIZE)
-    assert r._mode == recv.MODE_STASH
+        r.stash_until(HEAD_BUFFER_SIZE + 1)
+    r.stash_until(HEAD_BUFFER_SIZE)
+    assert r.mode == recv.MODE_STASH
 
 
 def test_receive_constants_are_defined_once() -> None:
@@ -310,26 +309,35 @@ def test_connection_refuses_too_many_headers() -> None:
 @pytest.mark.parametrize("recv", RECV)
 def test_receiver_state_changes_for_the_connection(recv: ModuleType) -> None:
     r = probe(recv)
-    r._hlen = 7
+    _feed_partial_head(r)
     r.expect_head()
-    assert (r._mode, r._hlen, r._remaining) == (recv.MODE_HEAD, 0, -1)
+    assert (r.mode, r.head_length, r.remaining) == (recv.MODE_HEAD, 0, -1)
     r.set_remaining(2**63 - 1)
-    assert r._remaining == 2**63 - 1
+    assert r.remaining == 2**63 - 1
     for bad in (2**63, -2, 2**64):
         with pytest.raises(ValueError, match="out of range"):
             r.set_remaining(bad)
-    assert r._remaining == 2**63 - 1
+    assert r.remaining == 2**63 - 1
     r.set_remaining(10)
     r.take(4)
-    assert r._remaining == 6
+    assert r.remaining == 6
     r.set_remaining(-1)
     r.take(4)  # until close: nothing to count down
-    assert r._remaining == -1
+    assert r.remaining == -1
     r.hold()
-    assert r._mode == recv.MODE_HELD
-    r._hlen = 9
+    assert r.mode == recv.MODE_HELD
+    _feed_partial_head(r)
     r.set_idle()
-    assert (r._mode, r._hlen) == (recv.MODE_IDLE, 0)
+    assert (r.mode, r.head_length) == (recv.MODE_IDLE, 0)
+
+
+def _feed_partial_head(r: Any) -> None:
+    """Put a few bytes of an unfinished head in the buffer, through the receive path."""
+    r.expect_head()
+    buf = r.get_buffer(-1)
+    buf[:8] = b"HTTP/1.1"
+    r.buffer_updated(8)
+    assert r.head_length == 8
 
 
 # -- through the client (the active twins), against moto on 127.0.0.1 -------------------

@@ -1,7 +1,16 @@
-"""The auto-tuner's settings: one frozen dataclass, every default documented."""
+"""The auto-tuner's settings: one frozen dataclass, every default documented.
+
+What the tuner aims at (``target_gbps``, ``max_gbps``) and the fixed concurrency
+(``max_concurrency``) are :class:`~s3fast.config.TransferConfig`'s alone: one source of
+truth, handed to the tuner by the client, never a second copy here that one of them overwrites.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from .._errors import ConfigError
+from ._checks import old_keywords
 
 __all__ = ["GBPS_TO_BPS", "TunerConfig"]
 
@@ -9,23 +18,34 @@ GBPS_TO_BPS = 1e9 / 8
 """Gigabits per second to bytes per second. ``*_bps`` in this package means bytes/s."""
 
 
+#: Former fields, refused by name: each now has exactly one home.
+_MOVED = {
+    "target_gbps": "set TransferConfig(target_gbps=...), which the tuner aims at",
+    "max_gbps": "set TransferConfig(max_gbps=...), which the tuner and its pacer honour",
+    "max_concurrency": ("TransferConfig(max_concurrency=...) fixes the concurrency; "
+                        "TunerConfig(concurrency_ceiling=...) bounds what the tuner tries"),
+}
+
+
+def _refuse(kwargs: dict[str, Any], old: dict[str, Any]) -> None:
+    name = next(iter(old))
+    raise ConfigError(f"TunerConfig({name}=...) is gone: {_MOVED[name]}")
+
+
+@old_keywords(tuple(_MOVED), _refuse, lambda name: f"TunerConfig.{name} is gone: {_MOVED[name]}")
 @dataclass(frozen=True)
 class TunerConfig:
     """Auto-tuner settings. Defaults in brackets.
 
-    - ``target_gbps`` [10.0]: goodput to aim for. 10 Gbps is the CRT's default when the instance
-      type is unknown (see :func:`default_target_gbps` for the EC2 recommendation).
-    - ``max_gbps`` [None]: a hard bandwidth cap. The controller stops growing at it and sheds
-      requests in proportion when the measured rate exceeds it; the tuner's token bucket enforces
-      it byte-exactly. None = no cap.
     - ``initial_per_connection_gbps`` [0.4]: the starting model, as the CRT's: one request carries
       about 0.4 Gbps, so the first guess is ``ceil(target / 0.4)`` (25 requests for 10 Gbps).
-    - ``max_initial_concurrency`` [None]: start no higher than this and let the ramp climb
-      (x1.5 a step). The client passes 8: on a fast path (loopback, same-AZ endpoints) a few
-      connections already fill the link and each extra one costs CPU; on S3 the ramp
-      reaches 25 in about 2 s.
-    - ``min_concurrency`` [1] / ``max_concurrency`` [256]: absolute bounds. The memory cap given to
-      the :class:`Controller` lowers the upper bound further and always wins over ``min``.
+    - ``max_initial_concurrency`` [8]: start no higher than this and let the ramp climb
+      (x1.5 a step): on a fast path (loopback, same-AZ endpoints) a few connections already
+      fill the link and each extra one costs CPU, while on S3 the ramp reaches 25 within a few
+      windows. None: start at the model's guess.
+    - ``min_concurrency`` [1] / ``concurrency_ceiling`` [256]: the bounds the tuner moves within.
+      The memory cap lowers the ceiling further and always wins over ``min``. (A fixed number of
+      requests, with no tuning, is ``TransferConfig.max_concurrency``.)
     - ``window_seconds`` [0.25]: length of one measurement window (used by the tuner loop).
     - ``settle_windows`` [1]: windows ignored after each change of concurrency, while new
       connections open and ramp up.
@@ -54,12 +74,10 @@ class TunerConfig:
     - ``cap_burst_seconds`` [0.1]: burst of the ``max_gbps`` token bucket, in seconds of the cap.
     """
 
-    target_gbps: float = 10.0
-    max_gbps: float | None = None
     initial_per_connection_gbps: float = 0.4
-    max_initial_concurrency: int | None = None
+    max_initial_concurrency: int | None = 8
     min_concurrency: int = 1
-    max_concurrency: int = 256
+    concurrency_ceiling: int = 256
     window_seconds: float = 0.25
     settle_windows: int = 1
     measure_windows: int = 2
@@ -80,11 +98,11 @@ class TunerConfig:
 
     def __post_init__(self) -> None:
         checks: list[tuple[bool, str]] = [
-            (self.target_gbps > 0, "target_gbps must be > 0"),
-            (self.max_gbps is None or self.max_gbps > 0, "max_gbps must be > 0 or None"),
             (self.initial_per_connection_gbps > 0, "initial_per_connection_gbps must be > 0"),
-            (1 <= self.min_concurrency <= self.max_concurrency,
-             "need 1 <= min_concurrency <= max_concurrency"),
+            (self.max_initial_concurrency is None or self.max_initial_concurrency >= 1,
+             "max_initial_concurrency must be >= 1 or None"),
+            (1 <= self.min_concurrency <= self.concurrency_ceiling,
+             "need 1 <= min_concurrency <= concurrency_ceiling"),
             (self.window_seconds > 0, "window_seconds must be > 0"),
             (self.settle_windows >= 0, "settle_windows must be >= 0"),
             (self.measure_windows >= 1, "measure_windows must be >= 1"),
@@ -105,21 +123,5 @@ class TunerConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise ValueError(message)
+                raise ConfigError(message)
 
-    @property
-    def effective_target_gbps(self) -> float:
-        """The rate actually aimed at: the target, lowered to ``max_gbps`` if that is smaller."""
-        if self.max_gbps is not None:
-            return min(self.target_gbps, self.max_gbps)
-        return self.target_gbps
-
-    @property
-    def target_bps(self) -> float:
-        """``target_gbps`` in bytes per second."""
-        return self.target_gbps * GBPS_TO_BPS
-
-    @property
-    def max_bps(self) -> float | None:
-        """``max_gbps`` in bytes per second, or None."""
-        return None if self.max_gbps is None else self.max_gbps * GBPS_TO_BPS

@@ -7,12 +7,16 @@ import logging
 import pytest
 
 from s3fast.tuning import (
+    Goal,
     SimulatedLink,
     Tuner,
     TunerConfig,
     TunerSnapshot,
     run_virtual,
 )
+
+#: The pure model's start (ceil(target / per-connection)), without the default cap of 8 at start.
+MODEL = TunerConfig(max_initial_concurrency=None)
 
 GBPS = 1e9 / 8
 MiB = 1 << 20
@@ -54,7 +58,7 @@ def test_tuner_loop_converges_and_records_history_and_snapshots() -> None:
     driver = LinkDriver(link, windows=200)
     snapshots: list[TunerSnapshot] = []
     tuner = Tuner(
-        TunerConfig(target_gbps=40, initial_per_connection_gbps=10),
+        TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10), goal=Goal(target_gbps=40),
         memory_cap_concurrency=64,
         clock=driver.clock,
         sleep=driver.sleep,
@@ -92,7 +96,7 @@ def test_tuner_with_real_workers_in_virtual_time() -> None:
     async def main() -> Tuner:
         loop = asyncio.get_running_loop()
         tuner = Tuner(
-            TunerConfig(target_gbps=40, initial_per_connection_gbps=10, max_concurrency=64),
+            TunerConfig(max_initial_concurrency=None, initial_per_connection_gbps=10, concurrency_ceiling=64), goal=Goal(target_gbps=40),
             clock=loop.time,
         )
         stop = asyncio.Event()
@@ -136,7 +140,7 @@ def test_max_gbps_is_honoured_byte_exactly_by_pace() -> None:
 
     async def main() -> tuple[Tuner, float, int]:
         loop = asyncio.get_running_loop()
-        tuner = Tuner(TunerConfig(target_gbps=10, max_gbps=cap_gbps), clock=loop.time)
+        tuner = Tuner(MODEL, goal=Goal(target_gbps=10, max_gbps=cap_gbps), clock=loop.time)
         bucket = tuner.bucket
         assert bucket is not None
         start = loop.time()
@@ -175,7 +179,7 @@ def test_max_gbps_is_honoured_byte_exactly_by_pace() -> None:
 def test_stop_ends_run_without_waiting_out_the_window() -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        tuner = Tuner(TunerConfig(window_seconds=10.0), clock=loop.time)
+        tuner = Tuner(TunerConfig(max_initial_concurrency=None, window_seconds=10.0), clock=loop.time)
         task = asyncio.create_task(tuner.run())
         await asyncio.sleep(1.0)
         assert tuner.running
@@ -225,7 +229,7 @@ def test_failing_on_update_is_logged_and_tuning_goes_on(caplog: pytest.LogCaptur
 
 
 def test_memory_cap_change_reaches_the_limiter() -> None:
-    tuner = Tuner(TunerConfig(), memory_cap_concurrency=100)
+    tuner = Tuner(MODEL, memory_cap_concurrency=100)
     assert tuner.limiter.limit == 25
     decision = tuner.set_memory_cap_concurrency(10)
     assert decision.concurrency == 10 == tuner.limiter.limit
@@ -234,7 +238,7 @@ def test_memory_cap_change_reaches_the_limiter() -> None:
 
 def test_snapshot_before_any_window_and_repr() -> None:
     clock = iter(range(100, 200)).__next__
-    tuner = Tuner(TunerConfig(max_gbps=1.0), clock=lambda: float(clock()))
+    tuner = Tuner(MODEL, goal=Goal(max_gbps=1.0), clock=lambda: float(clock()))
     tuner.meter.set_in_flight_bytes(123)
     snap = tuner.snapshot()
     assert snap.rate_bps == 0.0 and snap.gbps == 0.0
@@ -248,7 +252,7 @@ def test_snapshot_before_any_window_and_repr() -> None:
 
 def test_tick_applies_a_decision_immediately() -> None:
     now = [0.0]
-    tuner = Tuner(TunerConfig(), clock=lambda: now[0])
+    tuner = Tuner(MODEL, clock=lambda: now[0])
     tuner.meter.set_in_flight(25)
     tuner.meter.throttled()
     now[0] = 0.25

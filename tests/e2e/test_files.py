@@ -227,4 +227,4 @@ def test_the_batcher_can_be_turned_off(moto_cluster: Any, bucket: str, tmp_path:
 
     run(go())
     assert (tmp_path / "k").read_bytes() == b"payload"
-    assert s3fast.TransferConfig().batch_small_files is True
+    assert s3fast.TransferConfig().expert.batch_small_files is True

@@ -5,8 +5,11 @@ import asyncio
 
 import pytest
 
-from s3fast.tuning import Controller, SimulatedLink, TunerConfig, VirtualTimeLoop, run_virtual
+from s3fast.tuning import Controller, Goal, SimulatedLink, TunerConfig, VirtualTimeLoop, run_virtual
 from s3fast.tuning import simulate_controller
+
+#: The pure model's start (ceil(target / per-connection)), without the default cap of 8 at start.
+MODEL = TunerConfig(max_initial_concurrency=None)
 
 GBPS = 1e9 / 8
 
@@ -85,7 +88,7 @@ def test_simulated_noise_is_seeded() -> None:
 
 def test_simulate_controller_applies_events() -> None:
     link = SimulatedLink.from_gbps(0.5, 100)
-    ctl = Controller(TunerConfig(target_gbps=10))
+    ctl = Controller(MODEL, goal=Goal(target_gbps=10))
     history = simulate_controller(ctl, link, 60, events={20: {"throttle_above": 5}})
     assert history[19].concurrency > 5
     assert history[20].reason == "throttled"

@@ -137,42 +137,41 @@ class Harness:
     def _setup(self, body_view: int) -> None:
         self.log: list[tuple[Any, ...]] = []
         self.body = bytearray(body_view)
-        self._mode = 1
-        self._hlen = 0
+        self.expect_head()
 
     def _head_done(self, end: int) -> None:
-        res = outcome(self.http.parse_head, self._headview[:end - 4])
-        self.log.append(("head", end, self._hlen, res))
+        res = outcome(self.http.parse_head, self.head_view[:end - 4])
+        self.log.append(("head", end, self.head_length, res))
         if res[0] == "error":
-            self._mode = 2
+            self.hold()
             return
         length = int(res[1][2].get("content-length", "0"))
-        self._remaining = length
-        got = self._hlen - end
+        self.set_remaining(length)
+        got = self.head_length - end
         if end + length <= HEAD_BUFFER_SIZE:
             if got < length:
-                self._set_stash(end + length)
+                self.stash_until(end + length)
             else:
-                self._mode = 2
-                self.log.append(("held", bytes(self._headview[end:self._hlen])))
+                self.hold()
+                self.log.append(("held", bytes(self.head_view[end:self.head_length])))
             return
-        self._remaining = length - got
-        self._set_view(memoryview(self.body)[:min(len(self.body), length - got)])
+        self.set_remaining(length - got)
+        self.receive_into(memoryview(self.body)[:min(len(self.body), length - got)])
 
     def _stash_done(self) -> None:
-        self.log.append(("stash", self._hlen, bytes(self._headview[:self._hlen])))
-        self._mode = 2
+        self.log.append(("stash", self.head_length, bytes(self.head_view[:self.head_length])))
+        self.hold()
 
     def _view_done(self) -> None:
-        self.log.append(("view", self._view_filled(), self._remaining, bytes(self.body[:self._view_filled()])))
-        self._mode = 2
+        self.log.append(("view", self.view_filled(), self.remaining, bytes(self.body[:self.view_filled()])))
+        self.hold()
 
     def _file_done(self) -> None:  # pragma: no cover - no file mode here
         self.log.append(("file",))
 
     def _unexpected_data(self) -> None:
-        self.log.append(("unexpected", self._mode, self._hlen))
-        self._mode = 0
+        self.log.append(("unexpected", self.mode, self.head_length))
+        self.set_idle()
 
 
 def run_receiver(recv: ModuleType, http: ModuleType, stream: bytes, splits: list[int]) -> list[tuple[Any, ...]]:
@@ -181,14 +180,14 @@ def run_receiver(recv: ModuleType, http: ModuleType, stream: bytes, splits: list
     r._setup(300_000)
     pos = 0
     for n in splits:
-        if pos >= len(stream) or r._mode in (0, 2):
+        if pos >= len(stream) or r.mode in (0, 2):
             break
         buf = r.get_buffer(-1)
         k = min(n, len(buf), len(stream) - pos)
         buf[:k] = stream[pos:pos + k]
         pos += k
         r.buffer_updated(k)
-    r.log.append(("end", pos, r._mode, r.rx_bytes))
+    r.log.append(("end", pos, r.mode, r.rx_bytes))
     return r.log
 
 
@@ -212,3 +211,81 @@ def test_receiver_twins_agree_on_the_same_byte_splits() -> None:
         got = run_receiver(native_recv, native_http, stream, splits)
         want = run_receiver(pure_recv, pure_http, stream, splits)
         assert got == want, (SEED, i, stream[:200])
+
+
+# -- the Receiver's public API: what the connection may use, the same in both twins -------------
+RECEIVER_API = {
+    # state changes
+    "expect_head", "hold", "set_idle", "set_remaining", "take", "receive_into", "stash_until", "begin_file",
+    "end_file", "begin_external", "external_received",
+    # read-only state
+    "mode", "remaining", "head_length", "head_view", "stash_target", "view_filled",
+    # counters
+    "rx_bytes", "last_rx", "file_written", "file_crc", "file_error",
+    # the asyncio.BufferedProtocol half
+    "get_buffer", "buffer_updated",
+}
+
+
+def test_receiver_public_api_is_the_same_in_both_twins_and_the_state_is_private() -> None:
+    pure, native = both("_recv")
+    for mod in (pure, native):
+        r = mod.Receiver(lambda: 1.0)
+        public = {n for n in dir(r) if not n.startswith("_")}
+        assert public == RECEIVER_API, (mod.__name__, public ^ RECEIVER_API)
+    # The compiled state is C fields the connection cannot write by accident: an assignment
+    # to an old private name would only shadow it.
+    r = native.Receiver(lambda: 1.0)
+    for name in ("_mode", "_remaining", "_hlen", "_headview", "_stash_target", "_view"):
+        assert not hasattr(r, name), name
+
+
+def test_connection_uses_only_the_receiver_public_api() -> None:
+    """No module outside the receiver touches its private fields (grep, as the review does)."""
+    import pathlib
+    import re
+
+    import s3fast
+
+    private = re.compile(r"\.(_headbuf|_headview|_hlen|_mode|_view|_vpos|_vlen|_remaining|_partial|_stash_target"
+                         r"|_foff|_fleft|_fbufobj|_fheld|_fcrc_fn|_fon_progress|_funreported"
+                         r"|_set_view|_set_stash|_view_filled|_set_file|_clear_file)\b")
+    root = pathlib.Path(s3fast.__file__).parent
+    offenders = [f"{path.relative_to(root)}:{i}" for path in root.rglob("*.py") if path.name != "_recv.py"
+                 for i, line in enumerate(path.read_text().splitlines(), 1) if private.search(line)]
+    assert offenders == []
+
+
+def test_receiver_api_twins_agree_step_by_step() -> None:
+    pure, native = both("_recv")
+
+    def walk(mod: ModuleType) -> list[Any]:
+        r = mod.Receiver(lambda: 2.0)
+        out: list[Any] = [r.mode, r.remaining, r.head_length]
+        r.expect_head()
+        buf = r.get_buffer(-1)
+        buf[:8] = b"HTTP/1.1"
+        r.buffer_updated(8)
+        out += [r.mode, r.head_length, bytes(r.head_view[:r.head_length]), r.last_rx]
+        r.set_remaining(100)
+        r.take(10)
+        r.external_received(30)
+        out += [r.remaining, r.rx_bytes]
+        r.set_remaining(-1)  # until close: counted as received, nothing to count down
+        r.external_received(5)
+        r.take(5)
+        out += [r.remaining, r.rx_bytes]
+        r.begin_external()
+        out.append(r.mode)
+        r.stash_until(50)
+        out += [r.mode, r.stash_target]
+        body = bytearray(20)
+        r.receive_into(memoryview(body), True)
+        out += [r.mode, r.view_filled()]
+        r.hold()
+        out.append(r.mode)
+        r.set_idle()
+        out += [r.mode, r.head_length]
+        return out
+
+    assert walk(native) == walk(pure)
