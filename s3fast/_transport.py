@@ -334,6 +334,8 @@ class Transport:
                 tally.requests += 1
             t0 = time.monotonic()
             moved0 = conn.moved_bytes
+            # Ranges and parts (the requests hedging races) are compared while they run.
+            running = pool.table.request_started(ip, conn) if req.on_ip is not None else None
             ok = False
             try:
                 try:
@@ -342,6 +344,7 @@ class Transport:
                 except NetworkError as exc:
                     exc.ip = exc.ip or ip
                     raise
+                pool.table.request_answered(running)
                 if head.status not in req.expect:
                     err = await self._error_from(conn, head, req)
                     err.ip = ip  # type: ignore[attr-defined]
@@ -366,6 +369,7 @@ class Transport:
                 pool.table.record_goodput(ip, conn.moved_bytes - moved0, time.monotonic() - t0)
                 raise
             finally:
+                pool.table.request_ended(running)
                 pool.release(conn, reuse=ok)
             seconds = time.monotonic() - t0
             received = max(conn.rx_bytes, 0)
