@@ -7,7 +7,8 @@ repeatedly, keep each for a TTL after it was last seen, spread new connections
 over them, and eject the bad ones for a while (a per-IP circuit breaker).
 
 Everything here is synchronous bookkeeping except :meth:`EndpointTable.refresh`
-and :meth:`EndpointTable.run_harvester`; time comes from an injected clock and
+and :meth:`EndpointTable.run_harvester`, which hand over to ``_harvest.DNSHarvest``
+(the per-IP record is ``_iphealth.IPRecord``); time comes from an injected clock and
 randomness from an injected ``random.Random``, so tests drive it without sleeping.
 
 Per-IP life cycle::
@@ -57,15 +58,9 @@ import time
 from collections.abc import Awaitable, Callable, Collection
 
 from ._endpoint_config import EndpointConfig, IPState, IPStats
-from ._goodput import (
-    RUNNING_CHECK_INTERVAL,
-    RUNNING_MIN_SECONDS,
-    judge_goodput,
-    judge_running,
-    median as _median,
-    peer_level,
-)
+from ._goodput import RUNNING_CHECK_INTERVAL, crawling, judge_goodput, median as _median
 from ._iphealth import FAILURE_WEIGHTS, InFlight, IPRecord, Progress
+from ._harvest import DNSHarvest
 from ._resolver import Resolver
 
 __all__ = [
@@ -115,18 +110,14 @@ class EndpointTable:
         self.config = config if config is not None else EndpointConfig()
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
-        self._sleep = sleep
+        self._dns = DNSHarvest(host, port, resolver, self._merge, sleep)
         self._entries: dict[str, IPRecord] = {}
         self._pick_seq = 0
         self._running_checked = float("-inf")
         self._needs_refresh = True  # nothing resolved yet
         self._outage = False  # every IP was quarantined at once (set in _quarantine)
         self._last_refresh: float | None = None
-        self._inflight: asyncio.Future[list[str]] | None = None
-        self._stop: asyncio.Event | None = None
         self.refresh_count = 0
-        self.refresh_errors = 0
-        self.last_refresh_error: BaseException | None = None
 
     # ------------------------------------------------------------------ DNS
 
@@ -138,27 +129,17 @@ class EndpointTable:
         Concurrent callers share one lookup. On failure the table is unchanged
         and the error propagates (the harvester swallows and counts it).
         """
-        if self._inflight is None:
-            task = asyncio.ensure_future(self._lookup())
-            # Retrieve the outcome even if every waiter was cancelled, so a
-            # failed lookup is not reported as "exception never retrieved".
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            self._inflight = task
-        # shield: one caller being cancelled must not cancel the shared lookup.
-        return list(await asyncio.shield(self._inflight))
+        return await self._dns.refresh()
 
-    async def _lookup(self) -> list[str]:
-        try:
-            ips = await self.resolver.resolve(self.host, self.port)
-        except Exception as exc:
-            self.refresh_errors += 1
-            self.last_refresh_error = exc
-            logger.debug("resolving %s:%d failed: %r", self.host, self.port, exc)
-            raise
-        finally:
-            self._inflight = None
-        self._merge(ips)
-        return ips
+    @property
+    def refresh_errors(self) -> int:
+        """Failed lookups so far."""
+        return self._dns.errors
+
+    @property
+    def last_refresh_error(self) -> BaseException | None:
+        """The error of the last lookup, None once one succeeds."""
+        return self._dns.last_error
 
     def _merge(self, ips: list[str]) -> None:
         now = self._clock()
@@ -173,7 +154,6 @@ class EndpointTable:
             entry.expires_at = expires
         if ips:
             self._needs_refresh = False
-            self.last_refresh_error = None
         self._purge(now)
 
     async def ensure_resolved(self) -> None:
@@ -203,32 +183,11 @@ class EndpointTable:
         """Re-resolve every ``interval`` s (default ``config.harvest_interval``)
         until :meth:`stop`, accumulating the IPs S3 rotates through. Lookup
         errors are counted in ``refresh_errors`` and do not end the loop."""
-        period = self.config.harvest_interval if interval is None else interval
-        if self._stop is None:
-            self._stop = asyncio.Event()
-        stop = self._stop
-        while not stop.is_set():
-            try:
-                await self.refresh()
-            except Exception:  # counted in refresh_errors; keep the old IPs
-                pass
-            if stop.is_set():
-                break
-            sleeper = asyncio.ensure_future(self._sleep(period))
-            stopper = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for fut in (sleeper, stopper):
-                    fut.cancel()
-                await asyncio.gather(sleeper, stopper, return_exceptions=True)
-        self._stop = None
+        await self._dns.run(self.config.harvest_interval if interval is None else interval)
 
     def stop(self) -> None:
         """Make :meth:`run_harvester` return (promptly, even mid-sleep)."""
-        if self._stop is None:
-            self._stop = asyncio.Event()
-        self._stop.set()
+        self._dns.stop()
 
     def _purge(self, now: float) -> None:
         """Drop expired IPs that nothing uses; enforce ``max_ips``."""
@@ -389,16 +348,8 @@ class EndpointTable:
         if now - self._running_checked < RUNNING_CHECK_INTERVAL:
             return
         self._running_checked = now
-        usable = [e for e in self._entries.values() if e.usable()]
-        if len(usable) < 2:
-            return
-        rates = {e.ip: e.running_rates(now, RUNNING_MIN_SECONDS) for e in usable}
-        levels = {e.ip: peer_level(list(e.goodput), rates[e.ip]) for e in usable}
-        for entry in usable:
-            peers = [levels[e.ip] for e in usable if e is not entry and not e.slow]
-            if not entry.slow and judge_running(rates[entry.ip], peers):
-                entry.early_demotions += 1
-                self._demote(entry, now, median_rate=_median(rates[entry.ip]))
+        for entry, rate in crawling([e for e in self._entries.values() if e.usable()], now):
+            self._demote(entry, now, median_rate=rate)
 
     # ---------------------------------------------------------------- health
 
@@ -455,12 +406,7 @@ class EndpointTable:
             # that ran long measured the IP, even at zero bytes (a black-holed IP sends none).
             return
         rate = nbytes / seconds
-        alpha = cfg.ema_alpha
-        entry.ema = rate if entry.ema is None else alpha * rate + (1 - alpha) * entry.ema
-        entry.samples += 1
-        entry.goodput.append(rate)
-        while len(entry.goodput) > cfg.slow_window:
-            entry.goodput.popleft()
+        entry.add_sample(rate, cfg.ema_alpha, cfg.slow_window)
         verdict = judge_goodput(entry.slow, list(entry.goodput), self._reference(entry), cfg)
         if verdict == "demote":
             self._demote(entry, now)
@@ -599,24 +545,7 @@ class EndpointTable:
     def stats(self) -> dict[str, IPStats]:
         """A frozen snapshot of every known IP's counters."""
         now = self._clock()
-        return {
-            ip: IPStats(
-                ip=ip,
-                state=e.state(now),
-                connections=e.connections,
-                requests=e.requests,
-                bytes=e.bytes,
-                errors=e.errors,
-                quarantines=e.quarantines,
-                throughput=e.ema,
-                samples=e.samples,
-                quarantine_remaining=max(0.0, e.quarantine_until - now) if e.quarantined else 0.0,
-                fresh=e.fresh(now),
-                goodput=_median(list(e.goodput)) if len(e.goodput) >= self.config.slow_min_samples else None,
-                demotions=e.demotions,
-            )
-            for ip, e in self._entries.items()
-        }
+        return {ip: e.snapshot(now, self.config.slow_min_samples) for ip, e in self._entries.items()}
 
     def __repr__(self) -> str:
         now = self._clock()

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from ._endpoint_config import EndpointConfig
+    from ._iphealth import IPRecord
 
 __all__ = [
     "RUNNING_CHECK_INTERVAL",
@@ -23,6 +24,7 @@ __all__ = [
     "RUNNING_MIN_SECONDS",
     "RUNNING_SLOW_RATIO",
     "GoodputVerdict",
+    "crawling",
     "judge_goodput",
     "judge_running",
     "median",
@@ -92,6 +94,22 @@ def judge_running(running: list[float], peers: list[float | None],
         return False
     reference = median(levels)
     return reference > 0 and max(running) < slow_ratio * reference
+
+
+def crawling(usable: list[IPRecord], now: float) -> list[tuple[IPRecord, float]]:
+    """The IPs among ``usable`` (those taking new connections) to demote on their running
+    requests at time ``now``, each with the median rate of those requests (for the log).
+    Each is judged against the others; an IP judged here is no one's peer any more."""
+    if len(usable) < 2:
+        return []
+    rates = {e.ip: e.running_rates(now, RUNNING_MIN_SECONDS) for e in usable}
+    levels = {e.ip: peer_level(list(e.goodput), rates[e.ip]) for e in usable}
+    found: list[tuple[IPRecord, float]] = []
+    for entry in usable:
+        peers = [levels[e.ip] for e in usable if e is not entry and all(e is not f for f, _ in found)]
+        if judge_running(rates[entry.ip], peers):
+            found.append((entry, median(rates[entry.ip])))
+    return found
 
 
 def median(values: list[float]) -> float:

@@ -12,7 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ._endpoint_config import IPState
+from ._endpoint_config import IPState, IPStats
+from ._goodput import median
 
 __all__ = ["FAILURE_WEIGHTS", "InFlight", "IPRecord", "Progress"]
 
@@ -89,7 +90,6 @@ class IPRecord:
     slow_probe_at: float = 0.0
     demoted_at: float = 0.0
     demotions: int = 0
-    early_demotions: int = 0  # of which on the rates of requests still running
     running: set[InFlight] = field(default_factory=set)
 
     def state(self, now: float) -> IPState:
@@ -124,3 +124,28 @@ class IPRecord:
                 if rate is not None:
                     rates.append(rate)
         return rates
+
+    def add_sample(self, rate: float, alpha: float, window: int) -> None:
+        """One goodput sample (bytes/s): into the EMA shown in stats and the window judged."""
+        self.ema = rate if self.ema is None else alpha * rate + (1 - alpha) * self.ema
+        self.samples += 1
+        self.goodput.append(rate)
+        while len(self.goodput) > window:
+            self.goodput.popleft()
+
+    def snapshot(self, now: float, min_samples: int) -> IPStats:
+        return IPStats(
+            ip=self.ip,
+            state=self.state(now),
+            connections=self.connections,
+            requests=self.requests,
+            bytes=self.bytes,
+            errors=self.errors,
+            quarantines=self.quarantines,
+            throughput=self.ema,
+            samples=self.samples,
+            quarantine_remaining=max(0.0, self.quarantine_until - now) if self.quarantined else 0.0,
+            fresh=self.fresh(now),
+            goodput=median(list(self.goodput)) if len(self.goodput) >= min_samples else None,
+            demotions=self.demotions,
+        )
