@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from ._config import TransferConfig
 from ._impl import sigv4_impl
-from ._errors import NetworkError, RequestTimeout, S3Error, S3FastError, s3_error
-from ._retry import ErrorKind, RetryBudget, RetryState, classify_response, clock_skew_from_date
+from ._errors import NetworkError, S3Error, S3FastError, s3_error
+from ._retry import ErrorKind, RetryBudget, RetryState, classify_network, classify_response, clock_skew_from_date
 from ._s3xml import parse_error
 from ._url import Endpoint
 from ._version import __version__
@@ -259,7 +259,7 @@ class Transport:
                     raise
                 if exc.kind == "source":
                     raise
-                kind = ErrorKind.TIMEOUT if isinstance(exc, RequestTimeout) else ErrorKind.CONNECTION
+                kind = classify_network(exc.kind)
                 err = exc
                 ip = exc.ip
             else:
