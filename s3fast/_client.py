@@ -25,6 +25,7 @@ from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._context import TransferContext
 from .transfer._localfs import proc_fd
 from .transfer._meta import head_object
+from .transfer._sinks import OwnedBuffer
 from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
 
@@ -248,7 +249,10 @@ class Client:
         return _download.stream(self._ctx, src.bucket, src.key, version_id=version_id)
 
     async def get_bytes(self, url: str, *, version_id: str | None = None) -> bytes:
-        buf = bytearray()
+        """The whole object in memory; one larger than ``memory_limit`` is refused
+        (ConfigError) before anything is allocated for it."""
+        buf = OwnedBuffer()
+        buf.limit = self.config.memory_limit
         await self.download(url, buf, version_id=version_id)
         return bytes(buf)
 

@@ -218,3 +218,17 @@ def test_one_broken_answer_then_a_good_one_succeeds() -> None:
                 return await client.get_bytes("s3://bucket/once")
 
     assert run(go()) == b"hello"
+
+
+# -- an honest but huge object -----------------------------------------------------------------
+
+HUGE = 1 << 40
+
+
+def test_get_bytes_refuses_an_object_over_memory_limit_before_allocating_it() -> None:
+    # The first GET of a download asks for the whole object: its Content-Length is the size.
+    answer = Answer(status(200, "OK", f"Content-Length: {HUGE}", 'ETag: "e"'), repeat(JUNK, FLOOD))
+    err, peak, _ = measure(always(answer), lambda c: c.get_bytes(URL))
+    assert isinstance(err, s3fast.ConfigError), err
+    assert f"the object is {HUGE} bytes" in str(err) and "memory_limit" in str(err)
+    assert peak < CONFIG.memory_limit  # no 1 TiB buffer, nor anything near the limit
