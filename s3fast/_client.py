@@ -194,7 +194,8 @@ class Client:
         """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes).
 
         ``if_none_match``: S3 refuses to overwrite an existing key (412, PreconditionFailed), so
-        a writer racing this one is never clobbered (a single PUT carries it; see the upload path).
+        a writer racing this one is never clobbered (a single PUT carries it; a multipart upload
+        carries it on CompleteMultipartUpload and is aborted when refused).
         """
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
