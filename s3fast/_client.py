@@ -25,6 +25,7 @@ from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._context import TransferContext
 from .transfer._localfs import proc_fd
 from .transfer._meta import head_object
+from .transfer._sinks import OwnedBuffer
 from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Goal, Tuner, default_target_gbps, memory_cap_concurrency
 
@@ -198,7 +199,8 @@ class Client:
         """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes).
 
         ``if_none_match``: S3 refuses to overwrite an existing key (412, PreconditionFailed), so
-        a writer racing this one is never clobbered (a single PUT carries it; see the upload path).
+        a writer racing this one is never clobbered (a single PUT carries it; a multipart upload
+        carries it on CompleteMultipartUpload and is aborted when refused).
         """
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
@@ -253,7 +255,10 @@ class Client:
         return _download.stream(self._ctx, src.bucket, src.key, version_id=version_id)
 
     async def get_bytes(self, url: str, *, version_id: str | None = None) -> bytes:
-        buf = bytearray()
+        """The whole object in memory; one larger than ``memory_limit`` is refused
+        (ConfigError) before anything is allocated for it."""
+        buf = OwnedBuffer()
+        buf.limit = self.config.memory_limit
         await self.download(url, buf, version_id=version_id)
         return bytes(buf)
 

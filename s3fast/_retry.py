@@ -39,6 +39,7 @@ __all__ = [
     "RetryState",
     "backoff_delay",
     "classify_exception",
+    "classify_network",
     "classify_response",
     "clock_skew_from_date",
     "decide_retry",
@@ -54,17 +55,23 @@ class ErrorKind(enum.Enum):
     - TRANSIENT: the server failed this once (500/502/504, InternalError,
       400 RequestTimeout, a 200 whose body is an InternalError).
     - CONNECTION: the transport broke (refused, reset, closed mid-body, short read).
+    - PROTOCOL: the server's answer broke HTTP (malformed status line or
+      header, bad chunked framing, a body over its bound): a broken front end
+      or middlebox, so retried on another IP, but only ``PROTOCOL_MAX_RETRIES``
+      times -- a server that keeps sending garbage will not stop.
     - TIMEOUT: connect / first-byte / idle / low-speed timeout.
     - CLOCK_SKEW: RequestTimeTooSkewed: fix the signing clock, retry once.
     - INTEGRITY: the server rejected our checksum (BadDigest, ...): the bytes
       were damaged in memory or in flight; retry once, then it's the source.
     - FATAL: everything else (AccessDenied, NoSuchKey, NoSuchBucket, 412
-      PreconditionFailed, 416 InvalidRange, ...): retrying cannot help.
+      PreconditionFailed, 416 InvalidRange, a host name that does not exist,
+      ...): retrying cannot help.
     """
 
     THROTTLE = "throttle"
     TRANSIENT = "transient"
     CONNECTION = "connection"
+    PROTOCOL = "protocol"
     TIMEOUT = "timeout"
     CLOCK_SKEW = "clock_skew"
     INTEGRITY = "integrity"
@@ -139,6 +146,27 @@ def classify_exception(exc: BaseException) -> ErrorKind:
     if isinstance(exc, (OSError, EOFError)):
         return ErrorKind.CONNECTION
     return ErrorKind.FATAL
+
+
+#: Retries after a PROTOCOL failure. Each goes to another IP (the transport excludes the one
+#: that failed), so two cover a broken front end among healthy ones; more would only repeat
+#: a hostile or broken service's garbage (and its bounded but real memory and CPU) ten times.
+PROTOCOL_MAX_RETRIES = 2
+
+#: ``NetworkError.kind`` -> ErrorKind; kinds not listed (connect, reset, short-read, ...) are
+#: CONNECTION. "resolve" is a host name the DNS says does not exist.
+_NETWORK_KINDS: dict[str, ErrorKind] = {
+    "timeout": ErrorKind.TIMEOUT,
+    "protocol": ErrorKind.PROTOCOL,
+    "resolve": ErrorKind.FATAL,
+    "tls": ErrorKind.FATAL,
+    "source": ErrorKind.FATAL,
+}
+
+
+def classify_network(kind: str) -> ErrorKind:
+    """Classify a transport failure by its ``NetworkError.kind``."""
+    return _NETWORK_KINDS.get(kind, ErrorKind.CONNECTION)
 
 
 def backoff_delay(
@@ -232,7 +260,7 @@ def decide_retry(
     """Decide whether to retry after failed attempt ``attempt`` (1-based).
 
     ``kind_retries`` is how many retries this request already made after a
-    failure of the same ``kind`` (limits CLOCK_SKEW and INTEGRITY). Checks, in
+    failure of the same ``kind`` (limits CLOCK_SKEW, INTEGRITY and PROTOCOL). Checks, in
     order: FATAL, ``max_attempts``, the per-kind limit, then the budget -- so
     tokens are only taken for retries that will happen.
     """
@@ -244,6 +272,7 @@ def decide_retry(
     limits = {
         ErrorKind.CLOCK_SKEW: config.clock_skew_max_retries,
         ErrorKind.INTEGRITY: config.integrity_max_retries,
+        ErrorKind.PROTOCOL: PROTOCOL_MAX_RETRIES,
     }
     limit = limits.get(kind)
     if limit is not None and kind_retries >= limit:

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 from ._config import TransferConfig
 from ._impl import sigv4_impl
-from ._errors import NetworkError, RequestTimeout, S3Error, S3FastError, s3_error
-from ._retry import ErrorKind, RetryBudget, RetryState, classify_response, clock_skew_from_date
+from ._errors import NetworkError, S3Error, S3FastError, s3_error
+from ._retry import ErrorKind, RetryBudget, RetryState, classify_network, classify_response, clock_skew_from_date
 from ._s3xml import parse_error
 from ._url import Endpoint
 from ._version import __version__
@@ -280,7 +280,7 @@ class Transport:
                     raise
                 if exc.kind == "source":
                     raise
-                kind = ErrorKind.TIMEOUT if isinstance(exc, RequestTimeout) else ErrorKind.CONNECTION
+                kind = classify_network(exc.kind)
                 err = exc
                 ip = exc.ip
             else:
@@ -358,6 +358,8 @@ class Transport:
                 tally.requests += 1
             t0 = time.monotonic()
             moved0 = conn.moved_bytes
+            # Ranges and parts (the requests hedging races) are compared while they run.
+            running = pool.table.request_started(ip, conn) if req.on_ip is not None else None
             ok = False
             try:
                 try:
@@ -366,6 +368,7 @@ class Transport:
                 except NetworkError as exc:
                     exc.ip = exc.ip or ip
                     raise
+                pool.table.request_answered(running)
                 if head.status not in req.expect:
                     err = await self._error_from(conn, head, req)
                     err.ip = ip  # type: ignore[attr-defined]
@@ -390,6 +393,7 @@ class Transport:
                 pool.table.record_goodput(ip, conn.moved_bytes - moved0, time.monotonic() - t0)
                 raise
             finally:
+                pool.table.request_ended(running)
                 pool.release(conn, reuse=ok)
             seconds = time.monotonic() - t0
             received = max(conn.rx_bytes, 0)

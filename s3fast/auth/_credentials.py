@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .._errors import CredentialsError
+from .._errors import ConfigError, CredentialsError, printable
 
 #: Re-read refreshable credentials this often (botocore refreshes them ahead of expiry).
 _RECHECK_SECONDS = 60.0
@@ -26,6 +26,27 @@ class Credentials:
 
     def __repr__(self) -> str:  # never print secrets
         return f"Credentials(access_key={self.access_key[:4]}..., token={'yes' if self.token else 'no'})"
+
+
+def _checked(creds: Credentials, names: tuple[str, str, str]) -> Credentials:
+    """``creds`` if each part is visible ASCII (every key, secret and token AWS issues is),
+    else a CredentialsError naming where the bad part came from (``names``: the access key's,
+    the secret's and the token's source) and never showing the value: a stray newline from
+    ``$(cat keyfile)`` would otherwise surface as a refused 'authorization' header."""
+    for value, name in zip((creds.access_key, creds.secret_key, creds.token or ""), names):
+        bad = next((ch for ch in value if not "!" <= ch <= "~"), None)
+        if bad is not None:
+            what = "a newline" if bad in "\r\n" else "a space" if bad == " " else "a character that is not visible ASCII"
+            raise CredentialsError(f"{name} contains {what} (at position {value.index(bad) + 1});"
+                                   " AWS credentials are visible ASCII only")
+    return creds
+
+
+def _config_file_error(exc: Any) -> ConfigError:
+    """One line naming the shared config or credentials file botocore could not parse."""
+    path = exc.kwargs.get("path", "") if isinstance(getattr(exc, "kwargs", None), dict) else ""
+    detail = str(exc.kwargs.get("error", "")).splitlines()[0] if path else str(exc)
+    return ConfigError(f"cannot parse the AWS config file {printable(path)}: {printable(detail)}")
 
 
 def _files() -> tuple[str, str]:
@@ -56,7 +77,8 @@ class CredentialSource:
         if access_key or secret_key:
             if not (access_key and secret_key):
                 raise CredentialsError("both an access key and a secret key are needed")
-            self._static = Credentials(access_key, secret_key, token)
+            self._static = _checked(Credentials(access_key, secret_key, token),
+                                    ("aws_access_key_id", "aws_secret_access_key", "aws_session_token"))
         # aiobotocore/botocore ship no types: their session and credential objects are Any.
         self._session: Any = None
         self._chain: Any = None
@@ -75,19 +97,24 @@ class CredentialSource:
         key = os.environ.get("AWS_ACCESS_KEY_ID")
         secret = os.environ.get("AWS_SECRET_ACCESS_KEY")
         if key and secret:
-            return Credentials(key, secret, os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN"))
+            token_var = "AWS_SESSION_TOKEN" if os.environ.get("AWS_SESSION_TOKEN") else "AWS_SECURITY_TOKEN"
+            return _checked(Credentials(key, secret, os.environ.get(token_var) or None),
+                            ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", token_var))
         return None
 
     def _get_session(self) -> Any:
         if self._session is None:
             from aiobotocore.session import AioSession
-            from botocore.exceptions import ProfileNotFound
+            from botocore.exceptions import ConfigParseError, ProfileNotFound
 
             try:
-                self._session = AioSession(profile=self.profile)
-                self._session.get_scoped_config()  # raises now for a missing profile
+                session = AioSession(profile=self.profile)
+                session.get_scoped_config()  # raises now for a missing profile or a broken file
             except ProfileNotFound as exc:
                 raise CredentialsError(f"AWS profile not found: {exc.kwargs.get('profile', self.profile)}") from None
+            except ConfigParseError as exc:
+                raise _config_file_error(exc) from None
+            self._session = session
         return self._session
 
     def region(self) -> str | None:
@@ -105,7 +132,7 @@ class CredentialSource:
         try:
             region: str | None = self._get_session().get_config_variable("region")
             return region
-        except CredentialsError:
+        except (CredentialsError, ConfigError):
             raise
         except Exception:
             return None
@@ -133,7 +160,7 @@ class CredentialSource:
             # The chain's first link, read without loading botocore (~0.3 s of start-up).
             self._current, self._checked = env, now
             return env
-        from botocore.exceptions import BotoCoreError
+        from botocore.exceptions import BotoCoreError, ConfigParseError
 
         try:
             if self._chain is None:
@@ -144,12 +171,18 @@ class CredentialSource:
                     "use --profile, or --no-sign-request for public buckets)"
                 )
             frozen = await self._chain.get_frozen_credentials()
-        except CredentialsError:
+        except (CredentialsError, ConfigError):
             raise
+        except ConfigParseError as exc:
+            raise _config_file_error(exc) from None
         except BotoCoreError as exc:
-            raise CredentialsError(f"cannot load AWS credentials: {exc}") from None
+            raise CredentialsError(f"cannot load AWS credentials: {printable(exc)}") from None
         if not frozen.access_key or not frozen.secret_key:
             raise CredentialsError("AWS credentials are incomplete (access key or secret key missing)")
-        self._current = Credentials(frozen.access_key, frozen.secret_key, frozen.token)
+        where = f"the AWS credentials of profile {self.profile or os.environ.get('AWS_PROFILE') or 'default'}" \
+                f" (from {getattr(self._chain, 'method', None) or 'the credential chain'})"
+        self._current = _checked(Credentials(frozen.access_key, frozen.secret_key, frozen.token),
+                                 (f"the access key of {where}", f"the secret key of {where}",
+                                  f"the session token of {where}"))
         self._checked = now
         return self._current

@@ -15,7 +15,7 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from .._errors import ConfigError, S3FastError, printable
+from .._errors import ConfigError, PreconditionFailed, S3FastError, printable
 from .._units import format_size
 from .._url import is_s3_url, parse_s3_url
 from ..net._resolver import parse_resolve_option
@@ -194,13 +194,19 @@ async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress)
             yield TreeResult("delete", "", src, 0, "dryrun")
         return
     try:
-        if getattr(args, "no_clobber", False) and await _exists(client, dst):
+        no_clobber = bool(getattr(args, "no_clobber", False))
+        # An upload asks S3 itself (If-None-Match), so a racing writer is never clobbered.
+        if no_clobber and op != "upload" and await _exists(client, dst):
             yield TreeResult(op, src, dst, 0, "skipped", "exists")
             return
         if op == "copy":
             r = await client.copy(src, dst)
         elif op == "upload":
-            r = await client.upload(src, dst, on_progress=progress.on_bytes)
+            try:
+                r = await client.upload(src, dst, on_progress=progress.on_bytes, if_none_match=no_clobber)
+            except PreconditionFailed:
+                yield TreeResult(op, src, dst, 0, "skipped", "exists")
+                return
         else:
             r = await client.download(src, dst, on_progress=progress.on_bytes)
     except Exception as exc:  # noqa: BLE001 - reported like a tree's failed object

@@ -7,7 +7,8 @@ repeatedly, keep each for a TTL after it was last seen, spread new connections
 over them, and eject the bad ones for a while (a per-IP circuit breaker).
 
 Everything here is synchronous bookkeeping except :meth:`EndpointTable.refresh`
-and :meth:`EndpointTable.run_harvester`; time comes from an injected clock and
+and :meth:`EndpointTable.run_harvester`, which hand over to ``_harvest.DNSHarvest``
+(the per-IP record is ``_iphealth.IPRecord``); time comes from an injected clock and
 randomness from an injected ``random.Random``, so tests drive it without sleeping.
 
 Per-IP life cycle::
@@ -18,6 +19,7 @@ Per-IP life cycle::
     probing --record_failure--> quarantined (re-probe delay doubled, capped)
 
     healthy --(median goodput far below its peers')--> slow
+    healthy --(every body streaming on it crawls next to its peers')--> slow
     slow --(probe due)--> one probe connection; its request's goodput is a sample
     slow --(median of the samples since demotion back near its peers')--> healthy
     slow --(probe still slow)--> slow (re-probe delay doubled, capped)
@@ -31,7 +33,12 @@ small machine) demotes nobody. The samples are per-request goodput (bytes over
 the request's whole duration) from :meth:`EndpointTable.record_success` and, for
 a request abandoned before it finished (the loser of a hedge, a cancelled
 transfer), :meth:`EndpointTable.record_goodput`: a slow IP's requests rarely
-finish, since hedging duplicates them elsewhere and cancels them.
+finish, since hedging duplicates them elsewhere and cancels them. Waiting for
+samples still leaves the first wave of ranges crawling on a slow IP, so the
+table also watches the bodies being received
+(:meth:`EndpointTable.request_started`): an IP on which at least two are
+streaming, all far slower than its peers', is demoted on the spot, and hedging
+moves the ranges it holds at once.
 
 Failure kinds and their weight towards the threshold (``record_failure``):
 ``"connect"`` counts ``connect_failure_weight`` (refused / unreachable / connect
@@ -48,11 +55,12 @@ import asyncio
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Collection
-from dataclasses import dataclass, field
+
 from ._endpoint_config import EndpointConfig, IPState, IPStats
-from ._goodput import judge_goodput, median as _median
+from ._goodput import RUNNING_CHECK_INTERVAL, crawling, judge_goodput, median as _median
+from ._iphealth import FAILURE_WEIGHTS, InFlight, IPRecord, Progress
+from ._harvest import DNSHarvest
 from ._resolver import Resolver
 
 __all__ = [
@@ -66,74 +74,8 @@ __all__ = [
 
 logger = logging.getLogger("s3fast.net.endpoints")
 
-_FAILURE_WEIGHTS: dict[str, float | None] = {
-    # None means "use EndpointConfig.connect_failure_weight".
-    "connect": None,
-    "reset": 1.0,
-    "connection": 1.0,
-    "timeout": 1.0,
-    "server": 1.0,
-    "transient": 1.0,
-    "throttle": 0.0,
-    "clock_skew": 0.0,
-    "fatal": 0.0,
-    "integrity": 0.0,
-}
-
-
 class NoAddressesError(LookupError):
     """The table holds no IP address at all (never resolved, or nothing left)."""
-
-
-@dataclass(slots=True, eq=False)
-class _Entry:
-    """Mutable per-IP record; only :class:`EndpointTable` touches it."""
-
-    ip: str
-    expires_at: float
-    connections: int = 0
-    requests: int = 0
-    bytes: int = 0
-    errors: int = 0
-    quarantines: int = 0
-    failure_score: float = 0.0
-    quarantined: bool = False
-    quarantine_until: float = 0.0
-    level: int = 0  # exponent of the next re-probe delay
-    probe_in_flight: bool = False
-    healthy_since: float = 0.0
-    last_pick: int = -1  # sequence number of the last pick(); -1 = never
-    ema: float | None = None  # throughput EMA, bytes/s
-    samples: int = 0
-    # recent per-request goodput, bytes/s (since the last demotion, while slow)
-    goodput: deque[float] = field(default_factory=deque)
-    slow: bool = False
-    slow_level: int = 0  # exponent of the next slow re-probe delay
-    slow_probe_at: float = 0.0
-    demoted_at: float = 0.0
-    demotions: int = 0
-
-    def state(self, now: float) -> IPState:
-        if self.quarantined:
-            return "quarantined" if now < self.quarantine_until else "probing"
-        return "slow" if self.slow else "healthy"
-
-    def probe_due(self, now: float) -> bool:
-        if self.quarantined:
-            return now >= self.quarantine_until and not self.probe_in_flight
-        # A slow IP's probe needs no verdict to free a slot: it gets one new
-        # connection per re-probe delay, however its earlier ones ended.
-        return self.slow and now >= self.slow_probe_at
-
-    def usable(self) -> bool:
-        """Takes ordinary new connections."""
-        return not self.quarantined and not self.slow
-
-    def fresh(self, now: float) -> bool:
-        return self.expires_at > now
-
-    def in_use(self) -> bool:
-        return self.connections > 0 or self.probe_in_flight
 
 
 class EndpointTable:
@@ -168,17 +110,14 @@ class EndpointTable:
         self.config = config if config is not None else EndpointConfig()
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()
-        self._sleep = sleep
-        self._entries: dict[str, _Entry] = {}
+        self._dns = DNSHarvest(host, port, resolver, self._merge, sleep)
+        self._entries: dict[str, IPRecord] = {}
         self._pick_seq = 0
+        self._running_checked = float("-inf")
         self._needs_refresh = True  # nothing resolved yet
         self._outage = False  # every IP was quarantined at once (set in _quarantine)
         self._last_refresh: float | None = None
-        self._inflight: asyncio.Future[list[str]] | None = None
-        self._stop: asyncio.Event | None = None
         self.refresh_count = 0
-        self.refresh_errors = 0
-        self.last_refresh_error: BaseException | None = None
 
     # ------------------------------------------------------------------ DNS
 
@@ -190,27 +129,17 @@ class EndpointTable:
         Concurrent callers share one lookup. On failure the table is unchanged
         and the error propagates (the harvester swallows and counts it).
         """
-        if self._inflight is None:
-            task = asyncio.ensure_future(self._lookup())
-            # Retrieve the outcome even if every waiter was cancelled, so a
-            # failed lookup is not reported as "exception never retrieved".
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-            self._inflight = task
-        # shield: one caller being cancelled must not cancel the shared lookup.
-        return list(await asyncio.shield(self._inflight))
+        return await self._dns.refresh()
 
-    async def _lookup(self) -> list[str]:
-        try:
-            ips = await self.resolver.resolve(self.host, self.port)
-        except Exception as exc:
-            self.refresh_errors += 1
-            self.last_refresh_error = exc
-            logger.debug("resolving %s:%d failed: %r", self.host, self.port, exc)
-            raise
-        finally:
-            self._inflight = None
-        self._merge(ips)
-        return ips
+    @property
+    def refresh_errors(self) -> int:
+        """Failed lookups so far."""
+        return self._dns.errors
+
+    @property
+    def last_refresh_error(self) -> BaseException | None:
+        """The error of the last lookup, None once one succeeds."""
+        return self._dns.last_error
 
     def _merge(self, ips: list[str]) -> None:
         now = self._clock()
@@ -220,12 +149,11 @@ class EndpointTable:
         for ip in ips:
             entry = self._entries.get(ip)
             if entry is None:
-                entry = self._entries[ip] = _Entry(ip, expires)
+                entry = self._entries[ip] = IPRecord(ip, expires)
                 entry.healthy_since = now
             entry.expires_at = expires
         if ips:
             self._needs_refresh = False
-            self.last_refresh_error = None
         self._purge(now)
 
     async def ensure_resolved(self) -> None:
@@ -255,32 +183,11 @@ class EndpointTable:
         """Re-resolve every ``interval`` s (default ``config.harvest_interval``)
         until :meth:`stop`, accumulating the IPs S3 rotates through. Lookup
         errors are counted in ``refresh_errors`` and do not end the loop."""
-        period = self.config.harvest_interval if interval is None else interval
-        if self._stop is None:
-            self._stop = asyncio.Event()
-        stop = self._stop
-        while not stop.is_set():
-            try:
-                await self.refresh()
-            except Exception:  # counted in refresh_errors; keep the old IPs
-                pass
-            if stop.is_set():
-                break
-            sleeper = asyncio.ensure_future(self._sleep(period))
-            stopper = asyncio.ensure_future(stop.wait())
-            try:
-                await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for fut in (sleeper, stopper):
-                    fut.cancel()
-                await asyncio.gather(sleeper, stopper, return_exceptions=True)
-        self._stop = None
+        await self._dns.run(self.config.harvest_interval if interval is None else interval)
 
     def stop(self) -> None:
         """Make :meth:`run_harvester` return (promptly, even mid-sleep)."""
-        if self._stop is None:
-            self._stop = asyncio.Event()
-        self._stop.set()
+        self._dns.stop()
 
     def _purge(self, now: float) -> None:
         """Drop expired IPs that nothing uses; enforce ``max_ips``."""
@@ -324,6 +231,7 @@ class EndpointTable:
         """
         now = self._clock()
         self._purge(now)
+        self._check_running(now)
         if not self._entries:
             self._needs_refresh = True
             raise NoAddressesError(
@@ -364,7 +272,7 @@ class EndpointTable:
         chosen.probe_in_flight = True
         return self._hand_out(chosen)
 
-    def _hand_out(self, entry: _Entry) -> str:
+    def _hand_out(self, entry: IPRecord) -> str:
         entry.last_pick = self._pick_seq
         self._pick_seq += 1
         return entry.ip
@@ -376,7 +284,7 @@ class EndpointTable:
         if entry is None:
             # Purged between pick() and connect (TTL ran out meanwhile): track it
             # again, already expired, so it leaves once its connections close.
-            entry = self._entries[ip] = _Entry(ip, self._clock())
+            entry = self._entries[ip] = IPRecord(ip, self._clock())
         entry.connections += 1
 
     def connection_closed(self, ip: str) -> None:
@@ -394,12 +302,54 @@ class EndpointTable:
         """``ip``'s state, or None if unknown. The pool should stop reusing idle
         connections to a ``"quarantined"`` IP."""
         entry = self._entries.get(ip)
-        return None if entry is None else entry.state(self._clock())
+        if entry is None:
+            return None
+        now = self._clock()
+        self._check_running(now)
+        return entry.state(now)
 
     def record_request(self, ip: str) -> None:
         entry = self._entries.get(ip)
         if entry is not None:
             entry.requests += 1
+
+    def request_started(self, ip: str, progress: Progress) -> InFlight | None:
+        """A bulk request (a range, a part) starts on ``ip``; its bytes so far are read
+        from ``progress``. Pass the result to :meth:`request_answered` when the response
+        head arrives and to :meth:`request_ended` however it ends.
+
+        While it runs, the table compares how fast it moves with the other IPs' requests
+        (see :func:`~s3fast.net._goodput.judge_running`), so that an IP crawling from its
+        first bytes is demoted before any of its requests could finish. Only requests of
+        one kind should be tracked: a small GET waiting for its answer would look slow
+        next to ranges streaming."""
+        entry = self._entries.get(ip)
+        if entry is None:
+            return None
+        record = InFlight(ip, progress, progress.moved_bytes, self._clock())
+        entry.running.add(record)
+        return record
+
+    def request_answered(self, record: InFlight | None) -> None:
+        """The response head of a request from :meth:`request_started` arrived: its body's
+        rate is judged from now on."""
+        if record is not None:
+            record.answered = self._clock()
+
+    def request_ended(self, record: InFlight | None) -> None:
+        if record is None:
+            return
+        entry = self._entries.get(record.ip)
+        if entry is not None:
+            entry.running.discard(record)
+
+    def _check_running(self, now: float) -> None:
+        """Demote each healthy IP whose running requests all crawl next to its peers'."""
+        if now - self._running_checked < RUNNING_CHECK_INTERVAL:
+            return
+        self._running_checked = now
+        for entry, rate in crawling([e for e in self._entries.values() if e.usable()], now):
+            self._demote(entry, now, median_rate=rate)
 
     # ---------------------------------------------------------------- health
 
@@ -441,7 +391,7 @@ class EndpointTable:
             return
         self._sample(entry, nbytes, seconds, self._clock(), abandoned=True)
 
-    def _sample(self, entry: _Entry, nbytes: int, seconds: float, now: float, *,
+    def _sample(self, entry: IPRecord, nbytes: int, seconds: float, now: float, *,
                 abandoned: bool = False) -> None:
         cfg = self.config
         if entry.slow and now - seconds < entry.demoted_at:
@@ -456,12 +406,7 @@ class EndpointTable:
             # that ran long measured the IP, even at zero bytes (a black-holed IP sends none).
             return
         rate = nbytes / seconds
-        alpha = cfg.ema_alpha
-        entry.ema = rate if entry.ema is None else alpha * rate + (1 - alpha) * entry.ema
-        entry.samples += 1
-        entry.goodput.append(rate)
-        while len(entry.goodput) > cfg.slow_window:
-            entry.goodput.popleft()
+        entry.add_sample(rate, cfg.ema_alpha, cfg.slow_window)
         verdict = judge_goodput(entry.slow, list(entry.goodput), self._reference(entry), cfg)
         if verdict == "demote":
             self._demote(entry, now)
@@ -481,7 +426,7 @@ class EndpointTable:
                 entry.slow_level += 1
                 entry.slow_probe_at = now + self._slow_probe_delay(entry)
 
-    def _reference(self, entry: _Entry) -> float | None:
+    def _reference(self, entry: IPRecord) -> float | None:
         """The median of the other healthy IPs' median goodput, None without any."""
         cfg = self.config
         medians = [
@@ -491,9 +436,13 @@ class EndpointTable:
         ]
         return _median(medians) if medians else None
 
-    def _demote(self, entry: _Entry, now: float) -> None:
-        logger.info("%s is slow (median %.0f B/s, peers %.0f B/s); demoting",
-                    entry.ip, _median(list(entry.goodput)), self._reference(entry) or 0.0)
+    def _demote(self, entry: IPRecord, now: float, median_rate: float | None = None) -> None:
+        if median_rate is None:
+            logger.info("%s is slow (median %.0f B/s, peers %.0f B/s); demoting",
+                        entry.ip, _median(list(entry.goodput)), self._reference(entry) or 0.0)
+        else:
+            logger.info("%s is slow (its running requests move %.0f B/s, far below its peers'); demoting",
+                        entry.ip, median_rate)
         entry.slow = True
         entry.demotions += 1
         entry.demoted_at = now
@@ -501,7 +450,7 @@ class EndpointTable:
         entry.goodput.clear()
         entry.slow_probe_at = now + self._slow_probe_delay(entry)
 
-    def _slow_probe_delay(self, entry: _Entry) -> float:
+    def _slow_probe_delay(self, entry: IPRecord) -> float:
         cfg = self.config
         return min(cfg.slow_probe_cap, cfg.slow_probe_base * 2.0 ** min(entry.slow_level, 62))
 
@@ -511,10 +460,10 @@ class EndpointTable:
         Unknown kinds raise ``ValueError`` so a typo can't silently disable
         ejection."""
         try:
-            weight = _FAILURE_WEIGHTS[kind]
+            weight = FAILURE_WEIGHTS[kind]
         except KeyError:
             raise ValueError(
-                f"unknown failure kind {kind!r}; expected one of {sorted(_FAILURE_WEIGHTS)}"
+                f"unknown failure kind {kind!r}; expected one of {sorted(FAILURE_WEIGHTS)}"
             ) from None
         if weight is None:
             weight = self.config.connect_failure_weight
@@ -542,7 +491,7 @@ class EndpointTable:
             logger.info("%s failed %s times (last: %s); quarantining", ip, entry.failure_score, kind)
             self._quarantine(entry, now)
 
-    def _quarantine(self, entry: _Entry, now: float) -> None:
+    def _quarantine(self, entry: IPRecord, now: float) -> None:
         cfg = self.config
         if not entry.quarantined and now - entry.healthy_since >= cfg.forgive_after:
             entry.level = 0  # healthy long enough: start over at the base delay
@@ -558,7 +507,7 @@ class EndpointTable:
             self._needs_refresh = True
             self._outage = True
 
-    def _release(self, entry: _Entry, now: float) -> None:
+    def _release(self, entry: IPRecord, now: float) -> None:
         entry.quarantined = False
         entry.probe_in_flight = False
         entry.quarantine_until = 0.0
@@ -596,24 +545,7 @@ class EndpointTable:
     def stats(self) -> dict[str, IPStats]:
         """A frozen snapshot of every known IP's counters."""
         now = self._clock()
-        return {
-            ip: IPStats(
-                ip=ip,
-                state=e.state(now),
-                connections=e.connections,
-                requests=e.requests,
-                bytes=e.bytes,
-                errors=e.errors,
-                quarantines=e.quarantines,
-                throughput=e.ema,
-                samples=e.samples,
-                quarantine_remaining=max(0.0, e.quarantine_until - now) if e.quarantined else 0.0,
-                fresh=e.fresh(now),
-                goodput=_median(list(e.goodput)) if len(e.goodput) >= self.config.slow_min_samples else None,
-                demotions=e.demotions,
-            )
-            for ip, e in self._entries.items()
-        }
+        return {ip: e.snapshot(now, self.config.slow_min_samples) for ip, e in self._entries.items()}
 
     def __repr__(self) -> str:
         now = self._clock()

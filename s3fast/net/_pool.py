@@ -14,6 +14,7 @@ from .._config import Timeouts
 from .._errors import NetworkError, RequestTimeout
 from ._connection import Connection
 from ._endpoints import EndpointTable, NoAddressesError
+from ._resolver import ResolveError
 
 
 async def open_connection(
@@ -102,7 +103,10 @@ class ConnectionPool:
                 await self.table.ensure_resolved()
             except OSError as exc:
                 if not len(self.table):
-                    raise NetworkError(f"cannot resolve {self.host}: {exc}", kind="connect") from exc
+                    # "resolve": the name does not exist, which no retry can change.
+                    kind = "resolve" if getattr(exc, "permanent", False) else "connect"
+                    text = str(exc) if isinstance(exc, ResolveError) else f"cannot resolve {self.host}: {exc}"
+                    raise NetworkError(text, kind=kind) from exc
         tried: set[str] = set(exclude)
         last: NetworkError | None = None
         # Walk the IPs: a refused connect moves on to the next one at once.

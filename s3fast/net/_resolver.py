@@ -37,12 +37,25 @@ class ResolveError(OSError):
 
     An ``OSError`` so that callers treating "cannot reach the endpoint" as one
     family of errors (connect refused, DNS failure) need a single ``except``.
+    ``permanent`` says the answer was that the name does not exist (NXDOMAIN,
+    no address records, no ``--resolve`` entry): asking again cannot help,
+    unlike a lookup that failed for now (EAI_AGAIN: no answer from the server).
     """
 
-    def __init__(self, host: str, port: int, detail: str) -> None:
+    def __init__(self, host: str, port: int, detail: str, *, permanent: bool = False) -> None:
         super().__init__(f"cannot resolve {host}:{port}: {detail}")
         self.host = host
         self.port = port
+        self.permanent = permanent
+
+
+#: getaddrinfo errors that are the DNS's final word on a name: it does not exist, or it has
+#: no address. EAI_AGAIN (the server did not answer), EAI_FAIL and EAI_MEMORY may pass.
+_PERMANENT_GAI = frozenset(
+    code for code in (getattr(socket, "EAI_NONAME", None), getattr(socket, "EAI_NODATA", None),
+                      getattr(socket, "EAI_ADDRFAMILY", None))
+    if code is not None
+)
 
 
 class Resolver(Protocol):
@@ -96,10 +109,11 @@ class SystemResolver:
                 host, port, family=self.family, type=socket.SOCK_STREAM
             )
         except socket.gaierror as exc:
-            raise ResolveError(host, port, exc.strerror or str(exc)) from exc
+            raise ResolveError(host, port, exc.strerror or str(exc),
+                               permanent=exc.errno in _PERMANENT_GAI) from exc
         ips = _dedupe(str(info[4][0]) for info in infos)
         if not ips:
-            raise ResolveError(host, port, "no addresses returned")
+            raise ResolveError(host, port, "no addresses returned", permanent=True)
         return ips
 
     def __repr__(self) -> str:
@@ -165,7 +179,7 @@ class StaticResolver:
         literal = ip_literal(host)
         if literal is not None:
             return [literal]
-        raise ResolveError(host, port, "no --resolve entry for this host and no fallback")
+        raise ResolveError(host, port, "no --resolve entry for this host and no fallback", permanent=True)
 
     def __repr__(self) -> str:
         entries = ", ".join(f"{k}->{','.join(v)}" for k, v in self._table.items())

@@ -74,27 +74,36 @@ class HedgePolicy:
         return True
 
     def on_slow_ip(self, attempt: Attempt, now: float) -> bool:
-        """``attempt`` runs on an IP demoted as slow, since at least ``min_seconds``
-        (a probe of a slow IP gets that long to show it recovered)."""
-        return (self.slow_ip is not None and attempt.ip is not None and attempt.since is not None
-                and now - attempt.since >= self.config.min_seconds and self.slow_ip(attempt.ip))
+        """``attempt`` runs on an IP demoted as slow: at once if the IP was demoted after the
+        request started there (that slowness is what was judged), else once it has run
+        ``min_seconds`` (it is a probe, and gets that long to show the IP recovered)."""
+        if self.slow_ip is None or attempt.ip is None or attempt.since is None:
+            return False
+        if not self.slow_ip(attempt.ip):
+            return False
+        return not attempt.probe or now - attempt.since >= self.config.min_seconds
 
 
 class Attempt:
     """Where and since when one racer's request runs (set once it holds a connection)."""
 
-    __slots__ = ("ip", "since", "retries")
+    __slots__ = ("ip", "since", "retries", "probe", "_slow_ip")
 
-    def __init__(self) -> None:
+    def __init__(self, slow_ip: Callable[[str], bool] | None = None) -> None:
         self.ip: str | None = None
         self.since: float | None = None
         self.retries = 0
+        #: its IP was already demoted as slow when it got there (so it is one of the IP's
+        #: probes), as told by ``slow_ip``
+        self.probe = False
+        self._slow_ip = slow_ip
 
     def on_retry(self, error: BaseException) -> None:
         self.retries += 1
 
     def on_ip(self, ip: str) -> None:
         self.ip = ip
+        self.probe = self._slow_ip is not None and self._slow_ip(ip)
         if self.since is None:
             self.since = asyncio.get_running_loop().time()
 
@@ -110,7 +119,8 @@ async def run_hedged(
     cancelling the other."""
     loop = asyncio.get_running_loop()
     throttled_at_start = stats.throttled
-    first = Attempt()
+    slow_ip = policy.slow_ip if policy is not None else None
+    first = Attempt(slow_ip)
     primary = asyncio.ensure_future(start((), first))
     racers: list[asyncio.Future[T]] = [primary]
     try:
@@ -145,7 +155,7 @@ async def run_hedged(
             else:
                 continue
             stats.hedges += 1
-            second = asyncio.ensure_future(start((first.ip,) if first.ip else (), Attempt()))
+            second = asyncio.ensure_future(start((first.ip,) if first.ip else (), Attempt(slow_ip)))
             racers.append(second)
             result = await _first_success(racers)
             if second.done() and not second.cancelled() and second.exception() is None \

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import _checksum
-from .._errors import LocalIOError
+from .._errors import ConfigError, LocalIOError
 
 
 class Sink:
@@ -54,6 +54,14 @@ class Sink:
         return range_crc
 
 
+class OwnedBuffer(bytearray):
+    """A bytearray s3fast allocates for the caller (``get_bytes``): it may grow to ``limit``
+    bytes at most, checked before the allocation (an honest Content-Length of 2**40 would
+    otherwise end in MemoryError, or in swap)."""
+
+    limit: int | None = None
+
+
 class BufferSink(Sink):
     """A writable buffer (a bytearray is resized to the object's size)."""
 
@@ -65,6 +73,10 @@ class BufferSink(Sink):
         return f"<BufferSink {type(self.buf).__name__} size={self.view.nbytes if self.view is not None else None}>"
 
     def open(self, size: int, *, sparse: bool = True) -> None:
+        limit = self.buf.limit if isinstance(self.buf, OwnedBuffer) else None
+        if limit is not None and size > limit:
+            raise ConfigError(f"the object is {size} bytes, more than get_bytes may hold (memory_limit,"
+                              f" {limit} bytes): download it to a file, stream() it, or raise memory_limit")
         if isinstance(self.buf, bytearray) and len(self.buf) != size:
             # Re-initialise in place: one zero-filled allocation, no copy.
             self.buf.__init__(size)  # type: ignore[misc]

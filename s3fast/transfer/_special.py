@@ -19,10 +19,9 @@ import os
 import re
 import stat
 
-from .._errors import ConfigError, LocalIOError
+from .._errors import ConfigError, LocalIOError, printable
 from .._impl import files_impl
 from ._localfs import PARTIAL_SUFFIX
-
 
 
 def _open_descriptors() -> dict[int, tuple[int, int]]:
@@ -100,12 +99,80 @@ def _link_of(fd: int) -> str:
 def written_in_place(path: str | bytes) -> bool:
     """Whether ``path`` is written in place and in order instead of through a temporary
     file: a device, a FIFO or a socket, or a name of one of this process's descriptors
-    (written where that descriptor points, as a shell's redirection set it up)."""
+    (written where that descriptor points, as a shell's redirection set it up).
+
+    Raises ConfigError for any other path on a kernel filesystem (see :func:`kernel_fs`)."""
     if _files_special(path):
         return True
     if type(path) is not str:
         path = os.fsdecode(path)
-    return path.startswith(("/dev/", "/proc/")) and named_descriptor(path) is not None
+    if path.startswith(("/dev/", "/proc/")) and named_descriptor(path) is not None:
+        return True
+    fstype = kernel_fs(path)
+    if fstype is not None:
+        raise ConfigError(f"cannot write {printable(path)}: it is on the kernel's {fstype} filesystem,"
+                          " where a download cannot be created or replaced")
+    return False
+
+
+#: Filesystems whose files are the kernel's interfaces: a file there cannot be created
+#: (no temporary file, no rename), and writing into an existing one sets a kernel knob or
+#: fails, never stores the object. Without this check the error named the wrong thing
+#: ("destination directory is not a directory: /proc" for /proc/version).
+KERNEL_FILESYSTEMS = frozenset({
+    "proc", "sysfs", "cgroup", "cgroup2", "debugfs", "tracefs", "securityfs", "configfs",
+    "efivarfs", "bpf", "pstore", "binfmt_misc", "fusectl", "hugetlbfs", "mqueue",
+})
+
+
+def kernel_fs(path: str) -> str | None:
+    """The type of the kernel filesystem ``path`` lies on (by the longest mount point that
+    contains it; symlinks are not followed), else None."""
+    here = os.path.abspath(path)
+    best, kind = "", None
+    for mount, fstype in _kernel_mounts():
+        if (here == mount or here.startswith(mount.rstrip("/") + "/")) and len(mount) > len(best):
+            best, kind = mount, fstype
+    if kind is None:
+        return None
+    # A longer, ordinary mount below it (a tmpfs on /sys/fs/..., say) wins.
+    return kind if _longest_mount(here) == best else None
+
+
+_MOUNTS: list[tuple[str, str]] | None = None
+
+
+def _mounts() -> list[tuple[str, str]]:
+    """(mount point, filesystem type) of every mount this process sees, read once."""
+    global _MOUNTS
+    if _MOUNTS is None:
+        found: list[tuple[str, str]] = []
+        try:
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as f:
+                for line in f:
+                    left, sep, right = line.partition(" - ")
+                    fields = left.split()
+                    if sep and len(fields) >= 5 and right.split():
+                        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4])
+                        found.append((point, right.split()[0]))
+        except OSError:
+            found = [("/proc", "proc"), ("/sys", "sysfs")]
+        _MOUNTS = found
+    return _MOUNTS
+
+
+_KERNEL_MOUNTS: list[tuple[str, str]] | None = None
+
+
+def _kernel_mounts() -> list[tuple[str, str]]:
+    global _KERNEL_MOUNTS
+    if _KERNEL_MOUNTS is None:
+        _KERNEL_MOUNTS = [(m, t) for m, t in _mounts() if t in KERNEL_FILESYSTEMS]
+    return _KERNEL_MOUNTS
+
+
+def _longest_mount(here: str) -> str:
+    return max((m for m, _ in _mounts() if here == m or here.startswith(m.rstrip("/") + "/")), key=len, default="/")
 
 
 _files_special = files_impl.special

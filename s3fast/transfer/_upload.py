@@ -129,7 +129,8 @@ class _Upload:
 
     # -- multipart -----------------------------------------------------------------------------
     async def create(self) -> str:
-        headers = dict(self.headers)
+        # If-None-Match belongs on CompleteMultipartUpload: that is where S3 checks it.
+        headers = {k: v for k, v in self.headers.items() if k != "if-none-match"}
         if self.algo is not None:
             headers["x-amz-checksum-algorithm"] = self.algo.s3_name
             headers["x-amz-checksum-type"] = "FULL_OBJECT"
@@ -174,6 +175,8 @@ class _Upload:
         assert self.upload_id is not None
         parts = [(n, etag, cs) for n, (etag, cs) in sorted(self.done.items())]
         headers: dict[str, str] = {"content-type": "application/xml"}
+        if "if-none-match" in self.headers:  # no-clobber, checked by S3 as the object appears
+            headers["if-none-match"] = self.headers["if-none-match"]
         full_b64 = None
         if self.algo is not None and self.combiner is not None:
             full_b64 = self.algo.encode(self.combiner.result(size))
@@ -192,8 +195,9 @@ class _Upload:
         try:
             head, answer = await self.transport.call(make)
         except S3Error as exc:
-            # An earlier attempt may have completed the upload and lost only the answer.
-            if exc.code == "NoSuchUpload" and attempts > 1:
+            # An earlier attempt may have completed the upload and lost only the answer (with
+            # If-None-Match, the retry then finds the key it made itself).
+            if exc.code in ("NoSuchUpload", "PreconditionFailed") and attempts > 1:
                 info = await head_object(self.transport, self.bucket, self.key)
                 if info.checksum and full_b64 and info.checksum.value == full_b64 and info.size == size:
                     self.upload_id = None

@@ -219,7 +219,7 @@ class _Tree:
                 if self.no_clobber and os.path.lexists(dest):
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
                 r = await self.client.download(source, dest, on_progress=self.on_progress)
-            elif op == "upload" and self.no_clobber and e.size <= self.client.config.multipart_threshold:
+            elif op == "upload" and self.no_clobber:
                 put = await self._put_if_absent(source, dest)
                 if put is None:
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
@@ -249,7 +249,8 @@ class _Tree:
         return await self.client.copy(source, dest, head=head)
 
     async def _put_if_absent(self, path: str, url: str) -> TransferResult | None:
-        """A single PUT with ``If-None-Match: *``: S3 itself refuses to overwrite (412), so a
+        """An upload with ``If-None-Match: *`` (on the single PUT, or on the multipart
+        upload's Complete, which is then aborted): S3 itself refuses to overwrite (412), so a
         writer racing us is never clobbered. None when the key exists."""
         try:
             return await self.client.upload(path, url, if_none_match=True, on_progress=self.on_progress)
@@ -258,8 +259,7 @@ class _Tree:
 
     async def _exists(self, url: str) -> bool:
         # A HEAD, then the write: another writer between the two is not detected. Used for
-        # copies and multipart uploads (whose conditional header belongs on
-        # CompleteMultipartUpload, which the upload path does not take).
+        # copies only (uploads carry If-None-Match; CopyObject's support for it varies).
         try:
             await self.client.head(url, checksum_mode=False)
         except NoSuchKey:

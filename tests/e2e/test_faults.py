@@ -742,6 +742,46 @@ def test_slow_ip_is_demoted_and_work_moves_off_it(fault_cluster: FaultCluster) -
     assert all(r.checksum_verified for r in results)
 
 
+def test_slow_ip_is_demoted_on_its_first_ranges_and_they_move_off_it(fault_cluster: FaultCluster) -> None:
+    """The first wave: one IP's connections crawl (256 KiB/s) from their first byte. With
+    the default table (three finished samples for the finished-request verdict) and the
+    default hedge ration (one hedge for these ranges), only the rates of the ranges still
+    running on it can demote it during this one download; every range it held is then
+    hedged onto a healthy IP at once, outside the ration.
+
+    Without that verdict its ranges would crawl to the end (20 s each) or until the one
+    rationed hedge: the bound below is a safety net, not the measure -- the asserts are on
+    the table and on what the proxies served."""
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(10 * 5 * MiB)
+    put_direct(fault_cluster, bucket, "obj", data)
+    slow = fault_cluster.ips[2]
+    fault_cluster.proxies[slow].per_connection_bps = 256 * 1024
+    # Ten ranges on ten connections: least-loaded picking gives the slow IP (never the
+    # first GET's) two or three of them at once.
+    config = CFG.replace(max_concurrency=10)
+
+    async def go() -> tuple[dict[str, Any], s3fast.TransferResult, int]:
+        async with client_for(fault_cluster, config) as c:
+            buf = bytearray()
+            result = await asyncio.wait_for(c.download(f"s3://{bucket}/obj", buf), 120)
+            assert buf == data
+            return c.ip_stats(), result, c.stats.hedges
+
+    ips, result, hedges = run(go())
+    fault_cluster.proxies[slow].per_connection_bps = None
+    assert ips[slow].state == "slow" and ips[slow].demotions == 1, ips
+    assert all(ips[ip].state == "healthy" and ips[ip].demotions == 0 for ip in fault_cluster.ips if ip != slow), ips
+    assert ips[slow].errors == 0 and ips[slow].quarantines == 0
+    assert result.checksum_verified
+    gets = [r for r in settle(fault_cluster, ips) if r.method == "GET"]
+    on_slow = [r for r in gets if r.proxy == slow]
+    assert len(on_slow) >= 2, "the slow IP should have held ranges of the first wave"
+    # Every range it held was abandoned, its bytes served by a healthy IP's hedge.
+    assert all(r.outcome in ("client_gone", "client_error") for r in on_slow), on_slow
+    assert hedges >= len(on_slow)
+
+
 def test_cancel_while_the_upload_is_being_created_leaves_no_upload(fault_cluster: FaultCluster) -> None:
     # S3 makes the upload, but its answer (the id) is held: cancelling the transfer then
     # must still learn the id and abort, or the upload stays billed with nobody to know it.

@@ -59,13 +59,42 @@ def test_request_on_a_slow_ip_is_hedged_outside_the_ration() -> None:
 
 def test_slow_ip_check_waits_min_seconds_and_needs_a_verdict() -> None:
     attempt = Attempt()
-    attempt.ip, attempt.since = "10.0.0.1", 100.0
+    attempt.ip, attempt.since, attempt.probe = "10.0.0.1", 100.0, True
     slow = HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: True)
     assert not slow.on_slow_ip(attempt, 100.4)  # a probe gets min_seconds to show it recovered
     assert slow.on_slow_ip(attempt, 100.5)
     assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: False).on_slow_ip(attempt, 200.0)
     assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10).on_slow_ip(attempt, 200.0)
     assert not slow.on_slow_ip(Attempt(), 200.0)  # not running yet
+
+
+def test_a_request_on_an_ip_demoted_after_it_started_is_hedged_at_once() -> None:
+    """The requests an IP held when it was judged slow are that slowness: waiting
+    ``min_seconds`` more, as a probe does, would only keep their slots crawling."""
+    demoted: set[str] = set()
+    policy = HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: ip in demoted)
+    held, probe = Attempt(policy.slow_ip), Attempt(policy.slow_ip)
+    held.since = probe.since = 100.0
+    held.ip = "10.0.0.1"  # got there while it was healthy (on_ip needs a running loop for since)
+    held.probe = False
+    assert not policy.on_slow_ip(held, 100.1)
+    demoted.add("10.0.0.1")
+    probe.ip = "10.0.0.1"
+    probe.probe = True  # got there after the demotion: one of its probes
+    assert policy.on_slow_ip(held, 100.1)
+    assert not policy.on_slow_ip(probe, 100.1) and policy.on_slow_ip(probe, 100.5)
+
+
+def test_attempt_knows_whether_it_went_to_an_ip_already_slow() -> None:
+    demoted = {"10.0.0.2"}
+
+    async def go() -> tuple[bool, bool]:
+        a, b = Attempt(lambda ip: ip in demoted), Attempt(lambda ip: ip in demoted)
+        a.on_ip("10.0.0.1")
+        b.on_ip("10.0.0.2")
+        return a.probe, b.probe
+
+    assert asyncio.run(go()) == (False, True)
 
 
 def test_stalled_range_is_hedged_on_another_ip(fault_cluster) -> None:

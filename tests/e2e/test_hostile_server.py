@@ -167,3 +167,68 @@ def test_upload_whose_complete_answer_is_hostile_fails_and_is_aborted(name: str)
     assert len(completes) == ONE_RETRY.max_attempts
     assert srv.requests[-1][0] == "DELETE"  # the upload was aborted, not left behind
     assert peak < 8 * MiB
+
+
+# -- how often a broken answer is tried again ---------------------------------------------------
+
+PATIENT_RETRY = s3fast.RetryConfig(backoff_base=0.001, throttle_backoff_base=0.001, backoff_cap=0.005)
+
+BROKEN_ANSWERS = {
+    "malformed-status-line": Answer(b"HTTP/1.1 two hundred OK\r\nContent-Length: 0\r\n\r\n"),
+    "not-http": Answer(b"SSH-2.0-OpenSSH_9.6\r\n\r\n"),
+    "bad-chunk-size": chunked(200, chain(b"zz\r\n", b"x" * 100)),
+    "two-content-lengths": Answer(status(200, "OK", "Content-Length: 3", "Content-Length: 4"), lambda: (b"abcd",)),
+}
+
+
+def tries(srv: HostileServer, key: str) -> int:
+    return sum(1 for _, target in srv.requests if target.startswith(f"/bucket/{key}"))
+
+
+@pytest.mark.parametrize("name", list(BROKEN_ANSWERS))
+def test_a_server_breaking_http_is_retried_only_a_few_times(name: str) -> None:
+    """A malformed answer is a protocol error: retried (on another IP when there is one) at
+    most PROTOCOL_MAX_RETRIES times, never the max_attempts (10) that a reset gets."""
+    from s3fast._retry import PROTOCOL_MAX_RETRIES
+
+    config = SMALL.replace(timeouts=TIMEOUTS, retry=PATIENT_RETRY)
+
+    async def go() -> tuple[BaseException, HostileServer, int]:
+        async with HostileServer(always(BROKEN_ANSWERS[name])) as srv:
+            async with s3fast.Client(endpoint_url=srv.endpoint_url, config=config) as client:
+                with pytest.raises(s3fast.S3FastError) as info:
+                    await client.get_bytes("s3://bucket/broken")
+                return info.value, srv, client.stats.retries
+
+    err, srv, retries = run(go())
+    cause = err if isinstance(err, s3fast.NetworkError) else err.__cause__
+    assert isinstance(cause, s3fast.NetworkError) and cause.kind == "protocol", err
+    assert tries(srv, "broken") == 1 + PROTOCOL_MAX_RETRIES
+    assert retries == PROTOCOL_MAX_RETRIES
+    assert f"after {1 + PROTOCOL_MAX_RETRIES} attempts" in str(err)
+
+
+def test_one_broken_answer_then_a_good_one_succeeds() -> None:
+    answers = iter([BROKEN_ANSWERS["malformed-status-line"], fixed(200, b"hello", 'ETag: "e"')])
+    config = SMALL.replace(timeouts=TIMEOUTS, retry=PATIENT_RETRY)
+
+    async def go() -> bytes:
+        async with HostileServer(lambda m, t: next(answers)) as srv:
+            async with s3fast.Client(endpoint_url=srv.endpoint_url, config=config) as client:
+                return await client.get_bytes("s3://bucket/once")
+
+    assert run(go()) == b"hello"
+
+
+# -- an honest but huge object -----------------------------------------------------------------
+
+HUGE = 1 << 40
+
+
+def test_get_bytes_refuses_an_object_over_memory_limit_before_allocating_it() -> None:
+    # The first GET of a download asks for the whole object: its Content-Length is the size.
+    answer = Answer(status(200, "OK", f"Content-Length: {HUGE}", 'ETag: "e"'), repeat(JUNK, FLOOD))
+    err, peak, _ = measure(always(answer), lambda c: c.get_bytes(URL))
+    assert isinstance(err, s3fast.ConfigError), err
+    assert f"the object is {HUGE} bytes" in str(err) and "memory_limit" in str(err)
+    assert peak < CONFIG.memory_limit  # no 1 TiB buffer, nor anything near the limit

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import pytest
 
 from s3fast.net._endpoints import EndpointConfig, EndpointTable, NoAddressesError, judge_goodput
+from s3fast.net._goodput import RUNNING_MIN_SECONDS, judge_running, peer_level
 
 T = TypeVar("T")
 MiB = 1 << 20
@@ -434,6 +435,132 @@ def test_last_usable_ips_being_slow_still_serve() -> None:
     assert table.stats()[IPS[1]].state == "slow"
     quarantine(table, IPS[0])
     assert table.pick() == IPS[1]  # slow beats nothing
+
+
+class Moving:
+    """A running request's byte counter, advanced by the test."""
+
+    def __init__(self) -> None:
+        self.moved_bytes = 0
+
+
+def start(table: EndpointTable, ip: str, n: int, answered: bool = True) -> list[Moving]:
+    """``n`` requests start on ``ip`` (and get their response head at once if ``answered``)."""
+    counters = [Moving() for _ in range(n)]
+    for c in counters:
+        record = table.request_started(ip, c)
+        if answered:
+            table.request_answered(record)
+    return counters
+
+
+def advance(clock: FakeClock, seconds: float, rates: dict[str, float], running: dict[str, list[Moving]]) -> None:
+    clock.advance(seconds)
+    for ip, counters in running.items():
+        for c in counters:
+            c.moved_bytes += int(rates[ip] * seconds)
+
+
+def test_an_ip_crawling_from_its_first_bytes_is_demoted_before_anything_finishes() -> None:
+    """The first wave: every IP holds three ranges, none has finished, so there is no
+    goodput sample anywhere; the IP whose requests crawl is demoted on their rates."""
+    table, clock = make_table()
+    slow = IPS[1]
+    rates = {ip: (1 if ip == slow else 40) * MiB for ip in IPS}
+    running = {ip: start(table, ip, 3) for ip in IPS}
+    advance(clock, RUNNING_MIN_SECONDS * 0.9, rates, running)
+    assert table.state(slow) == "healthy"  # too young to judge: round trip, first byte
+    advance(clock, RUNNING_MIN_SECONDS * 0.2, rates, running)
+    assert table.state(slow) == "slow"
+    stats = table.stats()
+    assert stats[slow].demotions == 1 and stats[slow].samples == 0
+    assert all(stats[ip].state == "healthy" for ip in IPS if ip != slow)
+    assert slow not in {table.pick() for _ in range(12)}
+
+
+def test_finished_peers_are_a_reference_for_running_requests() -> None:
+    table, clock = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS if ip != IPS[0]}, rounds=2)
+    running = {IPS[0]: start(table, IPS[0], 2)}
+    advance(clock, 1.0, {IPS[0]: 1 * MiB}, running)
+    assert table.state(IPS[0]) == "slow"
+
+
+def test_one_crawling_request_beside_a_moving_one_does_not_demote() -> None:
+    table, clock = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    crawling, moving = start(table, IPS[0], 2)
+    clock.advance(1.0)
+    crawling.moved_bytes = 64 * 1024  # one stalled connection: a straggler, for hedging
+    moving.moved_bytes = 30 * MiB
+    assert table.state(IPS[0]) == "healthy"
+    # ... and one crawling request alone is no verdict either.
+    lone, lone_clock = make_table()
+    feed(lone, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    (only,) = start(lone, IPS[0], 1)
+    lone_clock.advance(1.0)
+    only.moved_bytes = 1024
+    assert lone.state(IPS[0]) == "healthy"
+
+
+def test_a_somewhat_slower_or_uniformly_slow_ip_is_kept_on_running_rates() -> None:
+    table, clock = make_table()
+    rates = {ip: (8 if ip == IPS[2] else 40) * MiB for ip in IPS}  # a fifth: spread, not a crawl
+    running = {ip: start(table, ip, 3) for ip in IPS}
+    advance(clock, 2.0, rates, running)
+    assert all(s.state == "healthy" for s in table.stats().values())
+    uniform, uclock = make_table()
+    urunning = {ip: start(uniform, ip, 3) for ip in IPS}
+    advance(uclock, 2.0, {ip: 64 * 1024 for ip in IPS}, urunning)
+    assert all(uniform.state(ip) == "healthy" for ip in IPS)
+
+
+def test_waiting_for_the_answer_is_not_crawling() -> None:
+    """A server slow to start its answers (busy, or answering one request after another)
+    is not a slow path: the wait for the response head is no part of the rate."""
+    table, clock = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    waiting = [Moving() for _ in range(3)]
+    records = [table.request_started(IPS[0], c) for c in waiting]
+    clock.advance(2.0)  # two seconds to the first byte...
+    assert table.state(IPS[0]) == "healthy"
+    for r in records:
+        table.request_answered(r)
+    advance(clock, 0.5, {IPS[0]: 40 * MiB}, {IPS[0]: waiting})  # ... then full speed
+    assert table.state(IPS[0]) == "healthy"
+
+
+def test_ended_requests_are_no_longer_judged() -> None:
+    table, clock = make_table()
+    feed(table, {ip: 40 * MiB for ip in IPS[1:]}, rounds=3)
+    records = [table.request_started(IPS[0], Moving()) for _ in range(3)]
+    for r in records:
+        table.request_ended(r)
+    table.request_ended(None)  # an untracked request ends harmlessly
+    clock.advance(2.0)
+    assert table.state(IPS[0]) == "healthy"
+
+
+def test_running_requests_of_a_slow_ip_do_not_demote_it_twice() -> None:
+    table, clock = make_table()
+    rates = {ip: (1 if ip == IPS[3] else 40) * MiB for ip in IPS}
+    running = {ip: start(table, ip, 2) for ip in IPS}
+    advance(clock, 0.5, rates, running)
+    assert table.state(IPS[3]) == "slow"
+    advance(clock, 5.0, rates, running)
+    table.pick()
+    assert table.stats()[IPS[3]].demotions == 1
+
+
+def test_judge_running_is_a_pure_decision() -> None:
+    assert judge_running([1.0, 2.0], [100.0, 100.0, None])
+    assert not judge_running([1.0], [100.0, 100.0])  # one request is a straggler
+    assert not judge_running([1.0, 50.0], [100.0, 100.0])  # the fastest request decides
+    assert not judge_running([1.0, 2.0], [None, None])  # nobody to compare with
+    assert not judge_running([11.0, 11.0], [100.0], slow_ratio=0.1)  # above the ratio
+    assert judge_running([9.0, 9.0], [100.0], slow_ratio=0.1)
+    assert peer_level([], [5.0]) is None  # one measure is no level
+    assert peer_level([1.0], [5.0, 9.0]) == 5.0
 
 
 # --------------------------------------------------------------- TTL and DNS

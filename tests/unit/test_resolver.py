@@ -211,3 +211,69 @@ def test_parsed_option_feeds_static_resolver() -> None:
     mapping = parse_resolve_option(["s3.example:443:127.0.0.2,[::1]"])
     resolver = StaticResolver(mapping)
     assert run(lambda: resolver.resolve("s3.example", 443)) == ["127.0.0.2", "::1"]
+
+
+# ------------------------------------------------- a name that does not exist is final
+
+
+@pytest.mark.parametrize(("code", "permanent"), [
+    (socket.EAI_NONAME, True),  # NXDOMAIN: the name does not exist
+    (socket.EAI_AGAIN, False),  # no answer from the DNS server: try again
+    (socket.EAI_FAIL, False),
+])
+def test_system_resolver_says_whether_the_failure_is_final(code: int, permanent: bool) -> None:
+    async def fake(*args: Any, **kwargs: Any) -> list[tuple[Any, ...]]:
+        raise socket.gaierror(code, "resolver says no")
+
+    with pytest.raises(ResolveError) as info:
+        run_with_getaddrinfo(fake, lambda: SystemResolver().resolve("s3.example", 443))
+    assert info.value.permanent is permanent
+
+
+def test_a_host_without_a_resolve_entry_is_final() -> None:
+    with pytest.raises(ResolveError) as info:
+        run(lambda: StaticResolver({"a.example": ["127.0.0.2"]}).resolve("b.example", 443))
+    assert info.value.permanent
+
+
+class Failing:
+    """Answers every lookup with the failure the system resolver reports for ``permanent``."""
+
+    def __init__(self, permanent: bool) -> None:
+        self.permanent = permanent
+        self.calls = 0
+
+    async def resolve(self, host: str, port: int) -> list[str]:
+        self.calls += 1
+        detail = "Name or service not known" if self.permanent else "Temporary failure in name resolution"
+        raise ResolveError(host, port, detail, permanent=self.permanent)
+
+
+def lookup_through_client(resolver: Failing) -> tuple[BaseException, int]:
+    import s3fast
+
+    quick = s3fast.TransferConfig(retry=s3fast.RetryConfig(backoff_base=0.001, backoff_cap=0.002))
+
+    async def go() -> tuple[BaseException, int]:
+        async with s3fast.Client(endpoint_url="http://s3.nxdomain.test:9000", resolver=resolver, config=quick,
+                                 aws_access_key_id="k", aws_secret_access_key="s") as client:
+            with pytest.raises(s3fast.S3FastError) as info:
+                await client.head("s3://bucket/key")
+            return info.value, client.stats.retries
+
+    return s3fast.run(go())
+
+
+def test_nxdomain_fails_at_once_with_one_clear_line() -> None:
+    resolver = Failing(permanent=True)
+    err, retries = lookup_through_client(resolver)
+    assert resolver.calls == 1 and retries == 0
+    assert isinstance(err, ConnectionError) and getattr(err, "kind", None) == "resolve"
+    assert str(err) == "cannot resolve s3.nxdomain.test:9000: Name or service not known"
+
+
+def test_a_temporary_dns_failure_is_still_retried() -> None:
+    resolver = Failing(permanent=False)
+    err, retries = lookup_through_client(resolver)
+    assert resolver.calls > 1 and retries == resolver.calls - 1
+    assert "Temporary failure" in str(err)

@@ -18,6 +18,7 @@ from s3fast._retry import (
     RetryState,
     backoff_delay,
     classify_exception,
+    classify_network,
     classify_response,
     clock_skew_from_date,
     decide_retry,
@@ -264,6 +265,26 @@ def test_clock_skew_and_integrity_retry_once(kind: ErrorKind) -> None:
     assert state.on_failure(ErrorKind.CONNECTION).retry  # other kinds unaffected
     second = state.on_failure(kind)
     assert not second.retry and "persisted" in second.reason
+
+
+def test_protocol_errors_are_retried_a_bounded_few_times() -> None:
+    from s3fast._retry import PROTOCOL_MAX_RETRIES
+
+    state = RetryState(RetryBudget(), random.Random(9))
+    for _ in range(PROTOCOL_MAX_RETRIES):
+        assert state.on_failure(ErrorKind.PROTOCOL).retry
+    last = state.on_failure(ErrorKind.PROTOCOL)
+    assert not last.retry and "protocol persisted" in last.reason
+    assert PROTOCOL_MAX_RETRIES < RetryConfig().max_attempts - 1  # fewer than a reset gets
+
+
+@pytest.mark.parametrize(("kind", "expected"), [
+    ("timeout", ErrorKind.TIMEOUT), ("protocol", ErrorKind.PROTOCOL), ("resolve", ErrorKind.FATAL),
+    ("tls", ErrorKind.FATAL), ("connect", ErrorKind.CONNECTION), ("reset", ErrorKind.CONNECTION),
+    ("short-read", ErrorKind.CONNECTION),
+])
+def test_classify_network(kind: str, expected: ErrorKind) -> None:
+    assert classify_network(kind) is expected
 
 
 def test_clock_skew_retries_immediately() -> None:
