@@ -10,7 +10,7 @@ thread; compiled, it is three C calls with the in-between ones typed C.
 This one source is both cores. Run as is, it is the pure twin (``s3fast._py._sched``).
 Compiled by Cython with the augmenting ``s3fast/_native/_sched.pxd`` (typed fields, C-level
 helpers), it is ``s3fast._native._sched``: the same code, so the two cannot drift; the
-differential test (``tests/test_sched_parity.py``) drives both with the same operations.
+differential test (``tests/unit/test_sched_parity.py``) drives both with the same operations.
 Only the pieces that run per request live here; the rest of the limiter (the awaiting
 ``acquire``) and of the meter (closing a window into a ``Sample``) are Python subclasses in
 ``s3fast/tuning``.
