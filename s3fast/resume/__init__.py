@@ -1,0 +1,1 @@
+"""Durable transfers: journals that let an interrupted transfer continue where it stopped."""
