@@ -244,3 +244,41 @@ def test_corrupt_journal_plan_starts_over(fault_cluster, tmp_path: Path) -> None
     assert json.loads(out)["resumed"] is False
     s3 = fault_cluster.moto.boto3_client()
     assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == src.read_bytes()
+
+
+def _resume_cmd(cluster: Any, state: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "s3fast.cli", "resume", *args, "--state-dir", str(state),
+            "--resolve", f"{cluster.host}:{','.join(cluster.ips)}"]
+
+
+def test_resume_ls_and_clean_report_and_remove_stale_journals(fault_cluster, tmp_path: Path) -> None:
+    bucket, src, state, _ = _interrupted(fault_cluster, tmp_path)
+    code, out, err = _run(fault_cluster, _resume_cmd(fault_cluster, state, "ls", "--json"))
+    assert code == 0, err
+    (entry,) = [json.loads(line) for line in out.splitlines()]
+    assert entry["stale"] is None and entry["kind"] == "upload" and entry["key"] == "big.bin"
+    assert entry["source"] == os.path.realpath(src) and entry["parts"] >= 2
+
+    # Nothing stale: clean leaves the journal and its upload alone.
+    code, out, err = _run(fault_cluster, _resume_cmd(fault_cluster, state, "clean"))
+    assert code == 0 and out == b"", err
+    assert len(_journals(state)) == 1 and len(fault_cluster.list_multipart_uploads(bucket)) == 1
+
+    src.unlink()
+    code, out, err = _run(fault_cluster, _resume_cmd(fault_cluster, state, "ls"))
+    assert code == 0, err
+    assert b"stale: source file gone" in out
+    code, out, err = _run(fault_cluster, _resume_cmd(fault_cluster, state, "clean"))
+    assert code == 0, err
+    assert b"removed upload journal" in out and b"(source file gone)" in out
+    assert _journals(state) == []
+    assert fault_cluster.list_multipart_uploads(bucket) == []  # its upload aborted too
+
+
+def test_resume_ls_reports_an_upload_gone_from_s3(fault_cluster, tmp_path: Path) -> None:
+    bucket, _, state, _ = _interrupted(fault_cluster, tmp_path)
+    (up,) = fault_cluster.list_multipart_uploads(bucket)
+    fault_cluster.moto.boto3_client().abort_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=up["UploadId"])
+    code, out, err = _run(fault_cluster, _resume_cmd(fault_cluster, state, "ls"))
+    assert code == 0, err
+    assert b"stale: upload gone from S3" in out
