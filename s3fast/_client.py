@@ -306,6 +306,8 @@ class Client:
     def _events(self, subscribers: Iterable[Subscriber], on_part: Callable[[PartEvent], None] | None,
                 on_progress: Callable[[int], None] | None) -> Emitter | None:
         """One transfer's emitter (None when nobody listens: the transfer builds no events)."""
+        if not subscribers and on_part is None and on_progress is None and not self._subscribers:
+            return None  # the small-object path: no list, no adapters
         return emitter([*self._subscribers, *subscribers, part_adapter(on_part), progress_adapter(on_progress)])
 
     async def _bounded(self, coro: Any, what: str) -> TransferResult:
