@@ -288,3 +288,37 @@ def test_resume_ls_reports_an_upload_gone_from_s3(fault_cluster, tmp_path: Path)
     code, out, err = _run(fault_cluster, _resume_cmd(fault_cluster, state, "ls"))
     assert code == 0, err
     assert b"stale: upload gone from S3" in out
+
+
+def test_killed_tree_copy_resumes_without_resending_finished_objects(fault_cluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    files = {f"f{i}.bin": os.urandom(256 * 1024 + i) for i in range(6)}
+    files["big.bin"] = os.urandom(12 * MiB)  # multipart: resumed through its own journal
+    for name, data in files.items():
+        (tree / name).write_bytes(data)
+    state = tmp_path / "state"
+    cmd = [sys.executable, "-m", "s3fast.cli", "cp", "-r", str(tree), f"s3://{bucket}/t/", "--part-size", "5MiB",
+           "--concurrency", "1", "--progress", "off", "--resumable", "--state-dir", str(state),
+           "--resolve", f"{fault_cluster.host}:{','.join(fault_cluster.ips)}"]
+    # Whatever order the files go in, the first one held is where the run dies.
+    code, err = _kill_at(fault_cluster, Rule(hold(120), method="PUT", path=r"/t/f3\.bin|partNumber=2&"), cmd)
+    assert code == -signal.SIGKILL, err
+    (tree_journal,) = [p for p in _journals(state) if b'"t":"tree"' in p.read_bytes()]
+    recorded = [json.loads(line.split(b" ", 1)[1])["path"] for line in tree_journal.read_bytes().splitlines()[1:]]
+    assert recorded, "at least the object sent before the held one is recorded"
+
+    for proxy in fault_cluster.proxies.values():
+        proxy.reset_stats()
+    code, out, err = _run(fault_cluster, cmd)
+    assert code == 0, err
+    resent = {r.target.split("?")[0].rsplit("/", 1)[-1] for r in fault_cluster.requests if r.method == "PUT"}
+    finished = {os.path.basename(p) for p in recorded}
+    assert not (resent & finished), f"finished objects sent again: {resent & finished}"
+    assert f"{len(finished)} skipped" in out.decode()
+    s3 = fault_cluster.moto.boto3_client()
+    for name, data in files.items():
+        assert s3.get_object(Bucket=bucket, Key=f"t/{name}")["Body"].read() == data
+    assert fault_cluster.list_multipart_uploads(bucket) == []
+    assert _journals(state) == []

@@ -78,9 +78,13 @@ def read_entries(base: Path, now: float) -> list[Entry]:
         except OSError:
             continue  # removed meanwhile
         records, _ = decode(raw)
-        plan = records[0] if records and records[0].get("t") == "plan" else {}
-        stale = local_verdict(kind, plan, _stat(plan.get("source"))) if kind == "upload" else \
-            (None if plan or records else "unreadable")
+        head = records[0] if records else {}
+        plan = head if head.get("t") in ("plan", "tree") else {}
+        if plan.get("t") == "tree":
+            stale = None if os.path.isdir(str(plan.get("source"))) else "source directory gone"
+        else:
+            stale = local_verdict(kind, plan, _stat(plan.get("source"))) if kind == "upload" else \
+                (None if records else "unreadable")
         entries.append(Entry(path, kind, plan or (records[0] if records else {}), max(len(records) - 1, 0), age, stale))
     return entries
 
@@ -107,13 +111,13 @@ async def _main(args: argparse.Namespace) -> int:
     entries = read_entries(base, time.time())
     # Uploads are checked against S3 and aborted through it: the same endpoint options as the
     # transfer that left the journal.
-    client = make_client(args) if any(e.kind == "upload" and e.plan for e in entries) else None
+    client = make_client(args) if any(e.kind == "upload" and e.plan.get("t") == "plan" for e in entries) else None
     checked: list[Entry] = []
     failed = False
     if client is not None:
         async with client:
             for e in entries:
-                if e.kind == "upload" and e.stale is None:
+                if e.kind == "upload" and e.stale is None and e.plan.get("t") == "plan":
                     try:
                         if await _upload_gone(client, e.plan):
                             e = Entry(e.path, e.kind, e.plan, e.parts, e.age_s, "upload gone from S3")
@@ -156,7 +160,7 @@ async def _clean(client: Any, entries: list[Entry]) -> bool:
 
 def _describe(e: Entry) -> str:
     plan = e.plan
-    dest = f"s3://{plan.get('bucket')}/{plan.get('key')}"
+    dest = plan.get("destination") if plan.get("t") == "tree" else f"s3://{plan.get('bucket')}/{plan.get('key')}"
     source = plan.get("source")
     return f"{source} -> {dest}" if e.kind == "upload" else f"{dest} -> {plan.get('destination', '?')}"
 
@@ -164,7 +168,8 @@ def _describe(e: Entry) -> str:
 def _print(entries: list[Entry], as_json: bool) -> None:
     for e in entries:
         if as_json:
-            sys.stdout.write(json.dumps({"journal": str(e.path), "kind": e.kind, "bucket": e.plan.get("bucket"),
+            sys.stdout.write(json.dumps({"journal": str(e.path), "kind": "tree-upload" if e.plan.get("t") == "tree"
+                                         else e.kind, "bucket": e.plan.get("bucket"),
                                          "key": e.plan.get("key"), "source": e.plan.get("source"),
                                          "upload_id": e.plan.get("upload_id"), "parts": e.parts,
                                          "age_seconds": round(e.age_s), "stale": e.stale}) + "\n")
