@@ -322,3 +322,15 @@ def test_killed_tree_copy_resumes_without_resending_finished_objects(fault_clust
         assert s3.get_object(Bucket=bucket, Key=f"t/{name}")["Body"].read() == data
     assert fault_cluster.list_multipart_uploads(bucket) == []
     assert _journals(state) == []
+
+
+def test_interrupt_before_the_resumed_upload_starts_keeps_the_journal(fault_cluster, tmp_path: Path) -> None:
+    """Interrupted while asking S3 which parts it holds: the journal is not lost."""
+    bucket, src, state, cmd = _interrupted(fault_cluster, tmp_path)
+    code, err = _kill_at(fault_cluster, Rule(hold(120), method="GET", path=r"uploadId="), cmd, signal.SIGINT)
+    assert code == 130, err
+    assert len(_journals(state)) == 1 and len(fault_cluster.list_multipart_uploads(bucket)) == 1
+    code, out, err = _run(fault_cluster, cmd)
+    assert code == 0, err
+    assert json.loads(out)["resumed"] is True
+    _check_object(fault_cluster, bucket, "big.bin", src.read_bytes())

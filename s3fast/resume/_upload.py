@@ -154,8 +154,10 @@ async def upload_resumable(ctx: TransferContext, source: Any, bucket: str, key: 
             up = _upload._Upload(ctx, bucket, key, headers=headers, events=emitter)
             up.keep = keep_on
             result = await _send(up, src, plan.parts, resume)
-        except BaseException:
-            if up is not None and up.kept:
+        except BaseException as exc:
+            # Kept: an upload the run left for the next one, or, when the run failed before
+            # starting its upload (ListParts cut short, a cancel), the journal it found.
+            if (up.kept if up is not None else bool(replay.records) and keep_on(exc)):
                 _flush(log)
             else:
                 log.discard()
