@@ -64,11 +64,13 @@ def _acked_bytes(records: list[Any]) -> int:
 
 
 def _sent_bytes(records: list[Any]) -> int:
-    """Payload of the distinct parts (or objects) PUT: a retried or hedged duplicate of one
-    part (a loaded machine makes some) is one part re-sent, not two."""
+    """Payload of the distinct parts (or objects) PUT and stored: a retried or hedged
+    duplicate of one part (a loaded machine makes some) is one part re-sent, not two, and
+    the request the first run's kill left held at the proxy (its record may land after the
+    reset) is not this run's."""
     per_target: dict[str, int] = {}
     for r in records:
-        if r.method == "PUT":
+        if r.method == "PUT" and r.status == 200:
             per_target[r.target] = max(per_target.get(r.target, 0), r.bytes_up)
     return sum(per_target.values())
 
