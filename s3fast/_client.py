@@ -4,14 +4,18 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
+import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from pathlib import Path
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from . import _impl
 from ._config import TransferConfig
 from ._errors import ConfigError, RequestTimeout, S3Error
+from ._events import BytesMoved, Emitter, Notice, Subscriber, TransferFailed, TransferFinished, TunerUpdate, \
+    emitter, part_adapter, progress_adapter
 from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
@@ -19,6 +23,7 @@ from ._transport import Request, Transport
 from ._url import check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .config import EndpointConfig
+from .resume._log import state_dir as default_state_dir
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
@@ -30,6 +35,8 @@ from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Goal, Tuner, default_target_gbps, memory_cap_concurrency
 
 DEFAULT_REGION = "us-east-1"
+
+logger = logging.getLogger("s3fast.resume")
 
 
 def _with_endpoint(config: TransferConfig, endpoint_config: EndpointConfig | None) -> TransferConfig:
@@ -63,7 +70,13 @@ class Client:
         resolve: ``{"host": ["ip", ...]}`` pins a host to IPs (curl's --resolve).
         resolver: a custom :class:`~s3fast.net.Resolver` (default: the system resolver).
         config: a :class:`TransferConfig`.
-        on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window.
+        on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window
+            (an adapter: it is a subscriber of :class:`~s3fast.events.TunerUpdate` events).
+        subscribers: callables given every event (:mod:`s3fast.events`) of every transfer of
+            this client and every tuner update; an exception from one is logged and that
+            subscriber dropped (it never fails a transfer). Default: none.
+        state_dir: where resumable transfers keep their journals (default ``S3FAST_STATE_DIR``,
+            else ``$XDG_STATE_HOME/s3fast``, else ``~/.local/state/s3fast``).
         endpoint_config: the per-host IP table's settings; the same as
             ``config.expert.endpoint`` (:class:`~s3fast.config.EndpointConfig`), which is
             where they live: giving both, different, is a ConfigError.
@@ -87,8 +100,13 @@ class Client:
         config: TransferConfig | None = None,
         on_tuner_update: Callable[[Any], None] | None = None,
         endpoint_config: EndpointConfig | None = None,
+        subscribers: Iterable[Subscriber] = (),
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = _with_endpoint(config or TransferConfig(), endpoint_config)
+        #: client-wide subscribers: every transfer's events and the tuner's updates
+        self._subscribers: tuple[Subscriber, ...] = tuple(subscribers)
+        self.state_dir = os.fspath(state_dir) if state_dir is not None else None
         self.credentials = CredentialSource(
             profile=profile, access_key=aws_access_key_id, secret_key=aws_secret_access_key,
             token=aws_session_token, anonymous=anonymous,
@@ -112,7 +130,9 @@ class Client:
         target = cfg.target_gbps or default_target_gbps()
         # What the memory limit allows: each request in flight may hold one part buffer.
         cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)
-        self.tuner = Tuner(cfg.expert.tuner, memory_cap_concurrency=cap, on_update=on_tuner_update,
+        tuner_events = emitter([*self._subscribers, _snapshot_adapter(on_tuner_update)])
+        self.tuner = Tuner(cfg.expert.tuner, memory_cap_concurrency=cap,
+                           on_update=None if tuner_events is None else _tuner_update(tuner_events),
                            goal=Goal(target_gbps=target, max_gbps=cfg.max_gbps))
         self.meter = self.tuner.meter
         self.limiter = self.tuner.limiter
@@ -195,20 +215,33 @@ class Client:
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         if_none_match: bool = False,
+        subscribers: Iterable[Subscriber] = (),
+        resumable: bool = False,
     ) -> TransferResult:
         """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes).
 
         ``if_none_match``: S3 refuses to overwrite an existing key (412, PreconditionFailed), so
         a writer racing this one is never clobbered (a single PUT carries it; a multipart upload
         carries it on CompleteMultipartUpload and is aborted when refused).
+        ``subscribers``: callables given this transfer's events (:mod:`s3fast.events`).
+        ``on_progress(n)`` / ``on_part(event)``: the same, for :class:`~s3fast.events.BytesMoved`
+        and :class:`~s3fast.events.PartDone` only. An exception from any of them is logged and
+        that subscriber dropped: it never fails the transfer.
+        ``resumable``: ``source`` must be a file path; a multipart upload keeps a journal in
+        the state directory, a failure or cancel keeps the upload, and the same call again
+        continues it (skipping the parts S3 holds). Why a run starts over instead (a changed
+        file, an upload no longer in S3) reaches subscribers as a :class:`~s3fast.events.Notice`.
         """
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
         if if_none_match:
             headers["if-none-match"] = "*"
         self._start_tuner()
-        coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
-                              on_progress=on_progress)
+        events = self._events(subscribers, on_part, on_progress)
+        if resumable:
+            coro = self._upload_resumable(source, dst.bucket, dst.key, headers, events)
+        else:
+            coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, events=events)
         if self.config.timeouts.deadline is None:
             return await coro
         return await self._bounded(coro, f"upload to {url}")
@@ -221,19 +254,61 @@ class Client:
         version_id: str | None = None,
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        subscribers: Iterable[Subscriber] = (),
     ) -> TransferResult:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file.
+
+        ``subscribers``, ``on_part``, ``on_progress``: as for :meth:`upload`.
 
         A path naming a device, a FIFO or an inherited descriptor (/dev/null, a named pipe,
         /dev/stdout, /dev/fd/N) is written in place and in order, as a binary file is.
         """
         src = parse_s3_url(url)
         self._start_tuner()
-        coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
-                                  on_progress=on_progress)
+        events = self._events(subscribers, on_part, on_progress)
+        if events is None:
+            coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id)
+        else:
+            coro = _reported(events, "download", src.bucket, src.key, _download.download(
+                self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=events.emit,
+                on_progress=lambda n: events.emit(BytesMoved(n))))
         if self.config.timeouts.deadline is None:
             return await coro  # no wrapper coroutine per object when there is no deadline
         return await self._bounded(coro, f"download of {url}")
+
+    async def upload_parts(self, url: str, upload_id: str) -> dict[int, Any]:
+        """The parts S3 holds for the multipart upload ``upload_id`` of ``s3://bucket/key``
+        (ListParts, every page): part number -> :class:`~s3fast.resume._plan.ListedPart`.
+        :class:`S3Error` ``NoSuchUpload`` when S3 no longer knows the upload."""
+        from .transfer._multipart import list_parts
+
+        u = parse_s3_url(url)
+        algo = self.config.checksum
+        return dict(await list_parts(self._transport, u.bucket, u.key, upload_id,
+                                     checksum_field=None if algo == "none" else f"Checksum{algo.upper()}"))
+
+    def state_path(self) -> Path:
+        """The state directory (journals of resumable transfers)."""
+        return Path(self.state_dir) if self.state_dir is not None else default_state_dir()
+
+    async def _upload_resumable(self, source: Any, bucket: str, key: str, headers: dict[str, str],
+                                events: Emitter | None) -> TransferResult:
+        from .resume._upload import upload_resumable
+
+        def notify(message: str) -> None:
+            logger.info("s3://%s/%s: %s", bucket, key, message)
+            if events is not None:
+                events.emit(Notice("upload", bucket, key, message))
+
+        return await upload_resumable(self._ctx, source, bucket, key, headers=headers, events=events,
+                                      base=self.state_path(), notify=notify)
+
+    def _events(self, subscribers: Iterable[Subscriber], on_part: Callable[[PartEvent], None] | None,
+                on_progress: Callable[[int], None] | None) -> Emitter | None:
+        """One transfer's emitter (None when nobody listens: the transfer builds no events)."""
+        if not subscribers and on_part is None and on_progress is None and not self._subscribers:
+            return None  # the small-object path: no list, no adapters
+        return emitter([*self._subscribers, *subscribers, part_adapter(on_part), progress_adapter(on_progress)])
 
     async def _bounded(self, coro: Any, what: str) -> TransferResult:
         """Apply ``timeouts.deadline`` to a whole transfer (cancellation cleans up as usual:
@@ -426,3 +501,33 @@ class Client:
 
         self._start_tuner()
         return tree.move_tree(self, src, dst, **kwargs)
+
+
+def _snapshot_adapter(on_update: Callable[[Any], None] | None) -> Subscriber | None:
+    """``on_tuner_update(snapshot)`` as a subscriber of :class:`TunerUpdate` events."""
+    if on_update is None:
+        return None
+
+    def subscriber(event: Any) -> None:
+        if type(event) is TunerUpdate:
+            on_update(event.snapshot)
+
+    return subscriber
+
+
+def _tuner_update(events: Emitter) -> Callable[[Any], None]:
+    def on_update(snapshot: Any) -> None:
+        events.emit(TunerUpdate(snapshot))
+
+    return on_update
+
+
+async def _reported(events: Emitter, operation: str, bucket: str, key: str, coro: Any) -> TransferResult:
+    """Await a transfer, telling ``events`` how it ended."""
+    try:
+        result: TransferResult = await coro
+    except BaseException as exc:
+        events.emit(TransferFailed(operation, bucket, key, exc))
+        raise
+    events.emit(TransferFinished(result))
+    return result

@@ -21,12 +21,14 @@ from typing import Any, cast
 
 from .. import _impl
 from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printable
+from .._events import Notice, TransferFailed
 from .._units import format_size
 from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
 from . import _tree
 from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
-from ._options import add_common_options, add_dask_options, add_transfer_options, make_client, transfer_config
+from ._options import (add_common_options, add_dask_options, add_resume_options, add_transfer_options,
+                       make_client, transfer_config)
 from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 
@@ -45,6 +47,7 @@ def register(sub: Any) -> None:
     add_common_options(cp)
     add_transfer_options(cp)
     add_dask_options(cp)
+    add_resume_options(cp)
     cp.set_defaults(handler=main)
 
 
@@ -122,10 +125,17 @@ def main(args: argparse.Namespace) -> int:
 
         return _dask.main(args)
     if _tree.wants_tree(args):
+        if args.resumable and (is_s3_url(args.src) or not is_s3_url(args.dst) or getattr(args, "workers", 1) > 1 or args.dryrun):
+            return error("--resumable with -r uploads a local directory to S3 in one process "
+                         "(no S3 source, no --workers, no --dryrun)", EXIT_USAGE)
         return _tree.main(args)
     try:
         p = plan(args.src, args.dst)
         _check_local(p)
+        if args.resumable and not p.upload:
+            raise ConfigError("--resumable is for uploads for now (cp FILE s3://bucket/key)")
+        if args.resumable and p.src == "-":
+            raise ConfigError("--resumable needs a file to upload, not stdin: a stream cannot be read again")
         config = transfer_config(args)
     except ConfigError as exc:
         return error(str(exc), EXIT_USAGE)
@@ -137,6 +147,35 @@ def main(args: argparse.Namespace) -> int:
         return error(f"no such key: {p.url}", EXIT_FAILED)
     except AccessDenied as exc:
         return error(f"access denied: {exc}", EXIT_FAILED)
+
+
+async def _resumable_upload(client: Any, source: str, dst: str, args: argparse.Namespace,
+                            progress: Progress) -> Any:
+    """An upload that a failure or interrupt leaves resumable: the reasons a run starts over
+    are printed, and a kept upload is named with how to continue it."""
+    kept: list[bool] = []
+
+    def on_event(event: object) -> None:
+        if type(event) is Notice:
+            _write_line(f"s3fast: {event.message}")
+        elif type(event) is TransferFailed:
+            kept.append(event.resumable)
+
+    try:
+        return await client.upload(source, dst, content_type=args.content_type, resumable=True,
+                                   subscribers=[*progress.subscribers(), on_event])
+    except BaseException:
+        if kept and kept[0]:
+            _write_line("s3fast: the upload is kept; run the same command again to resume it")
+        raise
+
+
+def _write_line(text: str) -> None:
+    try:
+        sys.stderr.write(printable(text, 2048) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed
 
 
 async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
@@ -154,13 +193,17 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
             if upload:
                 # stdin's raw file: a read abandoned on Ctrl-C then holds no buffer lock at exit.
                 source: Any = cast(io.BufferedReader, sys.stdin.buffer).raw if src == "-" else src
-                result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
+                if args.resumable:
+                    result = await _resumable_upload(client, source, dst, args, progress)
+                else:
+                    result = await client.upload(source, dst, content_type=args.content_type,
+                                                 subscribers=progress.subscribers())
             else:
                 if data_on_stdout:
-                    result = await client.download(src, sys.stdout.buffer, on_progress=progress.add)
+                    result = await client.download(src, sys.stdout.buffer, subscribers=progress.subscribers())
                     sys.stdout.buffer.flush()
                 else:
-                    result = await client.download(src, dst, on_progress=progress.add)
+                    result = await client.download(src, dst, subscribers=progress.subscribers())
             ok = True
         finally:
             await progress.stop(ok)
@@ -185,6 +228,9 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
             "hedges": stats.hedges,
             "throttled": stats.throttled,
             "etag": result.etag,
+            "bytes_sent": result.bytes if result.bytes_sent is None else result.bytes_sent,
+            "parts_skipped": result.parts_skipped,
+            "resumed": result.resumed,
             "checksum": {"algorithm": result.checksum.algorithm, "value": result.checksum.value,
                          "verified": result.checksum_verified} if result.checksum else None,
             "per_ip": {ip: {"requests": st.requests, "bytes": st.bytes, "errors": st.errors,

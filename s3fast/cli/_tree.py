@@ -153,7 +153,9 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
         return
     hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes,
              "follow_symlinks": args.follow_symlinks, "governor": progress.governor}
-    workers = args.workers or default_workers(available_cpus())
+    # A resumable tree keeps one journal in one process (--workers with it is refused earlier).
+    resumable = bool(getattr(args, "resumable", False))
+    workers = args.workers or (1 if resumable else default_workers(available_cpus()))
     if workers > 1:
         # --workers N is obeyed; the default shards only a tree larger than one window.
         hooks.update(workers=workers, client_kwargs=client_kwargs(args),
@@ -175,6 +177,8 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
         async for r in client.move_tree(args.src, args.dst, **kw):
             yield r
     else:
+        if resumable:
+            kw["resumable"] = True
         async for r in client.copy_tree(args.src, args.dst, no_clobber=args.no_clobber, **kw):
             yield r
 

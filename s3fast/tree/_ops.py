@@ -36,6 +36,7 @@ from ._prefixes import PrefixGovernor, prefix_of
 from ._paths import Unsafe, is_dir_marker, local_path
 
 if TYPE_CHECKING:
+    from ..resume._tree import TreeJournal
     from .._client import Client
 
 T = TypeVar("T")
@@ -185,6 +186,8 @@ class _Tree:
         self.operation = "copy" if src.is_s3 and dst.is_s3 else "upload" if dst.is_s3 else "download"
         # The prefix S3 throttles: where the writes go, or where a download reads from.
         self.prefix_base = dst.base if dst.is_s3 else src.base
+        #: resumable uploads: the files an interrupted run finished (s3fast.resume._tree)
+        self.resume: TreeJournal | None = None
 
     def prefix_key(self, item: Entry | SyncItem) -> str:
         if isinstance(item, Entry):
@@ -226,6 +229,12 @@ class _Tree:
                 r = put
             elif self.no_clobber and await self._exists(dest):
                 return TreeResult(op, source, dest, 0, "skipped", "exists")
+            elif op == "upload" and self.resume is not None:
+                stamp = self.resume.stamp(source)
+                if self.resume.finished(source, stamp):
+                    return TreeResult(op, source, dest, 0, "skipped", "done in the interrupted run")
+                r = await self.client.upload(source, dest, on_progress=self.on_progress, resumable=True)
+                self.resume.record(source, stamp)
             elif op == "upload":
                 r = await self.client.upload(source, dest, on_progress=self.on_progress)
             else:
@@ -345,8 +354,11 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
                     on_progress: Callable[[int], None] | None = None,
                     workers: int = 1, client_kwargs: dict[str, Any] | None = None, shard_above: int = 0,
                     on_workers: Callable[[int], None] | None = None,
-                    governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
+                    governor: PrefixGovernor | None = None, resumable: bool = False) -> AsyncIterator[TreeResult]:
     """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``.
+
+    ``resumable`` (uploads, one process): files an interrupted run finished are skipped, and
+    large files resume their multipart uploads (see :mod:`s3fast.resume._tree`).
 
     ``workers`` > 1 shards the objects over that many processes, each with its own client
     built from ``client_kwargs`` (the :class:`~s3fast.Client` keywords, without ``config``)
@@ -357,7 +369,28 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
     flight, the others keep theirs (``governor``: pass one to read its report afterwards)."""
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
+    if resumable:
+        if tree.operation != "upload" or workers > 1 or dryrun or s.root is None:
+            raise ConfigError("a resumable tree copy uploads a local directory in one process "
+                              "(no --workers, no --dryrun)")
+        from ..resume._tree import TreeJournal
+
+        tree.resume = TreeJournal.open(client.state_path(), s.root, dst)
     items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
+    if tree.resume is not None:
+        if on_workers is not None:
+            on_workers(1)
+        complete = False
+        try:
+            async for r in run_governed(items, tree.transfer, window=window,
+                                        governor=governor or PrefixGovernor(window), key=tree.prefix_key):
+                if r.status == "failed":
+                    tree.resume.incomplete = True
+                yield r
+            complete = True
+        finally:
+            tree.resume.close(complete)
+        return
     workers, items = await _decide_workers(workers, shard_above, items)
     if on_workers is not None:
         on_workers(workers)
