@@ -214,16 +214,33 @@ class Client:
         version_id: str | None = None,
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        resumable: bool = False,
+        on_notice: Callable[[str], None] | None = None,
     ) -> TransferResult:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file.
 
         A path naming a device, a FIFO or an inherited descriptor (/dev/null, a named pipe,
         /dev/stdout, /dev/fd/N) is written in place and in order, as a binary file is.
+
+        ``resumable``: the bytes go into ``<dest>.s3fast-partial`` with a journal in the state
+        directory; an interrupted download run again continues where it stopped (see
+        :mod:`s3fast.resume._download`). Only for a path to a regular file (ConfigError
+        otherwise). ``on_notice(message)``: what a resumable download has to say (starting
+        over, a partial file kept); default: the ``s3fast.resume`` logger, as warnings.
         """
         src = parse_s3_url(url)
         self._start_tuner()
-        coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=on_part,
-                                  on_progress=on_progress)
+        if resumable:
+            from .resume._download import download_resumable
+            from .resume._log import state_dir as default_state_dir
+
+            coro = download_resumable(self._ctx, src.bucket, src.key, dest,
+                                      state_dir=getattr(self, "state_dir", None) or default_state_dir(),
+                                      version_id=version_id, on_part=on_part, on_progress=on_progress,
+                                      notify=on_notice)
+        else:
+            coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id,
+                                      on_part=on_part, on_progress=on_progress)
         if self.config.timeouts.deadline is None:
             return await coro  # no wrapper coroutine per object when there is no deadline
         return await self._bounded(coro, f"download of {url}")
