@@ -292,3 +292,24 @@ def test_small_object_and_notices_through_the_logger(fault_cluster: FaultCluster
     assert dest.read_bytes() == b"tiny" and result.bytes == 4
     assert any("no usable plan" in r.getMessage() for r in caplog.records)
     assert not journal.exists() and not os.path.lexists(str(dest) + ".s3fast-partial")
+
+
+def test_composite_object_resumes_and_is_verified_from_the_landed_file(fault_cluster: FaultCluster,
+                                                                       tmp_path: Path) -> None:
+    """An object another client uploaded with CRC32 part checksums (COMPOSITE): the ranges
+    are journaled with CRC32C, and the check reads the whole landed file at the end."""
+    from test_composite import put_multipart
+
+    bucket = fault_cluster.make_bucket()
+    parts = [os.urandom(PART) for _ in range(SIZE // PART)]
+    data = b"".join(parts)
+    stored = put_multipart(fault_cluster.moto, bucket, "comp", parts)
+    dest, state = tmp_path / "comp.bin", tmp_path / "state"
+    _interrupt_after(fault_cluster, bucket, "comp", dest, state, ranges=3)
+    plan = _records(_journal(state, bucket, "comp", dest))[0]
+    assert plan["crc"] == "crc32c" and plan["checksum"][2] == "COMPOSITE"
+    before = _count_requests(fault_cluster)
+    result, notices = _resume(fault_cluster, bucket, "comp", dest, state)
+    assert notices == [] and dest.read_bytes() == data
+    assert result.checksum == ("crc32", stored) and result.checksum_verified
+    assert _get_bytes(fault_cluster, before) <= SIZE - 3 * PART

@@ -47,6 +47,9 @@ def test_change_names_what_differs() -> None:
     assert "ETag" in (plan.change(_info(version_id="v1", etag='"other"')) or "")
     assert "version" in (plan.change(_info(version_id="v2")) or "")
     assert plan.change(_info(version_id="v1", checksum=("crc64nvme", "BBBBBBBBBBB=", "FULL_OBJECT")))
+    comp = _plan(version_id="v1", checksum=("crc32", "AAAAAA==-8", "COMPOSITE"))
+    assert comp.change(_info(version_id="v1", checksum=("crc32", "AAAAAA==", "COMPOSITE"))) is None
+    assert comp.change(_info(version_id="v1", checksum=("crc32", "AAAAAB==-8", "COMPOSITE")))
     # A store that leaves the checksum out of one answer is not a change.
     assert plan.change(_info(version_id="v1", checksum=None)) is None
 

@@ -32,6 +32,7 @@ fetching those ranges again.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import os
@@ -171,6 +172,10 @@ class _Run:
         if reason is not None:
             self.notify(f"{STARTING_OVER} ({reason})")
             return None
+        if plan.checksum is not None:
+            # The same checksum, as the first run's GET gave it: a HEAD may drop a COMPOSITE
+            # value's "-N" and its type (moto does), a GET keeps them.
+            info = dataclasses.replace(info, checksum=plan.checksum)
         sink = PartialFileSink(self.path)
         problem = sink.reopen(plan.size)
         if problem is not None:

@@ -84,7 +84,8 @@ class DownloadPlan:
             return f"ETag {self.etag} -> {info.etag}"
         if (info.version_id or None) != (self.version_id or None):
             return f"version {self.version_id} -> {info.version_id}"
-        if info.checksum is not None and self.checksum is not None and info.checksum[:2] != self.checksum[:2]:
+        if info.checksum is not None and self.checksum is not None and \
+                _checksum_key(info.checksum) != _checksum_key(self.checksum):
             return "stored checksum differs"
         return None
 
@@ -170,6 +171,14 @@ def range_crc_name(info: ObjectHead, *, validate: bool = True) -> str:
     if validate and cs is not None and cs[2] == "FULL_OBJECT" and cs[0] in _CRC_NAMES:
         return cs[0]
     return FALLBACK_CRC
+
+
+def _checksum_key(checksum: tuple[str, str, str]) -> tuple[str, str]:
+    """(algorithm, value) without a COMPOSITE value's "-N" suffix, which a store may give in
+    one kind of answer and not another (moto: GET yes, HEAD no)."""
+    value = checksum[1]
+    digest, dash, count = value.rpartition("-")
+    return checksum[0], digest if dash and count.isdigit() else value
 
 
 def _count(value: object) -> int | None:
