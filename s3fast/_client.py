@@ -5,13 +5,15 @@ import asyncio
 import builtins
 import dataclasses
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
 
 from . import _impl
 from ._config import TransferConfig
 from ._errors import ConfigError, RequestTimeout, S3Error
+from ._events import BytesMoved, Emitter, Subscriber, TransferFailed, TransferFinished, TunerUpdate, emitter, \
+    part_adapter, progress_adapter
 from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
@@ -52,7 +54,13 @@ class Client:
         resolve: ``{"host": ["ip", ...]}`` pins a host to IPs (curl's --resolve).
         resolver: a custom :class:`~s3fast.net.Resolver` (default: the system resolver).
         config: a :class:`TransferConfig`.
-        on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window.
+        on_tuner_update: called with a :class:`~s3fast.tuning.TunerSnapshot` every window
+            (an adapter: it is a subscriber of :class:`~s3fast.events.TunerUpdate` events).
+        subscribers: callables given every event (:mod:`s3fast.events`) of every transfer of
+            this client and every tuner update; an exception from one is logged and that
+            subscriber dropped (it never fails a transfer). Default: none.
+        state_dir: where resumable transfers keep their journals (default ``S3FAST_STATE_DIR``,
+            else ``$XDG_STATE_HOME/s3fast``, else ``~/.local/state/s3fast``).
         endpoint_config: expert settings of the per-host IP table (:class:`~s3fast.net.EndpointConfig`:
             TTL, quarantine, harvest interval...). Default: its defaults.
     """
@@ -75,8 +83,13 @@ class Client:
         config: TransferConfig | None = None,
         on_tuner_update: Callable[[Any], None] | None = None,
         endpoint_config: EndpointConfig | None = None,
+        subscribers: Iterable[Subscriber] = (),
+        state_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         self.config = config or TransferConfig()
+        #: client-wide subscribers: every transfer's events and the tuner's updates
+        self._subscribers: tuple[Subscriber, ...] = tuple(subscribers)
+        self.state_dir = os.fspath(state_dir) if state_dir is not None else None
         self.credentials = CredentialSource(
             profile=profile, access_key=aws_access_key_id, secret_key=aws_secret_access_key,
             token=aws_session_token, anonymous=anonymous,
@@ -107,7 +120,9 @@ class Client:
             max_gbps=cfg.max_gbps,
             max_concurrency=min(cap, cfg.max_concurrency or base.max_concurrency),
         )
-        self.tuner = Tuner(tuner_cfg, memory_cap_concurrency=cap, on_update=on_tuner_update)
+        tuner_events = emitter([*self._subscribers, _snapshot_adapter(on_tuner_update)])
+        self.tuner = Tuner(tuner_cfg, memory_cap_concurrency=cap,
+                           on_update=None if tuner_events is None else _tuner_update(tuner_events))
         self.meter = self.tuner.meter
         self.limiter = self.tuner.limiter
         if cfg.max_concurrency is not None:
@@ -189,19 +204,24 @@ class Client:
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         if_none_match: bool = False,
+        subscribers: Iterable[Subscriber] = (),
     ) -> TransferResult:
         """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes).
 
         ``if_none_match``: S3 refuses to overwrite an existing key (412, PreconditionFailed), so
         a writer racing this one is never clobbered (a single PUT carries it; see the upload path).
+        ``subscribers``: callables given this transfer's events (:mod:`s3fast.events`).
+        ``on_progress(n)`` / ``on_part(event)``: the same, for :class:`~s3fast.events.BytesMoved`
+        and :class:`~s3fast.events.PartDone` only. An exception from any of them is logged and
+        that subscriber dropped: it never fails the transfer.
         """
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
         if if_none_match:
             headers["if-none-match"] = "*"
         self._start_tuner()
-        coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, on_part=on_part,
-                              on_progress=on_progress)
+        events = self._events(subscribers, on_part, on_progress)
+        coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, events=events)
         if self.config.timeouts.deadline is None:
             return await coro
         return await self._bounded(coro, f"upload to {url}")
@@ -214,10 +234,13 @@ class Client:
         version_id: str | None = None,
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
+        subscribers: Iterable[Subscriber] = (),
         resumable: bool = False,
         on_notice: Callable[[str], None] | None = None,
     ) -> TransferResult:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file.
+
+        ``subscribers``, ``on_part``, ``on_progress``: as for :meth:`upload`.
 
         A path naming a device, a FIFO or an inherited descriptor (/dev/null, a named pipe,
         /dev/stdout, /dev/fd/N) is written in place and in order, as a binary file is.
@@ -230,20 +253,30 @@ class Client:
         """
         src = parse_s3_url(url)
         self._start_tuner()
+        events = self._events(subscribers, on_part, on_progress)
         if resumable:
             from .resume._download import download_resumable
             from .resume._log import state_dir as default_state_dir
 
             coro = download_resumable(self._ctx, src.bucket, src.key, dest,
-                                      state_dir=getattr(self, "state_dir", None) or default_state_dir(),
-                                      version_id=version_id, on_part=on_part, on_progress=on_progress,
-                                      notify=on_notice)
+                                      state_dir=self.state_dir or default_state_dir(), version_id=version_id,
+                                      events=events, notify=on_notice)
+            if events is not None:
+                coro = _reported(events, "download", src.bucket, src.key, coro)
+        elif events is None:
+            coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id)
         else:
-            coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id,
-                                      on_part=on_part, on_progress=on_progress)
+            coro = _reported(events, "download", src.bucket, src.key, _download.download(
+                self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=events.emit,
+                on_progress=lambda n: events.emit(BytesMoved(n))))
         if self.config.timeouts.deadline is None:
             return await coro  # no wrapper coroutine per object when there is no deadline
         return await self._bounded(coro, f"download of {url}")
+
+    def _events(self, subscribers: Iterable[Subscriber], on_part: Callable[[PartEvent], None] | None,
+                on_progress: Callable[[int], None] | None) -> Emitter | None:
+        """One transfer's emitter (None when nobody listens: the transfer builds no events)."""
+        return emitter([*self._subscribers, *subscribers, part_adapter(on_part), progress_adapter(on_progress)])
 
     async def _bounded(self, coro: Any, what: str) -> TransferResult:
         """Apply ``timeouts.deadline`` to a whole transfer (cancellation cleans up as usual:
@@ -419,3 +452,33 @@ class Client:
 
         self._start_tuner()
         return tree.move_tree(self, src, dst, **kwargs)
+
+
+def _snapshot_adapter(on_update: Callable[[Any], None] | None) -> Subscriber | None:
+    """``on_tuner_update(snapshot)`` as a subscriber of :class:`TunerUpdate` events."""
+    if on_update is None:
+        return None
+
+    def subscriber(event: Any) -> None:
+        if type(event) is TunerUpdate:
+            on_update(event.snapshot)
+
+    return subscriber
+
+
+def _tuner_update(events: Emitter) -> Callable[[Any], None]:
+    def on_update(snapshot: Any) -> None:
+        events.emit(TunerUpdate(snapshot))
+
+    return on_update
+
+
+async def _reported(events: Emitter, operation: str, bucket: str, key: str, coro: Any) -> TransferResult:
+    """Await a transfer, telling ``events`` how it ended."""
+    try:
+        result: TransferResult = await coro
+    except BaseException as exc:
+        events.emit(TransferFailed(operation, bucket, key, exc))
+        raise
+    events.emit(TransferFinished(result))
+    return result

@@ -116,6 +116,13 @@ class TransferResult:
     retries: int = 0
     version_id: str | None = None
     upload_id: str | None = None
+    #: payload bytes sent (upload) or received (download) by THIS run; None: all of ``bytes``
+    #: (a transfer that did not resume)
+    bytes_sent: int | None = None
+    #: parts a resumed transfer found already done and did not move again
+    parts_skipped: int = 0
+    #: True when this run continued an interrupted transfer (False on a fresh start)
+    resumed: bool = False
 
     @property
     def checksum_algorithm(self) -> str | None:

@@ -36,9 +36,7 @@ def _put(cluster: FaultCluster, bucket: str, key: str, data: bytes) -> None:
 
 
 def _client(cluster: FaultCluster, config: s3fast.TransferConfig, state: Path) -> s3fast.Client:
-    client = client_for(cluster, config)
-    client.state_dir = os.fspath(state)
-    return client
+    return client_for(cluster, config, state_dir=state)
 
 
 def _journal(state: Path, bucket: str, key: str, dest: Path) -> Path:
@@ -122,6 +120,8 @@ def test_interrupted_download_resumes_fetching_only_what_the_journal_lacks(fault
     assert not partial.exists() and not journal.exists()
     assert notices == []
     assert stat.S_IMODE(dest.stat().st_mode) == 0o666 & ~_umask()
+    assert result.resumed and result.parts_skipped == len(spans)
+    assert result.bytes_sent is not None and result.bytes_sent <= SIZE - journaled
 
 
 def _umask() -> int:

@@ -26,9 +26,9 @@ from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
 from . import _tree
 from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
-from ._options import add_common_options, add_transfer_options, make_client, transfer_config
+from ._options import add_common_options, add_resume_options, add_transfer_options, make_client, transfer_config
 from ._progress import Progress
-from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async, warn
 
 #: destinations that are this process's stdout, written like "-"
 _STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
@@ -44,6 +44,7 @@ def register(sub: Any) -> None:
     _tree.add_cp_tree_options(cp)
     add_common_options(cp)
     add_transfer_options(cp)
+    add_resume_options(cp)
     cp.set_defaults(handler=main)
 
 
@@ -120,6 +121,8 @@ def main(args: argparse.Namespace) -> int:
         return _tree.main(args)
     try:
         p = plan(args.src, args.dst)
+        if args.resumable and not p.upload and (p.dst == "-" or p.dst in _STDOUT_NAMES):
+            raise ConfigError("--resumable needs a file destination: stdout has no partial file to resume")
         _check_local(p)
         config = transfer_config(args)
     except ConfigError as exc:
@@ -149,13 +152,14 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
             if upload:
                 # stdin's raw file: a read abandoned on Ctrl-C then holds no buffer lock at exit.
                 source: Any = cast(io.BufferedReader, sys.stdin.buffer).raw if src == "-" else src
-                result = await client.upload(source, dst, content_type=args.content_type, on_progress=progress.add)
+                result = await client.upload(source, dst, content_type=args.content_type, subscribers=progress.subscribers())
             else:
                 if data_on_stdout:
-                    result = await client.download(src, sys.stdout.buffer, on_progress=progress.add)
+                    result = await client.download(src, sys.stdout.buffer, subscribers=progress.subscribers())
                     sys.stdout.buffer.flush()
                 else:
-                    result = await client.download(src, dst, on_progress=progress.add)
+                    result = await client.download(src, dst, subscribers=progress.subscribers(),
+                                                   resumable=args.resumable, on_notice=warn)
             ok = True
         finally:
             await progress.stop(ok)

@@ -121,6 +121,19 @@ def add_transfer_options(parser: argparse.ArgumentParser, *, upload_options: boo
                        help="Content-Type of an upload (visible ASCII; default: none, S3 stores binary/octet-stream)")
 
 
+def add_resume_options(parser: argparse.ArgumentParser) -> None:
+    """--resumable and --state-dir: a transfer that keeps a journal and continues where an
+    interrupted run of the same command stopped."""
+    r = parser.add_argument_group("resume")
+    r.add_argument("--resumable", action="store_true",
+                   help="journal the transfer so that running the same command again after a failure, "
+                        "Ctrl-C or kill continues it; an interrupt keeps the multipart upload "
+                        "(default: off; a failed or interrupted transfer is cleaned up)")
+    r.add_argument("--state-dir", metavar="DIR", default=None,
+                   help="where journals are kept (default: S3FAST_STATE_DIR, else $XDG_STATE_HOME/s3fast, "
+                        "else ~/.local/state/s3fast)")
+
+
 def transfer_config(args: argparse.Namespace) -> TransferConfig:
     return TransferConfig(
         part_size=args.part_size, max_concurrency=args.concurrency,
@@ -173,11 +186,13 @@ def make_client(args: argparse.Namespace, config: TransferConfig | None = None) 
         endpoint_url=args.endpoint_url, region=args.region, profile=args.profile,
         anonymous=args.no_sign_request, addressing_style=args.addressing_style,
         ca_bundle=args.ca_bundle, verify=not args.no_verify_ssl, resolve=resolve, config=config,
+        state_dir=getattr(args, "state_dir", None),
     )
 
 
 __all__ = [
     "add_common_options",
+    "add_resume_options",
     "add_transfer_options",
     "check_ca_bundle",
     "check_client_options",

@@ -4,8 +4,10 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
+from .._events import BytesMoved, TransferStarted
 from .._units import format_size
 
 
@@ -25,6 +27,18 @@ class Progress:
 
     def add(self, n: int) -> None:
         self.done += n
+
+    def subscribers(self) -> list[Callable[[Any], None]]:
+        """What to subscribe to a transfer: nothing when nothing is shown (no events built)."""
+        return [] if self.mode == "off" else [self.on_event]
+
+    def on_event(self, event: object) -> None:
+        """The transfer's event subscriber: moved bytes advance the count; a resumed
+        transfer starts from what the interrupted run already sent."""
+        if type(event) is BytesMoved:
+            self.done += event.n
+        elif type(event) is TransferStarted and event.skipped_bytes:
+            self.done += event.skipped_bytes
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.t0, 1e-9)

@@ -43,11 +43,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _checksum
 from .._errors import ChecksumMismatch, ConfigError, PreconditionFailed
+from .._events import BytesMoved, Emitter, TransferStarted
 from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import TALLY, Tally
 from ..transfer._download import _Rest
 from ..transfer._meta import head_object
-from ..transfer._planner import Part
 from ..transfer._ranges import DownloadJob, first_get, object_changed
 from ..transfer._special import written_in_place
 from ._download_plan import DownloadPlan, Journaled, Span, missing, range_crc_name, read_journal
@@ -71,10 +71,13 @@ def download_identity(bucket: str, key: str, version_id: str | None, dest: str) 
 
 
 async def download_resumable(ctx: TransferContext, bucket: str, key: str, dest: Any, *, state_dir: str | os.PathLike[str],
-                             version_id: str | None = None, on_part: Callable[[PartEvent], None] | None = None,
-                             on_progress: Callable[[int], None] | None = None,
+                             version_id: str | None = None, events: Emitter | None = None,
                              notify: Notify | None = None) -> TransferResult:
-    """Download to the path ``dest`` through a partial file and a journal (see the module)."""
+    """Download to the path ``dest`` through a partial file and a journal (see the module).
+
+    ``events`` get :class:`TransferStarted` (``resumed``, ``skipped_bytes``), a
+    :class:`PartDone` per range fetched and :class:`BytesMoved`; the journal is one more,
+    critical, subscriber of the same events (a range it cannot record fails the download)."""
     if not isinstance(dest, (str, os.PathLike)):
         raise ConfigError("resumable downloads need a file path destination, not a buffer or a file object")
     path = os.path.abspath(os.fspath(dest))
@@ -85,7 +88,7 @@ async def download_resumable(ctx: TransferContext, bucket: str, key: str, dest: 
     log, replay = RecordLog.open(jpath)
     tally = Tally()
     token = TALLY.set(tally)  # every request of this download counts in its result
-    run = _Run(ctx, bucket, key, path, version_id, on_part, on_progress, tally, log,
+    run = _Run(ctx, bucket, key, path, version_id, events, tally, log,
                notify if notify is not None else logger.warning)
     try:
         journaled = read_journal(replay.records)
@@ -102,14 +105,15 @@ async def download_resumable(ctx: TransferContext, bucket: str, key: str, dest: 
 
 
 class _JournaledJob(DownloadJob):
-    """A download job that journals its plan (fresh runs) and each range it finishes, and
-    counts the payload bytes this run received."""
+    """A download job that journals its plan (a fresh run: before the first byte lands) and
+    counts the payload bytes this run received; its ranges reach the journal as
+    :class:`PartDone` events (``_Run.record``)."""
 
     def __init__(self, run: _Run, info: ObjectHead | None, plan: DownloadPlan | None) -> None:
         self.run = run
         self.plan = plan
         self.received = 0
-        super().__init__(run.ctx, run.bucket, run.key, None, run.on_part, run.on_progress, run.tally)
+        super().__init__(run.ctx, run.bucket, run.key, None, run.parts.emit, run.on_progress, run.tally)
         self.pin_version = run.version_id
         if info is not None:
             self.set_info(info)
@@ -121,42 +125,59 @@ class _JournaledJob(DownloadJob):
                                         validate=self.ctx.config.validate_checksum)
             self.run.log.append(self.plan.record())
             self.run.log.sync()
+            self.run.started(info, resumed=False, skipped=0)
         if self.algo is None:  # no full-object check: ranges still get a checksum for the journal
             self.algo = _checksum.ALGORITHMS[self.plan.crc]
+        self.run.crc = self.algo
 
     def _progress(self, n: int) -> None:
         self.received += n
         super()._progress(n)
-
-    def _part_done(self, part: Part, crc: int | None) -> None:
-        super()._part_done(part, crc)
-        assert crc is not None  # self.algo is always set
-        self.run.log.append(Span(part.offset, part.size, crc).record())
 
 
 class _Run:
     """One resumable download: the journal, the partial file, and the two ways in."""
 
     def __init__(self, ctx: TransferContext, bucket: str, key: str, path: str, version_id: str | None,
-                 on_part: Callable[[PartEvent], None] | None, on_progress: Callable[[int], None] | None,
-                 tally: Tally, log: RecordLog, notify: Notify) -> None:
+                 events: Emitter | None, tally: Tally, log: RecordLog, notify: Notify) -> None:
         self.ctx = ctx
         self.bucket = bucket
         self.key = key
         self.path = path
         self.partial = partial_path(path)
         self.version_id = version_id
-        self.on_part = on_part
-        self.on_progress = on_progress
+        self.events = events
+        #: ranges done go to the journal (critical: a range it cannot record fails the
+        #: download) and then to the caller's subscribers
+        self.parts = events.with_critical(self.record) if events is not None else Emitter(critical=(self.record,))
+        self.on_progress: Callable[[int], None] | None = None
+        if events is not None:
+            emit = events.emit
+            self.on_progress = lambda n: emit(BytesMoved(n))
         self.tally = tally
         self.log = log
         self.notify = notify
         self.t0 = time.monotonic()
         #: payload bytes received by earlier attempts of this run (a restart after a 412)
         self.earlier = 0
+        #: the algorithm of the ranges' checksums (the plan's ``crc``), once known
+        self.crc: _checksum.Algorithm | None = None
 
     def __repr__(self) -> str:
         return f"<resumable download s3://{self.bucket}/{self.key} -> {self.partial}>"
+
+    def record(self, event: object) -> None:
+        """The journal's subscriber: a range is in the partial file (its checksum as received)."""
+        if type(event) is PartEvent:
+            assert event.checksum is not None and self.crc is not None  # the job always checksums
+            self.log.append(Span(event.offset, event.size, self.crc.decode(event.checksum)).record())
+
+    def started(self, info: ObjectHead, *, resumed: bool, skipped: int) -> None:
+        if self.events is not None:
+            part_size = self.ctx.config.part_size
+            parts = 1 if info.size <= self.ctx.config.multipart_threshold else -(-info.size // part_size)
+            self.events.emit(TransferStarted("download", self.bucket, self.key, info.size, part_size, parts,
+                                             resumed=resumed, skipped_bytes=skipped))
 
     # -- a rerun --------------------------------------------------------------------------------
     async def resume(self, journaled: Journaled) -> TransferResult | None:
@@ -195,8 +216,7 @@ class _Run:
             for span in spans:
                 job.combiner.add(span.offset, span.crc, span.size)
         skipped = sum(s.size for s in spans)
-        if self.on_progress is not None and skipped:
-            self.on_progress(skipped)  # progress is of the file: those bytes are there
+        self.started(info, resumed=True, skipped=skipped)
         rest = _Rest(self.ctx, job, sink, select=lambda planned: missing(planned, spans, len(spans) + 1))
         try:
             await rest.run()
@@ -265,13 +285,13 @@ class _Run:
         except JournalError:
             pass  # every range record is in the page cache already: it survives the process
         self.log.close()
-        self.notify(f"partial download kept in {self.partial}: run the same command again "
-                    "(resumable) to resume it")
+        self.notify(f"partial download kept in {self.partial}: run the same command again with "
+                    "--resumable (API: resumable=True) to continue it")
 
     def _result(self, job: _JournaledJob, parts: int, verified: bool, *, skipped: int,
                 resumed: bool) -> TransferResult:
-        result = job.result(self.t0, parts, verified)
-        return result
+        return dataclasses.replace(job.result(self.t0, parts, verified), bytes_sent=self.earlier + job.received,
+                                   parts_skipped=skipped, resumed=resumed)
 
 
 def _intact(fd: int, crc_name: str, spans: tuple[Span, ...]) -> list[Span]:

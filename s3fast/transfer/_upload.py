@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncGenerator, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
 from .. import _checksum
 from .._errors import ChecksumMismatch, NetworkError, S3Error
+from .._events import BytesMoved, Emitter, TransferFailed, TransferFinished, TransferStarted
 from .._results import PartEvent, TransferResult
 from .._s3xml import complete_body, parse_complete
 from .._transport import TALLY, Request, Tally
@@ -38,8 +39,7 @@ class _Upload:
     """State of one upload (shared by its part tasks)."""
 
     def __init__(self, ctx: TransferContext, bucket: str, key: str, *, headers: dict[str, str],
-                 on_part: Callable[[PartEvent], None] | None,
-                 on_progress: Callable[[int], None] | None) -> None:
+                 events: Emitter | None) -> None:
         self.ctx = ctx
         self.transport = ctx.transport
         self.bucket = bucket
@@ -50,8 +50,8 @@ class _Upload:
         #: checksums of large bodies go in an aws-chunked trailer, computed as they are sent
         self.trailer = (self.algo is not None and ctx.config.checksum_trailer
                         and ctx.transport.endpoint.tls)
-        self.on_part = on_part
-        self.on_progress = on_progress
+        #: progress, part and journal subscribers; None when nobody listens
+        self.events = events
         self.upload_id: str | None = None
         self.hedge: HedgePolicy | None = None
         self.done: dict[int, tuple[str, str | None]] = {}  # number -> (etag, b64 checksum)
@@ -92,8 +92,13 @@ class _Upload:
     def _progress(self, n: int) -> None:
         if self.ctx.meter is not None:
             self.ctx.meter.add_bytes(n)
-        if self.on_progress is not None:
-            self.on_progress(n)
+        if self.events is not None:
+            self.events.emit(BytesMoved(n))
+
+    def started(self, size: int | None, part_size: int, parts: int) -> None:
+        if self.events is not None:
+            self.events.emit(TransferStarted("upload", self.bucket, self.key, size, part_size, parts,
+                                             upload_id=self.upload_id))
 
     def result(self, size: int, t0: float, parts: int, etag: str | None, checksum: str | None,
                verified: bool, multipart: bool, version_id: str | None) -> TransferResult:
@@ -112,6 +117,8 @@ class _Upload:
         headers = dict(self.headers)
         b64 = self._checksum_headers(size, crc, headers)
         sent = self._sendable(body, crc)
+        if self.events is not None:
+            self.started(size, size, 1)
         if self.ctx.tuner.bucket is not None:
             await self.ctx.tuner.pace(size)
         head, _ = await self.transport.call(Request("PUT", self.bucket, self.key, headers=headers, body=sent))
@@ -166,8 +173,8 @@ class _Upload:
             self.combiner.add(part.offset, crc, part.size)
         self.done[part.number] = (etag, b64)
         self._progress(part.size)
-        if self.on_part is not None:
-            self.on_part(PartEvent("upload", self.bucket, self.key, part.number, part.offset, part.size,
+        if self.events is not None:
+            self.events.emit(PartEvent("upload", self.bucket, self.key, part.number, part.offset, part.size,
                                    etag=etag, checksum=b64, upload_id=self.upload_id))
 
     async def complete(self, size: int) -> tuple[str | None, str | None, bool, str | None]:
@@ -222,8 +229,7 @@ async def upload(
     key: str,
     *,
     headers: dict[str, str],
-    on_part: Callable[[PartEvent], None] | None = None,
-    on_progress: Callable[[int], None] | None = None,
+    events: Emitter | None = None,
 ) -> TransferResult:
     # At most this many uploads hold a source open at once: a gather of 100,000 small files
     # must not run out of file descriptors (or read them all into memory) up front.
@@ -235,9 +241,17 @@ async def upload(
     try:
         t0 = time.monotonic()
         src = open_source(source)
-        up = _Upload(ctx, bucket, key, headers=headers, on_part=on_part, on_progress=on_progress)
+        up = _Upload(ctx, bucket, key, headers=headers, events=events)
         token = TALLY.set(up.tally)
-        return await _send(up, src, ctx.config, t0)
+        if events is None:
+            return await _send(up, src, ctx.config, t0)
+        try:
+            result = await _send(up, src, ctx.config, t0)
+        except BaseException as exc:
+            events.emit(TransferFailed("upload", bucket, key, exc))
+            raise
+        events.emit(TransferFinished(result))
+        return result
     finally:
         if token is not None:
             TALLY.reset(token)
@@ -307,6 +321,8 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
     up.hedge = HedgePolicy(up.ctx.config.hedge, len(parts), up.transport.ip_is_slow)
     await up.create()
     try:
+        up.started(size, parts[0].size, len(parts))
+
         async def one(part: Part) -> None:
             crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
             await up.part(part, src.body(part), crc)
@@ -390,6 +406,7 @@ async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferR
                 yield item
 
     try:
+        up.started(None, base, 0)
         # Parts are read ahead of the requests: bounded by the memory budget (each holds
         # its buffer) and by the task window.
         async with contextlib.aclosing(counted()) as items:
