@@ -4,7 +4,9 @@ from __future__ import annotations
 import asyncio
 import builtins
 import dataclasses
+import logging
 import os
+from pathlib import Path
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -12,8 +14,8 @@ from urllib.parse import quote
 from . import _impl
 from ._config import TransferConfig
 from ._errors import ConfigError, RequestTimeout, S3Error
-from ._events import BytesMoved, Emitter, Subscriber, TransferFailed, TransferFinished, TunerUpdate, emitter, \
-    part_adapter, progress_adapter
+from ._events import BytesMoved, Emitter, Notice, Subscriber, TransferFailed, TransferFinished, TunerUpdate, \
+    emitter, part_adapter, progress_adapter
 from ._headers import user_headers
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
@@ -21,6 +23,7 @@ from ._transport import Request, Transport
 from ._url import check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .net._endpoints import EndpointConfig
+from .resume._log import state_dir as default_state_dir
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
@@ -31,6 +34,8 @@ from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Tuner, TunerConfig, default_target_gbps, memory_cap_concurrency
 
 DEFAULT_REGION = "us-east-1"
+
+logger = logging.getLogger("s3fast.resume")
 
 
 class Client:
@@ -205,6 +210,7 @@ class Client:
         on_progress: Callable[[int], None] | None = None,
         if_none_match: bool = False,
         subscribers: Iterable[Subscriber] = (),
+        resumable: bool = False,
     ) -> TransferResult:
         """Upload ``source`` (a path, bytes-like, a binary file, or an async iterator of bytes).
 
@@ -214,6 +220,10 @@ class Client:
         ``on_progress(n)`` / ``on_part(event)``: the same, for :class:`~s3fast.events.BytesMoved`
         and :class:`~s3fast.events.PartDone` only. An exception from any of them is logged and
         that subscriber dropped: it never fails the transfer.
+        ``resumable``: ``source`` must be a file path; a multipart upload keeps a journal in
+        the state directory, a failure or cancel keeps the upload, and the same call again
+        continues it (skipping the parts S3 holds). Why a run starts over instead (a changed
+        file, an upload no longer in S3) reaches subscribers as a :class:`~s3fast.events.Notice`.
         """
         dst = parse_s3_url(url)
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
@@ -221,7 +231,10 @@ class Client:
             headers["if-none-match"] = "*"
         self._start_tuner()
         events = self._events(subscribers, on_part, on_progress)
-        coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, events=events)
+        if resumable:
+            coro = self._upload_resumable(source, dst.bucket, dst.key, headers, events)
+        else:
+            coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, events=events)
         if self.config.timeouts.deadline is None:
             return await coro
         return await self._bounded(coro, f"upload to {url}")
@@ -272,6 +285,22 @@ class Client:
         if self.config.timeouts.deadline is None:
             return await coro  # no wrapper coroutine per object when there is no deadline
         return await self._bounded(coro, f"download of {url}")
+
+    def state_path(self) -> Path:
+        """The state directory (journals of resumable transfers)."""
+        return Path(self.state_dir) if self.state_dir is not None else default_state_dir()
+
+    async def _upload_resumable(self, source: Any, bucket: str, key: str, headers: dict[str, str],
+                                events: Emitter | None) -> TransferResult:
+        from .resume._upload import upload_resumable
+
+        def notify(message: str) -> None:
+            logger.info("s3://%s/%s: %s", bucket, key, message)
+            if events is not None:
+                events.emit(Notice("upload", bucket, key, message))
+
+        return await upload_resumable(self._ctx, source, bucket, key, headers=headers, events=events,
+                                      base=self.state_path(), notify=notify)
 
     def _events(self, subscribers: Iterable[Subscriber], on_part: Callable[[PartEvent], None] | None,
                 on_progress: Callable[[int], None] | None) -> Emitter | None:

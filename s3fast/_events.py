@@ -10,6 +10,7 @@ the checkpoint journal of a resumable transfer, the tuner's update listeners) is
     BytesMoved        n more payload bytes delivered (progress)
     TransferFinished  the transfer succeeded: its :class:`TransferResult`
     TransferFailed    the transfer ended with an error or was cancelled
+    Notice            a line for the user (why a resumable transfer starts over)
     TunerUpdate       the tuner closed a window (a :class:`~s3fast.tuning.TunerSnapshot`)
 
 Two kinds of subscriber, told apart when they are registered, never guessed from the
@@ -80,12 +81,26 @@ class TransferFinished:
 @dataclass(frozen=True)
 class TransferFailed:
     """The transfer ended without a result: ``error`` is what ended it (a
-    :class:`asyncio.CancelledError` for a cancel or an interrupt)."""
+    :class:`asyncio.CancelledError` for a cancel or an interrupt). ``resumable``: what was
+    done is kept (journal and multipart upload): the same transfer run again continues."""
 
     operation: str
     bucket: str
     key: str
     error: BaseException
+    resumable: bool = False
+
+
+@quick_init
+@dataclass(frozen=True)
+class Notice:
+    """Something the user should hear about that does not stop the transfer, e.g. why a
+    resumable transfer starts over ("source changed since the interrupted run: starting over")."""
+
+    operation: str
+    bucket: str
+    key: str
+    message: str
 
 
 @quick_init
@@ -94,7 +109,7 @@ class TunerUpdate:
     snapshot: TunerSnapshot
 
 
-Event = Union[TransferStarted, PartEvent, BytesMoved, TransferFinished, TransferFailed, TunerUpdate]
+Event = Union[TransferStarted, PartEvent, BytesMoved, TransferFinished, TransferFailed, Notice, TunerUpdate]
 
 #: a subscriber: called with each event, on the event loop's thread, synchronously
 Subscriber = Callable[[Any], None]
@@ -173,6 +188,7 @@ __all__ = [
     "BytesMoved",
     "Emitter",
     "Event",
+    "Notice",
     "PartDone",
     "Subscriber",
     "TransferFailed",

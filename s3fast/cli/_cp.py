@@ -21,6 +21,7 @@ from typing import Any, cast
 
 from .. import _impl
 from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printable
+from .._events import Notice, TransferFailed
 from .._units import format_size
 from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
@@ -118,12 +119,19 @@ def _check_local(p: Plan) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if _tree.wants_tree(args):
+        if args.resumable:
+            return error("--resumable copies one file (cp SRC s3://bucket/key); not with -r, wildcards or "
+                         "S3-to-S3 copies yet", EXIT_USAGE)
         return _tree.main(args)
     try:
         p = plan(args.src, args.dst)
         if args.resumable and not p.upload and (p.dst == "-" or p.dst in _STDOUT_NAMES):
             raise ConfigError("--resumable needs a file destination: stdout has no partial file to resume")
         _check_local(p)
+        if args.resumable and not p.upload:
+            raise ConfigError("--resumable is for uploads for now (cp FILE s3://bucket/key)")
+        if args.resumable and p.src == "-":
+            raise ConfigError("--resumable needs a file to upload, not stdin: a stream cannot be read again")
         config = transfer_config(args)
     except ConfigError as exc:
         return error(str(exc), EXIT_USAGE)
@@ -135,6 +143,35 @@ def main(args: argparse.Namespace) -> int:
         return error(f"no such key: {p.url}", EXIT_FAILED)
     except AccessDenied as exc:
         return error(f"access denied: {exc}", EXIT_FAILED)
+
+
+async def _resumable_upload(client: Any, source: str, dst: str, args: argparse.Namespace,
+                            progress: Progress) -> Any:
+    """An upload that a failure or interrupt leaves resumable: the reasons a run starts over
+    are printed, and a kept upload is named with how to continue it."""
+    kept: list[bool] = []
+
+    def on_event(event: object) -> None:
+        if type(event) is Notice:
+            _write_line(f"s3fast: {event.message}")
+        elif type(event) is TransferFailed:
+            kept.append(event.resumable)
+
+    try:
+        return await client.upload(source, dst, content_type=args.content_type, resumable=True,
+                                   subscribers=[*progress.subscribers(), on_event])
+    except BaseException:
+        if kept and kept[0]:
+            _write_line("s3fast: the upload is kept; run the same command again to resume it")
+        raise
+
+
+def _write_line(text: str) -> None:
+    try:
+        sys.stderr.write(printable(text, 2048) + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed
 
 
 async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
@@ -152,7 +189,11 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
             if upload:
                 # stdin's raw file: a read abandoned on Ctrl-C then holds no buffer lock at exit.
                 source: Any = cast(io.BufferedReader, sys.stdin.buffer).raw if src == "-" else src
-                result = await client.upload(source, dst, content_type=args.content_type, subscribers=progress.subscribers())
+                if args.resumable:
+                    result = await _resumable_upload(client, source, dst, args, progress)
+                else:
+                    result = await client.upload(source, dst, content_type=args.content_type,
+                                                 subscribers=progress.subscribers())
             else:
                 if data_on_stdout:
                     result = await client.download(src, sys.stdout.buffer, subscribers=progress.subscribers())
@@ -184,6 +225,9 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
             "hedges": stats.hedges,
             "throttled": stats.throttled,
             "etag": result.etag,
+            "bytes_sent": result.bytes if result.bytes_sent is None else result.bytes_sent,
+            "parts_skipped": result.parts_skipped,
+            "resumed": result.resumed,
             "checksum": {"algorithm": result.checksum[0], "value": result.checksum[1],
                          "verified": result.checksum_verified} if result.checksum else None,
             "per_ip": {ip: {"requests": st.requests, "bytes": st.bytes, "errors": st.errors,

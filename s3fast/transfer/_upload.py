@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncGenerator, Coroutine
+from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
@@ -53,6 +54,15 @@ class _Upload:
         #: progress, part and journal subscribers; None when nobody listens
         self.events = events
         self.upload_id: str | None = None
+        #: resumable uploads: which failures keep the multipart upload for a later run
+        #: (None: every failure aborts it)
+        self.keep: Callable[[BaseException], bool] | None = None
+        #: the multipart upload was kept on failure (its journal says how to resume)
+        self.kept = False
+        #: a resumed upload: parts found done in S3, their bytes, and the bytes sent this run
+        self.skipped = 0
+        self.skipped_bytes = 0
+        self.resumed = False
         self.hedge: HedgePolicy | None = None
         self.done: dict[int, tuple[str, str | None]] = {}  # number -> (etag, b64 checksum)
         #: this upload's requests and retries (installed in TALLY while it runs)
@@ -98,7 +108,8 @@ class _Upload:
     def started(self, size: int | None, part_size: int, parts: int) -> None:
         if self.events is not None:
             self.events.emit(TransferStarted("upload", self.bucket, self.key, size, part_size, parts,
-                                             upload_id=self.upload_id))
+                                             upload_id=self.upload_id, resumed=self.resumed,
+                                             skipped_bytes=self.skipped_bytes))
 
     def result(self, size: int, t0: float, parts: int, etag: str | None, checksum: str | None,
                verified: bool, multipart: bool, version_id: str | None) -> TransferResult:
@@ -248,7 +259,7 @@ async def upload(
         try:
             result = await _send(up, src, ctx.config, t0)
         except BaseException as exc:
-            events.emit(TransferFailed("upload", bucket, key, exc))
+            events.emit(TransferFailed("upload", bucket, key, exc, resumable=up.kept))
             raise
         events.emit(TransferFinished(result))
         return result
@@ -307,19 +318,33 @@ async def _finish(up: _Upload, size: int, nparts: int, t0: float) -> TransferRes
     upload_id = up.upload_id
     up.upload_id = None  # completed: nothing to abort
     result = up.result(size, t0, nparts, etag, b64, verified, True, version)
-    return result if upload_id is None else _with_upload_id(result, upload_id)
-
-
-def _with_upload_id(result: TransferResult, upload_id: str) -> TransferResult:
+    if upload_id is None and not up.resumed:
+        return result
     import dataclasses
 
-    return dataclasses.replace(result, upload_id=upload_id)
+    return dataclasses.replace(result, upload_id=upload_id or result.upload_id, resumed=up.resumed,
+                               parts_skipped=up.skipped, bytes_sent=size - up.skipped_bytes)
+
+
+@dataclass(frozen=True)
+class Resume:
+    """A multipart upload to continue: its id, the parts S3 holds (number -> etag, base64
+    checksum) and the parts still to send."""
+
+    upload_id: str
+    done: dict[int, tuple[str, str | None]]
+    todo: tuple[Part, ...]
 
 
 async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tuple[Part, ...], size: int,
-                        t0: float) -> TransferResult:
+                        t0: float, resume: Resume | None = None) -> TransferResult:
     up.hedge = HedgePolicy(up.ctx.config.hedge, len(parts), up.transport.ip_is_slow)
-    await up.create()
+    todo = parts
+    if resume is None:
+        await up.create()
+    else:
+        up.upload_id, todo = resume.upload_id, resume.todo
+        _preload(up, parts, resume.done)
     try:
         up.started(size, parts[0].size, len(parts))
 
@@ -327,12 +352,32 @@ async def _upload_parts(up: _Upload, src: FileSource | BufferSource, parts: tupl
             crc = src.checksum(up.algo, part) if up.wants_crc(part.size) else None  # type: ignore[arg-type]
             await up.part(part, src.body(part), crc)
 
-        await run_bounded(parts, one, up.ctx.task_window)
+        await run_bounded(todo, one, up.ctx.task_window)
         src.check_size()
         return await _finish(up, size, len(parts), t0)
-    except BaseException:
-        await asyncio.shield(up.abort())
+    except BaseException as exc:
+        if up.keep is not None and up.upload_id is not None and up.keep(exc):
+            up.kept = True  # resumable: the parts S3 holds are the next run's head start
+        else:
+            await asyncio.shield(up.abort())
         raise
+
+
+def _preload(up: _Upload, parts: tuple[Part, ...], done: dict[int, tuple[str, str | None]]) -> None:
+    """Count the parts an interrupted run left in S3 as done: their ETags for Complete, their
+    checksums for the full-object one (combined, so the file is not read again)."""
+    up.resumed = True
+    for part in parts:
+        have = done.get(part.number)
+        if have is None:
+            continue
+        etag, b64 = have
+        if up.combiner is not None:
+            assert up.algo is not None and b64 is not None
+            up.combiner.add(part.offset, up.algo.decode(b64), part.size)
+        up.done[part.number] = (etag, b64)
+        up.skipped += 1
+        up.skipped_bytes += part.size
 
 
 async def _upload_stream(up: _Upload, src: StreamSource, t0: float) -> TransferResult:

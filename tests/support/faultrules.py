@@ -84,6 +84,17 @@ class Stall:
 
 
 @dataclass(frozen=True)
+class Hold:
+    """Read the whole request and answer nothing for ``seconds`` (ended early when the client
+    goes away), then reset; the server never sees it. With :meth:`Rule.wait_fired` a test
+    learns, without sleeping, that the client is now waiting on this request (a point in
+    its work at which to kill it)."""
+
+    seconds: float
+    kind = "hold"
+
+
+@dataclass(frozen=True)
 class Latency:
     """Hold the final response head for ``seconds`` (slow first byte); the request has
     already reached the server."""
@@ -133,7 +144,7 @@ class Corrupt:
 
 
 Action = Union[Refuse, ResetAfter, ResetBeforeResponse, TruncateAfter, Stall, Latency,
-               Throttle, Respond, Error200, Corrupt]
+               Throttle, Respond, Error200, Corrupt, Hold]
 
 
 def refuse() -> Refuse:
@@ -160,6 +171,10 @@ def stall(after_bytes: int, seconds: float) -> Stall:
     if after_bytes < 0 or not 0 < seconds <= 120:
         raise ValueError("stall needs after_bytes >= 0 and 0 < seconds <= 120 (bounded)")
     return Stall(after_bytes, seconds)
+
+
+def hold(seconds: float) -> Hold:
+    return Hold(seconds)
 
 
 def latency(seconds: float) -> Latency:
@@ -214,8 +229,10 @@ class Rule:
     _rng: random.Random = field(init=False, repr=False, default_factory=random.Random)
     _matched: int = field(init=False, repr=False, default=0)
     _fired: int = field(init=False, repr=False, default=0)
+    _fired_cond: threading.Condition = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._fired_cond = threading.Condition(self._lock)
         if self.nth is not None and self.times is not None:
             raise ValueError("give nth or times, not both")
         if (self.nth is not None and self.nth < 1) or (self.times is not None and self.times < 0):
@@ -271,8 +288,16 @@ class Rule:
             self._matched += 1
             if may_fire and self._elects(self._matched):
                 self._fired += 1
+                self._fired_cond.notify_all()
                 return True
             return False
+
+    def wait_fired(self, count: int = 1, timeout: float = 30.0) -> int:
+        """Block until this rule has fired ``count`` times (TimeoutError after ``timeout``)."""
+        with self._fired_cond:
+            if not self._fired_cond.wait_for(lambda: self._fired >= count, timeout):
+                raise TimeoutError(f"rule {self.name!r} fired {self._fired} < {count} times in {timeout} s")
+            return self._fired
 
     def reset_counters(self) -> None:
         with self._lock:

@@ -18,7 +18,7 @@ import termios
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-from .faultrules import (Action, Error200, Latency, Pacer, ResetBeforeResponse, Respond,
+from .faultrules import (Action, Error200, Hold, Latency, Pacer, ResetBeforeResponse, Respond,
                          Rule, Stall, Throttle, canned_response, elect, plan_piece,
                          s3_error_xml)
 from .http11 import BufferedStream, ProtocolError, RequestHead, ResponseHead, iter_body
@@ -32,7 +32,7 @@ _FLUSH_BEFORE_RST_S = 2.0
 
 @dataclass(frozen=True)
 class RequestRecord:
-    """What happened to one request. ``outcome``: ok, canned, error_200, reset, truncated,
+    """What happened to one request. ``outcome``: ok, canned, error_200, reset, truncated, held,
     stalled, client_gone, client_error, upstream_error, upstream_unreachable."""
 
     proxy: str
@@ -226,6 +226,12 @@ class Relay:
         try:
             if isinstance(action, Respond):
                 keep = await self._answer_canned(ex, action)
+            elif isinstance(action, Hold):
+                if not head.expects_continue:
+                    await self._consume_request_body(ex)
+                if await conn.wait_gone(action.seconds, may_read=not head.expects_continue):
+                    raise _Terminate("client_gone", "reset")
+                raise _Terminate("held", "reset")
             elif isinstance(action, ResetBeforeResponse) and not action.forward:
                 if not head.expects_continue:
                     await self._consume_request_body(ex)
