@@ -249,7 +249,6 @@ class Client:
         on_progress: Callable[[int], None] | None = None,
         subscribers: Iterable[Subscriber] = (),
         resumable: bool = False,
-        on_notice: Callable[[str], None] | None = None,
     ) -> TransferResult:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file.
 
@@ -261,21 +260,18 @@ class Client:
         ``resumable``: the bytes go into ``<dest>.s3fast-partial`` with a journal in the state
         directory; an interrupted download run again continues where it stopped (see
         :mod:`s3fast.resume._download`). Only for a path to a regular file (ConfigError
-        otherwise). ``on_notice(message)``: what a resumable download has to say (starting
-        over, a partial file kept); default: the ``s3fast.resume`` logger, as warnings.
+        otherwise). Why a run starts over (the object changed) reaches subscribers as a
+        :class:`~s3fast.events.Notice`; a failure that kept the partial file for the next run
+        ends with ``TransferFailed(resumable=True)``.
         """
         src = parse_s3_url(url)
         self._start_tuner()
         events = self._events(subscribers, on_part, on_progress)
         if resumable:
             from .resume._download import download_resumable
-            from .resume._log import state_dir as default_state_dir
 
-            coro = download_resumable(self._ctx, src.bucket, src.key, dest,
-                                      state_dir=self.state_dir or default_state_dir(), version_id=version_id,
-                                      events=events, notify=on_notice)
-            if events is not None:
-                coro = _reported(events, "download", src.bucket, src.key, coro)
+            coro = download_resumable(self._ctx, src.bucket, src.key, dest, state_dir=self.state_path(),
+                                      version_id=version_id, events=events)
         elif events is None:
             coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id)
         else:

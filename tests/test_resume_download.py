@@ -15,6 +15,7 @@ import pytest
 
 import s3fast
 from e2e_helpers import QUICK_RETRY, client_for, run
+from s3fast._events import Notice, TransferFailed
 from s3fast.resume._download import STARTING_OVER, download_identity
 from s3fast.resume._log import journal_path
 from support.faultcluster import FaultCluster
@@ -53,11 +54,25 @@ def _get_bytes(cluster: FaultCluster, before: dict[str, int]) -> int:
     return sum(r.bytes_down for r in cluster.requests if r.method == "GET" and r.conn_id > before[r.proxy])
 
 
+class _Heard:
+    """A subscriber keeping the notices and how the transfer failed."""
+
+    def __init__(self) -> None:
+        self.notices: list[str] = []
+        self.failed: list[TransferFailed] = []
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, Notice):
+            self.notices.append(event.message)
+        elif isinstance(event, TransferFailed):
+            self.failed.append(event)
+
+
 def _interrupt_after(cluster: FaultCluster, bucket: str, key: str, dest: Path, state: Path, ranges: int,
-                     config: s3fast.TransferConfig = SERIAL) -> list[str]:
+                     config: s3fast.TransferConfig = SERIAL) -> _Heard:
     """Start a resumable download and cancel it once ``ranges`` ranges are done (a Ctrl-C in
-    the API's terms); return the notices it gave."""
-    notices: list[str] = []
+    the API's terms); return what its subscriber heard."""
+    heard = _Heard()
 
     async def go() -> None:
         async with _client(cluster, config, state) as c:
@@ -71,23 +86,23 @@ def _interrupt_after(cluster: FaultCluster, bucket: str, key: str, dest: Path, s
                     task.cancel()
 
             task = asyncio.ensure_future(c.download(f"s3://{bucket}/{key}", dest, resumable=True,
-                                                    on_part=on_part, on_notice=notices.append))
+                                                    on_part=on_part, subscribers=[heard]))
             with pytest.raises(asyncio.CancelledError):
                 await task
 
     run(go())
-    return notices
+    return heard
 
 
 def _resume(cluster: FaultCluster, bucket: str, key: str, dest: Path, state: Path,
             config: s3fast.TransferConfig = SERIAL) -> tuple[s3fast.TransferResult, list[str]]:
-    notices: list[str] = []
+    heard = _Heard()
 
     async def go() -> s3fast.TransferResult:
         async with _client(cluster, config, state) as c:
-            return await c.download(f"s3://{bucket}/{key}", dest, resumable=True, on_notice=notices.append)
+            return await c.download(f"s3://{bucket}/{key}", dest, resumable=True, subscribers=[heard])
 
-    return run(go()), notices
+    return run(go()), heard.notices
 
 
 def _count_requests(cluster: FaultCluster) -> dict[str, int]:
@@ -101,12 +116,12 @@ def test_interrupted_download_resumes_fetching_only_what_the_journal_lacks(fault
     data = os.urandom(SIZE)
     _put(fault_cluster, bucket, "big", data)
     dest, state = tmp_path / "big.bin", tmp_path / "state"
-    notices = _interrupt_after(fault_cluster, bucket, "big", dest, state, ranges=3)
+    heard = _interrupt_after(fault_cluster, bucket, "big", dest, state, ranges=3)
     partial = Path(str(dest) + ".s3fast-partial")
     journal = _journal(state, bucket, "big", dest)
     assert not dest.exists() and partial.exists() and journal.exists()
     assert stat.S_IMODE(partial.stat().st_mode) == 0o600
-    assert any("partial download kept" in n and str(partial) in n for n in notices), notices
+    assert [f.resumable for f in heard.failed] == [True] and heard.notices == []
     spans = [r for r in _records(journal) if r["t"] == "range"]
     assert 3 <= len(spans) < SIZE // PART
     journaled = sum(r["len"] for r in spans)
@@ -287,7 +302,7 @@ def test_small_object_and_notices_through_the_logger(fault_cluster: FaultCluster
         async with _client(fault_cluster, SERIAL, state) as c:
             return await c.download(f"s3://{bucket}/small", dest, resumable=True)
 
-    with caplog.at_level(logging.WARNING, logger="s3fast.resume"):
+    with caplog.at_level(logging.INFO, logger="s3fast.resume"):
         result = run(go())
     assert dest.read_bytes() == b"tiny" and result.bytes == 4
     assert any("no usable plan" in r.getMessage() for r in caplog.records)

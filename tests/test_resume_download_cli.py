@@ -179,7 +179,7 @@ def test_a_stop_signal_keeps_the_partial_file_and_says_how_to_resume(fault_clust
     assert code == 128 + sig, err
     lines = err.decode().strip().splitlines()
     partial = str(dest) + ".s3fast-partial"
-    assert len(lines) == 2 and partial in lines[0] and "--resumable" in lines[0], lines
+    assert len(lines) == 2 and partial in lines[0] and "run the same command again" in lines[0], lines
     assert lines[1] == f"s3fast: interrupted by {sig.name}"
     spans = _spans(state, bucket, "obj", dest)
     assert os.path.exists(partial) and len(spans) >= 1
@@ -188,7 +188,36 @@ def test_a_stop_signal_keeps_the_partial_file_and_says_how_to_resume(fault_clust
     code, out, err = _finish(_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))
     assert code == 0, err
     assert dest.read_bytes() == data
-    assert _get_bytes(fault_cluster, before) <= SIZE - sum(s["len"] for s in spans)
+    journaled = sum(s["len"] for s in spans)
+    assert _get_bytes(fault_cluster, before) <= SIZE - journaled
+    summary = json.loads(out)
+    assert summary["resumed"] is True and summary["parts_skipped"] == len(spans)
+    assert summary["bytes_sent"] <= SIZE - journaled
+
+
+def test_object_overwritten_before_the_rerun_starts_over_with_one_line(fault_cluster: FaultCluster,
+                                                                       tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    _put_full_object(fault_cluster, bucket, "obj")
+    dest, state = tmp_path / "out.bin", tmp_path / "state"
+    fault_cluster.add_rule(Rule(throttle(1e12), method="GET", path=r"/obj", times=3))
+    fault_cluster.add_rule(Rule(respond(503, "SlowDown"), method="GET", path=r"/obj", nth=4))
+    fault_cluster.add_rule(Rule(stall(0, 60), method="GET", path=r"/obj"))
+    proc = _cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 1))
+    try:
+        fault_cluster.wait_for_requests(_is_503("GET", "/obj"), timeout=90)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        _finish(proc)
+    fault_cluster.clear_rules()
+    new = _put_full_object(fault_cluster, bucket, "obj")
+    code, out, err = _finish(_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))
+    assert code == 0, err
+    assert dest.read_bytes() == new
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "s3fast: source changed since the interrupted run: starting over"), lines
+    assert json.loads(out)["resumed"] is False
 
 
 @pytest.mark.parametrize("dest", ["-", "/dev/null", "/dev/stdout"])

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _checksum
 from .._errors import ChecksumMismatch, ConfigError, PreconditionFailed
-from .._events import BytesMoved, Emitter, TransferStarted
+from .._events import BytesMoved, Emitter, Notice, TransferFailed, TransferFinished, TransferStarted
 from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import TALLY, Tally
 from ..transfer._download import _Rest
@@ -62,8 +62,6 @@ logger = logging.getLogger("s3fast.resume")
 #: said once when a rerun finds the object (or its partial file) no longer what the journal describes
 STARTING_OVER = "source changed since the interrupted run: starting over"
 
-Notify = Callable[[str], None]
-
 
 def download_identity(bucket: str, key: str, version_id: str | None, dest: str) -> str:
     """What names one resumable download's journal: the object and where it goes."""
@@ -71,13 +69,16 @@ def download_identity(bucket: str, key: str, version_id: str | None, dest: str) 
 
 
 async def download_resumable(ctx: TransferContext, bucket: str, key: str, dest: Any, *, state_dir: str | os.PathLike[str],
-                             version_id: str | None = None, events: Emitter | None = None,
-                             notify: Notify | None = None) -> TransferResult:
+                             version_id: str | None = None, events: Emitter | None = None) -> TransferResult:
     """Download to the path ``dest`` through a partial file and a journal (see the module).
 
     ``events`` get :class:`TransferStarted` (``resumed``, ``skipped_bytes``), a
     :class:`PartDone` per range fetched and :class:`BytesMoved`; the journal is one more,
-    critical, subscriber of the same events (a range it cannot record fails the download)."""
+    critical, subscriber of the same events (a range it cannot record fails the download).
+    Why a run starts over or refetches a range is a :class:`Notice` (and an INFO line on the
+    ``s3fast.resume`` logger); the end is :class:`TransferFinished`, or
+    :class:`TransferFailed` with ``resumable=True`` when the partial file and the journal
+    were kept for the same download to continue."""
     if not isinstance(dest, (str, os.PathLike)):
         raise ConfigError("resumable downloads need a file path destination, not a buffer or a file object")
     path = os.path.abspath(os.fspath(dest))
@@ -88,20 +89,30 @@ async def download_resumable(ctx: TransferContext, bucket: str, key: str, dest: 
     log, replay = RecordLog.open(jpath)
     tally = Tally()
     token = TALLY.set(tally)  # every request of this download counts in its result
-    run = _Run(ctx, bucket, key, path, version_id, events, tally, log,
-               notify if notify is not None else logger.warning)
+    run = _Run(ctx, bucket, key, path, version_id, events, tally, log)
     try:
-        journaled = read_journal(replay.records)
-        if journaled.plan is not None and journaled.plan.partial == run.partial:
-            result = await run.resume(journaled)
-            if result is not None:
-                return result
-        elif replay.records or replay.dropped_bytes:
-            run.notify(f"the resume journal {jpath} holds no usable plan: starting over")
-        return await run.fresh()
+        result = await _download(run, replay.records, replay.dropped_bytes)
+    except BaseException as exc:
+        if events is not None:
+            events.emit(TransferFailed("download", bucket, key, exc, resumable=run.kept))
+        raise
     finally:
         TALLY.reset(token)
         run.log.close()  # nothing to do once discarded or kept
+    if events is not None:
+        events.emit(TransferFinished(result))
+    return result
+
+
+async def _download(run: _Run, records: list[dict[str, Any]], dropped_bytes: int) -> TransferResult:
+    journaled = read_journal(records)
+    if journaled.plan is not None and journaled.plan.partial == run.partial:
+        result = await run.resume(journaled)
+        if result is not None:
+            return result
+    elif records or dropped_bytes:
+        run.notify(f"the resume journal {run.log.path} holds no usable plan: starting over")
+    return await run.fresh()
 
 
 class _JournaledJob(DownloadJob):
@@ -139,7 +150,7 @@ class _Run:
     """One resumable download: the journal, the partial file, and the two ways in."""
 
     def __init__(self, ctx: TransferContext, bucket: str, key: str, path: str, version_id: str | None,
-                 events: Emitter | None, tally: Tally, log: RecordLog, notify: Notify) -> None:
+                 events: Emitter | None, tally: Tally, log: RecordLog) -> None:
         self.ctx = ctx
         self.bucket = bucket
         self.key = key
@@ -156,7 +167,8 @@ class _Run:
             self.on_progress = lambda n: emit(BytesMoved(n))
         self.tally = tally
         self.log = log
-        self.notify = notify
+        #: the partial file and the journal were kept for a later run
+        self.kept = False
         self.t0 = time.monotonic()
         #: payload bytes received by earlier attempts of this run (a restart after a 412)
         self.earlier = 0
@@ -165,6 +177,12 @@ class _Run:
 
     def __repr__(self) -> str:
         return f"<resumable download s3://{self.bucket}/{self.key} -> {self.partial}>"
+
+    def notify(self, message: str) -> None:
+        """A line for the user: why this run starts over or fetches a range again."""
+        logger.info("s3://%s/%s: %s", self.bucket, self.key, message)
+        if self.events is not None:
+            self.events.emit(Notice("download", self.bucket, self.key, message))
 
     def record(self, event: object) -> None:
         """The journal's subscriber: a range is in the partial file (its checksum as received)."""
@@ -285,8 +303,8 @@ class _Run:
         except JournalError:
             pass  # every range record is in the page cache already: it survives the process
         self.log.close()
-        self.notify(f"partial download kept in {self.partial}: run the same command again with "
-                    "--resumable (API: resumable=True) to continue it")
+        self.kept = True
+        logger.info("s3://%s/%s: partial download kept in %s", self.bucket, self.key, self.partial)
 
     def _result(self, job: _JournaledJob, parts: int, verified: bool, *, skipped: int,
                 resumed: bool) -> TransferResult:
