@@ -282,6 +282,24 @@ class Client:
             return await coro  # no wrapper coroutine per object when there is no deadline
         return await self._bounded(coro, f"download of {url}")
 
+    async def upload_parts(self, url: str, upload_id: str) -> dict[int, Any]:
+        """The parts S3 holds for the multipart upload ``upload_id`` of ``s3://bucket/key``
+        (ListParts, every page): part number -> :class:`~s3fast.resume._plan.ListedPart`.
+        :class:`S3Error` ``NoSuchUpload`` when S3 no longer knows the upload."""
+        from .transfer._multipart import list_parts
+
+        u = parse_s3_url(url)
+        algo = self.config.checksum
+        return dict(await list_parts(self._transport, u.bucket, u.key, upload_id,
+                                     checksum_field=None if algo == "none" else f"Checksum{algo.upper()}"))
+
+    async def abort_upload(self, url: str, upload_id: str) -> None:
+        """AbortMultipartUpload of ``upload_id`` (best effort: an upload already gone is fine)."""
+        from .transfer._multipart import abort_multipart
+
+        u = parse_s3_url(url)
+        await abort_multipart(self._transport, u.bucket, u.key, upload_id)
+
     def state_path(self) -> Path:
         """The state directory (journals of resumable transfers)."""
         return Path(self.state_dir) if self.state_dir is not None else default_state_dir()
@@ -301,6 +319,8 @@ class Client:
     def _events(self, subscribers: Iterable[Subscriber], on_part: Callable[[PartEvent], None] | None,
                 on_progress: Callable[[int], None] | None) -> Emitter | None:
         """One transfer's emitter (None when nobody listens: the transfer builds no events)."""
+        if not subscribers and on_part is None and on_progress is None and not self._subscribers:
+            return None  # the small-object path: no list, no adapters
         return emitter([*self._subscribers, *subscribers, part_adapter(on_part), progress_adapter(on_progress)])
 
     async def _bounded(self, coro: Any, what: str) -> TransferResult:

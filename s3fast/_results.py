@@ -116,8 +116,8 @@ class TransferResult:
     retries: int = 0
     version_id: str | None = None
     upload_id: str | None = None
-    #: payload bytes sent (upload) or received (download) by THIS run; None: all of ``bytes``
-    #: (a transfer that did not resume)
+    #: payload bytes sent (upload) or received (download) by THIS run, each part counted once
+    #: (a retried part is not counted twice); None: all of ``bytes`` (a transfer that did not resume)
     bytes_sent: int | None = None
     #: parts a resumed transfer found already done and did not move again
     parts_skipped: int = 0

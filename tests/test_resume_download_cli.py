@@ -183,6 +183,12 @@ def test_a_stop_signal_keeps_the_partial_file_and_says_how_to_resume(fault_clust
     assert lines[1] == f"s3fast: interrupted by {sig.name}"
     spans = _spans(state, bucket, "obj", dest)
     assert os.path.exists(partial) and len(spans) >= 1
+    # `s3fast resume ls` names the kept download and where it goes.
+    code, out, err = _finish(_cli(fault_cluster, "resume", "ls", "--state-dir", str(state)))
+    assert code == 0, err
+    listed = out.decode().strip().splitlines()
+    assert len(listed) == 1 and listed[0].startswith("download") and f"s3://{bucket}/obj -> {dest}" in listed[0]
+    assert listed[0].endswith("resumable"), listed
     fault_cluster.clear_rules()
     before = _accepted(fault_cluster)
     code, out, err = _finish(_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))

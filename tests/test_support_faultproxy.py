@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from support.faultcluster import FaultCluster
 from support.faultproxy import FaultProxy, RequestRecord
-from support.faultrules import (Pacer, Rule, corrupt, elect, error_200, latency, plan_piece,
+from support.faultrules import (Pacer, Rule, corrupt, elect, error_200, hold, latency, plan_piece,
                                 refuse, reset_after, reset_before_response, respond, stall,
                                 throttle, truncate_after)
 from support.http11 import BufferedStream, Framing, iter_body
@@ -292,6 +292,24 @@ def test_latency_delays_the_head_past_a_client_timeout(proxy: FaultProxy,
     (record,) = proxy.wait_for_requests(1, timeout=10)
     assert (record.outcome, record.status, record.bytes_down) == ("client_gone", None, 0)
     assert send(http_conn(proxy), "GET", obj[0]).read() == obj[1]  # nth=1: only the first
+
+
+@pytest.mark.parametrize("forward", [True, False])
+def test_hold_swallows_the_request_and_says_when_it_holds(
+        proxy: FaultProxy, bucket: str, moto_cluster: MotoCluster, forward: bool) -> None:
+    rule = proxy.add_rule(Rule(hold(30, forward=forward), method="PUT"))
+    conn = http_conn(proxy, timeout=30)
+    conn.request("PUT", f"/{bucket}/held", body=b"h" * 100_000,
+                 headers={"Host": "s3.test", "Authorization": FAKE_AUTH})
+    assert rule.wait_holding(1, timeout=10) == 1  # the whole request is in, nothing answered
+    conn.sock.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        conn.getresponse()
+    conn.close()  # the hold ends early when the client goes away
+    (record,) = proxy.wait_for_requests(1, timeout=10)
+    assert (record.outcome, record.bytes_up, record.bytes_down) == ("client_gone", 100_000, 0)
+    keys = moto_cluster.boto3_client().list_objects_v2(Bucket=bucket).get("Contents", [])
+    assert [k["Key"] for k in keys] == (["held"] if forward else [])
 
 
 def test_unreachable_upstream_answers_502_and_closes() -> None:

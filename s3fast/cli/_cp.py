@@ -120,9 +120,9 @@ def _check_local(p: Plan) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if _tree.wants_tree(args):
-        if args.resumable:
-            return error("--resumable copies one file (cp SRC s3://bucket/key); not with -r, wildcards or "
-                         "S3-to-S3 copies yet", EXIT_USAGE)
+        if args.resumable and (is_s3_url(args.src) or not is_s3_url(args.dst) or getattr(args, "workers", 1) > 1 or args.dryrun):
+            return error("--resumable with -r uploads a local directory to S3 in one process "
+                         "(no S3 source, no --workers, no --dryrun)", EXIT_USAGE)
         return _tree.main(args)
     try:
         p = plan(args.src, args.dst)

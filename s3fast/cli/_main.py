@@ -16,12 +16,12 @@ from types import ModuleType
 
 from .. import _impl
 from .._version import __version__
-from . import _cat, _cp, _ls, _mv, _rm, _sync
+from . import _cat, _cp, _ls, _mv, _resume, _rm, _sync
 from ._fds import guard_standard
 from ._runner import EXIT_USAGE, debug_enabled, run_command
 
 #: The subcommand modules, in the order ``--help`` lists them.
-COMMANDS: list[ModuleType] = [_cp, _sync, _mv, _rm, _ls, _cat]
+COMMANDS: list[ModuleType] = [_cp, _sync, _mv, _rm, _ls, _cat, _resume]
 
 
 class Parser(argparse.ArgumentParser):

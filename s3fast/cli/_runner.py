@@ -7,7 +7,8 @@ Exit statuses (the same for every subcommand)::
          failure, anything unexpected)
     2    usage error or bad input (bad option value, bad URL, missing file, no credentials)
     129  SIGHUP, 130 SIGINT (Ctrl-C), 143 SIGTERM: the work in progress was cancelled
-         first (a multipart upload aborted, a partial download removed)
+         first (a multipart upload aborted, a partial download removed; with
+         ``--resumable`` the upload and its journal are kept and a line says how to resume)
 
 A signal cancels the running command's task, so its cleanup runs as for any other
 cancellation; the process then ends at once, without waiting for threads that may be

@@ -166,6 +166,8 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
         async for r in client.move_tree(args.src, args.dst, **kw):
             yield r
     else:
+        if getattr(args, "resumable", False):
+            kw["resumable"] = True
         async for r in client.copy_tree(args.src, args.dst, no_clobber=args.no_clobber, **kw):
             yield r
 

@@ -134,7 +134,9 @@ class _JournaledJob(DownloadJob):
         if self.plan is None:  # a fresh run: the plan is durable before any byte lands
             self.plan = DownloadPlan.of(info, self.ctx.config.part_size, self.run.partial,
                                         validate=self.ctx.config.validate_checksum)
-            self.run.log.append(self.plan.record())
+            # Where from and where to, for `s3fast resume ls` (a rerun compares the plan only)
+            self.run.log.append({**self.plan.record(), "bucket": self.bucket, "key": self.key,
+                                 "destination": self.run.path})
             self.run.log.sync()
             self.run.started(info, resumed=False, skipped=0)
         if self.algo is None:  # no full-object check: ranges still get a checksum for the journal

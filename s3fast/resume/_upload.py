@@ -36,6 +36,7 @@ from .._events import Emitter, Event, PartDone, TransferFailed, TransferFinished
 from .._results import TransferResult
 from .._transport import TALLY
 from ..transfer import _upload
+from ..transfer._meta import head_object
 from ..transfer._multipart import abort_multipart, list_parts
 from ..transfer._planner import Part, plan_upload
 from ..transfer._sources import FileSource, Source, open_source
@@ -129,6 +130,14 @@ async def upload_resumable(ctx: TransferContext, source: Any, bucket: str, key: 
             if verdict.prior is not None:
                 resume = await _reconcile(ctx, src, bucket, key, plan.parts, verdict.prior, algo)
                 if resume is None:
+                    finished = await _already_complete(ctx, bucket, key, plan.parts, verdict.prior, algo, src.size)
+                    if finished is not None:
+                        # Killed after S3 completed the upload but before the answer came back.
+                        notify("the interrupted upload had completed: nothing left to send")
+                        log.discard()
+                        if events is not None:
+                            events.emit(TransferFinished(finished))
+                        return finished
                     notify(UPLOAD_GONE)
             elif verdict.reason is not None:
                 notify(verdict.reason)
@@ -145,8 +154,10 @@ async def upload_resumable(ctx: TransferContext, source: Any, bucket: str, key: 
             up = _upload._Upload(ctx, bucket, key, headers=headers, events=emitter)
             up.keep = keep_on
             result = await _send(up, src, plan.parts, resume)
-        except BaseException:
-            if up is not None and up.kept:
+        except BaseException as exc:
+            # Kept: an upload the run left for the next one, or, when the run failed before
+            # starting its upload (ListParts cut short, a cancel), the journal it found.
+            if (up.kept if up is not None else bool(replay.records) and keep_on(exc)):
                 _flush(log)
             else:
                 log.discard()
@@ -174,6 +185,33 @@ async def _send(up: _upload._Upload, src: FileSource, parts: tuple[Part, ...],
         TALLY.reset(token)
     up.events.emit(TransferFinished(result))
     return result
+
+
+async def _already_complete(ctx: TransferContext, bucket: str, key: str, parts: tuple[Part, ...], prior: Prior,
+                            algo: _checksum.Algorithm | None, size: int) -> TransferResult | None:
+    """The object, when the interrupted run's CompleteMultipartUpload took effect: it has
+    this file's size and the full-object checksum combined from every part the journal
+    recorded. None when that cannot be shown (a part missing from the journal, no checksum)."""
+    if algo is None:
+        return None
+    combiner = _checksum.Combiner(algo)
+    for part in parts:
+        mine = prior.parts.get(part.number)
+        if mine is None or mine.checksum is None or mine.offset != part.offset or mine.size != part.size:
+            return None
+        combiner.add(part.offset, algo.decode(mine.checksum), part.size)
+    full = algo.encode(combiner.result(size))
+    try:
+        head = await head_object(ctx.transport, bucket, key)
+    except S3Error:
+        return None
+    if head.size != size or head.checksum is None or head.checksum[0] != algo.name or head.checksum[1] != full:
+        return None
+    return TransferResult(
+        operation="upload", bucket=bucket, key=key, bytes=size, seconds=0.0, parts=len(parts), etag=head.etag,
+        checksum=(algo.name, full), checksum_verified=True, multipart=True, requests=0, retries=0,
+        version_id=head.version_id, upload_id=prior.upload_id, bytes_sent=0, parts_skipped=len(parts),
+        resumed=True)
 
 
 def _digest(src: FileSource, part: Part, algo: _checksum.Algorithm | None) -> tuple[int, str]:

@@ -34,6 +34,7 @@ from ._match import Filters, SourcePattern, source_pattern
 from ._paths import Unsafe, is_dir_marker, local_path
 
 if TYPE_CHECKING:
+    from ..resume._tree import TreeJournal
     from .._client import Client
 
 #: objects in flight at once (requests are bounded by the client's limiter, not by this)
@@ -179,6 +180,8 @@ class _Tree:
         self.dryrun = dryrun
         self.on_progress = on_progress
         self.operation = "copy" if src.is_s3 and dst.is_s3 else "upload" if dst.is_s3 else "download"
+        #: resumable uploads: the files an interrupted run finished (s3fast.resume._tree)
+        self.resume: TreeJournal | None = None
 
     def source_name(self, e: Entry) -> str:
         return f"s3://{self.src.bucket}/{e.location}" if self.src.is_s3 else e.location
@@ -213,6 +216,12 @@ class _Tree:
                 r = put
             elif self.no_clobber and await self._exists(dest):
                 return TreeResult(op, source, dest, 0, "skipped", "exists")
+            elif op == "upload" and self.resume is not None:
+                stamp = self.resume.stamp(source)
+                if self.resume.finished(source, stamp):
+                    return TreeResult(op, source, dest, 0, "skipped", "done in the interrupted run")
+                r = await self.client.upload(source, dest, on_progress=self.on_progress, resumable=True)
+                self.resume.record(source, stamp)
             elif op == "upload":
                 r = await self.client.upload(source, dest, on_progress=self.on_progress)
             else:
@@ -309,15 +318,37 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
                     raw: bool = False, window: int = DEFAULT_WINDOW,
                     on_listed: Callable[[Entry | None], None] | None = None,
                     on_progress: Callable[[int], None] | None = None,
-                    workers: int = 1, client_kwargs: dict[str, Any] | None = None) -> AsyncIterator[TreeResult]:
+                    workers: int = 1, client_kwargs: dict[str, Any] | None = None,
+                    resumable: bool = False) -> AsyncIterator[TreeResult]:
     """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``.
+
+    ``resumable`` (uploads, one process): files an interrupted run finished are skipped, and
+    large files resume their multipart uploads (see :mod:`s3fast.resume._tree`).
 
     ``workers`` > 1 shards the objects over that many processes, each with its own client
     built from ``client_kwargs`` (the :class:`~s3fast.Client` keywords, without ``config``)
     and a 1/N share of this client's target, cap and memory limit."""
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
+    if resumable:
+        if tree.operation != "upload" or workers > 1 or dryrun or s.root is None:
+            raise ConfigError("a resumable tree copy uploads a local directory in one process "
+                              "(no --workers, no --dryrun)")
+        from ..resume._tree import TreeJournal
+
+        tree.resume = TreeJournal.open(client.state_path(), s.root, dst)
     items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
+    if tree.resume is not None:
+        complete = False
+        try:
+            async for r in run(items, tree.transfer, window=window):
+                if r.status == "failed":
+                    tree.resume.incomplete = True
+                yield r
+            complete = True
+        finally:
+            tree.resume.close(complete)
+        return
     if workers > 1:
         from ._workers import Job, sharded
 

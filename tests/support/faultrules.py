@@ -86,11 +86,14 @@ class Stall:
 @dataclass(frozen=True)
 class Hold:
     """Read the whole request and answer nothing for ``seconds`` (ended early when the client
-    goes away), then reset; the server never sees it. With :meth:`Rule.wait_fired` a test
+    goes away), then reset. ``forward`` False (default): the server never sees the request;
+    True: it is relayed and the server's whole answer read (and dropped) first, so the
+    server did the work and only the answer is lost. With :meth:`Rule.wait_holding` a test
     learns, without sleeping, that the client is now waiting on this request (a point in
     its work at which to kill it)."""
 
     seconds: float
+    forward: bool = False
     kind = "hold"
 
 
@@ -173,8 +176,8 @@ def stall(after_bytes: int, seconds: float) -> Stall:
     return Stall(after_bytes, seconds)
 
 
-def hold(seconds: float) -> Hold:
-    return Hold(seconds)
+def hold(seconds: float, *, forward: bool = False) -> Hold:
+    return Hold(seconds, forward)
 
 
 def latency(seconds: float) -> Latency:
@@ -230,6 +233,7 @@ class Rule:
     _matched: int = field(init=False, repr=False, default=0)
     _fired: int = field(init=False, repr=False, default=0)
     _fired_cond: threading.Condition = field(init=False, repr=False)
+    _holding: int = field(init=False, repr=False, default=0)
 
     def __post_init__(self) -> None:
         self._fired_cond = threading.Condition(self._lock)
@@ -291,6 +295,20 @@ class Rule:
                 self._fired_cond.notify_all()
                 return True
             return False
+
+    def start_holding(self) -> None:
+        """A :class:`Hold` of this rule has the whole request (and, forwarding, the
+        server's answer) and now holds the client (called by the relay)."""
+        with self._fired_cond:
+            self._holding += 1
+            self._fired_cond.notify_all()
+
+    def wait_holding(self, count: int = 1, timeout: float = 30.0) -> int:
+        """Block until ``count`` requests were held by this rule (TimeoutError after ``timeout``)."""
+        with self._fired_cond:
+            if not self._fired_cond.wait_for(lambda: self._holding >= count, timeout):
+                raise TimeoutError(f"rule {self.name!r} held {self._holding} < {count} requests in {timeout} s")
+            return self._holding
 
     def wait_fired(self, count: int = 1, timeout: float = 30.0) -> int:
         """Block until this rule has fired ``count`` times (TimeoutError after ``timeout``)."""

@@ -226,9 +226,11 @@ class Relay:
         try:
             if isinstance(action, Respond):
                 keep = await self._answer_canned(ex, action)
-            elif isinstance(action, Hold):
+            elif isinstance(action, Hold) and not action.forward:
                 if not head.expects_continue:
                     await self._consume_request_body(ex)
+                assert ex.rule is not None
+                ex.rule.start_holding()
                 if await conn.wait_gone(action.seconds, may_read=not head.expects_continue):
                     raise _Terminate("client_gone", "reset")
                 raise _Terminate("held", "reset")
@@ -344,6 +346,19 @@ class Relay:
             ex.out.write(raw)  # 100 Continue: the client is waiting for it to send the body
             await ex.out.flush()
         framing = resp.body_framing(head.method)
+
+        if isinstance(action, Hold):  # forward=True: the server answered; the client never hears it
+            try:
+                async for _ in iter_body(up, framing):
+                    pass
+            except PEER_ERRORS:
+                raise _Terminate("upstream_error", "reset") from None
+            ex.status = resp.status
+            assert ex.rule is not None
+            ex.rule.start_holding()
+            if await ex.conn.wait_gone(action.seconds, may_read=up_task.done()):
+                raise _Terminate("client_gone", "reset")
+            raise _Terminate("held", "reset")
 
         if isinstance(action, (ResetBeforeResponse, Error200)):
             try:
