@@ -328,3 +328,30 @@ def test_composite_object_resumes_and_is_verified_from_the_landed_file(fault_clu
     assert notices == [] and dest.read_bytes() == data
     assert result.checksum == ("crc32", stored) and result.checksum_verified
     assert _get_bytes(fault_cluster, before) <= SIZE - 3 * PART
+
+
+def test_a_rerun_failing_before_it_fetches_keeps_what_it_found(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    _put(fault_cluster, bucket, "obj", data)
+    dest, state = tmp_path / "obj.bin", tmp_path / "state"
+    _interrupt_after(fault_cluster, bucket, "obj", dest, state, ranges=3)
+    journal = _journal(state, bucket, "obj", dest)
+    spans = [r for r in _records(journal) if r["t"] == "range"]
+    # The rerun's HEAD is refused: the journal and the partial file stay as they were.
+    rule = fault_cluster.add_rule(Rule(respond(403, "AccessDenied"), method="HEAD", path=r"/obj"))
+    heard = _Heard()
+
+    async def go() -> None:
+        async with _client(fault_cluster, SERIAL, state) as c:
+            with pytest.raises(s3fast.S3Error):
+                await c.download(f"s3://{bucket}/obj", dest, resumable=True, subscribers=[heard])
+
+    run(go())
+    assert rule.fired >= 1 and [f.resumable for f in heard.failed] == [True]
+    assert [r for r in _records(journal) if r["t"] == "range"] == spans
+    fault_cluster.clear_rules()
+    before = _count_requests(fault_cluster)
+    result, _ = _resume(fault_cluster, bucket, "obj", dest, state)
+    assert dest.read_bytes() == data and result.resumed
+    assert _get_bytes(fault_cluster, before) <= SIZE - sum(r["len"] for r in spans)

@@ -205,8 +205,12 @@ class _Run:
         plan = journaled.plan
         assert plan is not None
         cfg = self.ctx.config
-        info = await head_object(self.ctx.transport, self.bucket, self.key, version_id=self.version_id,
-                                 checksum_mode=cfg.validate_checksum)
+        try:
+            info = await head_object(self.ctx.transport, self.bucket, self.key, version_id=self.version_id,
+                                     checksum_mode=cfg.validate_checksum)
+        except BaseException:
+            self.kept = True  # nothing was touched: the next run can still resume
+            raise
         reason = plan.change(info)
         if reason is None and range_crc_name(info, validate=cfg.validate_checksum) != plan.crc:
             reason = "checksum settings differ"
@@ -226,6 +230,7 @@ class _Run:
             spans = await asyncio.to_thread(_intact, sink.fd, plan.crc, journaled.spans)
         except BaseException:
             sink.keep()
+            self.kept = True
             raise
         if len(spans) < len(journaled.spans) or journaled.rejected:
             bad = len(journaled.spans) - len(spans) + journaled.rejected
