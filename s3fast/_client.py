@@ -255,6 +255,7 @@ class Client:
         on_part: Callable[[PartEvent], None] | None = None,
         on_progress: Callable[[int], None] | None = None,
         subscribers: Iterable[Subscriber] = (),
+        resumable: bool = False,
     ) -> TransferResult:
         """Download to ``dest``: a path (written atomically), a writable buffer, or a binary file.
 
@@ -262,11 +263,23 @@ class Client:
 
         A path naming a device, a FIFO or an inherited descriptor (/dev/null, a named pipe,
         /dev/stdout, /dev/fd/N) is written in place and in order, as a binary file is.
+
+        ``resumable``: the bytes go into ``<dest>.s3fast-partial`` with a journal in the state
+        directory; an interrupted download run again continues where it stopped (see
+        :mod:`s3fast.resume._download`). Only for a path to a regular file (ConfigError
+        otherwise). Why a run starts over (the object changed) reaches subscribers as a
+        :class:`~s3fast.events.Notice`; a failure that kept the partial file for the next run
+        ends with ``TransferFailed(resumable=True)``.
         """
         src = parse_s3_url(url)
         self._start_tuner()
         events = self._events(subscribers, on_part, on_progress)
-        if events is None:
+        if resumable:
+            from .resume._download import download_resumable
+
+            coro = download_resumable(self._ctx, src.bucket, src.key, dest, state_dir=self.state_path(),
+                                      version_id=version_id, events=events)
+        elif events is None:
             coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id)
         else:
             coro = _reported(events, "download", src.bucket, src.key, _download.download(

@@ -25,6 +25,7 @@ from .._events import Notice, TransferFailed
 from .._units import format_size
 from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
+from ..resume._partial import partial_path
 from . import _tree
 from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
 from ._options import (add_common_options, add_dask_options, add_resume_options, add_transfer_options,
@@ -131,9 +132,9 @@ def main(args: argparse.Namespace) -> int:
         return _tree.main(args)
     try:
         p = plan(args.src, args.dst)
+        if args.resumable and not p.upload and (p.dst == "-" or p.dst in _STDOUT_NAMES):
+            raise ConfigError("--resumable needs a file destination: stdout has no partial file to resume")
         _check_local(p)
-        if args.resumable and not p.upload:
-            raise ConfigError("--resumable is for uploads for now (cp FILE s3://bucket/key)")
         if args.resumable and p.src == "-":
             raise ConfigError("--resumable needs a file to upload, not stdin: a stream cannot be read again")
         config = transfer_config(args)
@@ -170,6 +171,26 @@ async def _resumable_upload(client: Any, source: str, dst: str, args: argparse.N
         raise
 
 
+async def _resumable_download(client: Any, src: str, dst: str, progress: Progress) -> Any:
+    """A download that a failure or interrupt leaves resumable: why a run starts over is
+    printed, and a kept partial file is named with how to continue."""
+    kept: list[bool] = []
+
+    def on_event(event: object) -> None:
+        if type(event) is Notice:
+            _write_line(f"s3fast: {event.message}")
+        elif type(event) is TransferFailed:
+            kept.append(event.resumable)
+
+    try:
+        return await client.download(src, dst, resumable=True, subscribers=[*progress.subscribers(), on_event])
+    except BaseException:
+        if kept and kept[0]:
+            _write_line(f"s3fast: the partial download is kept in {partial_path(dst)}; "
+                        "run the same command again to resume it")
+        raise
+
+
 def _write_line(text: str) -> None:
     try:
         sys.stderr.write(printable(text, 2048) + "\n")
@@ -198,6 +219,8 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
                 else:
                     result = await client.upload(source, dst, content_type=args.content_type,
                                                  subscribers=progress.subscribers())
+            elif args.resumable:
+                result = await _resumable_download(client, src, dst, progress)
             else:
                 if data_on_stdout:
                     result = await client.download(src, sys.stdout.buffer, subscribers=progress.subscribers())

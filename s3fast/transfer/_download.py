@@ -22,6 +22,7 @@ from ._hedge import HedgePolicy
 from ._localfs import FileSink, proc_fd
 from ._meta import plan_download
 from ._ordered import InOrderSink, download_in_order, stream
+from ._planner import Part
 from ._ranges import DownloadJob, after, first_get, object_changed
 from ._sinks import BufferSink, Sink
 from ._special import written_in_place
@@ -96,23 +97,27 @@ class _Rest:
     after its body. A range that fails surfaces once the first range is done (at most
     ``part_size`` bytes, under the same timeouts); the other ranges stop at once."""
 
-    __slots__ = ("ctx", "job", "sink", "task", "count")
+    __slots__ = ("ctx", "job", "sink", "task", "count", "select")
 
-    def __init__(self, ctx: TransferContext, job: DownloadJob, sink: Sink) -> None:
+    def __init__(self, ctx: TransferContext, job: DownloadJob, sink: Sink,
+                 select: Callable[[tuple[Part, ...]], tuple[Part, ...]] | None = None) -> None:
         self.ctx = ctx
         self.job = job
         self.sink = sink
         self.task: asyncio.Task[None] | None = None
         self.count = 0
+        #: the planned ranges -> the ones to fetch (default: those past the first GET's)
+        self.select = select
 
     def start(self) -> None:
         job = self.job
         if job.first_end < job.info.size:
-            self.task = asyncio.ensure_future(self._run())
+            self.task = asyncio.ensure_future(self.run())
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         ctx, job = self.ctx, self.job
-        rest = after(await plan_download(ctx.transport, job.info, ctx.config.part_size), job.first_end)
+        planned = await plan_download(ctx.transport, job.info, ctx.config.part_size)
+        rest = after(planned, job.first_end) if self.select is None else self.select(planned)
         self.count = len(rest)
         job.hedge = HedgePolicy(ctx.config.expert.hedge, len(rest), ctx.transport.ip_is_slow)
         await run_bounded(rest, lambda p: job.fetch_range(p, self.sink), ctx.task_window)

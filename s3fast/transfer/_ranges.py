@@ -119,8 +119,12 @@ class DownloadJob:
         if self.combiner is not None and crc is not None:
             self.combiner.add(part.offset, crc, part.size)
         if self.on_part is not None:
+            # The range's checksum as received (a resume journal records it; None when
+            # nothing was checksummed)
+            algo = self.algo
             self.on_part(PartEvent("download", self.bucket, self.key, part.number, part.offset, part.size,
-                                   etag=self.info.etag))
+                                   etag=self.info.etag,
+                                   checksum=algo.encode(crc) if algo is not None and crc is not None else None))
 
     # -- reading one range's body -----------------------------------------------------------
     def _into_file(self, conn: Connection, part: Part, sink: FileSink, st: RangeState) -> Awaitable[None]:
