@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .._results import ObjectHead
+from .._results import Checksum, ObjectHead
 from ..transfer._planner import Part
 
 #: the journal format; a record of another version is not understood (a fresh start)
@@ -39,7 +39,7 @@ class DownloadPlan:
     version_id: str | None
     part_size: int
     #: (algorithm, base64 value, "FULL_OBJECT" | "COMPOSITE") as S3 stored it
-    checksum: tuple[str, str, str] | None
+    checksum: Checksum | None
     #: the algorithm of the journaled ranges' checksums
     crc: str
     #: the partial file's absolute path
@@ -53,7 +53,8 @@ class DownloadPlan:
     def record(self) -> dict[str, Any]:
         return {"t": "plan", "v": PLAN_VERSION, "size": self.size, "etag": self.etag,
                 "version": self.version_id, "part_size": self.part_size,
-                "checksum": list(self.checksum) if self.checksum is not None else None,
+                "checksum": ([self.checksum.algorithm, self.checksum.value, self.checksum.type]
+                             if self.checksum is not None else None),
                 "crc": self.crc, "partial": self.partial}
 
     @classmethod
@@ -69,9 +70,10 @@ class DownloadPlan:
                 and isinstance(partial, str) and partial):
             return None
         if checksum is not None:
-            if not (isinstance(checksum, list) and len(checksum) == 3 and all(isinstance(c, str) for c in checksum)):
+            if not (isinstance(checksum, list) and len(checksum) == 3 and all(isinstance(c, str) for c in checksum)
+                    and checksum[2] in ("FULL_OBJECT", "COMPOSITE")):
                 return None
-            checksum = (checksum[0], checksum[1], checksum[2])
+            checksum = Checksum(checksum[0], checksum[1], "COMPOSITE" if checksum[2] == "COMPOSITE" else "FULL_OBJECT")
         return cls(size, etag, version, part_size, checksum, crc, partial)
 
     def change(self, info: ObjectHead) -> str | None:
@@ -168,17 +170,17 @@ def range_crc_name(info: ObjectHead, *, validate: bool = True) -> str:
     """Ranges are checksummed in the full-object algorithm S3 stored (their checksums then
     also make the full-object one, at no extra cost); otherwise in CRC32C."""
     cs = info.checksum
-    if validate and cs is not None and cs[2] == "FULL_OBJECT" and cs[0] in _CRC_NAMES:
-        return cs[0]
+    if validate and cs is not None and cs.type == "FULL_OBJECT" and cs.algorithm in _CRC_NAMES:
+        return cs.algorithm
     return FALLBACK_CRC
 
 
-def _checksum_key(checksum: tuple[str, str, str]) -> tuple[str, str]:
+def _checksum_key(checksum: Checksum) -> tuple[str, str]:
     """(algorithm, value) without a COMPOSITE value's "-N" suffix, which a store may give in
     one kind of answer and not another (moto: GET yes, HEAD no)."""
-    value = checksum[1]
+    value = checksum.value
     digest, dash, count = value.rpartition("-")
-    return checksum[0], digest if dash and count.isdigit() else value
+    return checksum.algorithm, digest if dash and count.isdigit() else value
 
 
 def _count(value: object) -> int | None:

@@ -15,6 +15,7 @@ import pytest
 
 import s3fast
 from e2e_helpers import QUICK_RETRY, client_for, run
+from s3fast._results import Checksum
 from s3fast._events import Notice, TransferFailed
 from s3fast.resume._download import STARTING_OVER, download_identity
 from s3fast.resume._log import journal_path
@@ -129,7 +130,7 @@ def test_interrupted_download_resumes_fetching_only_what_the_journal_lacks(fault
     before = _count_requests(fault_cluster)
     result, notices = _resume(fault_cluster, bucket, "big", dest, state)
     assert dest.read_bytes() == data
-    assert result.checksum_verified and result.checksum is not None and result.checksum[0] == "crc64nvme"
+    assert result.checksum_verified and result.checksum is not None and result.checksum.algorithm == "crc64nvme"
     # The second run fetched at most what the journal did not vouch for.
     assert _get_bytes(fault_cluster, before) <= SIZE - journaled
     assert not partial.exists() and not journal.exists()
@@ -326,7 +327,7 @@ def test_composite_object_resumes_and_is_verified_from_the_landed_file(fault_clu
     before = _count_requests(fault_cluster)
     result, notices = _resume(fault_cluster, bucket, "comp", dest, state)
     assert notices == [] and dest.read_bytes() == data
-    assert result.checksum == ("crc32", stored) and result.checksum_verified
+    assert result.checksum == Checksum("crc32", stored, "COMPOSITE") and result.checksum_verified
     assert _get_bytes(fault_cluster, before) <= SIZE - 3 * PART
 
 

@@ -2,7 +2,7 @@
 fetch, and when a rerun must start over."""
 from __future__ import annotations
 
-from s3fast._results import ObjectHead
+from s3fast._results import Checksum, ObjectHead
 from s3fast.resume._download_plan import DownloadPlan, Span, missing, range_crc_name, read_journal
 from s3fast.transfer._planner import Part, plan_ranges
 
@@ -11,7 +11,7 @@ MiB = 1 << 20
 
 def _info(**kw: object) -> ObjectHead:
     base: dict[str, object] = dict(bucket="b", key="k", size=64 * MiB, etag='"abc-8"', version_id=None,
-                                   checksum=("crc64nvme", "AAAAAAAAAAA=", "FULL_OBJECT"))
+                                   checksum=Checksum("crc64nvme", "AAAAAAAAAAA=", "FULL_OBJECT"))
     base.update(kw)
     return ObjectHead(**base)  # type: ignore[arg-type]
 
@@ -28,7 +28,7 @@ def test_plan_round_trips_through_its_record() -> None:
 
 def test_ranges_get_crc32c_when_no_full_object_checksum() -> None:
     assert range_crc_name(_info(checksum=None)) == "crc32c"
-    assert range_crc_name(_info(checksum=("crc32", "AAAAAA==-8", "COMPOSITE"))) == "crc32c"
+    assert range_crc_name(_info(checksum=Checksum("crc32", "AAAAAA==-8", "COMPOSITE"))) == "crc32c"
     assert range_crc_name(_info(), validate=False) == "crc32c"
 
 
@@ -46,10 +46,10 @@ def test_change_names_what_differs() -> None:
     assert "size" in (plan.change(_info(version_id="v1", size=1)) or "")
     assert "ETag" in (plan.change(_info(version_id="v1", etag='"other"')) or "")
     assert "version" in (plan.change(_info(version_id="v2")) or "")
-    assert plan.change(_info(version_id="v1", checksum=("crc64nvme", "BBBBBBBBBBB=", "FULL_OBJECT")))
-    comp = _plan(version_id="v1", checksum=("crc32", "AAAAAA==-8", "COMPOSITE"))
-    assert comp.change(_info(version_id="v1", checksum=("crc32", "AAAAAA==", "COMPOSITE"))) is None
-    assert comp.change(_info(version_id="v1", checksum=("crc32", "AAAAAB==-8", "COMPOSITE")))
+    assert plan.change(_info(version_id="v1", checksum=Checksum("crc64nvme", "BBBBBBBBBBB=", "FULL_OBJECT")))
+    comp = _plan(version_id="v1", checksum=Checksum("crc32", "AAAAAA==-8", "COMPOSITE"))
+    assert comp.change(_info(version_id="v1", checksum=Checksum("crc32", "AAAAAA==", "COMPOSITE"))) is None
+    assert comp.change(_info(version_id="v1", checksum=Checksum("crc32", "AAAAAB==-8", "COMPOSITE")))
     # A store that leaves the checksum out of one answer is not a change.
     assert plan.change(_info(version_id="v1", checksum=None)) is None
 
