@@ -126,7 +126,8 @@ def main(args: argparse.Namespace) -> int:
 
         return _dask.main(args)
     if _tree.wants_tree(args):
-        if args.resumable and (is_s3_url(args.src) or not is_s3_url(args.dst) or getattr(args, "workers", 1) > 1 or args.dryrun):
+        if args.resumable and (is_s3_url(args.src) or not is_s3_url(args.dst)
+                               or getattr(args, "workers", None) not in (None, 1) or args.dryrun):
             return error("--resumable with -r uploads a local directory to S3 in one process "
                          "(no S3 source, no --workers, no --dryrun)", EXIT_USAGE)
         return _tree.main(args)

@@ -33,7 +33,7 @@ def _usage(args: argparse.Namespace) -> str | None:
     recursive = args.recursive or (not args.raw and has_wildcard(args.src))
     if not recursive:
         return "--dask-scheduler copies a tree: give --recursive (or a wildcard in SRC)"
-    if args.workers != 1:
+    if args.workers not in (None, 1):  # None: not given (its default is the CPU count)
         return "--dask-scheduler and --workers do not mix: the Dask workers are the workers"
     if not is_s3_url(args.src) and not is_s3_url(args.dst):
         return f"one of SRC and DST must be an S3 URL (s3://bucket/key), got {args.src!r} and {args.dst!r}"
