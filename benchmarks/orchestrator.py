@@ -143,12 +143,17 @@ def label_mismatch(spec: RunnerSpec, output: RunnerOutput) -> str | None:
 
 
 def peak_rss_kib(measured: Measured, output: RunnerOutput | None) -> int:
-    """The child's own peak RSS: its self-report and our /proc readings, whichever is higher.
+    """The command's peak RSS: our /proc readings of its process tree, with the runner's
+    self-report standing in for our reading of the runner process when it is higher (it
+    is read at the runner's very end, after our last sample).
 
     ``ru_maxrss`` is only the last resort, because it includes the harness's RSS at fork.
     """
-    readings = [v for v in (measured.hwm_kib, output.vm_hwm_kib if output else None) if v]
-    return max(readings) if readings else measured.maxrss_kib
+    own = measured.own_hwm_kib or 0
+    reported = output.vm_hwm_kib if output and output.vm_hwm_kib else 0
+    if not measured.hwm_kib and not reported:
+        return measured.maxrss_kib
+    return (measured.hwm_kib or 0) - own + max(own, reported)
 
 
 @dataclass

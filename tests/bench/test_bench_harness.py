@@ -276,9 +276,16 @@ def test_label_mismatch_and_peak_rss_choice() -> None:
     assert label_mismatch(native, RunnerOutput(native=None)) is None
     assert "pure-Python" in (label_mismatch(native, RunnerOutput(native=False)) or "")
     assert label_mismatch(get_runner("awscrt"), RunnerOutput(native=False)) is None
-    m = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="", hwm_kib=40_000)
+    m = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="", hwm_kib=40_000,
+                 own_hwm_kib=40_000, processes=1)
     assert peak_rss_kib(m, RunnerOutput(vm_hwm_kib=50_000)) == 50_000
+    assert peak_rss_kib(m, RunnerOutput(vm_hwm_kib=30_000)) == 40_000
     assert peak_rss_kib(m, None) == 40_000
+    # A command with workers: theirs count too; the self-report replaces only its own reading.
+    tree = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="", hwm_kib=100_000,
+                    own_hwm_kib=40_000, processes=3)
+    assert peak_rss_kib(tree, None) == 100_000
+    assert peak_rss_kib(tree, RunnerOutput(vm_hwm_kib=50_000)) == 110_000
     bare = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="")
     assert peak_rss_kib(bare, None) == 900_000
 
