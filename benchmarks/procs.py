@@ -17,6 +17,7 @@ also report their own VmHWM.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -272,8 +273,88 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
+#: servers started by start_server and not stopped yet, by pid (see _stop_leftovers)
+_servers: dict[int, subprocess.Popen[bytes]] = {}
+_servers_lock = threading.Lock()
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up in the parent: the child between fork and exec should
+    do as little as possible (no dlopen)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    prctl = _prctl()
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def start_server(
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: int | IO[bytes] = subprocess.DEVNULL,
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived server (nginx, weed) that must not outlive this process.
+
+    It gets its own process group, so :func:`stop_process` takes its helpers (nginx's
+    workers) down with it. Were this process to end without stopping it (killed, an
+    ``os._exit``, a test killed by pytest-timeout's thread method), the kernel sends it
+    SIGTERM (``PR_SET_PDEATHSIG``); that signal follows the *thread* that started it, so it
+    is only asked for from the main thread. An ``atexit`` handler stops whatever is still
+    running at a normal exit, whichever thread started it.
+    """
+    preexec = _die_with_parent(os.getpid()) if threading.current_thread() is threading.main_thread() else None
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=preexec,
+    )
+    with _servers_lock:
+        _servers[proc.pid] = proc
+    return proc
+
+
+def running_servers() -> list[int]:
+    """Pids of the servers :func:`start_server` started that are not stopped yet."""
+    with _servers_lock:
+        return sorted(_servers)
+
+
+def _stop_leftovers() -> None:
+    with _servers_lock:
+        procs = list(_servers.values())
+    for proc in procs:
+        stop_process(proc, grace_s=5.0)
+
+
+atexit.register(_stop_leftovers)
+
+
 def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> int:
-    """SIGTERM the process we started (its group), then SIGKILL after ``grace_s``."""
+    """SIGTERM the process we started (its group), then SIGKILL after ``grace_s``; then
+    SIGKILL whatever of its group is left (helpers outliving a leader that died first)."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -287,4 +368,10 @@ def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> int
             except ProcessLookupError:
                 pass
             proc.wait(grace_s)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    with _servers_lock:
+        _servers.pop(proc.pid, None)
     return int(proc.returncode if proc.returncode is not None else 0)
