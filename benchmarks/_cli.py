@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     opt("--subjects", help="runners compared against the others (default: the s3fast runners)")
     opt("--results-md", help="also write RESULTS.md here (e.g. benchmarks/RESULTS.md)")
     opt("--no-plots", action="store_true", help="skip the PNG plots")
+    opt("--no-settle", action="store_true",
+        help="do not sync and wait for an idle machine between runs (smoke runs only: "
+             "figures then carry the previous run's leftover kernel work)")
     opt("--keep-page-reporting", action="store_true",
         help="leave the VM's free page reporting on (default: paused for the session, "
              "restored after; see machine.PageReportingPause)")
@@ -194,6 +197,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         matched_part_size=parse_size(args.matched_part_size),
         run_timeout_s=args.run_timeout,
         allow_instance_credentials=args.allow_instance_credentials,
+        settle=not args.no_settle,
     )
     runs, skipped = plan_runs(target_names, workloads, runners, modes, repeat)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -216,6 +220,7 @@ def cmd_run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             "matched_concurrency": settings.matched_concurrency,
             "matched_part_size": format_size(settings.matched_part_size),
             "run_timeout_s": settings.run_timeout_s,
+            "settle": settings.settle,
         },
         "workloads": [w.name for w in workloads],
         "runners": [r.name for r in runners],

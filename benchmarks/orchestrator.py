@@ -45,6 +45,10 @@ class Settings:
       one unrecorded run of its first runner. The first 2 GiB download after the source
       data was generated ran at a third of the speed with three times the kernel CPU,
       whoever ran it (and the first runner of a workload is always the same one).
+    - ``settle`` (default True): after generating data and after every run, flush dirty
+      pages (``os.sync``) and wait until the machine is idle (up to 15 s), so one run's
+      leftover kernel work is not charged to the next. False for smoke runs whose figures
+      do not matter (the harness's own tests): on a busy machine every wait runs out.
     """
 
     matched_concurrency: int = 16
@@ -52,6 +56,7 @@ class Settings:
     run_timeout_s: float | None = None
     allow_instance_credentials: bool = False
     warmup: bool = True
+    settle: bool = True
 
     def timeout_for(self, total_bytes: int) -> float:
         if self.run_timeout_s is not None:
@@ -143,12 +148,17 @@ def label_mismatch(spec: RunnerSpec, output: RunnerOutput) -> str | None:
 
 
 def peak_rss_kib(measured: Measured, output: RunnerOutput | None) -> int:
-    """The child's own peak RSS: its self-report and our /proc readings, whichever is higher.
+    """The command's peak RSS: our /proc readings of its process tree, with the runner's
+    self-report standing in for our reading of the runner process when it is higher (it
+    is read at the runner's very end, after our last sample).
 
     ``ru_maxrss`` is only the last resort, because it includes the harness's RSS at fork.
     """
-    readings = [v for v in (measured.hwm_kib, output.vm_hwm_kib if output else None) if v]
-    return max(readings) if readings else measured.maxrss_kib
+    own = measured.own_hwm_kib or 0
+    reported = output.vm_hwm_kib if output and output.vm_hwm_kib else 0
+    if not measured.hwm_kib and not reported:
+        return measured.maxrss_kib
+    return (measured.hwm_kib or 0) - own + max(own, reported)
 
 
 @dataclass
@@ -179,6 +189,12 @@ class Orchestrator:
             f"started={sorted(self.endpoints)} runs={self._counter}>"
         )
 
+    def settle(self) -> None:
+        """Dirty pages written and the machine idle again (see ``Settings.settle``)."""
+        if self.settings.settle:
+            os.sync()
+            wait_until_quiet()
+
     def endpoint(self, target: str) -> Endpoint:
         """The target's current endpoint: asked every time, because a target may restart
         itself (SeaweedFS over its disk budget) and come back on new ports and keys."""
@@ -194,8 +210,7 @@ class Orchestrator:
             self._datasets[w.dataset_id] = ensure_dataset(self.data_root, BUCKET, w)
             # Written, not yet on disk: without this the first runs would share the
             # machine with the kernel flushing gigabytes of fresh source data.
-            os.sync()
-            wait_until_quiet()
+            self.settle()
         return self._datasets[w.dataset_id]
 
     def execute(self, runs: Sequence[PlannedRun]) -> list[RunRecord]:
@@ -229,8 +244,7 @@ class Orchestrator:
         for scratch in self._deferred:
             shutil.rmtree(scratch, ignore_errors=True)
         self._deferred, self._deferred_bytes = [], 0
-        os.sync()
-        wait_until_quiet()
+        self.settle()
 
     def _keep_or_delete(self, run: PlannedRun, scratch: Path, ok: bool) -> None:
         """Delete a run's scratch directory, except the many files of a successful download
@@ -338,8 +352,7 @@ class Orchestrator:
             # Start the next run from a clean slate: no dirty pages of this one still
             # waiting for writeback, and no kernel work it left behind still running
             # (either would be charged to whoever runs next).
-            os.sync()
-            wait_until_quiet()
+            self.settle()
 
     def _clean_failed_upload(self, run: PlannedRun, run_id: str) -> None:
         """Delete what a failed upload run managed to store, so it does not pile up."""

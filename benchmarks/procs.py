@@ -1,17 +1,23 @@
 """Child processes with their own rusage, free loopback ports and readiness polling.
 
 Every runner runs in its own process so that ``os.wait4`` hands back exactly that child's
-CPU time (user + sys). Waiting happens on a helper thread (``wait4`` blocks), so the caller
-can bound the run with a timeout and kill the child's process group.
+CPU time (user + sys, its reaped descendants included). Waiting happens on a helper thread
+(``wait4`` blocks), so the caller can bound the run with a timeout and kill the child's
+process group.
 
 Peak RSS is *not* taken from ``ru_maxrss``: Linux carries the parent's high-water mark
 across ``fork``/``vfork`` + ``execve`` (a child of a 500 MiB Python reports >= 500 MiB even
-for ``/bin/true``; measured here). Instead ``VmHWM`` of the child's own address space is
-read from ``/proc/PID/status`` while it runs (it only grows, so the last reading is the
-peak up to a few milliseconds before exit); Python runners also report their own VmHWM.
+for ``/bin/true``), and for a command that starts processes of its own (``s3fast cp -r``'s
+workers, a launcher script) it is the largest one's, not what they held together. Instead
+the child's process tree is sampled from ``/proc`` while it runs: ``VmHWM`` of each process
+(it only grows, so the last reading is its peak up to one interval before it exits), summed
+over every process seen. A sum of per-process peaks is an upper bound of what the tree held
+at any one moment, and exactly the child's own peak when it starts nothing. Python runners
+also report their own VmHWM.
 """
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import socket
@@ -20,7 +26,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 
 @dataclass(frozen=True)
@@ -36,7 +42,12 @@ class Measured:
     stdout: str
     stderr: str
     timed_out: bool = False
-    hwm_kib: int | None = None  # last VmHWM read from /proc while the child ran
+    #: peak RSS of the command: the sum of the last VmHWM read of every process of its tree
+    hwm_kib: int | None = None
+    #: the child's own last VmHWM (``hwm_kib`` without its descendants)
+    own_hwm_kib: int | None = None
+    #: processes seen in the tree (the child included)
+    processes: int = 0
 
     @property
     def cpu_s(self) -> float:
@@ -45,7 +56,8 @@ class Measured:
     def __repr__(self) -> str:
         return (
             f"<Measured {Path(self.argv[0]).name} rc={self.returncode} wall={self.wall_s:.2f}s "
-            f"cpu={self.cpu_s:.2f}s rss={self.maxrss_kib // 1024}MiB timed_out={self.timed_out}>"
+            f"cpu={self.cpu_s:.2f}s peak_rss={(self.hwm_kib or 0) // 1024}MiB "
+            f"processes={self.processes} timed_out={self.timed_out}>"
         )
 
 
@@ -64,11 +76,13 @@ def run_measured(
     workdir: str | os.PathLike[str] | None = None,
     clock: Callable[[], float] = time.monotonic,
     hwm_interval_s: float = 0.01,
+    on_sample: Callable[[TreeMemory], None] | None = None,
 ) -> Measured:
     """Run ``argv`` to completion, returning its wall time, rusage and captured output.
 
     stdout/stderr go to files in ``workdir`` (default: a fresh temp dir) rather than pipes,
-    so a chatty child can never block on a full pipe while nobody reads it.
+    so a chatty child can never block on a full pipe while nobody reads it. ``on_sample``
+    is called from the sampling thread after each reading of the process tree.
     """
     import tempfile
 
@@ -95,9 +109,9 @@ def run_measured(
 
             reaper = threading.Thread(target=_reap, name=f"wait4-{proc.pid}", daemon=True)
             reaper.start()
-            hwm: list[int] = []
+            memory = TreeMemory(proc.pid)
             monitor = threading.Thread(
-                target=_watch_hwm, args=(proc.pid, done, hwm, hwm_interval_s), daemon=True
+                target=_watch_tree, args=(memory, done, hwm_interval_s, on_sample), daemon=True
             )
             monitor.start()
             timed_out = not done.wait(timeout)
@@ -122,7 +136,9 @@ def run_measured(
             stdout=out_path.read_text(errors="replace"),
             stderr=err_path.read_text(errors="replace"),
             timed_out=timed_out,
-            hwm_kib=hwm[-1] if hwm else None,
+            hwm_kib=memory.total_kib or None,
+            own_hwm_kib=memory.peaks.get(proc.pid),
+            processes=len(memory.peaks),
         )
 
 
@@ -138,12 +154,65 @@ def read_vm_hwm_kib(pid: int | str = "self") -> int | None:
     return None
 
 
-def _watch_hwm(pid: int, done: threading.Event, out: list[int], interval: float) -> None:
-    # Paced by the exit event itself: returns as soon as the child is reaped.
+def child_pids(pid: int) -> list[int]:
+    """The direct children of every thread of ``pid`` (a thread that forks is their parent)."""
+    found: list[int] = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                found.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+@dataclass
+class TreeMemory:
+    """Peak RSS per process of one process tree, as last read from ``/proc``.
+
+    ``sample()`` rediscovers the tree (the root and its descendants, walked through the
+    ``children`` files) and reads each one's ``VmHWM``; a process that has exited keeps its
+    last reading. ``total_kib`` sums them.
+    """
+
+    root: int
+    peaks: dict[int, int] = field(default_factory=dict)
+    samples: int = 0
+
+    @property
+    def total_kib(self) -> int:
+        return sum(self.peaks.values())
+
+    def sample(self) -> None:
+        todo, seen = [self.root], set()
+        while todo:
+            pid = todo.pop()
+            if pid in seen:
+                continue
+            seen.add(pid)
+            value = read_vm_hwm_kib(pid)
+            if value is not None:
+                self.peaks[pid] = max(value, self.peaks.get(pid, 0))
+            todo.extend(child_pids(pid))
+        self.samples += 1
+
+
+def _watch_tree(memory: TreeMemory, done: threading.Event, interval: float,
+                on_sample: Callable[[TreeMemory], None] | None) -> None:
+    # Paced by the exit event itself: returns as soon as the child is reaped. A reading
+    # taken after the reap could belong to a new process that reused the pid: dropped.
     while not done.is_set():
-        value = read_vm_hwm_kib(pid)
-        if value is not None and not done.is_set():
-            out.append(value)
+        reading = TreeMemory(memory.root, dict(memory.peaks))
+        reading.sample()
+        if done.is_set():
+            break
+        memory.peaks, memory.samples = reading.peaks, memory.samples + 1
+        if on_sample is not None:
+            on_sample(memory)
         done.wait(interval)
 
 
@@ -204,8 +273,88 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
+#: servers started by start_server and not stopped yet, by pid (see _stop_leftovers)
+_servers: dict[int, subprocess.Popen[bytes]] = {}
+_servers_lock = threading.Lock()
+_PR_SET_PDEATHSIG = 1
+
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up in the parent: the child between fork and exec should
+    do as little as possible (no dlopen)."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # type: ignore[no-any-return]
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(parent: int) -> Callable[[], None] | None:
+    prctl = _prctl()
+    if prctl is None:
+        return None
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def start_server(
+    argv: Sequence[str],
+    *,
+    cwd: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    stdout: int | IO[bytes] = subprocess.DEVNULL,
+    stderr: int | IO[bytes] = subprocess.DEVNULL,
+) -> subprocess.Popen[bytes]:
+    """Start a long-lived server (nginx, weed) that must not outlive this process.
+
+    It gets its own process group, so :func:`stop_process` takes its helpers (nginx's
+    workers) down with it. Were this process to end without stopping it (killed, an
+    ``os._exit``, a test killed by pytest-timeout's thread method), the kernel sends it
+    SIGTERM (``PR_SET_PDEATHSIG``); that signal follows the *thread* that started it, so it
+    is only asked for from the main thread. An ``atexit`` handler stops whatever is still
+    running at a normal exit, whichever thread started it.
+    """
+    preexec = _die_with_parent(os.getpid()) if threading.current_thread() is threading.main_thread() else None
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        stdin=subprocess.DEVNULL,
+        stdout=stdout,
+        stderr=stderr,
+        start_new_session=True,
+        preexec_fn=preexec,
+    )
+    with _servers_lock:
+        _servers[proc.pid] = proc
+    return proc
+
+
+def running_servers() -> list[int]:
+    """Pids of the servers :func:`start_server` started that are not stopped yet."""
+    with _servers_lock:
+        return sorted(_servers)
+
+
+def _stop_leftovers() -> None:
+    with _servers_lock:
+        procs = list(_servers.values())
+    for proc in procs:
+        stop_process(proc, grace_s=5.0)
+
+
+atexit.register(_stop_leftovers)
+
+
 def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> int:
-    """SIGTERM the process we started (its group), then SIGKILL after ``grace_s``."""
+    """SIGTERM the process we started (its group), then SIGKILL after ``grace_s``; then
+    SIGKILL whatever of its group is left (helpers outliving a leader that died first)."""
     if proc.poll() is None:
         try:
             os.killpg(proc.pid, signal.SIGTERM)
@@ -219,4 +368,10 @@ def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> int
             except ProcessLookupError:
                 pass
             proc.wait(grace_s)
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    with _servers_lock:
+        _servers.pop(proc.pid, None)
     return int(proc.returncode if proc.returncode is not None else 0)

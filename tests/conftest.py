@@ -11,4 +11,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 for _var in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
     os.environ.pop(_var, None)
 
+from support.signals import uninherit_ignored_signals
+
 pytest_plugins = ["support.fixtures"]
+
+# A suite started in the background (`scripts/test &`, nohup) must still be able to
+# interrupt the CLIs it starts (see support/signals.py).
+uninherit_ignored_signals()

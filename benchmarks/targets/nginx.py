@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset import Dataset
-from ..procs import Poller, free_port, port_open, stop_process
+from ..procs import Poller, free_port, port_open, start_server, stop_process
 from ..tls import TlsFiles, make_loopback_tls
 from .base import Endpoint, UploadCheck
 
@@ -248,13 +248,10 @@ class NginxTarget:
             conf.write_text(render_nginx_conf(cfg))
             err = self.workdir / "error.log"
             with open(self.workdir / "stderr.log", "ab") as stderr_f:
-                self._proc = subprocess.Popen(
+                self._proc = start_server(
                     # -e: nginx opens its error log before reading the config; keep it here
                     [self.binary, "-p", str(self.workdir), "-c", str(conf), "-e", str(err)],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
                     stderr=stderr_f,
-                    start_new_session=True,
                 )
             proc = self._proc
             port = self.port

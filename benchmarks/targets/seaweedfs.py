@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..dataset import Dataset
-from ..procs import Poller, free_ports, port_open, stop_process
+from ..procs import Poller, free_ports, port_open, start_server, stop_process
 from .base import Endpoint, UploadCheck
 from .s3admin import S3Admin, common_prefix
 
@@ -170,14 +170,8 @@ class SeaweedTarget:
             self.layout.data_dir.mkdir()
             self.layout.identities.write_text(identities_json(access_key, secret_key))
             with open(workdir / "weed.log", "ab") as log:
-                self._proc = subprocess.Popen(
-                    weed_args(self.binary, self.layout),
-                    cwd=workdir,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=log,
-                    start_new_session=True,
-                )
+                self._proc = start_server(weed_args(self.binary, self.layout), cwd=workdir,
+                                          stdout=log, stderr=log)
             proc = self._proc
             s3_port = ports["s3.port"]
             ready = Poller(deadline_s=self._start_timeout_s).wait(

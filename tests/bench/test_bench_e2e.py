@@ -29,7 +29,7 @@ def test_run_against_nginx_writes_verified_results_and_cleans_up(
     rc = main([
         "run", "--targets", "nginx-http", "--suite", "quick", "--repeat", "1", "--modes", "default",
         "--workloads", "quick-download-1MiB-32x-disk,quick-upload-1MiB-32x-memory",
-        "--runners", "awscrt,s5cmd", "--out", str(out), "--tmp-dir", str(tmp), "--no-plots",
+        "--runners", "awscrt,s5cmd", "--out", str(out), "--tmp-dir", str(tmp), "--no-plots", "--no-settle",
     ])
     assert rc == 0
     records = read_records(out)
@@ -51,6 +51,7 @@ def test_run_against_nginx_writes_verified_results_and_cleans_up(
     assert by_runner["s5cmd"].process_wall_s == by_runner["s5cmd"].seconds
     meta = read_meta(out)
     assert meta["planned_runs"] == 3 and meta["interrupted"] is False
+    assert meta["settings"]["settle"] is False  # a smoke run says so in its results
     assert meta["skipped"] == [{"runner": "s5cmd", "workload": "quick-upload-1MiB-32x-memory",
                                 "reason": "s5cmd has no memory mode"}]
     assert meta["versions"]["nginx"] and meta["versions"]["s5cmd"].startswith("v2")
@@ -76,6 +77,7 @@ def test_ec2_mode_with_local_endpoint_and_fake_imds(tmp_path: Path, monkeypatch:
                 "--workloads", "quick-upload-1MiB-32x-disk,quick-download-1MiB-32x-memory",
                 "--runners", "boto3", "--modes", "matched", "--matched-concurrency", "4",
                 "--matched-part-size", "5MiB", "--out", str(out), "--tmp-dir", str(tmp_path), "--no-plots",
+                "--no-settle",
             ])
             assert rc == 0
             assert any(r[1] == "/latest/meta-data/instance-type" for r in imds.requests)

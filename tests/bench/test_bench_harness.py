@@ -255,6 +255,7 @@ def test_endpoint_addressing() -> None:
 def test_child_env_isolates_aws_settings_and_sets_the_s3fast_switch() -> None:
     base = {"PATH": "/bin", "AWS_PROFILE": "prod", "AWS_ENDPOINT_URL": "http://elsewhere",
             "S3FAST_NO_EXTENSIONS": "1", "AWS_EC2_METADATA_DISABLED": "false"}
+    assert Settings().settle  # real runs sync and wait for an idle machine between runs
     env = child_env(base, get_runner("s3fast-native"), _endpoint(), Settings())
     assert env["AWS_ACCESS_KEY_ID"] == "AK" and env["AWS_SECRET_ACCESS_KEY"] == "SK"
     assert env["AWS_EC2_METADATA_DISABLED"] == "true"
@@ -276,9 +277,16 @@ def test_label_mismatch_and_peak_rss_choice() -> None:
     assert label_mismatch(native, RunnerOutput(native=None)) is None
     assert "pure-Python" in (label_mismatch(native, RunnerOutput(native=False)) or "")
     assert label_mismatch(get_runner("awscrt"), RunnerOutput(native=False)) is None
-    m = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="", hwm_kib=40_000)
+    m = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="", hwm_kib=40_000,
+                 own_hwm_kib=40_000, processes=1)
     assert peak_rss_kib(m, RunnerOutput(vm_hwm_kib=50_000)) == 50_000
+    assert peak_rss_kib(m, RunnerOutput(vm_hwm_kib=30_000)) == 40_000
     assert peak_rss_kib(m, None) == 40_000
+    # A command with workers: theirs count too; the self-report replaces only its own reading.
+    tree = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="", hwm_kib=100_000,
+                    own_hwm_kib=40_000, processes=3)
+    assert peak_rss_kib(tree, None) == 100_000
+    assert peak_rss_kib(tree, RunnerOutput(vm_hwm_kib=50_000)) == 110_000
     bare = Measured(("x",), 0, 1.0, 0.5, 0.1, maxrss_kib=900_000, stdout="", stderr="")
     assert peak_rss_kib(bare, None) == 900_000
 
@@ -421,7 +429,7 @@ def test_orchestrator_follows_restarted_targets_and_reseeds(tmp_path: Path,
     target = _RestartingTarget()
     logs: list[str] = []
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
-                        log=logs.append, settings=Settings(warmup=False))
+                        log=logs.append, settings=Settings(warmup=False, settle=False))
     (tmp_path / "out").mkdir()
     seen: list[str | None] = []
 
@@ -459,7 +467,7 @@ def test_failed_upload_runs_are_cleaned_up_and_recorded(tmp_path: Path, monkeypa
 
     store = Store()
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": store},  # type: ignore[dict-item]
-                        log=lambda m: None, settings=Settings(warmup=False))
+                        log=lambda m: None, settings=Settings(warmup=False, settle=False))
     for d in ("out", "scratch"):
         (tmp_path / d).mkdir()
     crashed = Measured(("x",), 1, 0.5, 0.1, 0.0, maxrss_kib=1, stdout="", stderr="Traceback: boom")
@@ -496,11 +504,10 @@ def test_download_outputs_are_deleted_at_the_end_not_between_runs(tmp_path: Path
 
     from benchmarks.runners.base import RunnerOutput
 
-    monkeypatch.setattr(orch_mod, "wait_until_quiet", lambda: None)
     monkeypatch.setattr(orch_mod, "verify_download", lambda job, dataset, output: (True, "fake"))
     target = _RestartingTarget()
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
-                        log=lambda m: None, settings=Settings(warmup=False))
+                        log=lambda m: None, settings=Settings(warmup=False, settle=False))
     for d in ("out", "scratch"):
         (tmp_path / d).mkdir()
     alive: list[list[str]] = []  # scratch directories present when each run starts
@@ -530,12 +537,12 @@ def test_download_outputs_are_deleted_at_the_end_not_between_runs(tmp_path: Path
 
 
 def test_each_workload_gets_one_unrecorded_warm_up_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from benchmarks.orchestrator import Orchestrator
+    from benchmarks.orchestrator import Orchestrator, Settings
 
     target = _RestartingTarget()
     logs: list[str] = []
     orch = Orchestrator(tmp_path / "out", tmp_path / "data", tmp_path / "scratch", {"fake": target},  # type: ignore[dict-item]
-                        log=logs.append)
+                        log=logs.append, settings=Settings(settle=False))
     (tmp_path / "out").mkdir()
     executed: list[tuple[str, int]] = []
 

@@ -1,24 +1,60 @@
 """Child-process measurement: CPU from wait4, peak RSS from the child's own address space."""
 from __future__ import annotations
 
+import os
 import sys
+import threading
+from pathlib import Path
+from typing import Callable
 
-from benchmarks.procs import Poller, free_ports, read_vm_hwm_kib, run_measured
+from benchmarks.procs import Measured, Poller, TreeMemory, free_ports, read_vm_hwm_kib, run_measured
 
 
-def test_peak_rss_is_the_childs_own_not_the_parents() -> None:
+def _held_until_sampled(tmp_path: Path, code: str, seen_when: Callable[[TreeMemory], bool]) -> Measured:
+    """Run ``python -c code``; ``code`` allocates, then reads a line from the FIFO
+    ``sys.argv[1]``, which we write only once a sample satisfied ``seen_when`` (bounded)."""
+    release = tmp_path / "release"
+    os.mkfifo(release)
+    seen = threading.Event()
+
+    def on_sample(memory: TreeMemory) -> None:
+        if seen_when(memory):
+            seen.set()
+
+    # Held open read-write: the child's open never blocks, and its read returns only once
+    # a sample has seen what it allocated and we write the line.
+    fd = os.open(release, os.O_RDWR)
+    box: dict[str, Measured] = {}
+    runner = threading.Thread(target=lambda: box.update(m=run_measured(
+        [sys.executable, "-c", code, str(release)], timeout=120, on_sample=on_sample)))
+    runner.start()
+    try:
+        found = seen.wait(60)
+    finally:
+        os.write(fd, b"go\n")
+        runner.join(180)
+        os.close(fd)
+    m = box["m"]
+    assert found and m.returncode == 0, m.stderr
+    return m
+
+
+def _own(kib: int) -> Callable[[TreeMemory], bool]:
+    return lambda memory: memory.peaks.get(memory.root, 0) >= kib
+
+
+def test_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> None:
     ballast = bytearray(300 << 20)  # the harness being big must not show up in the child's peak
     ballast[:: 1 << 12] = b"x" * len(ballast[:: 1 << 12])
     small = run_measured([sys.executable, "-c", "pass"], timeout=60)
-    big = run_measured(
-        [sys.executable, "-c", "b = bytearray(160 << 20); b[::4096] = b'y' * len(b[::4096]); "
-         "import time; t = time.monotonic()\nwhile time.monotonic() - t < 0.2: pass"],
-        timeout=60,
-    )
+    big = _held_until_sampled(
+        tmp_path, "import sys; b = bytearray(160 << 20); b[::4096] = b'y' * len(b[::4096]); "
+        "open(sys.argv[1]).readline()", _own(160 * 1024))
     del ballast
     assert small.returncode == 0 and big.returncode == 0
     assert small.hwm_kib is not None and small.hwm_kib < 100 * 1024
-    assert big.hwm_kib is not None and big.hwm_kib >= 160 * 1024
+    assert big.hwm_kib is not None and big.hwm_kib >= 160 * 1024 and big.processes == 1
+    assert big.own_hwm_kib == big.hwm_kib
     assert big.cpu_s > 0 and big.user_s >= 0 and big.wall_s > 0
     own = read_vm_hwm_kib()
     assert own is not None and own > 300 * 1024
@@ -52,3 +88,16 @@ def test_poller_is_bounded_with_an_injected_clock() -> None:
 def test_free_ports_are_distinct() -> None:
     ports = free_ports(10)
     assert len(set(ports)) == 10 and all(1024 < p < 65536 for p in ports)
+
+
+def test_peak_rss_counts_the_processes_the_child_starts(tmp_path: Path) -> None:
+    """A command whose memory is in a process it starts (workers, a launcher's real
+    program): its peak is that process's too, not only the launcher's."""
+    grandchild = ("import sys; b = bytearray(120 << 20); b[::4096] = b'z' * len(b[::4096]); "
+                  "open(sys.argv[1]).readline()")
+    launcher = ("import subprocess, sys; "
+                f"sys.exit(subprocess.run([sys.executable, '-c', {grandchild!r}, sys.argv[1]]).returncode)")
+    m = _held_until_sampled(tmp_path, launcher, lambda memory: any(
+        pid != memory.root and kib >= 120 * 1024 for pid, kib in memory.peaks.items()))
+    assert m.processes == 2 and m.own_hwm_kib is not None and m.own_hwm_kib < 100 * 1024
+    assert m.hwm_kib is not None and m.hwm_kib >= m.own_hwm_kib + 120 * 1024
