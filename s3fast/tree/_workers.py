@@ -23,8 +23,9 @@ from typing import Any
 from .._config import TransferConfig
 from ..tuning import default_target_gbps
 from ._decide import Entry
-from ._governed import run_governed
-from ._ops import DEFAULT_WINDOW, Place, SyncItem, TreeResult, _Tree
+from ._engine import DEFAULT_WINDOW, run
+from ._object import SyncItem, TreeResult, _Tree
+from ._places import Place
 from ._prefixes import PrefixGovernor
 
 #: how long a blocking queue call waits before looking at the workers' health again
@@ -149,11 +150,9 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
         tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
 
         async def one(item: Any) -> list[TreeResult]:
-            if job.compare is None:
-                return [await tree.transfer(item)]
-            return await tree.sync_item(item, job.compare)
+            return await tree.work(item, job.compare)
 
-        async for results in run_governed(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
+        async for results in run(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
             for r in results:
                 outq.put(("result", r))
     outq.put(("throttled", governor.report()))
