@@ -58,6 +58,10 @@ class Extra:
 SyncItem = tuple[Entry, Entry | None] | Extra
 
 
+#: directories :meth:`_Tree._prepare_parent` remembers (bounded: memory stays flat)
+_PARENTS_KEPT = 256
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text if isinstance(exc, (S3Error, OSError)) else f"{type(exc).__name__}: {text}"
@@ -110,6 +114,10 @@ class _Tree:
         self.prefix_base = dst.base if dst.is_s3 else src.base
         #: resumable uploads: the files an interrupted run finished (s3fast.resume._tree)
         self.resume: TreeJournal | None = None
+        #: destination directories this run made or found inside the destination, the most
+        #: recent few: checking a directory (its real path, component by component) costs a
+        #: dozen system calls, and many objects of a tree share each directory
+        self._parents: dict[str, None] = {}
 
     def prefix_key(self, item: Entry | SyncItem) -> str:
         if isinstance(item, Entry):
@@ -117,6 +125,17 @@ class _Tree:
         if isinstance(item, Extra):
             return self.prefix_base  # one bulk delete: the tree's own prefix
         return prefix_of(self.prefix_base, item[0].relative)
+
+    def _prepare_parent(self, root: str, path: str) -> str | None:
+        parent = os.path.dirname(path)
+        if parent in self._parents:
+            return None
+        problem = _prepare_parent(root, path)
+        if problem is None:
+            self._parents[parent] = None
+            if len(self._parents) > _PARENTS_KEPT:
+                del self._parents[next(iter(self._parents))]
+        return problem
 
     def source_name(self, e: Entry) -> str:
         return f"s3://{self.src.bucket}/{e.location}" if self.src.is_s3 else e.location
@@ -138,7 +157,7 @@ class _Tree:
         try:
             if op == "download":
                 assert self.dst.root is not None
-                problem = _prepare_parent(self.dst.root, dest)
+                problem = self._prepare_parent(self.dst.root, dest)
                 if problem is not None:
                     return TreeResult(op, source, dest, 0, "failed", reason, problem)
                 if self.no_clobber and os.path.lexists(dest):
