@@ -23,8 +23,7 @@ from .._url import is_s3_url, parse_s3_url
 from ..net._resolver import parse_resolve_option
 from ..tree import TreeResult
 from ..tree._match import has_wildcard
-from ..tree._ops import DEFAULT_WINDOW
-from ..tree._workers import MAX_DEFAULT_WORKERS, available_cpus, default_workers
+from ..tree._workers import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
 from ..transfer._xml import BadAnswer
 from ._options import make_client, transfer_config
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
@@ -65,7 +64,7 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
         g.add_argument("--workers", type=_workers, default=None, metavar="N",
                        help="shard the objects over N processes sharing the rate target, cap and memory "
                             f"limit (default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: "
-                            f"{auto} here; a tree of up to {DEFAULT_WINDOW} objects stays in one process)")
+                            f"{auto} here; a tree of up to {SHARD_ABOVE:,} objects stays in one process)")
         g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
                        help="upload what symlinks point to (default)")
         g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
@@ -173,9 +172,9 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
     resumable = bool(getattr(args, "resumable", False))
     workers = args.workers or (1 if resumable else default_workers(available_cpus()))
     if workers > 1:
-        # --workers N is obeyed; the default shards only a tree larger than one window.
+        # --workers N is obeyed; the default shards only a tree big enough to repay the workers.
         hooks.update(workers=workers, client_kwargs=client_kwargs(args),
-                     shard_above=0 if args.workers else DEFAULT_WINDOW, on_workers=progress.on_workers)
+                     shard_above=0 if args.workers else SHARD_ABOVE, on_workers=progress.on_workers)
     else:
         progress.on_workers(1)
     if args.command == "sync":

@@ -37,6 +37,13 @@ _POLL = 0.5
 MAX_DEFAULT_WORKERS = 8
 
 
+#: the default ``--workers`` shards a tree only past this many objects. A worker is a whole
+#: interpreter with its own client, and every object then crosses two process boundaries;
+#: what a second core saves is a share of the client's CPU per object, which is small, so
+#: only a tree of thousands of objects repays the workers (figures: benchmarks/README.md)
+SHARD_ABOVE = 2000
+
+
 def available_cpus() -> int:
     """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
     try:
@@ -239,4 +246,4 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
         raise RuntimeError(f"worker failed: {errors[0]}")
 
 
-__all__ = ["MAX_DEFAULT_WORKERS", "Job", "available_cpus", "default_workers", "share", "sharded"]
+__all__ = ["MAX_DEFAULT_WORKERS", "SHARD_ABOVE", "Job", "available_cpus", "default_workers", "share", "sharded"]
