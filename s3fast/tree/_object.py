@@ -58,6 +58,10 @@ class Extra:
 SyncItem = tuple[Entry, Entry | None] | Extra
 
 
+#: local files up to this size are checksummed on the loop (sync --checksum): reading and
+#: hashing one costs less than handing it to a thread and back
+_CRC_INLINE = 256 * 1024
+
 #: directories :meth:`_Tree._prepare_parent` remembers (bounded: memory stays flat)
 _PARENTS_KEPT = 256
 
@@ -226,6 +230,8 @@ class _Tree:
         a = _checksum.get(algo) if algo else None
         if a is None:
             return None
+        if e.size <= _CRC_INLINE:
+            return a.name, a.encode(_file_crc(a, e.location))
         return a.name, a.encode(await asyncio.to_thread(_file_crc, a, e.location))
 
     async def sync_one(self, e: Entry, other: Entry | None, compare: str) -> TreeResult:
