@@ -86,7 +86,7 @@ class Job:
     window: int = DEFAULT_WINDOW
 
 
-#: what stops a worker: the parent's SIGINT, and what a terminal sends its whole
+#: what stops a worker: the parent's SIGTERM, and what a terminal sends its whole
 #: foreground group (Ctrl-C, SIGHUP when it closes) or a supervisor sends all processes
 _STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -112,7 +112,7 @@ def _worker(job: Job, inq: Any, outq: Any) -> None:
 async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
     """Run ``work``; the first stop signal cancels it (its uploads abort), later ones are
     ignored: on a terminal's Ctrl-C the worker gets the signal and then the parent's
-    forwarded SIGINT, and the second must not cut the abort short. Without a handler,
+    forwarded SIGTERM, and the second must not cut the abort short. Without a handler,
     SIGTERM and SIGHUP would end the worker at once, its multipart uploads left open."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -229,12 +229,15 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
     finally:
         feeder.cancel()
         await asyncio.gather(feeder, return_exceptions=True)
-        # Early exit (Ctrl-C, an error, a consumer that stopped): SIGINT first, so each
-        # worker cancels its transfers and aborts its multipart uploads; then SIGTERM.
+        # Early exit (Ctrl-C, an error, a consumer that stopped): a stop signal first, so
+        # each worker cancels its transfers and aborts its multipart uploads; then SIGKILL.
+        # SIGTERM rather than SIGINT: a worker still starting (importing, nothing open yet)
+        # has no handler, and SIGINT there is a KeyboardInterrupt traceback from the spawn
+        # bootstrap, where SIGTERM ends it quietly.
         if finished < workers:
             for p in procs:
                 if p.is_alive() and p.pid is not None:
-                    os.kill(p.pid, signal.SIGINT)
+                    os.kill(p.pid, signal.SIGTERM)
         for p in procs:
             await asyncio.to_thread(p.join, 10)
             if p.is_alive():
