@@ -227,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
                     for runner in order:
                         local = work / f"dst-{runner}" if direction == "download" else src
                         shutil.rmtree(work / f"dst-{runner}", ignore_errors=True)
-                        url = (f"s3://trees/{tree.name}/{runner}/" if direction == "upload"
+                        # A fresh prefix per upload: rclone copy skips what the destination
+                        # already holds, so a reused prefix would time a sync from round 1 on.
+                        url = (f"s3://trees/{tree.name}/{runner}/r{rnd}/" if direction == "upload"
                                else f"s3://trees/{prefixes['seed']}" if direction == "download"
                                else f"s3://trees/{prefixes[runner]}")
                         argv_ = command(runner, direction, local, url, ep.endpoint_url, args.base_src)
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                         if ok and direction == "download":
                             ok = read_sizes(local) == files
                         if ok and direction == "upload":
-                            ok = len(target.admin.list_sizes(f"{tree.name}/{runner}/")) == tree.count
+                            ok = len(target.admin.list_sizes(f"{tree.name}/{runner}/r{rnd}/")) == tree.count
                         if ok and direction.startswith("sync"):
                             now = stamps(target, prefixes[runner])
                             ok = now.keys() == seeded[runner].keys()
