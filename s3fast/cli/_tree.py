@@ -9,20 +9,21 @@ on stderr and in the JSON summary) or the listing failed, 2 a usage error or bad
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
+from .._config import TransferConfig
 from .._errors import ConfigError, PreconditionFailed, S3FastError, printable
 from .._units import format_size
 from .._url import is_s3_url, parse_s3_url
 from ..net._resolver import parse_resolve_option
 from ..tree import TreeResult
 from ..tree._match import has_wildcard
-from ..tree._ops import DEFAULT_WINDOW
-from ..tree._workers import MAX_DEFAULT_WORKERS, available_cpus, default_workers
+from ..tree._workers import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
 from ..transfer._xml import BadAnswer
 from ._options import make_client, transfer_config
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
@@ -63,7 +64,7 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
         g.add_argument("--workers", type=_workers, default=None, metavar="N",
                        help="shard the objects over N processes sharing the rate target, cap and memory "
                             f"limit (default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: "
-                            f"{auto} here; a tree of up to {DEFAULT_WINDOW} objects stays in one process)")
+                            f"{auto} here; a tree of up to {SHARD_ABOVE:,} objects stays in one process)")
         g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
                        help="upload what symlinks point to (default)")
         g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
@@ -99,7 +100,7 @@ def main(args: argparse.Namespace) -> int:
     """The handler of ``sync``, ``mv``, ``rm`` and of a many-object ``cp``."""
     try:
         usage = _check_usage(args)
-        config = transfer_config(args) if hasattr(args, "part_size") else None
+        config = tree_config(transfer_config(args)) if hasattr(args, "part_size") else None
     except ConfigError as exc:
         return error(str(exc), EXIT_USAGE)
     if usage:
@@ -108,6 +109,18 @@ def main(args: argparse.Namespace) -> int:
         return run_async(lambda: _main(args, config))
     except BadAnswer as exc:  # a listing S3 answered with something that is not one
         return error(str(exc), EXIT_FAILED)
+
+
+def tree_config(config: TransferConfig) -> TransferConfig:
+    """A many-object command's settings (pure): the tuner starts at the most requests the
+    memory limit allows rather than ramping up from a few. Each request moves one object,
+    most runs last seconds, and the ramp (x1.5 every few windows) spent most of such a run
+    with requests queued behind its limit (``benchmarks/probes/tree_trace.py`` shows it)."""
+    tuner = config.expert.tuner
+    if tuner.initial_concurrency is not None:
+        return config
+    start = dataclasses.replace(tuner, initial_concurrency=tuner.concurrency_ceiling)
+    return dataclasses.replace(config, expert=dataclasses.replace(config.expert, tuner=start))
 
 
 def _check_usage(args: argparse.Namespace) -> str | None:
@@ -151,15 +164,17 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
                 async for r in client.delete_tree(u, raw=args.raw, on_listed=progress.on_listed, **common):
                     yield r
         return
-    hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes,
+    # Bytes as they cross feed the bar only: without one, no object carries a progress
+    # callback (each would cost a transfer its event plumbing).
+    hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes if progress.mode != "off" else None,
              "follow_symlinks": args.follow_symlinks, "governor": progress.governor}
     # A resumable tree keeps one journal in one process (--workers with it is refused earlier).
     resumable = bool(getattr(args, "resumable", False))
     workers = args.workers or (1 if resumable else default_workers(available_cpus()))
     if workers > 1:
-        # --workers N is obeyed; the default shards only a tree larger than one window.
+        # --workers N is obeyed; the default shards only a tree big enough to repay the workers.
         hooks.update(workers=workers, client_kwargs=client_kwargs(args),
-                     shard_above=0 if args.workers else DEFAULT_WINDOW, on_workers=progress.on_workers)
+                     shard_above=0 if args.workers else SHARD_ABOVE, on_workers=progress.on_workers)
     else:
         progress.on_workers(1)
     if args.command == "sync":

@@ -43,6 +43,10 @@ class TunerConfig:
       (x1.5 a step): on a fast path (loopback, same-AZ endpoints) a few connections already
       fill the link and each extra one costs CPU, while on S3 the ramp reaches 25 within a few
       windows. None: start at the model's guess.
+    - ``initial_concurrency`` [None]: start at exactly this many requests (clamped to the bounds
+      below and the memory cap) instead of the model's guess. For many small objects: each
+      request moves one object, a run lasts a few seconds, and a ramp from 8 spends most of it
+      below what the memory limit allows (``s3fast cp -r`` and ``sync`` start at the cap).
     - ``min_concurrency`` [1] / ``concurrency_ceiling`` [256]: the bounds the tuner moves within.
       The memory cap lowers the ceiling further and always wins over ``min``. (A fixed number of
       requests, with no tuning, is ``TransferConfig.max_concurrency``.)
@@ -76,6 +80,7 @@ class TunerConfig:
 
     initial_per_connection_gbps: float = 0.4
     max_initial_concurrency: int | None = 8
+    initial_concurrency: int | None = None
     min_concurrency: int = 1
     concurrency_ceiling: int = 256
     window_seconds: float = 0.25
@@ -101,6 +106,8 @@ class TunerConfig:
             (self.initial_per_connection_gbps > 0, "initial_per_connection_gbps must be > 0"),
             (self.max_initial_concurrency is None or self.max_initial_concurrency >= 1,
              "max_initial_concurrency must be >= 1 or None"),
+            (self.initial_concurrency is None or self.initial_concurrency >= 1,
+             "initial_concurrency must be >= 1 or None"),
             (1 <= self.min_concurrency <= self.concurrency_ceiling,
              "need 1 <= min_concurrency <= concurrency_ceiling"),
             (self.window_seconds > 0, "window_seconds must be > 0"),

@@ -23,8 +23,9 @@ from typing import Any
 from .._config import TransferConfig
 from ..tuning import default_target_gbps
 from ._decide import Entry
-from ._governed import run_governed
-from ._ops import DEFAULT_WINDOW, Place, SyncItem, TreeResult, _Tree
+from ._engine import DEFAULT_WINDOW, run
+from ._object import SyncItem, TreeResult, _Tree
+from ._places import Place
 from ._prefixes import PrefixGovernor
 
 #: how long a blocking queue call waits before looking at the workers' health again
@@ -34,6 +35,13 @@ _POLL = 0.5
 #: results) is one process on one core, and past this many workers it, not they, sets the
 #: pace; each worker is also a whole interpreter and client (tens of MiB of RSS)
 MAX_DEFAULT_WORKERS = 8
+
+
+#: the default ``--workers`` shards a tree only past this many objects. A worker is a whole
+#: interpreter with its own client, and every object then crosses two process boundaries;
+#: what a second core saves is a share of the client's CPU per object, which is small, so
+#: only a tree of thousands of objects repays the workers (figures: benchmarks/README.md)
+SHARD_ABOVE = 2000
 
 
 def available_cpus() -> int:
@@ -78,7 +86,7 @@ class Job:
     window: int = DEFAULT_WINDOW
 
 
-#: what stops a worker: the parent's SIGINT, and what a terminal sends its whole
+#: what stops a worker: the parent's SIGTERM, and what a terminal sends its whole
 #: foreground group (Ctrl-C, SIGHUP when it closes) or a supervisor sends all processes
 _STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -104,7 +112,7 @@ def _worker(job: Job, inq: Any, outq: Any) -> None:
 async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
     """Run ``work``; the first stop signal cancels it (its uploads abort), later ones are
     ignored: on a terminal's Ctrl-C the worker gets the signal and then the parent's
-    forwarded SIGINT, and the second must not cut the abort short. Without a handler,
+    forwarded SIGTERM, and the second must not cut the abort short. Without a handler,
     SIGTERM and SIGHUP would end the worker at once, its multipart uploads left open."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
@@ -149,11 +157,9 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
         tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
 
         async def one(item: Any) -> list[TreeResult]:
-            if job.compare is None:
-                return [await tree.transfer(item)]
-            return await tree.sync_item(item, job.compare)
+            return await tree.work(item, job.compare)
 
-        async for results in run_governed(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
+        async for results in run(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
             for r in results:
                 outq.put(("result", r))
     outq.put(("throttled", governor.report()))
@@ -223,12 +229,15 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
     finally:
         feeder.cancel()
         await asyncio.gather(feeder, return_exceptions=True)
-        # Early exit (Ctrl-C, an error, a consumer that stopped): SIGINT first, so each
-        # worker cancels its transfers and aborts its multipart uploads; then SIGTERM.
+        # Early exit (Ctrl-C, an error, a consumer that stopped): a stop signal first, so
+        # each worker cancels its transfers and aborts its multipart uploads; then SIGKILL.
+        # SIGTERM rather than SIGINT: a worker still starting (importing, nothing open yet)
+        # has no handler, and SIGINT there is a KeyboardInterrupt traceback from the spawn
+        # bootstrap, where SIGTERM ends it quietly.
         if finished < workers:
             for p in procs:
                 if p.is_alive() and p.pid is not None:
-                    os.kill(p.pid, signal.SIGINT)
+                    os.kill(p.pid, signal.SIGTERM)
         for p in procs:
             await asyncio.to_thread(p.join, 10)
             if p.is_alive():
@@ -240,4 +249,4 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
         raise RuntimeError(f"worker failed: {errors[0]}")
 
 
-__all__ = ["MAX_DEFAULT_WORKERS", "Job", "available_cpus", "default_workers", "share", "sharded"]
+__all__ = ["MAX_DEFAULT_WORKERS", "SHARD_ABOVE", "Job", "available_cpus", "default_workers", "share", "sharded"]

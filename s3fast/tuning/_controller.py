@@ -218,12 +218,15 @@ class Controller:
     # -- public operations -----------------------------------------------------------------
 
     def initial_concurrency(self) -> int:
-        """The starting model: ``ceil(effective target / initial_per_connection_gbps)``, clamped."""
+        """The starting model: ``ceil(effective target / initial_per_connection_gbps)``, or the
+        configured ``initial_concurrency``; clamped."""
         cfg = self._cfg
         # The epsilon keeps 10 / 0.4 at 25 even if float rounding lands just above it.
         model = math.ceil(self._goal.effective_target_gbps / cfg.initial_per_connection_gbps - 1e-9)
         if cfg.max_initial_concurrency is not None:
             model = min(model, cfg.max_initial_concurrency)
+        if cfg.initial_concurrency is not None:
+            model = cfg.initial_concurrency  # the caller knows its work (many small objects)
         upper, _ = self._upper()
         return max(self._lower(), min(model, upper))
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from e2e_helpers import cli
 from s3fast._transport import THROTTLES
-from s3fast.tree._governed import run_governed
+from s3fast.tree._engine import run as run_engine
 from s3fast.tree._ops import DEFAULT_WINDOW
 from s3fast.tree._prefixes import PrefixGovernor, prefix_of
 from support.faultrules import Rule, latency, respond
@@ -157,8 +157,8 @@ def test_governed_engine_lets_other_prefixes_pass_a_throttled_one() -> None:
 
     async def go() -> list[str]:
         async with asyncio.timeout(20):
-            out = [r async for r in run_governed(items(), work, window=16, governor=governor,
-                                                  key=lambda k: prefix_of("", k))]
+            out = [r async for r in run_engine(items(), work, window=16, governor=governor,
+                                                key=lambda k: prefix_of("", k))]
         assert governor.report()[0]["prefix"] == "hot/" and governor.report()[0]["lowest_limit"] == 8
         return out
 

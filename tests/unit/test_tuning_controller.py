@@ -55,6 +55,7 @@ def test_config_defaults_match_the_documented_model() -> None:
         {"min_concurrency": 0},
         {"min_concurrency": 10, "concurrency_ceiling": 5},
         {"max_initial_concurrency": 0},
+        {"initial_concurrency": 0},
         {"backoff_factor": 1.0},
         {"ramp_factor": 1.0},
         {"measure_windows": 3, "max_measure_windows": 2},
@@ -81,6 +82,14 @@ def test_initial_concurrency_is_clamped_by_memory_cap_max_and_cap_rate() -> None
     # The memory cap is hard: it wins over min_concurrency.
     ctl = Controller(TunerConfig(max_initial_concurrency=None, min_concurrency=4), memory_cap_concurrency=2)
     assert ctl.initial_concurrency() == 2 == ctl.concurrency
+
+
+def test_configured_initial_concurrency_replaces_the_model_within_the_bounds() -> None:
+    # Many small objects (s3fast cp -r): start where the memory cap allows, not at the ramp's 8.
+    assert Controller(TunerConfig(initial_concurrency=256), memory_cap_concurrency=32).initial_concurrency() == 32
+    assert Controller(TunerConfig(initial_concurrency=50)).initial_concurrency() == 50
+    assert Controller(TunerConfig(initial_concurrency=500)).initial_concurrency() == 256  # the ceiling
+    assert Controller(TunerConfig()).initial_concurrency() == 8
 
 
 # -- growth ---------------------------------------------------------------------------------------
