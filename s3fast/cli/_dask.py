@@ -5,10 +5,15 @@ each worker process copies with its own client and a 1/N share of ``--target-gbp
 ``--max-gbps`` and ``--memory-limit``. The summary and exit statuses are those of every
 tree command (0 all done, 1 some object failed, each named, 2 usage); ``--json`` adds a
 ``dask`` field (batches, retried batches, objects a retry found done, workers used).
+
+Ctrl-C, SIGTERM or SIGHUP stop the copy on the cluster too (running batches cancelled on
+their workers: multipart uploads aborted, no partial file named), print the summary of what
+completed (``--json``: with ``"interrupted": true``), then exit 130/143/129.
 """
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import sys
@@ -67,22 +72,36 @@ def main(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace, config: Any, dask_client: Any) -> int:
-    from ..dask import copy_tree_async, summary_json
+    from ..dask import Summary, copy_tree_async
     from . import _tree
 
     def on_batch(r: Any) -> None:
         if args.progress == "log" and not args.quiet:
             sys.stderr.write(f"cp: batch {r.index} on {printable(r.worker, 256)}: {r.objects} objects, "
-                             f"{format_size(r.bytes)}, {len(r.failed)} failed\n")
+                             f"{format_size(r.bytes)}, {len(r.failed)} failed{' (stopped)' if r.stopped else ''}\n")
 
     extra: dict[str, Any] = {}
     if args.dask_batch_size is not None:
         extra["batch_bytes"] = args.dask_batch_size
-    async with make_client(args, config) as lister:
-        summary = await copy_tree_async(
-            args.src, args.dst, dask_client=dask_client, client_kwargs=_tree.client_kwargs(args), config=config,
-            filters=getattr(args, "filters", None) or [], no_clobber=args.no_clobber, dryrun=args.dryrun,
-            raw=args.raw, follow_symlinks=args.follow_symlinks, on_batch=on_batch, lister=lister, **extra)
+    summary = Summary()
+    try:
+        async with make_client(args, config) as lister:
+            await copy_tree_async(
+                args.src, args.dst, dask_client=dask_client, client_kwargs=_tree.client_kwargs(args), config=config,
+                filters=getattr(args, "filters", None) or [], no_clobber=args.no_clobber, dryrun=args.dryrun,
+                raw=args.raw, follow_symlinks=args.follow_symlinks, on_batch=on_batch, lister=lister,
+                summary=summary, **extra)
+    except asyncio.CancelledError:
+        if summary.interrupted:
+            _report(args, summary)  # what completed before the workers stopped
+        raise
+    _report(args, summary)
+    return EXIT_FAILED if summary.failed else EXIT_OK
+
+
+def _report(args: argparse.Namespace, summary: Any) -> None:
+    from ..dask import summary_json
+
     for key, err in summary.failed:
         sys.stderr.write(printable(f"s3fast: failed: {key}: {err}", 4096) + "\n")
     for w in summary.warnings:
@@ -97,9 +116,13 @@ async def _run(args: argparse.Namespace, config: Any, dask_client: Any) -> int:
                 parts.append(f"{out[k]} {k}")
         if summary.failed:
             parts.append(f"{len(summary.failed)} FAILED")
-        sys.stdout.write(f"cp: {', '.join(parts)} in {out['seconds']:.2f} s ({out['mb_per_s']:.1f} MB/s) "
-                         f"on {len(summary.workers)} Dask workers, {summary.batches} batches\n")
-    return EXIT_FAILED if summary.failed else EXIT_OK
+        batches = f"{summary.batches} batches"
+        if summary.interrupted:
+            batches += f", {summary.stopped} stopped"
+        head = "cp: interrupted after " if summary.interrupted else "cp: "
+        sys.stdout.write(f"{head}{', '.join(parts)} in {out['seconds']:.2f} s ({out['mb_per_s']:.1f} MB/s) "
+                         f"on {len(summary.workers)} Dask workers, {batches}\n")
+    sys.stdout.flush()
 
 
 __all__ = ["main"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ._driver import DEFAULT_RETRIES, copy_tree, copy_tree_async, summary_json
 from ._plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_OBJECTS, BatchResult, Batcher, Summary
-from ._worker import CopySpec, close_clients, run_batch
+from ._worker import CopySpec, close_clients, run_batch, stop_copy
 
 __all__ = ["DEFAULT_BATCH_BYTES", "DEFAULT_BATCH_OBJECTS", "DEFAULT_RETRIES", "BatchResult", "Batcher", "CopySpec",
-           "Summary", "close_clients", "copy_tree", "copy_tree_async", "run_batch", "summary_json"]
+           "Summary", "close_clients", "copy_tree", "copy_tree_async", "run_batch", "stop_copy", "summary_json"]

@@ -12,6 +12,13 @@ A batch's task that raises (its worker died, the client could not be made) is su
 again, as attempt 2, 3...; a retry skips the objects its lost attempt had already written
 (see ``_worker``). Dask's own task retries are not used: they would re-run the batch
 without knowing that it is a retry.
+
+Cancelling the copy (Ctrl-C in the CLI, ``KeyboardInterrupt`` under ``copy_tree``) stops
+it on the cluster, not only here: cancelling a Dask future does not stop a task already
+running on a worker thread. So the driver asks every worker to stop this copy's batches
+(``_worker.stop_copy``: running transfers cancelled, their multipart uploads aborted and
+unnamed files dropped), takes in the counts the stopped batches return, cancels the futures
+left, and re-raises the cancellation. A ``summary`` passed in holds what completed.
 """
 from __future__ import annotations
 
@@ -29,13 +36,16 @@ from ..tree._match import Filters
 from ..tree._ops import DEFAULT_WINDOW, _filters, dest_place, entries, source_place
 from ..tree._workers import share
 from ._plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_OBJECTS, BatchResult, Batcher, Item, NameOf, Summary
-from ._worker import CopySpec, close_clients, run_batch
+from ._worker import CopySpec, close_clients, run_batch, stop_copy
 
 if TYPE_CHECKING:
     from .._client import Client
 
 #: attempts of one batch after its first (a worker lost mid-batch, a task error)
 DEFAULT_RETRIES = 2
+#: after the workers stopped an interrupted copy, how long its batches' results may take to
+#: come back (they are ready then; this only bounds a scheduler that stopped answering)
+STOP_GATHER_TIMEOUT = 30.0
 
 
 def _workers_and_threads(dask_client: Any) -> tuple[int, int]:
@@ -54,6 +64,7 @@ async def copy_tree_async(
     max_pending: int | None = None, retries: int = DEFAULT_RETRIES, window: int = DEFAULT_WINDOW,
     on_batch: Callable[[BatchResult], None] | None = None,
     batch_runner: Callable[..., BatchResult] = run_batch, lister: Client | None = None,
+    summary: Summary | None = None,
 ) -> Summary:
     """Copy the tree ``src`` to ``dst`` (a prefix, directory or wildcard, as
     :func:`s3fast.tree.copy_tree`) on the workers of ``dask_client`` (a synchronous
@@ -66,6 +77,8 @@ async def copy_tree_async(
     same files on every worker (a shared filesystem). ``lister``: an open client to list
     the source with (default: one made from ``client_kwargs`` for the listing).
     ``batch_runner``: the task function (default :func:`s3fast.dask._worker.run_batch`).
+    ``summary``: the :class:`Summary` to fill in (default a new one); pass one to read what
+    completed when the copy is cancelled (it then says ``interrupted``).
     """
     if retries < 0:
         raise ConfigError(f"retries must be >= 0, got {retries}")
@@ -78,11 +91,11 @@ async def copy_tree_async(
     if not s.is_s3 and not d.is_s3:
         raise ConfigError("one of source and destination must be an S3 URL")
     started = time.time()
-    spec = CopySpec(kwargs, share(config, nworkers), s, d, no_clobber, dryrun, window, started)
+    run_id = uuid.uuid4().hex[:8]
+    spec = CopySpec(kwargs, share(config, nworkers), s, d, no_clobber, dryrun, window, started, run_id)
     pending_limit = max_pending or 2 * nthreads
     name = NameOf(s.bucket)
-    run_id = uuid.uuid4().hex[:8]
-    summary = Summary()
+    summary = summary if summary is not None else Summary()
     batcher = Batcher(batch_bytes, batch_objects)
     #: future -> (index, attempt, items)
     pending: dict[Any, tuple[int, int, list[Item]]] = {}
@@ -98,16 +111,26 @@ async def copy_tree_async(
         # Dask calls this on its own thread when the task ends.
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(finished.put_nowait, f))
 
-    async def take(fut: Any) -> None:
-        index, attempt, items = pending.pop(fut)
+    stopping = False
+
+    async def take(fut: Any, timeout: float | None = None) -> None:
+        index, attempt, items = pending[fut]
+        error: Exception | None = None
         try:
-            r: BatchResult = await asyncio.to_thread(fut.result)
+            r: BatchResult = await asyncio.to_thread(fut.result, timeout)
         except Exception as exc:  # noqa: BLE001 - a lost worker, a task error: retry the batch
-            if attempt <= retries:
+            error = exc
+        # Dropped only once its outcome is in hand: a batch whose wait the cancellation cut
+        # is still pending, and is taken in again when the copy stops.
+        del pending[fut]
+        if error is not None:
+            if stopping:
+                summary.stop_batch()  # interrupted: nothing is retried
+            elif attempt <= retries:
                 summary.retried += 1
                 submit(index, attempt + 1, items)
             else:
-                why = printable(f"batch failed after {attempt} attempts: {type(exc).__name__}: {exc}", 1024)
+                why = printable(f"batch failed after {attempt} attempts: {type(error).__name__}: {error}", 1024)
                 summary.fail_batch(items, why, name)
             return
         summary.add(r)
@@ -142,7 +165,17 @@ async def copy_tree_async(
         if last is not None:
             submit(next(counter), 1, last)
         await settle(True)
+    except asyncio.CancelledError:
+        summary.interrupted = stopping = True
+        await _stop_on_workers(dask_client, run_id)
+        # Every batch of this copy has ended on the workers, or will do nothing when it
+        # starts: take in the counts of those that ran.
+        deadline = loop.time() + STOP_GATHER_TIMEOUT
+        for fut in list(pending):
+            await take(fut, max(0.1, deadline - loop.time()))
+        raise
     finally:
+        summary.seconds = time.time() - started
         if pending:
             dask_client.cancel(list(pending))
         if own:
@@ -151,8 +184,14 @@ async def copy_tree_async(
         # (a cluster that went away meanwhile has nothing left to close).
         with contextlib.suppress(Exception):
             await asyncio.to_thread(dask_client.run, close_clients)
-    summary.seconds = time.time() - started
     return summary
+
+
+async def _stop_on_workers(dask_client: Any, run_id: str) -> None:
+    """Stop the copy ``run_id`` on every worker and wait for the stopped batches' cleanup."""
+    # A worker that cannot be reached has no batch of ours left to stop.
+    with contextlib.suppress(Exception):
+        await asyncio.to_thread(dask_client.run, stop_copy, run_id, on_error="ignore")
 
 
 def copy_tree(src: str, dst: str, *, dask_client: Any, **kwargs: Any) -> Summary:
@@ -170,7 +209,9 @@ def summary_json(summary: Summary, src: str, dst: str, *, operation: str = "cp")
                            "bytes": d["bytes"], "skipped": d["skipped"], "deleted": 0, "dryrun": d["dryrun"],
                            "failed": d["failed"], "warnings": d["warnings"], "seconds": round(summary.seconds, 6),
                            "mb_per_s": round(summary.bytes / 1e6 / summary.seconds, 3) if summary.seconds else 0.0}
-    out["dask"] = {k: d[k] for k in ("batches", "retried", "already_done", "workers")}
+    if summary.interrupted:
+        out["interrupted"] = True
+    out["dask"] = {k: d[k] for k in ("batches", "retried", "already_done", "workers", "stopped")}
     return out
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ..tree._decide import Entry
+from ..tree._ops import TreeResult
 
 #: a batch is closed when it reaches either bound
 DEFAULT_BATCH_BYTES = 256 * 1024 * 1024
@@ -71,6 +72,42 @@ class BatchResult:
     already_done: int = 0
     failed: tuple[tuple[str, str], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: the copy was interrupted before this batch ended: the counts are what it had done
+    stopped: bool = False
+
+
+@dataclass
+class Tally:
+    """One batch's counts as its objects finish. Each object is counted by the task that
+    moved it, the moment its transfer returns, so a batch stopped mid-way reports exactly
+    the objects whose transfer had returned, not the fewer ones a result loop had read."""
+
+    objects: int = 0
+    bytes: int = 0
+    skipped: int = 0
+    dryrun: int = 0
+    already_done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def add(self, r: TreeResult, *, already_done: bool = False) -> None:
+        if already_done:
+            self.already_done += 1
+        elif r.status == "done":
+            self.objects += 1
+            self.bytes += r.bytes
+        elif r.status == "failed":
+            self.failed.append((r.source or r.destination, r.error or "failed"))
+        elif r.status == "dryrun":
+            self.dryrun += 1
+        else:
+            self.skipped += 1
+            if r.reason.startswith("unsafe key"):
+                self.warnings.append(f"skipped {r.source!r}: {r.reason}")
+
+    def result(self, index: int, attempt: int, worker: str, *, stopped: bool = False) -> BatchResult:
+        return BatchResult(index, attempt, worker, self.objects, self.bytes, self.skipped, self.dryrun,
+                           self.already_done, tuple(self.failed), tuple(self.warnings), stopped)
 
 
 @dataclass
@@ -85,6 +122,10 @@ class Summary:
     batches: int = 0
     #: batches that were run again after their task failed (a lost worker, an error)
     retried: int = 0
+    #: the copy was interrupted (Ctrl-C, SIGTERM: its task cancelled) before it ended
+    interrupted: bool = False
+    #: batches the interruption stopped mid-way or before they started
+    stopped: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     workers: set[str] = field(default_factory=set)
@@ -96,6 +137,7 @@ class Summary:
 
     def add(self, r: BatchResult) -> None:
         self.batches += 1
+        self.stopped += r.stopped
         self.objects += r.objects
         self.bytes += r.bytes
         self.skipped += r.skipped
@@ -104,6 +146,11 @@ class Summary:
         self.failed.extend(r.failed)
         self.warnings.extend(r.warnings)
         self.workers.add(r.worker)
+
+    def stop_batch(self) -> None:
+        """A batch the interruption kept from starting, or whose task ended without a result."""
+        self.batches += 1
+        self.stopped += 1
 
     def fail_batch(self, items: Iterable[Item], error: str, name: "NameOf") -> None:
         """A batch whose every attempt failed: each of its objects is reported failed."""
@@ -128,4 +175,4 @@ class NameOf:
 
 
 __all__ = ["DEFAULT_BATCH_BYTES", "DEFAULT_BATCH_OBJECTS", "BatchResult", "Batcher", "Item", "NameOf", "Summary",
-           "to_entry", "to_item"]
+           "Tally", "to_entry", "to_item"]

@@ -15,10 +15,18 @@ A retried batch (``attempt`` > 1: its earlier task died with its worker, or fail
 asks, for each object, whether the destination already holds it as written by this copy
 (same size, modified at or after the copy started); such objects are skipped, so a retry
 sends only what the lost attempt had not finished.
+
+An interrupted copy (the driver's Ctrl-C or SIGTERM) calls :func:`stop_copy` on every
+worker: the copy is marked stopped in the process (a batch of it that starts later does
+nothing), the tasks of its running batches are cancelled on the loop, which runs each
+transfer's own cleanup (a multipart upload aborted, an unnamed download file dropped), and
+:func:`stop_copy` returns once that cleanup is over. Each stopped batch's task then ends
+with the counts of what it had finished (``BatchResult.stopped``).
 """
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import socket
 import threading
@@ -32,7 +40,7 @@ from .._errors import NoSuchKey
 from ..tree._decide import Entry
 from ..tree._engine import run
 from ..tree._ops import Place, TreeResult, _Tree
-from ._plan import BatchResult, Item, to_entry
+from ._plan import BatchResult, Item, Tally, to_entry
 
 T = TypeVar("T")
 
@@ -51,6 +59,8 @@ class CopySpec:
     window: int = 64
     #: epoch seconds when the copy started: what a retry counts as "written by this copy"
     started: float = 0.0
+    #: names this copy on the workers, so that an interrupt stops its batches and no other's
+    run_id: str = ""
 
     def client_key(self) -> str:
         return repr((sorted(self.client_kwargs.items()), self.config))
@@ -63,11 +73,14 @@ class _Runtime:
         self.pid = os.getpid()
         self.loop = _new_loop()
         self.clients: dict[str, Any] = {}
+        #: run id -> the tasks of that copy's batches running here (touched on the loop only)
+        self.running: dict[str, set[asyncio.Task[None]]] = {}
         self._thread = threading.Thread(target=self.loop.run_forever, name="s3fast-dask-loop", daemon=True)
         self._thread.start()
 
     def __repr__(self) -> str:
-        return f"<s3fast dask runtime pid={self.pid} clients={len(self.clients)}>"
+        running = sum(len(t) for t in self.running.values())
+        return f"<s3fast dask runtime pid={self.pid} clients={len(self.clients)} batches running={running}>"
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
@@ -84,6 +97,40 @@ class _Runtime:
             self.clients[key] = client
             await client.__aenter__()
         return client
+
+    async def batch(self, spec: CopySpec, index: int, items: list[Item], attempt: int) -> BatchResult:
+        """Run one batch as a task that :meth:`stop` can cancel; a stopped batch returns
+        what it had done instead of raising."""
+        tally = Tally()
+        # The check and the registration below have no await between them, and stop()
+        # marks a run before it cancels on this loop: a batch is either cancelled or never
+        # starts, whichever comes first.
+        if _is_stopped(spec.run_id):
+            return tally.result(index, attempt, worker_name(), stopped=True)
+        task = asyncio.ensure_future(_run(self, spec, items, attempt, tally))
+        tasks = self.running.setdefault(spec.run_id, set())
+        tasks.add(task)
+        try:
+            await task
+        except asyncio.CancelledError:
+            me = asyncio.current_task()
+            if me is not None and me.cancelling():
+                raise  # this call itself was cancelled, not stopped by stop()
+            return tally.result(index, attempt, worker_name(), stopped=True)
+        finally:
+            tasks.discard(task)
+            if not tasks:
+                self.running.pop(spec.run_id, None)
+        return tally.result(index, attempt, worker_name())
+
+    async def stop(self, run_id: str) -> int:
+        """Cancel the running batches of ``run_id`` and wait for their cleanup; how many."""
+        tasks = set(self.running.get(run_id, ()))
+        for t in tasks:
+            t.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        return len(tasks)
 
     async def close_clients(self) -> int:
         clients, self.clients = list(self.clients.values()), {}
@@ -102,6 +149,13 @@ def _new_loop() -> asyncio.AbstractEventLoop:
 
 _runtime: _Runtime | None = None
 _runtime_lock = threading.Lock()
+#: the copies stopped in this process, newest last (a bounded memory of run ids)
+_stopped: collections.deque[str] = collections.deque(maxlen=256)
+
+
+def _is_stopped(run_id: str) -> bool:
+    with _runtime_lock:
+        return bool(run_id) and run_id in _stopped
 
 
 def runtime() -> _Runtime:
@@ -120,7 +174,33 @@ def run_batch(spec: CopySpec, index: int, items: list[Item], attempt: int = 1) -
     """The Dask task: copy ``items`` with this process's client; every object's failure is
     in the result, never raised (a raise means the batch itself could not run)."""
     rt = runtime()
-    return rt.call(_run(rt, spec, index, items, attempt))
+    return rt.call(rt.batch(spec, index, items, attempt))
+
+
+async def stop_copy(run_id: str) -> int:
+    """Stop the copy ``run_id`` in this process (run on every worker through
+    ``distributed.Client.run``, on the worker's own event loop): its batches not yet started
+    will do nothing, its running ones are cancelled and their cleanup awaited. Returns the
+    number of batches cancelled."""
+    with _runtime_lock:
+        _stopped.append(run_id)
+        rt = _runtime
+    if rt is None or rt.pid != os.getpid():
+        return 0
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(rt.stop(run_id), rt.loop))
+
+
+def running_batches() -> int:
+    """Batches of any copy running in this process (a probe for tests and monitoring)."""
+    with _runtime_lock:
+        rt = _runtime
+    if rt is None or rt.pid != os.getpid():
+        return 0
+
+    async def count() -> int:
+        return sum(len(t) for t in rt.running.values())
+
+    return rt.call(count())
 
 
 def close_clients() -> int:
@@ -137,34 +217,21 @@ async def _items(items: list[Item]) -> AsyncIterator[Entry]:
         yield to_entry(item)
 
 
-async def _run(rt: _Runtime, spec: CopySpec, index: int, items: list[Item], attempt: int) -> BatchResult:
+async def _run(rt: _Runtime, spec: CopySpec, items: list[Item], attempt: int, tally: Tally) -> None:
     client = await rt.client(spec)
     tree = _Tree(client, spec.src, spec.dst, no_clobber=spec.no_clobber, dryrun=spec.dryrun, on_progress=None)
-    already: list[int] = []
 
     async def one(e: Entry) -> TreeResult:
         if attempt > 1 and not spec.dryrun and await _written_by_this_copy(tree, e, spec.started):
-            already.append(1)
-            return TreeResult(tree.operation, tree.source_name(e), "", e.size, "skipped", "already done")
-        return await tree.transfer(e)
+            r = TreeResult(tree.operation, tree.source_name(e), "", e.size, "skipped", "already done")
+            tally.add(r, already_done=True)
+            return r
+        r = await tree.transfer(e)
+        tally.add(r)
+        return r
 
-    objects = nbytes = skipped = dry = 0
-    failed: list[tuple[str, str]] = []
-    warnings: list[str] = []
-    async for r in run(_items(items), one, window=spec.window):
-        if r.status == "done":
-            objects += 1
-            nbytes += r.bytes
-        elif r.status == "failed":
-            failed.append((r.source or r.destination, r.error or "failed"))
-        elif r.status == "dryrun":
-            dry += 1
-        else:
-            skipped += 1
-            if r.reason.startswith("unsafe key"):
-                warnings.append(f"skipped {r.source!r}: {r.reason}")
-    return BatchResult(index, attempt, worker_name(), objects, nbytes, skipped - len(already), dry, len(already),
-                       tuple(failed), tuple(warnings))
+    async for _ in run(_items(items), one, window=spec.window):
+        pass
 
 
 async def _written_by_this_copy(tree: _Tree, e: Entry, started: float) -> bool:
@@ -199,4 +266,4 @@ def _http_time(text: str | None) -> float | None:
         return None
 
 
-__all__ = ["CopySpec", "close_clients", "run_batch", "runtime", "worker_name"]
+__all__ = ["CopySpec", "close_clients", "run_batch", "running_batches", "runtime", "stop_copy", "worker_name"]

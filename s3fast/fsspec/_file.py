@@ -14,6 +14,7 @@ nothing half-written becomes an object.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,9 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         self._url = s3_url(self._bucket, self._key)
         self._queue: asyncio.Queue[bytes | BaseException | None] | None = None
         self._task: asyncio.Future[Any] | None = None
+        self._etag: str | None = None
+        if cache_type == AdaptiveReadAhead.name and "prefetcher" not in (cache_options or {}):
+            cache_options = {**(cache_options or {}), "prefetcher": self._prefetch_range}
         super().__init__(fs, path, mode, block_size=block_size, autocommit=autocommit,
                          cache_type=cache_type, cache_options=cache_options, **kwargs)
         if self.readable():
@@ -63,6 +67,19 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
     def _fetch_range(self, start: int, end: int) -> bytes:
         return sync(self.fs.loop, self.fs._read_range, self.path, self._url, start, end,  # type: ignore[no-any-return]
                     self._etag)
+
+    def _prefetch_range(self, start: int, end: int) -> concurrent.futures.Future[bytes] | None:
+        """Start fetching ``[start, end)`` on the filesystem's loop and return at once (the
+        read-ahead's background fetch); None when called on that loop itself, where waiting
+        for it later would block the loop that has to run it."""
+        loop = self.fs.loop
+        try:
+            if asyncio.get_running_loop() is loop:
+                return None
+        except RuntimeError:
+            pass
+        coro = self.fs._read_range(self.path, self._url, start, end, self._etag)
+        return asyncio.run_coroutine_threadsafe(coro, loop)
 
     # -- writing -----------------------------------------------------------------------------------
     def _initiate_upload(self) -> None:

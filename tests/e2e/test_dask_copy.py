@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +19,10 @@ import pytest
 from e2e_helpers import SMALL
 from s3fast._units import MiB
 from s3fast.dask import Batcher, BatchResult, Summary, copy_tree, run_batch
-from s3fast.dask._plan import NameOf
-from s3fast.tree import Entry
-from support.faultrules import Rule, respond
+from s3fast.dask._plan import NameOf, Tally
+from s3fast.dask._worker import running_batches
+from s3fast.tree import Entry, TreeResult
+from support.faultrules import Rule, hold, respond, throttle
 
 distributed = pytest.importorskip("distributed")
 
@@ -47,6 +51,21 @@ def test_summary_merges_batches_and_names_failed_batches() -> None:
     assert (s.objects, s.bytes, s.skipped, s.already_done, s.batches) == (4, 35, 1, 2, 3)
     assert s.failed == [("s3://b/x", "boom"), ("s3://b/p/r", "batch failed")] and not s.ok
     assert s.as_dict()["workers"] == ["h:1", "h:2"]
+
+
+def test_tally_counts_each_outcome_and_a_stopped_batch_says_so() -> None:
+    t = Tally()
+    t.add(TreeResult("copy", "s3://b/a", "s3://b/x/a", 10))
+    t.add(TreeResult("copy", "s3://b/c", "s3://b/x/c", 3, "failed", error="boom"))
+    t.add(TreeResult("copy", "s3://b/d", "", 7, "skipped", "already done"), already_done=True)
+    t.add(TreeResult("copy", "s3://b/e", "", 0, "skipped", "unsafe key: .."))
+    r = t.result(4, 2, "h:9", stopped=True)
+    assert (r.index, r.attempt, r.objects, r.bytes, r.skipped, r.already_done) == (4, 2, 1, 10, 1, 1)
+    assert r.failed == (("s3://b/c", "boom"),) and len(r.warnings) == 1 and r.stopped
+    s = Summary()
+    s.add(r)
+    s.stop_batch()
+    assert (s.batches, s.stopped, s.objects) == (2, 2, 1)
 
 
 # -- on a LocalCluster ------------------------------------------------------------------------------
@@ -116,6 +135,16 @@ def test_copy_tree_on_two_workers_every_object_once(dask_client: Any, fault_clus
     # no object bytes through the workers: a tree copy inside S3 is server-side
     assert [r for r in sent if r.method == "GET" and "/src/" in r.target and "list-type" not in r.target] == []
     assert fault_cluster.moto.list_multipart_uploads(bucket) == []
+
+
+def wait_until(done: Any, timeout: float) -> None:
+    """Poll a file-system condition another process makes true (bounded; not a sleep in
+    place of the condition)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met in {timeout} s")
+        time.sleep(0.02)
 
 
 def flaky_batch(spec: Any, index: int, items: Any, attempt: int = 1) -> BatchResult:
@@ -210,3 +239,67 @@ def test_worker_runtime_is_one_loop_per_process_reused(dask_client: Any) -> None
     first = dask_client.run(probe)
     second = dask_client.run(probe)
     assert first == second and len({pid for pid, _ in first.values()}) == 2
+
+
+@pytest.mark.parametrize("sig, to_local", [(signal.SIGINT, False), (signal.SIGTERM, True)],
+                         ids=["SIGINT-s3-to-s3", "SIGTERM-s3-to-local"])
+def test_a_signal_stops_the_batches_running_on_the_workers(dask_client: Any, fault_cluster: Any, tmp_path: Path,
+                                                          sig: signal.Signals, to_local: bool) -> None:
+    """Ctrl-C / SIGTERM to ``cp -r --dask-scheduler``: the batches running on the workers are
+    cancelled there (not left to run to their end), the multipart upload in flight is
+    aborted, no partial file is named, the summary says what completed, exit 128+N.
+
+    Every object but the first is held by the proxy (never reaching the server), and the big
+    object's parts too, once its multipart upload exists: the signal goes when the server
+    has the first object and a part is held, so the copy is mid-way on both workers."""
+    bucket = fault_cluster.moto.make_bucket()
+    b3 = fault_cluster.moto.boto3_client()
+    small = {f"src/k{i:02d}": os.urandom(300) for i in range(20)}
+    for k, v in {**small, "src/big": os.urandom(12 * MiB)}.items():
+        b3.put_object(Bucket=bucket, Key=k, Body=v)
+    if to_local:
+        dst = str(tmp_path / "dst") + "/"
+        method, small_path, big_path = "GET", r"/src/k", r"/src/big"
+    else:
+        dst = f"s3://{bucket}/dst/"
+        method, small_path, big_path = "PUT", r"/dst/k", r"/dst/big\?partNumber="
+    # The first small object passes (a throttle far above its size: a no-op); the rest wait.
+    first = fault_cluster.add_rule(Rule(throttle(1e12), method=method, path=small_path, nth=1))
+    fault_cluster.add_rule(Rule(hold(120), method=method, path=small_path))
+    if to_local:  # the big download's first GET lands (5 MiB in the unnamed file), its ranges wait
+        fault_cluster.add_rule(Rule(throttle(1e12), method="GET", path=big_path, nth=1))
+    parts = fault_cluster.add_rule(Rule(hold(120), method=method, path=big_path))
+    args = [sys.executable, "-m", "s3fast.cli", "cp", "-r", f"s3://{bucket}/src/", dst,
+            "--dask-scheduler", dask_client.scheduler.address, "--dask-batch-size", "1KiB", "--part-size", "5MiB",
+            "--endpoint-url", fault_cluster.endpoint_url, "--resolve",
+            f"{fault_cluster.host}:{','.join(fault_cluster.ips)}"]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        first.wait_fired(1, timeout=120)
+        if to_local:  # the first object's file has its name: it is done
+            wait_until(lambda: any((tmp_path / "dst").glob("k*")), timeout=120)
+        else:  # the server answered its CopyObject: it is done
+            fault_cluster.wait_for_requests(lambda recs: any(
+                r.method == "PUT" and re.search(small_path, r.target) and r.status == 200 for r in recs), timeout=120)
+        parts.wait_holding(1, timeout=120)
+        if not to_local:
+            assert fault_cluster.moto.list_multipart_uploads(bucket), "the big object's upload should be open"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode == 128 + sig, text
+    assert "Traceback" not in text and text.strip().splitlines()[-1] == f"s3fast: interrupted by {sig.name}"
+    assert out.decode().startswith("cp: interrupted after 1 objects, 300 B "), out
+    # Nothing of this copy runs on any worker any more: it did not go on to its end.
+    assert set(dask_client.run(running_batches).values()) == {0}
+    if to_local:
+        landed = sorted(p.name for p in (tmp_path / "dst").rglob("*"))
+        assert len(landed) == 1 and (tmp_path / "dst" / landed[0]).read_bytes() == small[f"src/{landed[0]}"]
+    else:
+        assert fault_cluster.moto.list_multipart_uploads(bucket) == []
+        got = read_all(fault_cluster, bucket, "dst/")
+        assert len(got) == 1 and all(v == small["src/" + k[4:]] for k, v in got.items())

@@ -112,3 +112,29 @@ def test_cat_ranges_reads_near_ranges_of_an_object_as_one_get(fault_cluster: Any
         assert gets[f"/{bucket}/b"] == 2  # 0-100 and 3 MiB..end: one GET each (the last two merge in)
     finally:
         fs.close()
+
+
+def test_a_sequential_reader_has_its_next_span_fetched_before_it_asks(fault_cluster: Any) -> None:
+    """The server sees the GET for the bytes after the first read's window while the reader
+    has not asked for them yet (it is blocked here on that GET's record): the read-ahead
+    runs in the background (a random reader starts none: the unit tests of the policy)."""
+    bucket = fault_cluster.moto.make_bucket()
+    fs = make_fs(fault_cluster)
+    data = os.urandom(24 * MiB)
+    try:
+        fs.pipe({f"{bucket}/seq": data})
+        n = mark(fault_cluster)
+
+        def object_gets(recs: list[Any]) -> list[Any]:
+            return [r for r in recs if (r.proxy, r.conn_id, r.seq) not in n and r.method == "GET"
+                    and r.target == f"/{bucket}/seq" and r.status == 206]
+
+        with fs.open(f"{bucket}/seq", "rb") as f:
+            assert f.read(MiB) == data[:MiB]  # fetches the first window (4 MiB) now
+            got = fault_cluster.wait_for_requests(
+                lambda recs: sum(r.bytes_down for r in object_gets(recs)) >= 8 * MiB, timeout=30)
+            assert sum(r.bytes_down for r in object_gets(got)) < 9 * MiB  # the window and the span ahead
+            assert f.read(5 * MiB) == data[MiB:6 * MiB]
+            assert f.read() == data[6 * MiB:]
+    finally:
+        fs.close()
