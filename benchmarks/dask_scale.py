@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         seed(ep, args.objects, size, work)
         for n in (1, 2):
             cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=args.threads, processes=True,
-                                               host="127.0.0.1", dashboard_address=None, silence_logs=40)
+                                               host="127.0.0.1", dashboard_address="127.0.0.1:0", silence_logs=40)
             clusters[n] = (cluster, distributed.Client(cluster, set_as_default=False))
         for rnd in range(args.rounds):
             order = (1, 2) if rnd % 2 == 0 else (2, 1)

@@ -72,7 +72,7 @@ def test_tally_counts_each_outcome_and_a_stopped_batch_says_so() -> None:
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, silence_logs=40)
+                                       dashboard_address="127.0.0.1:0", silence_logs=40)
     client = distributed.Client(cluster, set_as_default=False)
     try:
         yield client
