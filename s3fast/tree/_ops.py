@@ -21,6 +21,8 @@ from ._decide import (
     COMPARES,
     NEEDS_CHECKSUM,
     SKIP_SAME,
+    TRANSFER_MISSING,
+    TRANSFER_SIZE,
     Entry,
     checksum_verdict,
     decide,
@@ -34,6 +36,7 @@ from ._governed import run_governed
 from ._merge import index_join, lists_sorted, merge_sorted
 from ._prefixes import PrefixGovernor, prefix_of
 from ._paths import Unsafe, is_dir_marker, local_path
+from ..resume._tree import DONE_BEFORE, journaled, open_for, shards, without_partials
 
 if TYPE_CHECKING:
     from ..resume._tree import TreeJournal
@@ -43,6 +46,8 @@ T = TypeVar("T")
 
 #: objects in flight at once (requests are bounded by the client's limiter, not by this)
 DEFAULT_WINDOW = 128
+#: what a sync found at the destination that makes a resume journal's "done" out of date
+SYNC_DIFFERS = (TRANSFER_MISSING, TRANSFER_SIZE)
 
 
 @quick_init
@@ -59,6 +64,10 @@ class TreeResult:
     #: why it was transferred or skipped ("missing", "size differs", "exists", "unsafe key: ...")
     reason: str = ""
     error: str | None = None
+    #: resumable: payload moved by this run (None: all of ``bytes``), parts found done, resumed
+    bytes_sent: int | None = None
+    parts_skipped: int = 0
+    resumed: bool = False
 
     @property
     def failed(self) -> bool:
@@ -209,6 +218,7 @@ class _Tree:
         source = self.source_name(e)
         dest = self.dest_name(e)
         op = self.operation
+        r: TransferResult | None
         if isinstance(dest, Unsafe):
             return TreeResult(op, source, "", 0, "skipped", f"unsafe key: {dest.reason}")
         if self.dryrun:
@@ -221,7 +231,11 @@ class _Tree:
                     return TreeResult(op, source, dest, 0, "failed", reason, problem)
                 if self.no_clobber and os.path.lexists(dest):
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
-                r = await self.client.download(source, dest, on_progress=self.on_progress)
+                if self.resume is not None:
+                    r = await self.resume.download(self.client, source, dest, e.size, e.etag, self.on_progress,
+                                                   trust=reason not in SYNC_DIFFERS)
+                else:
+                    r = await self.client.download(source, dest, on_progress=self.on_progress)
             elif op == "upload" and self.no_clobber:
                 put = await self._put_if_absent(source, dest)
                 if put is None:
@@ -230,11 +244,8 @@ class _Tree:
             elif self.no_clobber and await self._exists(dest):
                 return TreeResult(op, source, dest, 0, "skipped", "exists")
             elif op == "upload" and self.resume is not None:
-                stamp = self.resume.stamp(source)
-                if self.resume.finished(source, stamp):
-                    return TreeResult(op, source, dest, 0, "skipped", "done in the interrupted run")
-                r = await self.client.upload(source, dest, on_progress=self.on_progress, resumable=True)
-                self.resume.record(source, stamp)
+                r = await self.resume.upload(self.client, source, dest, self.on_progress,
+                                             trust=reason not in SYNC_DIFFERS)
             elif op == "upload":
                 r = await self.client.upload(source, dest, on_progress=self.on_progress)
             else:
@@ -245,7 +256,9 @@ class _Tree:
             return TreeResult(op, source, dest, 0, "failed", reason, f"source changed during the copy: {exc}")
         except Exception as exc:  # noqa: BLE001 - one object's failure is its result
             return TreeResult(op, source, dest, 0, "failed", reason, _describe(exc))
-        return TreeResult(op, source, dest, r.bytes, "done", reason)
+        if r is None:  # resumable: an interrupted run finished it
+            return TreeResult(op, source, dest, 0, "skipped", DONE_BEFORE)
+        return TreeResult(op, source, dest, r.bytes, "done", reason, None, r.bytes_sent, r.parts_skipped, r.resumed)
 
     async def _copy(self, e: Entry, source: str, dest: str) -> TransferResult:
         head = None
@@ -357,8 +370,9 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
                     governor: PrefixGovernor | None = None, resumable: bool = False) -> AsyncIterator[TreeResult]:
     """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``.
 
-    ``resumable`` (uploads, one process): files an interrupted run finished are skipped, and
-    large files resume their multipart uploads (see :mod:`s3fast.resume._tree`).
+    ``resumable`` (a directory to or from S3): objects an interrupted run finished are
+    skipped, large ones continue their multipart upload or partial file (see
+    :mod:`s3fast.resume._tree`; with ``workers``, ``client_kwargs`` should name the ``state_dir``).
 
     ``workers`` > 1 shards the objects over that many processes, each with its own client
     built from ``client_kwargs`` (the :class:`~s3fast.Client` keywords, without ``config``)
@@ -370,41 +384,24 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
     if resumable:
-        if tree.operation != "upload" or workers > 1 or dryrun or s.root is None:
-            raise ConfigError("a resumable tree copy uploads a local directory in one process "
-                              "(no --workers, no --dryrun)")
-        from ..resume._tree import TreeJournal
-
-        tree.resume = TreeJournal.open(client.state_path(), s.root, dst)
+        tree.resume = open_for(client, tree.operation, s.root or d.root, src, dst, dryrun=dryrun)
     items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
-    if tree.resume is not None:
-        if on_workers is not None:
-            on_workers(1)
-        complete = False
-        try:
-            async for r in run_governed(items, tree.transfer, window=window,
-                                        governor=governor or PrefixGovernor(window), key=tree.prefix_key):
-                if r.status == "failed":
-                    tree.resume.incomplete = True
-                yield r
-            complete = True
-        finally:
-            tree.resume.close(complete)
-        return
     workers, items = await _decide_workers(workers, shard_above, items)
     if on_workers is not None:
         on_workers(workers)
     if workers > 1:
         from ._workers import Job, sharded
 
-        job = Job(_worker_kwargs(client_kwargs), client.config, s, d, no_clobber, dryrun, None, window)
-        async for r in sharded(items, job, workers, governor=governor):
+        job = Job(_worker_kwargs(client_kwargs), client.config, s, d, no_clobber, dryrun, None, window,
+                  tree.resume is not None)
+        async for r in shards(tree, items, lambda it: sharded(it, job, workers, governor=governor)):
             if on_progress is not None:
                 on_progress(r.bytes)
             yield r
         return
-    async for r in run_governed(items, tree.transfer, window=window, governor=governor or PrefixGovernor(window),
-                                key=tree.prefix_key):
+    results = run_governed(items, tree.transfer, window=window, governor=governor or PrefixGovernor(window),
+                           key=tree.prefix_key)
+    async for r in (results if tree.resume is None else journaled(results, tree.resume)):
         yield r
 
 
@@ -453,9 +450,10 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
                on_progress: Callable[[int], None] | None = None,
                workers: int = 1, client_kwargs: dict[str, Any] | None = None, shard_above: int = 0,
                on_workers: Callable[[int], None] | None = None,
-               governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
+               governor: PrefixGovernor | None = None, resumable: bool = False) -> AsyncIterator[TreeResult]:
     """Make ``dst`` hold what ``src`` holds: transfer what is missing or different (see
     ``_decide``), and with ``delete`` remove from ``dst`` what ``src`` does not have.
+    ``resumable``: as :func:`copy_tree`'s.
 
     The two listings are merged in key order (``_merge``), so memory stays bounded by the
     engine's window whatever either side holds; a directory bucket (unordered listing) on
@@ -465,9 +463,13 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     f = _filters(filters)
     s, d = source_place(src, raw=True), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=False, dryrun=dryrun, on_progress=on_progress)
+    if resumable:
+        tree.resume = open_for(client, tree.operation, s.root or d.root, src, dst, dryrun=dryrun)
     source = entries(client, s, f, follow_symlinks=follow_symlinks, on_listed=on_listed)
     if d.is_s3 or (d.root is not None and os.path.isdir(d.root)):
         dest = entries(client, d, f, follow_symlinks=False)
+        if tree.resume is not None and not d.is_s3:
+            dest = without_partials(dest)  # a download in progress, not an extra to delete
     else:
         dest = _aiter(())
     items = _sync_items(join_for(s, d)(source, dest), delete)
@@ -477,8 +479,9 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     if workers > 1:
         from ._workers import Job, sharded
 
-        job = Job(_worker_kwargs(client_kwargs), client.config, s, d, False, dryrun, compare, window)
-        async for r in sharded(items, job, workers, governor=governor):
+        job = Job(_worker_kwargs(client_kwargs), client.config, s, d, False, dryrun, compare, window,
+                  tree.resume is not None)
+        async for r in shards(tree, items, lambda it: sharded(it, job, workers, governor=governor)):
             if on_progress is not None:
                 on_progress(r.bytes)
             yield r
@@ -487,8 +490,8 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     async def one(item: SyncItem) -> list[TreeResult]:
         return await tree.sync_item(item, compare)
 
-    async for results in run_governed(items, one, window=window, governor=governor or PrefixGovernor(window),
-                                      key=tree.prefix_key):
+    stream = run_governed(items, one, window=window, governor=governor or PrefixGovernor(window), key=tree.prefix_key)
+    async for results in (stream if tree.resume is None else journaled(stream, tree.resume)):
         for r in results:
             yield r
 
@@ -577,8 +580,8 @@ async def move_tree(client: Client, src: str, dst: str, **kwargs: object) -> Asy
     pending: dict[str, list[str]] = {}
     async for r in copy_tree(client, src, dst, **kwargs):  # type: ignore[arg-type]
         yield r
-        if r.status != ("dryrun" if dryrun else "done"):
-            continue
+        if r.status != ("dryrun" if dryrun else "done") and r.reason != DONE_BEFORE:
+            continue  # (an object a resumed interrupted run moved is at the destination: its source goes)
         if is_s3_url(r.source):
             u = parse_s3_url(r.source)
             batch = pending.setdefault(u.bucket, [])
