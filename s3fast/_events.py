@@ -66,7 +66,9 @@ class TransferStarted:
 @quick_init
 @dataclass(frozen=True)
 class BytesMoved:
-    """``n`` more payload bytes delivered (a part acknowledged, a slice of a range landed)."""
+    """``n`` more payload bytes delivered (a part acknowledged, a slice of a range landed).
+    Negative when a transfer starts over and the bytes it had delivered no longer count (a
+    resumed download whose object changed): the sum of ``n`` is always the progress made."""
 
     n: int
 

@@ -122,15 +122,14 @@ def _check_local(p: Plan) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.dask_scheduler is not None or args.dask_batch_size is not None:
+        if args.resumable:
+            return error("--resumable is not taken with --dask-scheduler: a Dask copy's batches are "
+                         "retried by the cluster, not resumed from a journal", EXIT_USAGE)
         from . import _dask
 
         return _dask.main(args)
     if _tree.wants_tree(args):
-        if args.resumable and (is_s3_url(args.src) or not is_s3_url(args.dst)
-                               or getattr(args, "workers", None) not in (None, 1) or args.dryrun):
-            return error("--resumable with -r uploads a local directory to S3 in one process "
-                         "(no S3 source, no --workers, no --dryrun)", EXIT_USAGE)
-        return _tree.main(args)
+        return _tree.main(args)  # its usage checks include --resumable's
     try:
         p = plan(args.src, args.dst)
         if args.resumable and not p.upload and (p.dst == "-" or p.dst in _STDOUT_NAMES):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _tree
-from ._options import add_common_options, add_transfer_options
+from ._options import add_common_options, add_resume_options, add_transfer_options
 
 
 def register(sub: Any) -> None:
@@ -15,4 +15,5 @@ def register(sub: Any) -> None:
     _tree.add_filter_options(mv)
     add_common_options(mv)
     add_transfer_options(mv)
+    add_resume_options(mv)
     mv.set_defaults(handler=_tree.main)

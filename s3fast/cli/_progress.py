@@ -19,6 +19,8 @@ class Progress:
         # Looked up now, not at import: the CLI may have replaced a closed stderr since.
         self.stream = stream if stream is not None else sys.stderr
         self.done = 0
+        #: bytes the transfer's latest TransferStarted said were already there
+        self._skipped = 0
         self.t0 = time.monotonic()
         tty = self.stream.isatty()
         self.mode = ("bar" if tty else "off") if mode == "auto" else mode
@@ -37,8 +39,10 @@ class Progress:
         transfer starts from what the interrupted run already sent."""
         if type(event) is BytesMoved:
             self.done += event.n
-        elif type(event) is TransferStarted and event.skipped_bytes:
-            self.done += event.skipped_bytes
+        elif type(event) is TransferStarted:
+            # A second TransferStarted is a restart: what the first one skipped is no more.
+            self.done += event.skipped_bytes - self._skipped
+            self._skipped = event.skipped_bytes
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.t0, 1e-9)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import _tree
-from ._options import add_common_options, add_transfer_options
+from ._options import add_common_options, add_resume_options, add_transfer_options
 
 
 def register(sub: Any) -> None:
@@ -20,4 +20,5 @@ def register(sub: Any) -> None:
     _tree.add_filter_options(sync, raw=False)
     add_common_options(sync)
     add_transfer_options(sync, upload_options=False)
+    add_resume_options(sync)
     sync.set_defaults(handler=_tree.main)

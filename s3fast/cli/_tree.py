@@ -93,7 +93,8 @@ def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     resolve = parse_resolve_option(args.resolve) if args.resolve else None
     return {"endpoint_url": args.endpoint_url, "region": args.region, "profile": args.profile,
             "anonymous": args.no_sign_request, "addressing_style": args.addressing_style,
-            "ca_bundle": args.ca_bundle, "verify": not args.no_verify_ssl, "resolve": resolve}
+            "ca_bundle": args.ca_bundle, "verify": not args.no_verify_ssl, "resolve": resolve,
+            "state_dir": getattr(args, "state_dir", None)}
 
 
 def main(args: argparse.Namespace) -> int:
@@ -148,6 +149,15 @@ def _check_usage(args: argparse.Namespace) -> str | None:
         return f"no such file: {src}"
     if not recursive and not wild and is_s3_url(src) and src.endswith("/"):
         return f"{src} is a prefix: use --recursive"
+    return resumable_usage(args) if getattr(args, "resumable", False) else None
+
+
+def resumable_usage(args: argparse.Namespace) -> str | None:
+    """What ``--resumable`` cannot do with this many-object command (None: it can)."""
+    if is_s3_url(args.src) and is_s3_url(args.dst):
+        return "--resumable: an S3 -> S3 copy is done inside S3, there is nothing to resume; run it without --resumable"
+    if args.dryrun:
+        return "--resumable and --dryrun: a dry run moves nothing, there is nothing to resume"
     return None
 
 
@@ -168,7 +178,7 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
     # callback (each would cost a transfer its event plumbing).
     hooks = {"on_listed": progress.on_listed, "on_progress": progress.on_bytes if progress.mode != "off" else None,
              "follow_symlinks": args.follow_symlinks, "governor": progress.governor}
-    # A resumable tree keeps one journal in one process (--workers with it is refused earlier).
+    # A resumable tree stays in one process unless --workers N asks for more.
     resumable = bool(getattr(args, "resumable", False))
     workers = args.workers or (1 if resumable else default_workers(available_cpus()))
     if workers > 1:
@@ -177,6 +187,8 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
                      shard_above=0 if args.workers else SHARD_ABOVE, on_workers=progress.on_workers)
     else:
         progress.on_workers(1)
+    if resumable:
+        hooks["resumable"] = True
     if args.command == "sync":
         compare = "checksum" if args.compare_checksum else "size" if args.size_only else "size-mtime"
         async for r in client.sync(args.src, args.dst, compare=compare, delete=args.delete, **common, **hooks):
@@ -192,8 +204,6 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
         async for r in client.move_tree(args.src, args.dst, **kw):
             yield r
     else:
-        if resumable:
-            kw["resumable"] = True
         async for r in client.copy_tree(args.src, args.dst, no_clobber=args.no_clobber, **kw):
             yield r
 
@@ -212,6 +222,7 @@ async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress)
         if args.command == "mv":
             yield TreeResult("delete", "", src, 0, "dryrun")
         return
+    resumable = bool(getattr(args, "resumable", False))
     try:
         no_clobber = bool(getattr(args, "no_clobber", False))
         # An upload asks S3 itself (If-None-Match), so a racing writer is never clobbered.
@@ -222,17 +233,18 @@ async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress)
             r = await client.copy(src, dst)
         elif op == "upload":
             try:
-                r = await client.upload(src, dst, on_progress=progress.on_bytes, if_none_match=no_clobber)
+                r = await client.upload(src, dst, on_progress=progress.on_bytes, if_none_match=no_clobber,
+                                        resumable=resumable)
             except PreconditionFailed:
                 yield TreeResult(op, src, dst, 0, "skipped", "exists")
                 return
         else:
-            r = await client.download(src, dst, on_progress=progress.on_bytes)
+            r = await client.download(src, dst, on_progress=progress.on_bytes, resumable=resumable)
     except Exception as exc:  # noqa: BLE001 - reported like a tree's failed object
         yield TreeResult(op, src, dst, 0, "failed", "", str(exc) or type(exc).__name__)
         return
-    yield TreeResult(op, src, dst, r.bytes, "done")
-    if args.command == "mv":
+    yield TreeResult(op, src, dst, r.bytes, "done", "", None, r.bytes_sent, r.parts_skipped, r.resumed)
+    if args.command == "mv":  # (the source goes only once its copy is complete)
         try:
             if is_s3_url(src):
                 await client.delete(src)
@@ -261,16 +273,23 @@ async def _main(args: argparse.Namespace, config: Any) -> int:
     progress = TreeProgress(args.command, mode="off" if args.quiet else args.progress)
     source = " ".join(args.urls) if args.command == "rm" else args.src
     destination = "" if args.command == "rm" else args.dst
+    resumable = bool(getattr(args, "resumable", False))
     async with client:
         progress.start()
         try:
             async for r in _results(client, args, progress):
                 progress.add(r)
                 _report(r, args)
+        except BaseException:
+            if resumable:
+                _kept()
+            raise
         finally:
             progress.listing_done = True
             await progress.stop()
     summary = progress.summary(source, destination)
+    if resumable and summary["failed"]:
+        _kept()
     if args.json:
         sys.stdout.write(json.dumps(summary) + "\n")
     elif not args.quiet:
@@ -289,6 +308,14 @@ async def _main(args: argparse.Namespace, config: Any) -> int:
             sys.stderr.write(printable(f"  throttled prefix {row['prefix']}: {row['slowdowns']} SlowDown, "
                                        f"concurrency down to {row['lowest_limit']}", 4096) + "\n")
     return EXIT_FAILED if summary["failed"] else EXIT_OK
+
+
+def _kept() -> None:
+    try:
+        sys.stderr.write("s3fast: what was done is journaled; run the same command again to resume\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass  # stderr closed
 
 
 def _report(r: TreeResult, args: argparse.Namespace) -> None:

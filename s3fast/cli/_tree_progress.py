@@ -12,6 +12,7 @@ from .._units import format_size
 from ..tree import Entry, TreeResult
 from ..tree._ops import DEFAULT_WINDOW
 from ..tree._prefixes import PrefixGovernor
+from ..resume._tree import DONE_BEFORE
 
 
 class TreeProgress:
@@ -31,6 +32,10 @@ class TreeProgress:
         self.deleted = 0
         self.dryrun = 0
         self.failed: list[dict[str, str]] = []
+        #: resumable trees: payload this run moved, parts found done, an interrupted run continued
+        self.bytes_sent = 0
+        self.parts_skipped = 0
+        self.resumed = False
         self.warnings: list[dict[str, str]] = []
         tty = stream.isatty()
         self.mode = ("bar" if tty else "off") if mode == "auto" else mode
@@ -61,6 +66,7 @@ class TreeProgress:
             self.failed.append({"key": name, "error": r.error or "failed"})
         elif r.status == "skipped":
             self.skipped += 1
+            self.resumed |= r.reason == DONE_BEFORE
             if r.reason.startswith("unsafe key"):
                 self.warnings.append({"key": name, "warning": r.reason})
         elif r.status == "dryrun":
@@ -70,6 +76,9 @@ class TreeProgress:
         else:
             self.objects += 1
             self.bytes += r.bytes
+            self.bytes_sent += r.bytes if r.bytes_sent is None else r.bytes_sent
+            self.parts_skipped += r.parts_skipped
+            self.resumed |= r.resumed
 
     # -- drawing ---------------------------------------------------------------------------------
     @property
@@ -125,4 +134,5 @@ class TreeProgress:
             "seconds": round(self.seconds, 6), "mb_per_s": round(self.bytes / self.seconds / 1e6, 3),
             **({} if self.workers is None else {"workers": self.workers}),
             "throttled_prefixes": self.governor.report(),
+            "bytes_sent": self.bytes_sent, "parts_skipped": self.parts_skipped, "resumed": self.resumed,
         }

@@ -250,6 +250,10 @@ class _Run:
             await rest.settle()
             sink.remove()
             self.earlier += job.received
+            if self.events is not None and job.received:
+                # The bytes counted so far are thrown away with the partial file: the fresh
+                # run counts the whole object again (its TransferStarted has no skipped bytes).
+                self.events.emit(BytesMoved(-job.received))
             self.notify(STARTING_OVER + " (the object changed during the resumed download)")
             return None
         except BaseException as exc:

@@ -34,6 +34,8 @@ from .._errors import S3FastError, printable
 MAX_RECORD = 64 * 1024
 #: 10,000 parts of a few hundred bytes each stay far below this; replay reads no more.
 MAX_FILE = 256 * 1024 * 1024
+#: of a cut-off tail, what replay hands back (10,000 part records fit)
+MAX_DAMAGED = 4 * 1024 * 1024
 
 KINDS = ("upload", "download")
 
@@ -50,6 +52,10 @@ class Replay:
     records: list[dict[str, Any]] = field(default_factory=list)
     #: bytes of a torn or corrupt tail that were cut off (0 for a clean file)
     dropped_bytes: int = 0
+    #: the first :data:`MAX_DAMAGED` of them: a damaged plan may still name its upload
+    damaged: bytes = b""
+    #: the file's mtime before replay (a truncation changes it): when it was last written
+    mtime: float = 0.0
 
 
 def encode(record: Mapping[str, Any]) -> bytes:
@@ -144,7 +150,8 @@ class RecordLog:
 
     @staticmethod
     def _replay(fd: int, p: Path) -> Replay:
-        size = os.fstat(fd).st_size
+        st = os.fstat(fd)
+        size = st.st_size
         if size > MAX_FILE:
             raise JournalError(f"the resume journal {printable(str(p))} is {size} bytes, over the "
                                f"{MAX_FILE}-byte bound: remove it to start over")
@@ -160,7 +167,7 @@ class RecordLog:
         records, good = decode(data)
         if good < len(data):
             os.ftruncate(fd, good)
-        return Replay(records, len(data) - good)
+        return Replay(records, len(data) - good, data[good:good + MAX_DAMAGED], st.st_mtime)
 
     def _require_fd(self) -> int:
         if self._fd is None:

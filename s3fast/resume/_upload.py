@@ -37,12 +37,17 @@ from .._results import Checksum, TransferResult
 from .._transport import TALLY
 from ..transfer import _upload
 from ..transfer._meta import head_object
+from ..transfer._mpu_list import abort_upload, list_uploads
 from ..transfer._multipart import abort_multipart, list_parts
 from ..transfer._planner import Part, plan_upload
 from ..transfer._sources import FileSource, Source, open_source
-from ._log import RecordLog, journal_path
+from . import _salvage
+from ._log import RecordLog, Replay, journal_path
 from ._plan import (
+    UNREADABLE,
     UPLOAD_GONE,
+    JournalVerdict,
+    ListedPart,
     Prior,
     SourceStamp,
     part_record,
@@ -122,10 +127,12 @@ async def upload_resumable(ctx: TransferContext, source: Any, bucket: str, key: 
             if replay.dropped_bytes and replay.records:
                 notify(f"the resume journal had a damaged tail ({replay.dropped_bytes} bytes): "
                        "resuming from the records before it")
-            elif replay.dropped_bytes:
-                notify(f"the resume journal is damaged ({replay.dropped_bytes} bytes unreadable): starting "
-                       "over; an incomplete upload it named may be left in S3 (s3fast mpu ls)")
             verdict = read_journal(replay.records, stamp, part_size, algo.name if algo else None, real, bucket, key)
+            if (replay.dropped_bytes and not replay.records) or (verdict.reason == UNREADABLE
+                                                                 and not verdict.stale_upload_id):
+                # The plan (and its upload id) is lost: find the upload it named, never a stranger's.
+                await _settle_orphan(ctx, bucket, key, replay, notify)
+                verdict = JournalVerdict()
             resume: _upload.Resume | None = None
             if verdict.prior is not None:
                 resume = await _reconcile(ctx, src, bucket, key, plan.parts, verdict.prior, algo)
@@ -264,6 +271,46 @@ async def _reconcile(ctx: TransferContext, src: FileSource, bucket: str, key: st
             todo.append(part)
     todo.sort(key=lambda p: p.number)
     return _upload.Resume(prior.upload_id, done, tuple(todo))
+
+
+async def _settle_orphan(ctx: TransferContext, bucket: str, key: str, replay: Replay,
+                         notify: Callable[[str], None]) -> None:
+    """The journal's plan is unreadable: abort the upload it started when the evidence shows
+    which one it is (see :mod:`._salvage`), else say what to run. Either way: start over."""
+    url = f"s3://{bucket}/{key}"
+    found = _salvage.salvage(replay.damaged)
+    try:
+        listed = [(u.key, u.upload_id, u.initiated) async for u in list_uploads(ctx.transport, bucket, key)]
+    except S3Error as exc:  # e.g. no s3:ListBucketMultipartUploads permission
+        notify(f"{UNREADABLE}; the incomplete uploads of {url} cannot be listed ({exc.code or exc.status}): "
+               f"see `s3fast mpu ls {url}`")
+        return
+    cands = _salvage.candidates(listed, key, replay.mtime)
+    if not cands:
+        notify(f"{UNREADABLE} (no incomplete upload of {url} is left in S3)")
+        return
+    verdict = _salvage.by_id(found, cands)
+    if verdict is None and found.parts:
+        parts: dict[str, dict[int, ListedPart]] = {}
+        for c in cands[:_salvage.MAX_PROBED]:
+            try:
+                parts[c.upload_id] = await list_parts(ctx.transport, bucket, key, c.upload_id, checksum_field=None)
+            except S3Error:
+                continue  # gone meanwhile, or not ours to read: not the one
+        verdict = _salvage.by_parts(found, parts)
+    if verdict is None:
+        ids = " / ".join(c.upload_id for c in cands)
+        notify(f"{UNREADABLE}; its incomplete upload cannot be told from the other uploads of {url} with "
+               f"certainty, so none is aborted: if it is not another writer's, run `s3fast mpu abort {url} "
+               f"--upload-id ID` (with this command's endpoint options) for ID in: {ids}")
+        return
+    try:
+        await abort_upload(ctx.transport, bucket, key, verdict.upload_id)
+    except S3Error as exc:
+        if exc.code != "NoSuchUpload" and exc.status != 404:
+            raise
+    notify(f"{UNREADABLE}; aborted the interrupted run's upload {verdict.upload_id} of {url} "
+           f"({verdict.why})")
 
 
 async def _drop_stale(ctx: TransferContext, path: Path, bucket: str, key: str) -> None:

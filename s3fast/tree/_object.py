@@ -17,7 +17,17 @@ from .. import _checksum
 from .._errors import ConfigError, NoSuchKey, PreconditionFailed, S3Error
 from .._results import ObjectHead, TransferResult, quick_init
 from .._url import parse_s3_url
-from ._decide import NEEDS_CHECKSUM, SKIP_SAME, Entry, checksum_verdict, decide, is_transfer
+from ..resume._tree import DONE_BEFORE
+from ._decide import (
+    NEEDS_CHECKSUM,
+    SKIP_SAME,
+    TRANSFER_MISSING,
+    TRANSFER_SIZE,
+    Entry,
+    checksum_verdict,
+    decide,
+    is_transfer,
+)
 from ._paths import Unsafe, local_path
 from ._places import Place
 from ._prefixes import prefix_of
@@ -41,6 +51,10 @@ class TreeResult:
     #: why it was transferred or skipped ("missing", "size differs", "exists", "unsafe key: ...")
     reason: str = ""
     error: str | None = None
+    #: resumable: payload moved by this run (None: all of ``bytes``), parts found done, resumed
+    bytes_sent: int | None = None
+    parts_skipped: int = 0
+    resumed: bool = False
 
     @property
     def failed(self) -> bool:
@@ -57,6 +71,9 @@ class Extra:
 #: one unit of sync work: a source entry and its destination counterpart, or deletions
 SyncItem = tuple[Entry, Entry | None] | Extra
 
+
+#: what a sync found at the destination that makes a resume journal's "done" out of date
+SYNC_DIFFERS = (TRANSFER_MISSING, TRANSFER_SIZE)
 
 #: local files up to this size are checksummed on the loop (sync --checksum): reading and
 #: hashing one costs less than handing it to a thread and back
@@ -116,7 +133,7 @@ class _Tree:
         self.operation = "copy" if src.is_s3 and dst.is_s3 else "upload" if dst.is_s3 else "download"
         # The prefix S3 throttles: where the writes go, or where a download reads from.
         self.prefix_base = dst.base if dst.is_s3 else src.base
-        #: resumable uploads: the files an interrupted run finished (s3fast.resume._tree)
+        #: resumable trees: what an interrupted run finished (s3fast.resume._tree)
         self.resume: TreeJournal | None = None
         #: destination directories this run made or found inside the destination, the most
         #: recent few: checking a directory (its real path, component by component) costs a
@@ -154,6 +171,7 @@ class _Tree:
         source = self.source_name(e)
         dest = self.dest_name(e)
         op = self.operation
+        r: TransferResult | None
         if isinstance(dest, Unsafe):
             return TreeResult(op, source, "", 0, "skipped", f"unsafe key: {dest.reason}")
         if self.dryrun:
@@ -166,7 +184,11 @@ class _Tree:
                     return TreeResult(op, source, dest, 0, "failed", reason, problem)
                 if self.no_clobber and os.path.lexists(dest):
                     return TreeResult(op, source, dest, 0, "skipped", "exists")
-                r = await self.client.download(source, dest, on_progress=self.on_progress)
+                if self.resume is not None:
+                    r = await self.resume.download(self.client, source, dest, e.size, e.etag, self.on_progress,
+                                                   trust=reason not in SYNC_DIFFERS)
+                else:
+                    r = await self.client.download(source, dest, on_progress=self.on_progress)
             elif op == "upload" and self.no_clobber:
                 put = await self._put_if_absent(source, dest)
                 if put is None:
@@ -175,11 +197,8 @@ class _Tree:
             elif self.no_clobber and await self._exists(dest):
                 return TreeResult(op, source, dest, 0, "skipped", "exists")
             elif op == "upload" and self.resume is not None:
-                stamp = self.resume.stamp(source)
-                if self.resume.finished(source, stamp):
-                    return TreeResult(op, source, dest, 0, "skipped", "done in the interrupted run")
-                r = await self.client.upload(source, dest, on_progress=self.on_progress, resumable=True)
-                self.resume.record(source, stamp)
+                r = await self.resume.upload(self.client, source, dest, self.on_progress,
+                                             trust=reason not in SYNC_DIFFERS)
             elif op == "upload":
                 r = await self.client.upload(source, dest, on_progress=self.on_progress)
             else:
@@ -190,7 +209,9 @@ class _Tree:
             return TreeResult(op, source, dest, 0, "failed", reason, f"source changed during the copy: {exc}")
         except Exception as exc:  # noqa: BLE001 - one object's failure is its result
             return TreeResult(op, source, dest, 0, "failed", reason, _describe(exc))
-        return TreeResult(op, source, dest, r.bytes, "done", reason)
+        if r is None:  # resumable: an interrupted run finished it
+            return TreeResult(op, source, dest, 0, "skipped", DONE_BEFORE)
+        return TreeResult(op, source, dest, r.bytes, "done", reason, None, r.bytes_sent, r.parts_skipped, r.resumed)
 
     async def _copy(self, e: Entry, source: str, dest: str) -> TransferResult:
         head = None

@@ -23,6 +23,7 @@ from ._object import Extra, SyncItem, TreeResult, _unlink
 from ._object import _Tree as _Tree  # s3fast.dask runs the same per-object work
 from ._places import Place, dest_place, entries, source_place
 from ._prefixes import PrefixGovernor
+from ..resume._tree import DONE_BEFORE, journaled, open_for, shards, without_partials
 
 if TYPE_CHECKING:
     from .._client import Client
@@ -51,8 +52,9 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
                     governor: PrefixGovernor | None = None, resumable: bool = False) -> AsyncIterator[TreeResult]:
     """Copy every object under ``src`` (a prefix, a directory, or a wildcard) to ``dst``.
 
-    ``resumable`` (uploads, one process): files an interrupted run finished are skipped, and
-    large files resume their multipart uploads (see :mod:`s3fast.resume._tree`).
+    ``resumable`` (a directory to or from S3): objects an interrupted run finished are
+    skipped, large ones continue their multipart upload or partial file (see
+    :mod:`s3fast.resume._tree`; with ``workers``, ``client_kwargs`` should name the ``state_dir``).
 
     ``workers`` > 1 shards the objects over that many processes, each with its own client
     built from ``client_kwargs`` (the :class:`~s3fast.Client` keywords, without ``config``)
@@ -64,28 +66,11 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
     if resumable:
-        if tree.operation != "upload" or workers > 1 or dryrun or s.root is None:
-            raise ConfigError("a resumable tree copy uploads a local directory in one process "
-                              "(no --workers, no --dryrun)")
-        from ..resume._tree import TreeJournal
-
-        tree.resume = TreeJournal.open(client.state_path(), s.root, dst)
+        tree.resume = open_for(client, tree.operation, s.root or d.root, src, dst, dryrun=dryrun)
     items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
-    if tree.resume is None:
-        async for r in _fan_out(tree, items, None, window=window, workers=workers, client_kwargs=client_kwargs,
-                                shard_above=shard_above, on_workers=on_workers, governor=governor):
-            yield r
-        return
-    complete = False
-    try:
-        async for r in _fan_out(tree, items, None, window=window, workers=1, on_workers=on_workers,
-                                governor=governor):
-            if r.status == "failed":
-                tree.resume.incomplete = True
-            yield r
-        complete = True
-    finally:
-        tree.resume.close(complete)
+    async for r in _fan_out(tree, items, None, window=window, workers=workers, client_kwargs=client_kwargs,
+                            shard_above=shard_above, on_workers=on_workers, governor=governor):
+        yield r
 
 
 async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare: str | None, *,
@@ -93,7 +78,8 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
                    on_workers: Callable[[int], None] | None = None,
                    governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
     """Run ``tree.work`` over ``items`` here, or in ``workers`` processes when the tree is
-    big enough (``shard_above``); the results as they finish."""
+    big enough (``shard_above``); the results as they finish. A resumable tree's journal
+    (``tree.resume``) skips and records here, in the parent, whichever way the work runs."""
     workers, items = await _decide_workers(workers, shard_above, items)
     if on_workers is not None:
         on_workers(workers)
@@ -101,8 +87,8 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
         from ._workers import Job, sharded
 
         job = Job(_worker_kwargs(client_kwargs), tree.client.config, tree.src, tree.dst, tree.no_clobber,
-                  tree.dryrun, compare, window)
-        async for r in sharded(items, job, workers, governor=governor):
+                  tree.dryrun, compare, window, tree.resume is not None)
+        async for r in shards(tree, items, lambda it: sharded(it, job, workers, governor=governor)):
             if tree.on_progress is not None:
                 tree.on_progress(r.bytes)
             yield r
@@ -111,8 +97,8 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
     async def one(item: Entry | SyncItem) -> list[TreeResult]:
         return await tree.work(item, compare)
 
-    async for results in run(items, one, window=window, governor=governor or PrefixGovernor(window),
-                             key=tree.prefix_key):
+    stream = run(items, one, window=window, governor=governor or PrefixGovernor(window), key=tree.prefix_key)
+    async for results in (stream if tree.resume is None else journaled(stream, tree.resume)):
         for r in results:
             yield r
 
@@ -152,9 +138,10 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
                on_progress: Callable[[int], None] | None = None,
                workers: int = 1, client_kwargs: dict[str, Any] | None = None, shard_above: int = 0,
                on_workers: Callable[[int], None] | None = None,
-               governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
+               governor: PrefixGovernor | None = None, resumable: bool = False) -> AsyncIterator[TreeResult]:
     """Make ``dst`` hold what ``src`` holds: transfer what is missing or different (see
     ``_decide``), and with ``delete`` remove from ``dst`` what ``src`` does not have.
+    ``resumable``: as :func:`copy_tree`'s.
 
     The two listings are merged in key order (``_merge``), so memory stays bounded by the
     engine's window whatever either side holds; a directory bucket (unordered listing) on
@@ -164,9 +151,13 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     f = _filters(filters)
     s, d = source_place(src, raw=True), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=False, dryrun=dryrun, on_progress=on_progress)
+    if resumable:
+        tree.resume = open_for(client, tree.operation, s.root or d.root, src, dst, dryrun=dryrun)
     source = entries(client, s, f, follow_symlinks=follow_symlinks, on_listed=on_listed)
     if d.is_s3 or (d.root is not None and os.path.isdir(d.root)):
         dest = entries(client, d, f, follow_symlinks=False)
+        if tree.resume is not None and not d.is_s3:
+            dest = without_partials(dest)  # a download in progress, not an extra to delete
     else:
         dest = _aiter(())
     items = _sync_items(join_for(s, d)(source, dest), delete)
@@ -250,8 +241,8 @@ async def move_tree(client: Client, src: str, dst: str, **kwargs: object) -> Asy
     pending: dict[str, list[str]] = {}
     async for r in copy_tree(client, src, dst, **kwargs):  # type: ignore[arg-type]
         yield r
-        if r.status != ("dryrun" if dryrun else "done"):
-            continue
+        if r.status != ("dryrun" if dryrun else "done") and r.reason != DONE_BEFORE:
+            continue  # (an object a resumed interrupted run moved is at the destination: its source goes)
         if is_s3_url(r.source):
             u = parse_s3_url(r.source)
             batch = pending.setdefault(u.bucket, [])

@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._config import TransferConfig
+from ..resume._tree import TreeJournal
 from ..tuning import default_target_gbps
 from ._decide import Entry
 from ._engine import DEFAULT_WINDOW, run
@@ -84,6 +85,8 @@ class Job:
     #: None: copy each Entry; else sync pairs (Entry, Entry | None) with this compare mode
     compare: str | None = None
     window: int = DEFAULT_WINDOW
+    #: each large object resumable through its own journal (the parent keeps the tree's)
+    resumable: bool = False
 
 
 #: what stops a worker: the parent's SIGTERM, and what a terminal sends its whole
@@ -155,6 +158,8 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
     governor = PrefixGovernor(job.window)
     async with Client(**job.client_kwargs, config=job.config) as client:
         tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
+        if job.resumable:
+            tree.resume = TreeJournal.per_object(tree.operation)
 
         async def one(item: Any) -> list[TreeResult]:
             return await tree.work(item, job.compare)

@@ -36,3 +36,28 @@ def cli(*args: str, env: dict[str, str] | None = None, stdin: bytes | None = Non
 
 async def gather(*aws: Any) -> list[Any]:
     return list(await asyncio.gather(*aws))
+
+
+def start_cli(cluster: Any, *args: str, group: bool = False) -> subprocess.Popen[bytes]:
+    """``s3fast ARGS`` against ``cluster`` (a FaultCluster: its endpoint, every proxy IP);
+    ``group``: in a process group of its own (to signal it with its worker processes)."""
+    env = {**os.environ, "AWS_ENDPOINT_URL": cluster.endpoint_url, "AWS_EC2_METADATA_DISABLED": "true"}
+    return subprocess.Popen([sys.executable, "-m", "s3fast.cli", *args, "--resolve",
+                             f"{cluster.host}:{','.join(cluster.ips)}"],
+                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=group)
+
+
+def finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
+    """Wait for a started command (killing it after two minutes): exit status, stdout, stderr."""
+    try:
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, out, err
+
+
+def cluster_cli(cluster: Any, *args: str) -> tuple[int, bytes, bytes]:
+    return finish(start_cli(cluster, *args))

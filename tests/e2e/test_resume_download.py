@@ -230,6 +230,42 @@ def test_object_changing_during_the_resumed_run_starts_over_once(fault_cluster: 
     assert any(n.startswith(STARTING_OVER) for n in notices), notices
 
 
+def test_a_restart_after_a_412_counts_each_byte_once(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    """Progress after a rerun meets a 412 and starts over: the bytes of the abandoned attempt
+    are withdrawn, so what the subscribers summed is the object's size, not more."""
+    from s3fast._events import BytesMoved, TransferStarted
+    from s3fast.cli._progress import Progress
+
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    _put(fault_cluster, bucket, "obj", data)
+    dest, state = tmp_path / "obj.bin", tmp_path / "state"
+    _interrupt_after(fault_cluster, bucket, "obj", dest, state, ranges=2)
+    # The rerun's first range lands (8 MiB counted), its second gets 412: a fresh start.
+    rule = fault_cluster.add_rule(Rule(respond(412, "PreconditionFailed"), method="GET", path=r"/obj", nth=2))
+    moved: list[int] = []
+    skipped: list[int] = []
+
+    def count(event: object) -> None:
+        if isinstance(event, BytesMoved):
+            moved.append(event.n)
+        elif isinstance(event, TransferStarted):
+            skipped.append(event.skipped_bytes)
+
+    async def go() -> s3fast.TransferResult:
+        async with _client(fault_cluster, SERIAL, state) as c:
+            return await c.download(f"s3://{bucket}/obj", dest, resumable=True,
+                                    subscribers=[count, shown.on_event])
+
+    shown = Progress(SIZE, None, mode="log")  # what `s3fast cp` shows, fed the same events
+    result = run(go())
+    assert rule.fired == 1 and dest.read_bytes() == data
+    assert skipped == [2 * PART, 0]  # the resumed start, then the fresh one
+    assert sum(moved) == SIZE  # each byte of the object counted once
+    assert result.bytes_sent is not None and result.bytes_sent >= SIZE + PART  # the network did carry more
+    assert shown.done == SIZE
+
+
 def test_changed_during_a_fresh_run_leaves_nothing(fault_cluster: FaultCluster, tmp_path: Path) -> None:
     bucket = fault_cluster.make_bucket()
     _put(fault_cluster, bucket, "obj", os.urandom(SIZE))
@@ -356,3 +392,37 @@ def test_a_rerun_failing_before_it_fetches_keeps_what_it_found(fault_cluster: Fa
     result, _ = _resume(fault_cluster, bucket, "obj", dest, state)
     assert dest.read_bytes() == data and result.resumed
     assert _get_bytes(fault_cluster, before) <= SIZE - sum(r["len"] for r in spans)
+
+
+def test_resume_ls_and_clean_judge_download_journals(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    """A kept download is stale when its partial file is gone, or its object is gone or
+    changed in S3; `resume clean` removes those journals with their partial files, and
+    leaves the resumable one alone."""
+    from e2e_helpers import cluster_cli
+
+    bucket = fault_cluster.make_bucket()
+    state = tmp_path / "state"
+    for name in ("same", "changed", "gone", "lost"):
+        _put(fault_cluster, bucket, name, os.urandom(2 * PART))
+        _interrupt_after(fault_cluster, bucket, name, tmp_path / name, state, ranges=1)
+        assert Path(f"{tmp_path / name}.s3fast-partial").exists()
+    _put(fault_cluster, bucket, "changed", os.urandom(2 * PART))
+    fault_cluster.moto.boto3_client().delete_object(Bucket=bucket, Key="gone")
+    os.unlink(f"{tmp_path / 'lost'}.s3fast-partial")
+
+    code, out, err = cluster_cli(fault_cluster, "resume", "ls", "--json", "--state-dir", str(state))
+    assert code == 0, err
+    stale = {e["key"]: e["stale"] for e in map(json.loads, out.splitlines())}
+    assert stale["same"] is None
+    assert stale["changed"].startswith("object changed in S3 (ETag ")
+    assert stale["gone"] == "object gone from S3"
+    assert stale["lost"] == "partial file gone"
+
+    code, out, err = cluster_cli(fault_cluster, "resume", "clean", "--state-dir", str(state))
+    assert code == 0, err
+    assert sorted(line.split()[3].rsplit("/", 1)[-1] for line in out.decode().splitlines()) == \
+        ["changed", "gone", "lost"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".s3fast-partial")] == ["same.s3fast-partial"]
+    assert len(list((state / "journals").iterdir())) == 1
+    code, out, err = cluster_cli(fault_cluster, "resume", "ls", "--state-dir", str(state))
+    assert code == 0 and out.decode().strip().endswith("resumable"), (out, err)

@@ -11,15 +11,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import s3fast
-from e2e_helpers import client_for, run
+from e2e_helpers import client_for, finish, run, start_cli
 from s3fast.resume._download import download_identity
 from s3fast.resume._log import journal_path
 from support.faultcluster import FaultCluster
@@ -31,26 +29,9 @@ PART = 8 * MiB
 RANGES = SIZE // PART
 
 
-def _cli(cluster: FaultCluster, *args: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AWS_ENDPOINT_URL": cluster.endpoint_url}
-    return subprocess.Popen([sys.executable, "-m", "s3fast.cli", *args, "--resolve",
-                             f"{cluster.host}:{','.join(cluster.ips)}"],
-                            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
 def _cp(cluster: FaultCluster, bucket: str, key: str, dest: Path, state: Path, concurrency: int) -> list[str]:
     return ["cp", f"s3://{bucket}/{key}", str(dest), "--resumable", "--state-dir", str(state), "--part-size",
             "8MiB", "--concurrency", str(concurrency), "--progress", "off", "--json"]
-
-
-def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, out, err
 
 
 def _accepted(cluster: FaultCluster) -> dict[str, int]:
@@ -89,18 +70,18 @@ def _kill_then_resume(cluster: FaultCluster, tmp_path: Path, bucket: str, key: s
     dest, state = tmp_path / "out.bin", tmp_path / "state"
     for rule in rules:
         cluster.add_rule(rule)
-    proc = _cli(cluster, *_cp(cluster, bucket, key, dest, state, concurrency))
+    proc = start_cli(cluster, *_cp(cluster, bucket, key, dest, state, concurrency))
     try:
         cluster.wait_for_requests(reached, timeout=90)
         proc.send_signal(signal.SIGKILL)
     finally:
-        code, _, err = _finish(proc)
+        code, _, err = finish(proc)
     assert code == -signal.SIGKILL, err
     assert not dest.exists() and Path(str(dest) + ".s3fast-partial").exists()
     spans = _spans(state, bucket, key, dest)
     cluster.clear_rules()
     before = _accepted(cluster)
-    code, out, err = _finish(_cli(cluster, *_cp(cluster, bucket, key, dest, state, 4)))
+    code, out, err = finish(start_cli(cluster, *_cp(cluster, bucket, key, dest, state, 4)))
     assert code == 0, err
     assert dest.read_bytes() == data
     assert not Path(str(dest) + ".s3fast-partial").exists()
@@ -170,12 +151,12 @@ def test_a_stop_signal_keeps_the_partial_file_and_says_how_to_resume(fault_clust
     fault_cluster.add_rule(Rule(throttle(1e12), method="GET", path=r"/obj", times=2))
     fault_cluster.add_rule(Rule(respond(503, "SlowDown"), method="GET", path=r"/obj", nth=3))
     fault_cluster.add_rule(Rule(stall(0, 60), method="GET", path=r"/obj"))
-    proc = _cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 1))
+    proc = start_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 1))
     try:
         fault_cluster.wait_for_requests(_is_503("GET", "/obj"), timeout=90)
         proc.send_signal(sig)
     finally:
-        code, _, err = _finish(proc)
+        code, _, err = finish(proc)
     assert code == 128 + sig, err
     lines = err.decode().strip().splitlines()
     partial = str(dest) + ".s3fast-partial"
@@ -184,14 +165,14 @@ def test_a_stop_signal_keeps_the_partial_file_and_says_how_to_resume(fault_clust
     spans = _spans(state, bucket, "obj", dest)
     assert os.path.exists(partial) and len(spans) >= 1
     # `s3fast resume ls` names the kept download and where it goes.
-    code, out, err = _finish(_cli(fault_cluster, "resume", "ls", "--state-dir", str(state)))
+    code, out, err = finish(start_cli(fault_cluster, "resume", "ls", "--state-dir", str(state)))
     assert code == 0, err
     listed = out.decode().strip().splitlines()
     assert len(listed) == 1 and listed[0].startswith("download") and f"s3://{bucket}/obj -> {dest}" in listed[0]
     assert listed[0].endswith("resumable"), listed
     fault_cluster.clear_rules()
     before = _accepted(fault_cluster)
-    code, out, err = _finish(_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))
+    code, out, err = finish(start_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))
     assert code == 0, err
     assert dest.read_bytes() == data
     journaled = sum(s["len"] for s in spans)
@@ -209,15 +190,15 @@ def test_object_overwritten_before_the_rerun_starts_over_with_one_line(fault_clu
     fault_cluster.add_rule(Rule(throttle(1e12), method="GET", path=r"/obj", times=3))
     fault_cluster.add_rule(Rule(respond(503, "SlowDown"), method="GET", path=r"/obj", nth=4))
     fault_cluster.add_rule(Rule(stall(0, 60), method="GET", path=r"/obj"))
-    proc = _cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 1))
+    proc = start_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 1))
     try:
         fault_cluster.wait_for_requests(_is_503("GET", "/obj"), timeout=90)
         proc.send_signal(signal.SIGKILL)
     finally:
-        _finish(proc)
+        finish(proc)
     fault_cluster.clear_rules()
     new = _put_full_object(fault_cluster, bucket, "obj")
-    code, out, err = _finish(_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))
+    code, out, err = finish(start_cli(fault_cluster, *_cp(fault_cluster, bucket, "obj", dest, state, 4)))
     assert code == 0, err
     assert dest.read_bytes() == new
     lines = err.decode().strip().splitlines()
@@ -229,7 +210,7 @@ def test_object_overwritten_before_the_rerun_starts_over_with_one_line(fault_clu
 @pytest.mark.parametrize("dest", ["-", "/dev/null", "/dev/stdout"])
 def test_resumable_to_a_stream_is_a_usage_error(fault_cluster: FaultCluster, tmp_path: Path, dest: str) -> None:
     bucket = fault_cluster.make_bucket()
-    code, out, err = _finish(_cli(fault_cluster, "cp", f"s3://{bucket}/obj", dest, "--resumable", "--state-dir",
+    code, out, err = finish(start_cli(fault_cluster, "cp", f"s3://{bucket}/obj", dest, "--resumable", "--state-dir",
                                   str(tmp_path)))
     assert code == 2, err
     lines = err.decode().strip().splitlines()

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import finish
 from support.faultrules import Rule, hold
 
 from s3fast import _checksum
@@ -41,18 +42,8 @@ def _start(cluster: Any, cmd: list[str]) -> subprocess.Popen[bytes]:
                             stderr=subprocess.PIPE)
 
 
-def _finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    return proc.returncode, out, err
-
-
 def _run(cluster: Any, cmd: list[str]) -> tuple[int, bytes, bytes]:
-    return _finish(_start(cluster, cmd))
+    return finish(_start(cluster, cmd))
 
 
 def _is_part(rec: Any) -> bool:
@@ -88,7 +79,7 @@ def _kill_at(cluster: Any, rule: Rule, cmd: list[str], sig: int = signal.SIGKILL
         rule.wait_holding(1, timeout=90)
         proc.send_signal(sig)
     finally:
-        code, _, err = _finish(proc)
+        code, _, err = finish(proc)
     cluster.clear_rules()
     # End every exchange the dead client left at the proxy now: a record committed later
     # would count as the next run's.
@@ -250,17 +241,63 @@ def test_torn_journal_tail_resumes_from_the_intact_records(fault_cluster, tmp_pa
     _check_object(fault_cluster, bucket, "big.bin", src.read_bytes())
 
 
-def test_corrupt_journal_plan_starts_over(fault_cluster, tmp_path: Path) -> None:
+def _damage_plan(journal: Path, what: bytes) -> str:
+    """Flip a bit of the character after ``what`` in the plan record (its CRC then fails);
+    returns the upload id the plan held."""
+    raw = bytearray(journal.read_bytes())
+    plan_end = raw.index(b"\n")
+    upload_id = json.loads(bytes(raw[9:plan_end]))["upload_id"]
+    at = raw.index(what, 0, plan_end)
+    raw[at + len(what)] ^= 0x20
+    journal.write_bytes(bytes(raw))
+    return str(upload_id)
+
+
+def test_corrupt_journal_plan_aborts_the_upload_it_names(fault_cluster, tmp_path: Path) -> None:
     bucket, src, state, cmd = _interrupted(fault_cluster, tmp_path)
     (journal,) = _journals(state)
-    raw = bytearray(journal.read_bytes())
-    raw[12] ^= 0x20  # a flipped bit inside the plan record: its CRC fails
-    journal.write_bytes(bytes(raw))
+    old = _damage_plan(journal, b'"bucket":"')  # the upload id itself is still readable
     code, out, err = _run(fault_cluster, cmd)
     assert code == 0, err
-    assert "damaged" in err.decode()
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1 and "unreadable" in lines[0] and f"aborted the interrupted run's upload {old}" in lines[0]
     assert json.loads(out)["resumed"] is False
+    assert any(r.method == "DELETE" and old in r.target for r in fault_cluster.requests)
+    _check_object(fault_cluster, bucket, "big.bin", src.read_bytes())  # no upload left open
+
+
+def test_corrupt_upload_id_is_found_by_the_parts_the_journal_recorded(fault_cluster, tmp_path: Path) -> None:
+    bucket, src, state, cmd = _interrupted(fault_cluster, tmp_path)
+    (journal,) = _journals(state)
+    # Another writer's upload of the same key (within the clock slack: a candidate): it must survive.
     s3 = fault_cluster.moto.boto3_client()
+    other = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
+    for n in (1, 2, 3):  # parts of the same numbers and sizes as ours: only their ETags differ
+        s3.upload_part(Bucket=bucket, Key="big.bin", UploadId=other, PartNumber=n, Body=os.urandom(PART))
+    ours = _damage_plan(journal, b'"upload_id":"')  # the id's first character damaged
+    code, out, err = _run(fault_cluster, cmd)
+    assert code == 0, err
+    assert f"aborted the interrupted run's upload {ours}" in err.decode() and "part(s)" in err.decode()
+    left = [u["UploadId"] for u in fault_cluster.list_multipart_uploads(bucket)]
+    assert left == [other]
+    s3.abort_multipart_upload(Bucket=bucket, Key="big.bin", UploadId=other)
+    _check_object(fault_cluster, bucket, "big.bin", src.read_bytes())
+
+
+def test_corrupt_plan_without_evidence_aborts_nothing_and_says_what_to_run(fault_cluster, tmp_path: Path) -> None:
+    bucket, src, state, cmd = _interrupted(fault_cluster, tmp_path)
+    (journal,) = _journals(state)
+    ours = _damage_plan(journal, b'"upload_id":"')
+    journal.write_bytes(journal.read_bytes().split(b"\n", 1)[0] + b"\n")  # no part record left either
+    s3 = fault_cluster.moto.boto3_client()
+    other = s3.create_multipart_upload(Bucket=bucket, Key="big.bin")["UploadId"]
+    code, out, err = _run(fault_cluster, cmd)
+    assert code == 0, err
+    (line,) = err.decode().strip().splitlines()
+    assert "none is aborted" in line and f"s3fast mpu abort s3://{bucket}/big.bin --upload-id ID" in line
+    assert ours in line and other in line
+    assert not any(r.method == "DELETE" for r in fault_cluster.requests if ours in r.target or other in r.target)
+    assert {u["UploadId"] for u in fault_cluster.list_multipart_uploads(bucket)} == {ours, other}
     assert s3.get_object(Bucket=bucket, Key="big.bin")["Body"].read() == src.read_bytes()
 
 
