@@ -112,6 +112,7 @@ class Run:
     seconds: float
     hedges: int
     retries: int
+    moves: int
     bad_ip_state: str
     bad_ip_requests: int
     states: dict[str, str] = field(default_factory=dict)
@@ -136,6 +137,7 @@ async def one_download(endpoint: str, buf: bytearray, scenario: str, bad: Proxy,
             seconds = time.monotonic() - t0
         stats = c.ip_stats()
         return Run(0, scenario, result.bytes / seconds / 1e6, seconds, c.stats.hedges, c.stats.retries,
+                   c.stats.moves,
                    stats[bad.ip].state if bad.ip in stats else "-",
                    stats[bad.ip].requests if bad.ip in stats else 0,
                    {ip: st.state for ip, st in stats.items()})
@@ -146,8 +148,9 @@ def summarise(runs: list[Run]) -> tuple[list[str], dict[str, Any]]:
     base = by["healthy"]
     healthy_of = {r.round: r.mb_per_s for r in runs if r.scenario == "healthy"}
     lines = ["| scenario | runs | min MB/s | median MB/s | max MB/s | median / healthy median"
-             " | per-round ratio: median | per-round ratio: min | bad IP at the end (runs) | hedges (median) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             " | per-round ratio: median | per-round ratio: min | bad IP at the end (runs) | hedges (median)"
+             " | of which moves (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     summary: dict[str, Any] = {}
     for s in SCENARIOS:
         v = by[s]
@@ -162,9 +165,10 @@ def summarise(runs: list[Run]) -> tuple[list[str], dict[str, Any]]:
             if r.scenario == s:
                 states[r.bad_ip_state] = states.get(r.bad_ip_state, 0) + 1
         hedges = statistics.median([r.hedges for r in runs if r.scenario == s])
+        moves = statistics.median([r.moves for r in runs if r.scenario == s])
         state_text = ", ".join(f"{k} {n}" for k, n in sorted(states.items())) if s != "healthy" else "-"
         lines.append(f"| {s} | {len(v)} | {min(v):.0f} | {med:.0f} | {max(v):.0f} | {ratio:.2f}"
-                     f" | {statistics.median(per_round):.2f} | {min(per_round):.2f} | {state_text} | {hedges:g} |")
+                     f" | {statistics.median(per_round):.2f} | {min(per_round):.2f} | {state_text} | {hedges:g} | {moves:g} |")
         summary[s] = {"runs": v, "min": min(v), "median": med, "max": max(v), "median_ratio": ratio,
                       "per_round_ratios": per_round}
     return lines, summary
@@ -231,7 +235,7 @@ def main() -> int:
                 run.round = i + 1
                 runs.append(run)
                 print(f"round {i + 1} {scenario:8s} {run.mb_per_s:7.1f} MB/s {run.seconds:6.2f} s"
-                      f"  hedges {run.hedges} retries {run.retries}  {bad.ip}: {run.bad_ip_state},"
+                      f"  hedges {run.hedges} (moves {run.moves}) retries {run.retries}  {bad.ip}: {run.bad_ip_state},"
                       f" {run.bad_ip_requests} requests", flush=True)
     finally:
         for p in proxies:

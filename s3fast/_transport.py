@@ -122,6 +122,8 @@ class Stats:
     bytes_received: int = 0
     hedges: int = 0
     hedge_wins: int = 0
+    #: hedges that replaced a request on a slow IP, keeping the bytes it had received
+    moves: int = 0
 
 
 #: consume(conn, head, request) -> result: reads the body of a successful response

@@ -243,16 +243,25 @@ class DownloadJob:
         await self.transport.call(make, consume, exclude=exclude, on_retry=on_retry)
 
     async def fetch_range(self, part: Part, sink: Sink) -> None:
-        """One range, hedged when it straggles (see ``_hedge``)."""
+        """One range, hedged when it straggles, moved off an IP demoted as slow (see ``_hedge``)."""
         shared = [0]  # progress reported for this range, shared by racers
+        states: dict[Attempt, RangeState] = {}
 
         async def start(exclude: tuple[str, ...], attempt: Attempt) -> RangeState:
-            st = RangeState(shared)
+            st = states[attempt] = RangeState(shared)
             st.on_ip = attempt.on_ip
             await self._fetch_once(part, sink, st, exclude, attempt.on_retry)
             return st
 
-        winner = await run_hedged(self.hedge, start, self.transport.stats)
+        async def resume(moved: Attempt, exclude: tuple[str, ...], attempt: Attempt) -> RangeState:
+            # The moved request was cancelled: what it received is in the sink, counted in
+            # its state (bytes and checksum so far), and the new request asks for the rest.
+            st = states[attempt] = states.pop(moved)
+            st.on_ip = attempt.on_ip
+            await self._fetch_once(part, sink, st, exclude, attempt.on_retry)
+            return st
+
+        winner = await run_hedged(self.hedge, start, self.transport.stats, resume)
         self._finish_range(part, sink, winner)
 
     async def range_to_view(self, part: Part, view: memoryview) -> None:

@@ -782,6 +782,61 @@ def test_slow_ip_is_demoted_on_its_first_ranges_and_they_move_off_it(fault_clust
     assert hedges >= len(on_slow)
 
 
+@pytest.mark.parametrize("dest", ["splice", "recv", "writer-thread", "buffer"])
+def test_ranges_on_a_demoted_ip_move_elsewhere_keeping_their_bytes(fault_cluster: FaultCluster, tmp_path: Path,
+                                                                   dest: str) -> None:
+    """The first wave again, now looking at what happens to the ranges the slow IP held: each
+    is cancelled -- its slot freed at once, not held while a duplicate waits for another --
+    and carries on from its last byte received on a healthy IP.
+
+    Into a file by splice or recv every receive landed is kept, so a continuation asks for
+    less than a whole range: the bytes it did not ask for came from the slow IP. The writer
+    thread keeps whole 256 KiB chunks and a buffer whole 1 MiB slices, more than a crawl at
+    256 KiB/s lands before the verdict: there the range is asked for again whole, and only
+    the move itself is checked."""
+    bucket = fault_cluster.make_bucket()
+    part = 5 * MiB
+    data = os.urandom(10 * part)
+    put_direct(fault_cluster, bucket, "obj", data)
+    slow = fault_cluster.ips[2]
+    fault_cluster.proxies[slow].per_connection_bps = 256 * 1024
+    paths = {"splice": {}, "recv": {"splice": False}, "writer-thread": {"write_thread": True}, "buffer": {}}
+    config = CFG.replace(max_concurrency=10, **paths[dest])
+
+    async def go() -> tuple[dict[str, Any], s3fast.TransferResult, Any]:
+        async with client_for(fault_cluster, config) as c:
+            if dest == "buffer":
+                buf = bytearray()
+                result = await asyncio.wait_for(c.download(f"s3://{bucket}/obj", buf), 120)
+                assert buf == data
+            else:
+                dst = tmp_path / "obj.bin"
+                result = await asyncio.wait_for(c.download(f"s3://{bucket}/obj", dst), 120)
+                assert dst.read_bytes() == data
+            return c.ip_stats(), result, c.stats
+
+    ips, result, stats = run(go())
+    fault_cluster.proxies[slow].per_connection_bps = None
+    assert result.checksum_verified
+    assert ips[slow].state == "slow" and ips[slow].demotions == 1, ips
+    gets = [r for r in settle(fault_cluster, ips) if r.method == "GET"]
+    on_slow = [r for r in gets if r.proxy == slow]
+    assert len(on_slow) >= 2, "the slow IP should have held ranges of the first wave"
+    assert all(r.outcome in ("client_gone", "client_error") for r in on_slow), on_slow
+    # Every range it held was moved (cancelled, then continued), none raced by a duplicate.
+    assert stats.moves >= len(on_slow) and stats.hedge_wins == 0, stats
+    if dest in ("splice", "recv"):
+        # Ranges 2-10 each end in one successful GET; the continuations ask for the rest.
+        done = [r for r in gets if r.outcome == "ok" and r.proxy != slow and r.bytes_down <= part]
+        rest = [r for r in done if r.bytes_down < part]
+        assert rest, f"every range on the slow IP was fetched again whole: {on_slow!r}"
+        kept = sum(part - r.bytes_down for r in rest)
+        # (a paced proxy counts a body piece in bytes_down once all of it is sent, in
+        # throttled_bytes as it starts sending it)
+        sent = sum(max(r.bytes_down, r.throttled_bytes) for r in on_slow)
+        assert 0 < kept <= sent, "\n".join(map(repr, gets))
+
+
 def test_cancel_while_the_upload_is_being_created_leaves_no_upload(fault_cluster: FaultCluster) -> None:
     # S3 makes the upload, but its answer (the id) is held: cancelling the transfer then
     # must still learn the id and abort, or the upload stays billed with nobody to know it.

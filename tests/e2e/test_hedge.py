@@ -61,11 +61,11 @@ def test_slow_ip_check_waits_min_seconds_and_needs_a_verdict() -> None:
     attempt = Attempt()
     attempt.ip, attempt.since, attempt.probe = "10.0.0.1", 100.0, True
     slow = HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: True)
-    assert not slow.on_slow_ip(attempt, 100.4)  # a probe gets min_seconds to show it recovered
-    assert slow.on_slow_ip(attempt, 100.5)
-    assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: False).on_slow_ip(attempt, 200.0)
-    assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10).on_slow_ip(attempt, 200.0)
-    assert not slow.on_slow_ip(Attempt(), 200.0)  # not running yet
+    assert not slow.leave_slow_ip(attempt, 100.4)  # a probe gets min_seconds to show it recovered
+    assert slow.leave_slow_ip(attempt, 100.5)
+    assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10, slow_ip=lambda ip: False).leave_slow_ip(attempt, 200.0)
+    assert not HedgePolicy(HedgeConfig(min_seconds=0.5), 10).leave_slow_ip(attempt, 200.0)
+    assert not slow.leave_slow_ip(Attempt(), 200.0)  # not running yet
 
 
 def test_a_request_on_an_ip_demoted_after_it_started_is_hedged_at_once() -> None:
@@ -77,12 +77,12 @@ def test_a_request_on_an_ip_demoted_after_it_started_is_hedged_at_once() -> None
     held.since = probe.since = 100.0
     held.ip = "10.0.0.1"  # got there while it was healthy (on_ip needs a running loop for since)
     held.probe = False
-    assert not policy.on_slow_ip(held, 100.1)
+    assert not policy.leave_slow_ip(held, 100.1)
     demoted.add("10.0.0.1")
     probe.ip = "10.0.0.1"
     probe.probe = True  # got there after the demotion: one of its probes
-    assert policy.on_slow_ip(held, 100.1)
-    assert not policy.on_slow_ip(probe, 100.1) and policy.on_slow_ip(probe, 100.5)
+    assert policy.leave_slow_ip(held, 100.1)
+    assert not policy.leave_slow_ip(probe, 100.1) and policy.leave_slow_ip(probe, 100.5)
 
 
 def test_attempt_knows_whether_it_went_to_an_ip_already_slow() -> None:
