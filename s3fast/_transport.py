@@ -343,7 +343,12 @@ class Transport:
         # at thousands of small requests a second.
         limiter = self.limiter
         if limiter is not None and not limiter.try_acquire():
-            await limiter.acquire()
+            slot = limiter.queue()
+            try:
+                await slot
+            except asyncio.CancelledError:
+                limiter.abandon(slot)  # a slot granted just before the cancellation is passed on
+                raise
         try:
             known, creds = self.credentials.peek()
             if not known:
@@ -365,8 +370,16 @@ class Transport:
             ok = False
             try:
                 try:
-                    await conn.send_request(head_bytes, req.body, is_head=req.method == "HEAD")
-                    head = await conn.read_head()
+                    # Awaited only when there is something to wait for: the send of a large
+                    # body, the head's arrival (a bare future: no coroutine around it).
+                    pending = conn.start_request(head_bytes, req.body, is_head=req.method == "HEAD")
+                    if pending is not None:
+                        await pending
+                    arrival = conn.head_arrival()
+                    if arrival is not None:
+                        await arrival
+                    head = conn.response_head
+                    assert head is not None
                 except NetworkError as exc:
                     exc.ip = exc.ip or ip
                     raise

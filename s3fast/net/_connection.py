@@ -29,7 +29,7 @@ from .._impl import http_impl, recv_impl
 from ._body import Body, FileSlice as FileSlice  # re-exported: transfer/ imports it from here
 from ._framing import ResponseHead as ResponseHead, body_length  # re-exported likewise
 from ._limits import MAX_HEAD_BYTES, MAX_XML_BODY
-from ._senders import sender_for
+from ._senders import send_now, sender_for
 from ._splice import SPLICE, SPLICE_MIN, Splicer
 from ._watchdog import check_period, verdict
 from ._wholebody import read_chunked, read_until_close, too_large
@@ -215,6 +215,9 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
     # -- helpers -------------------------------------------------------------------------------
     def _wake(self, exc: BaseException | None) -> None:
         w = self._waiter
+        # Cleared here rather than by the waiting side, which may be a bare future
+        # (``head_arrival``) with nobody to clear it after a cancellation.
+        self._waiter = None
         if w is not None and not w.done():
             if exc is None:
                 w.set_result(None)
@@ -321,6 +324,13 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
 
     async def send_request(self, head: bytes, body: Body, *, is_head: bool = False) -> None:
         """Send one request. Raises NetworkError/RequestTimeout; the connection is then dead."""
+        pending = self.start_request(head, body, is_head=is_head)
+        if pending is not None:
+            await pending
+
+    def start_request(self, head: bytes, body: Body, *, is_head: bool = False) -> Awaitable[None] | None:
+        """Send one request; what is left to await, or None when it all went out at once
+        (no body, or a small one: most requests, which then cost no coroutine here)."""
         if self.closed or self.transport is None:
             raise self._exc or NetworkError(f"connection to {self.ip} is closed", ip=self.ip)
         self.requests += 1
@@ -330,7 +340,16 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         self._stash_start = self._stash_end = 0
         self._start_watch("send")
         self.transport.resume_reading()
-        await sender_for(body)(self, head, body)
+        sent = send_now(self, head, body)
+        if not sent or self._paused_writing or self._exc is not None:
+            return self._finish_send(head, body, sent)
+        # The send took no time: the first-byte stage starts when the send stage did.
+        self._stage = "first-byte"
+        return None
+
+    async def _finish_send(self, head: bytes, body: Body, sent: bool) -> None:
+        if not sent:
+            await sender_for(body)(self, head, body)
         if self._paused_writing or self._exc is not None:
             await self.drain_writes()
         if self._stage == "send":
@@ -365,15 +384,26 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
 
     # -- receiving -----------------------------------------------------------------------------
     async def read_head(self) -> ResponseHead:
-        if self._head is None:
-            if self._exc is not None:
-                raise self._exc
-            self._waiter = self.loop.create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+        arrival = self.head_arrival()
+        if arrival is not None:
+            await arrival
         assert self._head is not None
+        return self._head
+
+    def head_arrival(self) -> asyncio.Future[None] | None:
+        """None when the response head is in (``response_head``), else a future done when
+        it is, or failed with the connection's error: awaited as it is, with no coroutine
+        of its own around it."""
+        if self._head is not None:
+            return None
+        if self._exc is not None:
+            raise self._exc
+        self._waiter = self.loop.create_future()
+        return self._waiter
+
+    @property
+    def response_head(self) -> ResponseHead | None:
+        """The head of the current response, None until it has arrived."""
         return self._head
 
     @property

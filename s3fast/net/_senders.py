@@ -42,6 +42,26 @@ class Channel(Protocol):
 Sender = Callable[[Channel, bytes, Any], Awaitable[None]]
 
 
+def send_now(conn: Channel, head: bytes, body: object) -> bool:
+    """Send the request at once when it goes out in one write (no body, or a bytes-like one
+    up to ``SMALL_BODY``): True if sent. Most requests are such, and this way they cost no
+    coroutine; the others go through their sender (``sender_for``)."""
+    transport = conn.transport
+    assert transport is not None
+    if body is None:
+        transport.write(head)
+        return True
+    kind = type(body)
+    if (kind is bytes or kind is bytearray or kind is memoryview) and len(body) <= SMALL_BODY:  # type: ignore[arg-type]
+        if body:
+            transport.writelines((head, body))  # type: ignore[arg-type]  # one writev, no concatenation copy
+            conn.tx_bytes += len(body)  # type: ignore[arg-type]
+        else:
+            transport.write(head)
+        return True
+    return False
+
+
 async def send_head_only(conn: Channel, head: bytes, body: None) -> None:
     conn.transport.write(head)  # type: ignore[union-attr]
 

@@ -41,14 +41,21 @@ class ConcurrencyLimiter(sched_impl.SlotCore):
     async def acquire(self) -> None:
         if self.try_acquire():
             return
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.enqueue(fut)
+        fut = self.queue()
         try:
             await fut
         except asyncio.CancelledError:
             # A slot handed to us just before the cancellation landed is passed on.
             self.abandon(fut)
             raise
+
+    def queue(self) -> asyncio.Future[None]:
+        """A place in the queue: a future done when the slot is granted. For a caller that
+        awaits it directly (no coroutine of its own per wait); on cancellation it must call
+        :meth:`abandon` with it, as :meth:`acquire` does."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.enqueue(fut)
+        return fut
 
     async def __aenter__(self) -> None:
         await self.acquire()

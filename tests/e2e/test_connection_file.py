@@ -1,8 +1,8 @@
 """A connection writing a response body straight into a file.
 
-Two paths, each test runs both: splice(2) socket -> pipe -> file (plain TCP on Linux), and
+Three routes, each test runs all: splice(2) socket -> pipe -> file (plain TCP on Linux),
 the Receiver's file mode (recv into a chunk, pwrite from the loop's callback; compiled and
-pure twins, as the suite runs in both modes). Against a real HTTP server on 127.0.0.1
+pure twins, as the suite runs in both modes), and the same over TLS (the event loop's SSL transport). Against a real HTTP server on 127.0.0.1
 started here: the bytes land at the right offset with the right checksum, progress is
 reported while the body streams, a failed disk write and a body cut short both stop the
 read with the right error and say exactly how many bytes reached the file (what a retry
@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
@@ -25,6 +27,9 @@ from s3fast.net._connection import Connection
 from s3fast.net._pool import open_connection
 
 from support.responder import responder
+from support.tlsrelay import make_cert
+
+from s3fast.net._tls import make_ssl_context
 
 MiB = 1024 * 1024
 # Long enough that progress ticks at least twice before the last read whatever the
@@ -34,7 +39,25 @@ BODY = os.urandom(4 * MiB + 12345)
 CRC = _checksum.ALGORITHMS["crc64nvme"]
 
 
-def server(send_body: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> AbstractAsyncContextManager[int]:
+@dataclass(frozen=True)
+class Route:
+    splice: bool
+    server_tls: ssl.SSLContext | None = None
+    client_tls: ssl.SSLContext | None = None
+
+
+@pytest.fixture(scope="module", params=["splice", "recv", "tls"])
+def route(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Route:
+    if request.param != "tls":
+        return Route(splice=request.param == "splice")
+    cert, key = make_cert(tmp_path_factory.mktemp("tls"), "localhost")
+    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.load_cert_chain(cert, key)
+    return Route(splice=True, server_tls=srv, client_tls=make_ssl_context(str(cert), verify=True))
+
+
+def server(send_body: Callable[[asyncio.StreamWriter], Awaitable[None]],
+           route: Route) -> AbstractAsyncContextManager[int]:
     """Answer each request with a head announcing ``BODY`` and then ``send_body``."""
 
     async def respond(writer: asyncio.StreamWriter) -> bool:
@@ -42,7 +65,7 @@ def server(send_body: Callable[[asyncio.StreamWriter], Awaitable[None]]) -> Abst
         await send_body(writer)
         return True
 
-    return responder(respond)
+    return responder(respond, tls=route.server_tls)
 
 
 async def whole(writer: asyncio.StreamWriter) -> None:
@@ -57,8 +80,8 @@ async def cut_after_1mib(writer: asyncio.StreamWriter) -> None:
     writer.close()
 
 
-async def connect(port: int) -> Connection:
-    conn = await open_connection("127.0.0.1", port, "localhost", Timeouts(), None)
+async def connect(port: int, route: Route) -> Connection:
+    conn = await open_connection("127.0.0.1", port, "localhost", Timeouts(), route.client_tls)
     await conn.send_request(b"GET /obj HTTP/1.1\r\nHost: localhost\r\n\r\n", None)
     head = await conn.read_head()
     assert head.status == 200 and head.content_length == len(BODY)
@@ -69,23 +92,19 @@ def run(coro: Awaitable[object]) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-PATHS = pytest.mark.parametrize("splice", [True, False], ids=["splice", "recv"])
-
-
-@PATHS
-def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path, splice: bool) -> None:
+def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path, route: Route) -> None:
     dst = tmp_path / "out.bin"
     offset = 4096 + 17
 
     async def main() -> tuple[int, int, int, bool]:
-        async with server(whole) as port:
-            conn = await connect(port)
+        async with server(whole, route) as port:
+            conn = await connect(port, route)
             ticks = []
             fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 await conn.read_into_file(fd, offset, len(BODY), memoryview(bytearray(128 * 1024)),
                                           crc_fn=CRC.update, crc=0, on_progress=lambda: ticks.append(conn.file_written),
-                                          splice=splice)
+                                          splice=route.splice)
             finally:
                 os.close(fd)
             reusable = conn.reusable
@@ -100,21 +119,20 @@ def test_body_lands_at_offset_with_checksum_and_progress(tmp_path: Path, splice:
     assert reusable  # the whole body was consumed: back to the pool
 
 
-@PATHS
-def test_two_ranges_of_one_body_resume_where_the_first_stopped(tmp_path: Path, splice: bool) -> None:
+def test_two_ranges_of_one_body_resume_where_the_first_stopped(tmp_path: Path, route: Route) -> None:
     dst = tmp_path / "out.bin"
 
     async def main() -> None:
-        async with server(whole) as port:
-            conn = await connect(port)
+        async with server(whole, route) as port:
+            conn = await connect(port, route)
             fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 buf = memoryview(bytearray(64 * 1024))
-                await conn.read_into_file(fd, 0, MiB, buf, crc_fn=CRC.update, crc=0, splice=splice)
+                await conn.read_into_file(fd, 0, MiB, buf, crc_fn=CRC.update, crc=0, splice=route.splice)
                 first = conn.file_crc
                 assert conn.file_written == MiB and not conn.reusable
                 await conn.read_into_file(fd, MiB, len(BODY) - MiB, buf, crc_fn=CRC.update, crc=first,
-                                          splice=splice)
+                                          splice=route.splice)
                 assert conn.file_crc == CRC.of(BODY)
             finally:
                 os.close(fd)
@@ -124,18 +142,17 @@ def test_two_ranges_of_one_body_resume_where_the_first_stopped(tmp_path: Path, s
     assert dst.read_bytes() == BODY
 
 
-@PATHS
-def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Path, splice: bool) -> None:
+def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Path, route: Route) -> None:
     dst = tmp_path / "out.bin"
     dst.write_bytes(b"")
 
     async def main() -> tuple[type[BaseException], str, int, bool]:
-        async with server(whole) as port:
-            conn = await connect(port)
+        async with server(whole, route) as port:
+            conn = await connect(port, route)
             fd = os.open(dst, os.O_RDONLY)  # every write fails (EBADF)
             try:
                 with pytest.raises(LocalIOError) as info:
-                    await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)), splice=splice)
+                    await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)), splice=route.splice)
             finally:
                 os.close(fd)
             return info.type, str(info.value), conn.file_written, conn.reusable
@@ -146,18 +163,17 @@ def test_failed_disk_write_stops_the_read_and_kills_the_connection(tmp_path: Pat
     assert dst.read_bytes() == b""
 
 
-@PATHS
-def test_body_cut_short_says_how_much_reached_the_file(tmp_path: Path, splice: bool) -> None:
+def test_body_cut_short_says_how_much_reached_the_file(tmp_path: Path, route: Route) -> None:
     dst = tmp_path / "out.bin"
 
     async def main() -> tuple[str, int]:
-        async with server(cut_after_1mib) as port:
-            conn = await connect(port)
+        async with server(cut_after_1mib, route) as port:
+            conn = await connect(port, route)
             fd = os.open(dst, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 with pytest.raises(NetworkError) as info:
                     await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)),
-                                              crc_fn=CRC.update, crc=0, splice=splice)
+                                              crc_fn=CRC.update, crc=0, splice=route.splice)
             finally:
                 os.close(fd)
             assert conn.file_crc == CRC.of(BODY[:conn.file_written])
@@ -176,8 +192,8 @@ def test_file_refusing_splice_falls_back_to_pwrite(tmp_path: Path) -> None:
     dst = tmp_path / "out.bin"
 
     async def main() -> tuple[bool, int]:
-        async with server(whole) as port:
-            conn = await connect(port)
+        async with server(whole, Route(splice=True)) as port:
+            conn = await connect(port, Route(splice=True))
             fd = os.open(dst, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 await conn.read_into_file(fd, 0, len(BODY), memoryview(bytearray(128 * 1024)),
