@@ -94,12 +94,31 @@ class Job:
 _STOP = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-def _worker(job: Job, inq: Any, outq: Any) -> None:
+#: prctl(2) option: the signal this process gets when the thread that started it ends
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """SIGTERM (handled as a stop: uploads abort) when ``parent`` dies, even by SIGKILL:
+    a worker otherwise waits on the shared queue forever, holding its uploads open."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent's own stop path is all there is
+        return
+    if os.getppid() != parent:  # it died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _worker(job: Job, inq: Any, outq: Any, parent: int = 0) -> None:
     from .. import run as run_loop
 
     # A signal the parent's parent set to be ignored (nohup's SIGHUP) stays ignored.
     handled = tuple(s for s in _STOP if signal.getsignal(s) is not signal.SIG_IGN)
     try:
+        if parent:
+            _die_with(parent)
         run_loop(_stoppable(_work(job, inq, outq), handled))
     except KeyboardInterrupt:
         pass
@@ -178,7 +197,8 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
     inq: Any = ctx.Queue(maxsize=max(1, job.window) * workers)
     outq: Any = ctx.Queue()
     worker_job = dataclasses.replace(job, config=share(job.config, workers))
-    procs = [ctx.Process(target=_worker, args=(worker_job, inq, outq), daemon=True, name=f"s3fast-worker-{i}")
+    procs = [ctx.Process(target=_worker, args=(worker_job, inq, outq, os.getpid()), daemon=True,
+                         name=f"s3fast-worker-{i}")
              for i in range(workers)]
     for p in procs:
         p.start()

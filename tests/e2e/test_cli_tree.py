@@ -168,6 +168,73 @@ def test_stop_signal_mid_tree_aborts_the_multipart_upload(fault_cluster: Any, tm
     assert fault_cluster.list_multipart_uploads(bucket) == []
 
 
+def _children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found.update(int(x) for x in (task / "children").read_text().split())
+    return found
+
+
+def test_workers_of_a_killed_parent_stop_and_abort_their_upload(fault_cluster: Any, tmp_path: Path) -> None:
+    """kill -9 of the parent alone (an OOM kill, a supervisor's last resort): its workers,
+    blocked on the shared queue, stop by themselves and abort the multipart upload they hold."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    bucket = fault_cluster.moto.make_bucket()
+    src = tmp_path / "src"
+    make_tree(src, 600)
+    (src / "big.bin").write_bytes(os.urandom(12 << 20))
+    # Part 2 and one directory's files never answer: the workers' windows fill, the shared
+    # queue fills behind them, and the parent is still feeding it when it is killed.
+    fault_cluster.add_rule(Rule(stall(0, 60), method="PUT", path=r"partNumber=2&"))
+    fault_cluster.add_rule(Rule(stall(0, 60), method="PUT", path=r"/k/d4/"))
+    p = subprocess.Popen([sys.executable, "-m", "s3fast.cli", "cp", "-r", str(src), f"s3://{bucket}/k/",
+                          "--part-size", "5MiB", "--workers", "2", *opts(fault_cluster)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    exits: list[int] = []  # a pidfd per process the parent started: readable once it has ended
+    try:
+        fault_cluster.wait_for_requests(
+            lambda recs: any(r.method == "PUT" and "partNumber=1&" in r.target for r in recs), timeout=60)
+        print("KIDS", [(c, open(f"/proc/{c}/cmdline").read().replace("\0"," ")[:150]) for c in _children(p.pid)]); exits = [os.pidfd_open(pid) for pid in _children(p.pid)]
+        assert exits, "the parent started no worker process"
+        p.kill()
+        p.wait()
+        poller = select.poll()
+        for fd in exits:
+            poller.register(fd, select.POLLIN)
+        ended: set[int] = set()
+        while len(ended) < len(exits):
+            events = poller.poll(30_000)  # bounded: a worker that never ends fails the test
+            if not events:
+                break
+            for fd, _ in events:
+                ended.add(fd)
+                poller.unregister(fd)
+        assert len(ended) == len(exits), f"{len(exits) - len(ended)} workers outlived their killed parent"
+        assert fault_cluster.list_multipart_uploads(bucket) == []
+    finally:
+        for fd in exits:
+            try:
+                signal_pidfd(fd)
+            finally:
+                os.close(fd)
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+def signal_pidfd(fd: int) -> None:
+    import signal
+
+    try:
+        signal.pidfd_send_signal(fd, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def test_server_keys_are_shown_printable(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     """A key holding ESC (a terminal's recolour/retitle sequences) is escaped in every text
     line (ls, the dry-run plan, a failure line), and kept exact in --json."""
