@@ -11,7 +11,6 @@ import argparse
 import math
 import os
 import re
-import ssl
 from typing import Any
 
 from .._config import CHECKSUM_ALGORITHMS, MAX_CONCURRENCY, MAX_GBPS, TransferConfig
@@ -19,7 +18,6 @@ from .._errors import ConfigError
 from .._headers import check_header_value, check_region
 from .._units import format_size, parse_size
 from .._url import parse_endpoint_url
-from ..net._resolver import parse_resolve_option
 from ._runner import warn
 
 
@@ -159,6 +157,8 @@ def check_ca_bundle(path: str, origin: str) -> str:
         raise ConfigError(f"{origin}: no such file: {path}")
     if not os.path.isfile(path):
         raise ConfigError(f"{origin}: not a file: {path}")
+    import ssl  # here: only a command that connects checks a CA bundle
+
     try:
         ssl.create_default_context().load_verify_locations(cafile=path)
     except (ssl.SSLError, ValueError) as exc:
@@ -179,6 +179,8 @@ def check_client_options(args: argparse.Namespace) -> dict[str, list[str]] | Non
         check_ca_bundle(args.ca_bundle, "--ca-bundle")
     elif os.environ.get("AWS_CA_BUNDLE"):
         check_ca_bundle(os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE")
+    from ..net._resolver import parse_resolve_option
+
     try:
         resolve = parse_resolve_option(args.resolve) if args.resolve else None
     except ValueError as exc:
