@@ -80,10 +80,10 @@ class _Subparsers:
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
-    """The parser for ``argv``: the command it names (its first word) gets its full parser;
-    the others, a stand-in with their name and help line. Without ``argv``, every command's
-    full parser."""
-    named = argv[0] if argv else None
+    """The parser for ``argv``: the command it names (its first word that is not an option:
+    the top level has options only before the command) gets its full parser; the others, a
+    stand-in with their name and help line. Without ``argv``, every command's full parser."""
+    named = next((a for a in argv if not a.startswith("-")), None) if argv else None
     parser = Parser(prog="s3fast", description="High-throughput S3 transfers.")
     parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
