@@ -23,7 +23,6 @@ from ._transport import Request, Transport
 from ._url import check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .config import EndpointConfig
-from .resume._log import state_dir as default_state_dir
 from .net._resolver import Resolver, StaticResolver, SystemResolver
 from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
@@ -302,7 +301,9 @@ class Client:
 
     def state_path(self) -> Path:
         """The state directory (journals of resumable transfers)."""
-        return Path(self.state_dir) if self.state_dir is not None else default_state_dir()
+        from .resume._log import state_dir  # the journal machinery: only resumable transfers load it
+
+        return Path(self.state_dir) if self.state_dir is not None else state_dir()
 
     async def _upload_resumable(self, source: Any, bucket: str, key: str, headers: dict[str, str],
                                 events: Emitter | None) -> TransferResult:

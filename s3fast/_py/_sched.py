@@ -18,8 +18,11 @@ Only the pieces that run per request live here; the rest of the limiter (the awa
 from __future__ import annotations
 
 import collections
-from asyncio import Future
-from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # a type only: asyncio is the transfer path's import, not start-up's
+    from asyncio import Future
+    from collections.abc import Callable
 
 __all__ = ["MeterCore", "SlotCore"]
 

@@ -12,7 +12,7 @@ from ._runner import EXIT_OK, EXIT_USAGE, error, run_async
 
 
 def register(sub: Any) -> None:
-    cat = sub.add_parser("cat", help="write an object to stdout")
+    cat = sub.add_parser("cat")
     cat.add_argument("url", metavar="s3://BUCKET/KEY")
     add_common_options(cat, output=False)  # stdout is the object
     cat.set_defaults(handler=main)

@@ -17,28 +17,30 @@ import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from .. import _impl
 from .._errors import AccessDenied, ConfigError, NoSuchBucket, NoSuchKey, printable
-from .._events import Notice, TransferFailed
 from .._units import format_size
 from .._url import S3Url, check_key, is_s3_url, parse_s3_url
 from .._version import __version__
-from ..resume._partial import partial_path
 from . import _tree
 from ._fds import STD_NAMES as _STD_NAMES, check_stdin_source, descriptor_named, was_closed
 from ._options import (add_common_options, add_dask_options, add_resume_options, add_transfer_options,
                        make_client, transfer_config)
-from ._progress import Progress
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
+
+if TYPE_CHECKING:
+    from ._progress import Progress
+
+# What only a transfer needs (the event loop, the client, the progress display) is
+# imported inside the functions that transfer: ``cp --help`` and a usage error load none of it.
 
 #: destinations that are this process's stdout, written like "-"
 _STDOUT_NAMES = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
 
 
 def register(sub: Any) -> None:
-    cp = sub.add_parser("cp", help="copy files or objects to, from or inside S3",
+    cp = sub.add_parser("cp",
                         description="Copy SRC to DST: a local path ('-' for stdin/stdout) and s3://bucket/key, "
                                     "or two S3 URLs (a server-side copy); --recursive or a wildcard in SRC "
                                     "copies many objects.")
@@ -154,6 +156,8 @@ async def _resumable_upload(client: Any, source: str, dst: str, args: argparse.N
                             progress: Progress) -> Any:
     """An upload that a failure or interrupt leaves resumable: the reasons a run starts over
     are printed, and a kept upload is named with how to continue it."""
+    from .._events import Notice, TransferFailed
+
     kept: list[bool] = []
 
     def on_event(event: object) -> None:
@@ -174,6 +178,9 @@ async def _resumable_upload(client: Any, source: str, dst: str, args: argparse.N
 async def _resumable_download(client: Any, src: str, dst: str, progress: Progress) -> Any:
     """A download that a failure or interrupt leaves resumable: why a run starts over is
     printed, and a kept partial file is named with how to continue."""
+    from .._events import Notice, TransferFailed
+    from ..resume._partial import partial_path
+
     kept: list[bool] = []
 
     def on_event(event: object) -> None:
@@ -200,6 +207,9 @@ def _write_line(text: str) -> None:
 
 
 async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
+    from .. import _impl
+    from ._progress import Progress
+
     src, dst, upload = p.src, p.dst, p.upload
     client = make_client(args, config)
     data_on_stdout = not upload and (dst == "-" or dst in _STDOUT_NAMES)

@@ -21,7 +21,7 @@ from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
 
 
 def register(sub: Any) -> None:
-    ls = sub.add_parser("ls", help="list buckets, or the prefixes and objects under a prefix")
+    ls = sub.add_parser("ls")
     ls.add_argument("url", nargs="?", metavar="s3://BUCKET[/PREFIX]")
     ls.add_argument("--recursive", "-r", action="store_true", help="every object under the prefix, not one level")
     ls.add_argument("--human-readable", "-H", action="store_true", help="sizes as KiB, MiB...")

@@ -12,7 +12,6 @@ Exit status: 0 done, 1 a listing or an abort failed (each failure named), 2 usag
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import sys
@@ -75,7 +74,7 @@ def should_abort(age: float | None, older_than: int) -> bool:
 
 
 def register(sub: Any) -> None:
-    mpu = sub.add_parser("mpu", help="list or abort incomplete multipart uploads",
+    mpu = sub.add_parser("mpu",
                          description="Incomplete multipart uploads: 'mpu ls' lists them, 'mpu abort' removes them.")
     msub = mpu.add_subparsers(dest="mpu_command", required=True, parser_class=type(mpu))
     ls = msub.add_parser("ls", help="list incomplete uploads under a prefix (key, upload id, initiated, age)")
@@ -203,6 +202,8 @@ async def _pages(uploads: Any, size: int = 1000) -> Any:
 
 async def _abort_all(client: Any, bucket: str, targets: list[_Target],
                      aborted: list[dict[str, Any]], failed: list[dict[str, Any]]) -> None:
+    import asyncio  # here: registering the parser (``--help``) runs no loop
+
     sem = asyncio.Semaphore(ABORT_WINDOW)
 
     async def one(t: _Target) -> None:

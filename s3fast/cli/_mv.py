@@ -8,7 +8,7 @@ from ._options import add_common_options, add_resume_options, add_transfer_optio
 
 
 def register(sub: Any) -> None:
-    mv = sub.add_parser("mv", help="copy, then delete each source object that was copied")
+    mv = sub.add_parser("mv")
     mv.add_argument("src")
     mv.add_argument("dst")
     mv.add_argument("--recursive", "-r", action="store_true", help="move every object under a prefix or directory")

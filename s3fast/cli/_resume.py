@@ -26,14 +26,13 @@ from .._errors import NoSuchKey, S3Error, printable
 from .._results import ObjectHead
 from ..resume._download_plan import DownloadPlan
 from ..resume._log import JournalError, RecordLog, decode, list_journals, state_dir
-from ..resume._partial import SUFFIX
 from ..resume._plan import SourceStamp
 from ._options import add_common_options, make_client
 from ._runner import EXIT_FAILED, EXIT_OK, run_async
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("resume", help="list or clean the journals of interrupted resumable transfers",
+    p = sub.add_parser("resume",
                        description="List (ls) the journals that interrupted --resumable transfers left, "
                                    "or remove the stale ones and abort their uploads (clean).")
     p.add_argument("action", choices=("ls", "clean"))
@@ -190,6 +189,8 @@ async def _main(args: argparse.Namespace) -> int:
 
 
 async def _clean(client: Any, entries: list[Entry]) -> bool:
+    from ..resume._partial import SUFFIX  # here: it loads the file machinery, which --help does not need
+
     failed = False
     for e in entries:
         if e.stale is None:

@@ -8,7 +8,7 @@ from ._options import add_common_options
 
 
 def register(sub: Any) -> None:
-    rm = sub.add_parser("rm", help="delete objects (1,000 per request)")
+    rm = sub.add_parser("rm")
     rm.add_argument("urls", nargs="+", metavar="URL")
     rm.add_argument("--recursive", "-r", action="store_true", help="delete every object under each prefix")
     _tree.add_filter_options(rm, symlinks=False)

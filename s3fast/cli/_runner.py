@@ -20,15 +20,17 @@ error text can quote what a server sent.
 """
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable, Coroutine
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .._errors import ConfigError, CredentialsError, S3FastError, printable
+
+if TYPE_CHECKING:
+    import asyncio
 
 #: Signals handled like Ctrl-C: `timeout`, systemd and Kubernetes stop with SIGTERM; a
 #: closed terminal or ssh session sends SIGHUP.
@@ -105,6 +107,8 @@ def install_sync_handlers(handled: tuple[signal.Signals, ...]) -> None:
 
 
 def _new_runner() -> asyncio.Runner:
+    import asyncio  # here, not at the top: --help and --version run no loop
+
     try:
         import uvloop
     except ImportError:
@@ -120,6 +124,8 @@ def run_async(make: Callable[[], Coroutine[Any, Any, int]]) -> int:
     default executor's threads, and a thread blocked reading an idle stdin would hold the
     process for as long as the producer stays silent. :func:`main` ends the process then.
     """
+    import asyncio
+
     from .. import tune_process
 
     tune_process()

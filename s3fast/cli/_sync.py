@@ -8,7 +8,7 @@ from ._options import add_common_options, add_resume_options, add_transfer_optio
 
 
 def register(sub: Any) -> None:
-    sync = sub.add_parser("sync", help="make DST hold what SRC holds",
+    sync = sub.add_parser("sync",
                           description="Transfer what DST lacks or holds differently (size, newer mtime, or "
                                       "--checksum); local <-> S3 or S3 -> S3.")
     sync.add_argument("src")

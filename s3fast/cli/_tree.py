@@ -14,20 +14,23 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._config import TransferConfig
 from .._errors import ConfigError, PreconditionFailed, S3FastError, printable
 from .._units import format_size
 from .._url import is_s3_url, parse_s3_url
-from ..net._resolver import parse_resolve_option
-from ..tree import TreeResult
+from ..tree._cpus import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
 from ..tree._match import has_wildcard
-from ..tree._workers import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
-from ..transfer._xml import BadAnswer
 from ._options import make_client, transfer_config
 from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
-from ._tree_progress import TreeProgress
+
+if TYPE_CHECKING:
+    from ..tree import TreeResult
+    from ._tree_progress import TreeProgress
+
+# The tree engine, the resolver and the progress display are imported by the functions
+# that run a command: registering the parsers (``--help``) loads none of them.
 
 
 class _Filter(argparse.Action):
@@ -90,6 +93,8 @@ def wants_tree(args: argparse.Namespace) -> bool:
 def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     """The Client keywords of the common options, picklable: worker processes build their
     own client from them (the values were checked when the parent's client was made)."""
+    from ..net._resolver import parse_resolve_option
+
     resolve = parse_resolve_option(args.resolve) if args.resolve else None
     return {"endpoint_url": args.endpoint_url, "region": args.region, "profile": args.profile,
             "anonymous": args.no_sign_request, "addressing_style": args.addressing_style,
@@ -99,6 +104,8 @@ def client_kwargs(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(args: argparse.Namespace) -> int:
     """The handler of ``sync``, ``mv``, ``rm`` and of a many-object ``cp``."""
+    from ..transfer._xml import BadAnswer
+
     try:
         usage = _check_usage(args)
         config = tree_config(transfer_config(args)) if hasattr(args, "part_size") else None
@@ -210,6 +217,8 @@ async def _results(client: Any, args: argparse.Namespace, progress: TreeProgress
 
 async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress) -> AsyncIterator[TreeResult]:
     """One object: an S3 -> S3 copy (``cp``), or any one-object ``mv``."""
+    from ..tree import TreeResult
+
     src, dst = args.src, args.dst
     if is_s3_url(dst) and dst.endswith("/"):
         dst = dst + (src.rstrip("/").rsplit("/", 1)[-1])
@@ -269,6 +278,8 @@ async def _exists(client: Any, url: str) -> bool:
 
 
 async def _main(args: argparse.Namespace, config: Any) -> int:
+    from ._tree_progress import TreeProgress
+
     client = make_client(args, config)
     progress = TreeProgress(args.command, mode="off" if args.quiet else args.progress)
     source = " ".join(args.urls) if args.command == "rm" else args.src

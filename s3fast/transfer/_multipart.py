@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from .._errors import TransferError
 from .._s3xml import parse_initiate, parse_xml
 from .._transport import Request, Transport
-from ..resume._plan import ListedPart
+
+if TYPE_CHECKING:
+    from ..resume._plan import ListedPart
 
 #: ListParts pages read at most: 10,000 parts at 1,000 a page, and a margin
 MAX_LIST_PAGES = 12
@@ -71,6 +74,8 @@ async def list_parts(transport: Transport, bucket: str, key: str, upload_id: str
 
 
 def _parse_list_parts(body: bytes, checksum_field: str | None) -> tuple[list[ListedPart], bool, int]:
+    from ..resume._plan import ListedPart  # resuming is what lists parts; a plain transfer never loads it
+
     root = parse_xml(body)
     if root is None:
         raise TransferError("ListParts answered with a body that is not XML")

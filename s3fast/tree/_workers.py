@@ -23,6 +23,7 @@ from typing import Any
 from .._config import TransferConfig
 from ..resume._tree import TreeJournal
 from ..tuning import default_target_gbps
+from ._cpus import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
 from ._decide import Entry
 from ._engine import DEFAULT_WINDOW, run
 from ._object import SyncItem, TreeResult, _Tree
@@ -31,36 +32,6 @@ from ._prefixes import PrefixGovernor
 
 #: how long a blocking queue call waits before looking at the workers' health again
 _POLL = 0.5
-
-#: the most worker processes the default starts: the parent (listing, feeding, merging the
-#: results) is one process on one core, and past this many workers it, not they, sets the
-#: pace; each worker is also a whole interpreter and client (tens of MiB of RSS)
-MAX_DEFAULT_WORKERS = 8
-
-
-#: the default ``--workers`` shards a tree only past this many objects. A worker is a whole
-#: interpreter with its own client, and every object then crosses two process boundaries;
-#: what a second core saves is a share of the client's CPU per object, which is small, so
-#: only a tree of thousands of objects repays the workers (figures: benchmarks/README.md)
-SHARD_ABOVE = 2000
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def default_workers(cpus: int) -> int:
-    """``--workers``'s default (pure): one event loop is one core, so one worker per CPU
-    but one, at most :data:`MAX_DEFAULT_WORKERS`. The CPU left over is the parent's: it
-    lists, feeds the queue and merges the results of every worker, which keeps a core busy
-    once there are several. With two CPUs that is one process: the tree runs in the parent
-    and pays no worker start-up (benchmarks/README.md has the figures)."""
-    return max(1, min(cpus - 1, MAX_DEFAULT_WORKERS))
-
 
 def share(config: TransferConfig, workers: int) -> TransferConfig:
     """Each worker's part of the target, cap and memory limit (pure)."""

@@ -1,8 +1,11 @@
-"""Start-up imports only what is used: ``import s3fast`` and ``s3fast --version`` load neither
-the client nor awscrt nor botocore; keys from the environment or ``anonymous=True`` never
-load botocore when no AWS config file exists; the public surface is unchanged."""
+"""Start-up imports only what is used: ``import s3fast``, ``s3fast --version``, ``--help``, every
+command's ``--help`` and a usage error load none of the transfer machinery (event loop,
+TLS, sockets, worker processes, the client, awscrt, botocore); a command loads its own
+module only; keys from the environment or ``anonymous=True`` never load botocore when no
+AWS config file exists; the public surface is unchanged."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -11,9 +14,13 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import s3fast
 
-HEAVY = ("awscrt", "botocore", "aiobotocore", "s3fast._client")
+HEAVY = ("awscrt", "botocore", "aiobotocore", "s3fast._client", "s3fast._transport", "s3fast.net",
+         "s3fast.tree._engine", "s3fast.transfer._localfs", "asyncio", "ssl", "socket", "multiprocessing",
+         "concurrent.futures", "uvloop")
 
 
 def _child(code: str, env: dict[str, str] | None = None) -> Any:
@@ -49,6 +56,57 @@ def test_version_command_loads_no_transfer_machinery() -> None:
     """)
     assert out[0].startswith(f"s3fast {s3fast.__version__} (")
     assert out[1] == []
+
+
+_CLI = """
+    import contextlib, io, json, sys
+    import s3fast.cli
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = s3fast.cli.main({argv!r})
+        except SystemExit as exc:
+            code = exc.code
+    print(json.dumps([code, out.getvalue(), err.getvalue(), sorted(m for m in sys.modules if m.startswith(("s3fast", *{heavy!r})))]))
+"""
+
+
+def _cli(argv: list[str]) -> tuple[int, str, str, list[str]]:
+    code, out, err, loaded = _child(_CLI.format(argv=argv, heavy=HEAVY))
+    return code, out, err, loaded
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["cp", "--help"], ["sync", "--help"], ["mv", "--help"],
+                                  ["rm", "--help"], ["ls", "--help"], ["cat", "--help"], ["mpu", "abort", "--help"],
+                                  ["resume", "--help"], ["cp", "s3://b/k", "out", "--part-size", "lots"], []])
+def test_help_and_usage_errors_load_no_transfer_machinery(argv: list[str]) -> None:
+    code, out, err, loaded = _cli(argv)
+    assert code == (0 if "--help" in argv else 2), err
+    assert [m for m in loaded if m.startswith(HEAVY)] == []
+
+
+def test_a_command_loads_its_own_module_only() -> None:
+    modules = {"._cp", "._ls", "._cat", "._mpu", "._resume"}
+    code, out, _, loaded = _cli(["cp", "--help"])
+    assert code == 0 and "--part-size" in out
+    assert [m for m in ("s3fast.cli" + m for m in modules) if m in loaded] == ["s3fast.cli._cp"]
+    code, out, _, loaded = _cli(["--version"])
+    assert code == 0 and out.startswith(f"s3fast {s3fast.__version__} (")
+    assert [m for m in ("s3fast.cli" + m for m in modules) if m in loaded] == []
+
+
+def test_the_stand_in_parsers_list_what_the_full_parser_lists() -> None:
+    """``s3fast --help`` (stand-ins for the commands) prints what the parser with every
+    command's full parser prints; a command's own parser is the full one."""
+    from s3fast.cli._main import build_parser
+
+    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices
+
+    full = build_parser()
+    assert build_parser(["--help"]).format_help() == full.format_help()
+    for name in commands(full):
+        assert commands(build_parser([name]))[name].format_help() == commands(full)[name].format_help()
 
 
 def test_public_surface_is_unchanged() -> None:
