@@ -153,14 +153,19 @@ def transfer_config(args: argparse.Namespace) -> TransferConfig:
     )
 
 
-def check_ca_bundle(path: str, origin: str) -> str:
-    """A readable file of PEM certificates, or ConfigError (instead of an SSLError deep in a connect)."""
+def check_ca_bundle(path: str, origin: str, *, parse: bool = True) -> str:
+    """A readable file of PEM certificates, or ConfigError (instead of an SSLError deep in a connect).
+
+    The certificates are parsed into a bare context: ``create_default_context`` would also load
+    the system's CA store, which this check does not need and which costs more than the parse."""
     if not os.path.exists(path):
         raise ConfigError(f"{origin}: no such file: {path}")
     if not os.path.isfile(path):
         raise ConfigError(f"{origin}: not a file: {path}")
+    if not parse:
+        return path
     try:
-        ssl.create_default_context().load_verify_locations(cafile=path)
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
     except (ssl.SSLError, ValueError) as exc:
         raise ConfigError(f"{origin}: {path} holds no PEM certificate ({getattr(exc, 'reason', None) or exc})") \
             from None
@@ -178,7 +183,10 @@ def check_client_options(args: argparse.Namespace) -> dict[str, list[str]] | Non
     if args.ca_bundle is not None:
         check_ca_bundle(args.ca_bundle, "--ca-bundle")
     elif os.environ.get("AWS_CA_BUNDLE"):
-        check_ca_bundle(os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE")
+        # Often set machine-wide; a plain-HTTP endpoint never reads it, so parsing its
+        # certificates there would only add to every command's start-up.
+        url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        check_ca_bundle(os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE", parse=not url.lower().startswith("http://"))
     try:
         resolve = parse_resolve_option(args.resolve) if args.resolve else None
     except ValueError as exc:
