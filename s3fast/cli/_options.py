@@ -155,17 +155,21 @@ def transfer_config(args: argparse.Namespace) -> TransferConfig:
 _PEM_MARKERS = (b"-----BEGIN CERTIFICATE-----", b"-----BEGIN TRUSTED CERTIFICATE-----", b"-----BEGIN X509 CRL-----")
 
 
-def check_ca_bundle(path: str, origin: str) -> str:
+def check_ca_bundle(path: str, origin: str, *, inspect: bool = True) -> str:
     """A readable file with PEM certificates in it, or ConfigError (instead of an SSLError
     deep in a connect).
 
     Only the file and its PEM markers are checked: parsing a system bundle costs tens of
     ms of CPU, which the TLS context pays once anyway (and a plain-HTTP endpoint never);
-    certificates that OpenSSL cannot parse are named by :func:`make_client` instead."""
+    certificates that OpenSSL cannot parse are named by :func:`make_client` instead.
+    ``inspect=False`` checks only that the file is there: a bundle set machine-wide that a
+    plain-HTTP endpoint never reads."""
     if not os.path.exists(path):
         raise ConfigError(f"{origin}: no such file: {path}")
     if not os.path.isfile(path):
         raise ConfigError(f"{origin}: not a file: {path}")
+    if not inspect:
+        return path
     try:
         with open(path, "rb") as f:
             tail = b""
@@ -188,7 +192,9 @@ def check_client_options(args: argparse.Namespace) -> dict[str, list[str]] | Non
     if args.ca_bundle is not None:
         check_ca_bundle(args.ca_bundle, "--ca-bundle")
     elif os.environ.get("AWS_CA_BUNDLE"):
-        check_ca_bundle(os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE")
+        # Often set machine-wide; a plain-HTTP endpoint never reads it.
+        url = args.endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+        check_ca_bundle(os.environ["AWS_CA_BUNDLE"], "AWS_CA_BUNDLE", inspect=not url.lower().startswith("http://"))
     from ..net._resolver import parse_resolve_option
 
     try:

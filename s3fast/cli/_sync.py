@@ -15,7 +15,8 @@ def register(sub: Any) -> None:
     sync.add_argument("dst")
     sync.add_argument("--size-only", action="store_true", help="compare sizes only")
     sync.add_argument("--checksum", dest="compare_checksum", action="store_true",
-                      help="compare the full-object CRC64NVME/CRC32C instead of mtimes")
+                      help="compare contents instead of mtimes: the local MD5 against a single-part "
+                           "ETag, else the full-object CRC64NVME/CRC32C S3 stores")
     sync.add_argument("--delete", action="store_true", help="delete what DST has and SRC does not")
     _tree.add_filter_options(sync, raw=False)
     add_common_options(sync)

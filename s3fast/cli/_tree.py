@@ -119,16 +119,28 @@ def main(args: argparse.Namespace) -> int:
         return error(str(exc), EXIT_FAILED)
 
 
+#: what one request of a many-object command counts for against ``--memory-limit`` (a small
+#: object's request holds that object at most, never a whole part): the default 256 MiB then
+#: allows the tuner's whole ceiling of requests instead of 32, which an upload of small files
+#: waits on (a larger object's buffers are still paid for in the memory budget, and wait for it)
+TREE_REQUEST_MEMORY = 1 << 20
+
+
 def tree_config(config: TransferConfig) -> TransferConfig:
-    """A many-object command's settings (pure): the tuner starts at the most requests the
-    memory limit allows rather than ramping up from a few. Each request moves one object,
+    """A many-object command's settings (pure): requests counted at
+    :data:`TREE_REQUEST_MEMORY` against the memory limit, and the tuner starting at the most
+    requests that allows rather than ramping up from a few. Each request moves one object,
     most runs last seconds, and the ramp (x1.5 every few windows) spent most of such a run
-    with requests queued behind its limit (``benchmarks/probes/tree_trace.py`` shows it)."""
-    tuner = config.expert.tuner
-    if tuner.initial_concurrency is not None:
-        return config
-    start = dataclasses.replace(tuner, initial_concurrency=tuner.concurrency_ceiling)
-    return dataclasses.replace(config, expert=dataclasses.replace(config.expert, tuner=start))
+    with requests queued behind its limit (``benchmarks/probes/tree_trace.py`` shows it).
+    What the user or caller set is kept."""
+    expert = config.expert
+    if expert.request_memory is None:
+        expert = dataclasses.replace(expert, request_memory=TREE_REQUEST_MEMORY)
+    tuner = expert.tuner
+    if tuner.initial_concurrency is None:
+        expert = dataclasses.replace(expert, tuner=dataclasses.replace(
+            tuner, initial_concurrency=tuner.concurrency_ceiling))
+    return dataclasses.replace(config, expert=expert)
 
 
 def _check_usage(args: argparse.Namespace) -> str | None:

@@ -45,6 +45,12 @@ class DataPathConfig:
       then send). Plain HTTP keeps the header: its file bodies go by sendfile and never pass
       through user space. False: always a header, for S3-compatible servers without
       aws-chunked trailers.
+    - ``request_memory`` [None: ``part_size``]: what one request counts for when concurrency
+      is capped by ``memory_limit`` (``memory_limit // request_memory`` requests). A request
+      of a small object holds that object at most, not a whole part; many-object commands
+      set it to 1 MiB. Bytes held stay within ``memory_limit`` whatever it is: every buffer
+      is paid for in the budget before it is used, and a request that finds the budget full
+      waits for room.
     - ``hedge`` [:class:`HedgeConfig` defaults]: straggler hedging of download ranges.
     - ``tuner`` [:class:`TunerConfig` defaults]: the auto-tuner's window, ramp and back-off;
       what it aims at is ``TransferConfig.target_gbps`` / ``max_gbps``.
@@ -57,6 +63,7 @@ class DataPathConfig:
     batch_small_files: bool = True
     splice: bool = True
     checksum_trailer: bool = True
+    request_memory: int | None = None
     hedge: HedgeConfig = field(default_factory=HedgeConfig)
     tuner: TunerConfig = field(default_factory=TunerConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
@@ -66,6 +73,8 @@ class DataPathConfig:
         check_int(owner, "io_chunk_size", self.io_chunk_size, 0, MAX_PART_SIZE, " bytes")
         if self.io_chunk_size < 64 * KiB:
             raise ConfigError(f"io_chunk_size must be >= 64 KiB, got {self.io_chunk_size}")
+        if self.request_memory is not None:
+            check_int(owner, "request_memory", self.request_memory, 1, MAX_PART_SIZE, " bytes")
         for name in ("write_thread", "batch_small_files", "splice", "checksum_trailer"):
             check_type(owner, name, getattr(self, name), bool)
         check_type(owner, "hedge", self.hedge, HedgeConfig)

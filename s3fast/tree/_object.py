@@ -8,6 +8,7 @@ that object's :class:`TreeResult` (named, with the error): the others go on.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -78,6 +79,9 @@ SYNC_DIFFERS = (TRANSFER_MISSING, TRANSFER_SIZE)
 #: local files up to this size are checksummed on the loop (sync --checksum): reading and
 #: hashing one costs less than handing it to a thread and back
 _CRC_INLINE = 256 * 1024
+
+_HEX = frozenset("0123456789abcdef")
+_MD5_CHUNK = 1 << 20
 
 #: directories :meth:`_Tree._prepare_parent` remembers (bounded: memory stays flat)
 _PARENTS_KEPT = 256
@@ -255,8 +259,35 @@ class _Tree:
             return a.name, a.encode(_file_crc(a, e.location))
         return a.name, a.encode(await asyncio.to_thread(_file_crc, a, e.location))
 
+    async def _same_md5(self, e: Entry, other: Entry) -> bool:
+        """Whether the local side's MD5 equals the S3 side's listed ETag (no request needed).
+
+        A single-part object's ETag is its content's MD5 on AWS (SSE-S3 or no encryption) and
+        most S3-compatible stores; rclone's ``--checksum`` relies on the same. Equal proves the
+        contents equal (MD5 is no weaker a witness than the CRCs compared otherwise); any
+        other outcome (a multipart ``-N`` ETag, SSE-KMS, a real difference) is decided by the
+        stored full-object CRC as before, so only unchanged objects skip their HEAD."""
+        if self.src.is_s3 == self.dst.is_s3:
+            return False  # S3 -> S3 compares the stored CRCs
+        remote, local = (other, e) if self.dst.is_s3 else (e, other)
+        etag = remote.etag.strip('"').lower()
+        if len(etag) != 32 or not all(c in _HEX for c in etag):
+            return False
+        try:
+            if local.size <= _CRC_INLINE:
+                digest = _file_md5(local.location)
+            else:
+                digest = await asyncio.to_thread(_file_md5, local.location)
+        except (OSError, ValueError):  # unreadable here (the CRC path reports it), or no MD5 (FIPS)
+            return False
+        return digest == etag
+
     async def sync_one(self, e: Entry, other: Entry | None, compare: str) -> TreeResult:
         verdict = decide(e, other, compare)
+        if verdict == NEEDS_CHECKSUM:
+            assert other is not None
+            if await self._same_md5(e, other):
+                verdict = SKIP_SAME
         if verdict == NEEDS_CHECKSUM:
             assert other is not None
             try:
@@ -305,6 +336,14 @@ class _Tree:
             outcome = {k: _describe(exc) for k in keys}
         return [TreeResult("delete", "", f"s3://{bucket}/{k}", 0, "failed" if err else "done", "not in source", err)
                 for k, err in outcome.items()]
+
+
+def _file_md5(path: str) -> str:
+    md5 = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb", buffering=0) as f:
+        while chunk := f.read(_MD5_CHUNK):
+            md5.update(chunk)
+    return md5.hexdigest()
 
 
 def _file_crc(algo: _checksum.Algorithm, path: str) -> int:

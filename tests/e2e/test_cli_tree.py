@@ -271,3 +271,19 @@ def test_one_object_cp_honours_dryrun_and_no_clobber(moto_cluster: Any, bucket: 
     assert cli("cat", f"s3://{bucket}/one", *o).stdout == b"old"
     p = cli("cp", "-r", "--content-type", "text/plain", str(tmp_path), f"s3://{bucket}/t/", *o)
     assert p.returncode == 2 and b"--content-type" in p.stderr and p.stderr.count(b"\n") == 1, p.stderr
+
+
+def test_env_ca_bundle_unused_over_plain_http(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    """A machine-wide AWS_CA_BUNDLE is not parsed for a plain-HTTP endpoint (nothing reads it
+    there, and parsing it is a share of every command's start-up); it must still exist."""
+    src = tmp_path / "src"
+    files = make_tree(src, 3)
+    junk = tmp_path / "not-pem.crt"
+    junk.write_bytes(b"not a certificate\n")
+    o = opts(moto_cluster)
+    p = cli("cp", "-r", str(src), f"s3://{bucket}/ca/", *o, env={"AWS_CA_BUNDLE": str(junk)})
+    assert p.returncode == 0, p.stderr.decode()
+    code, down, err = run_json("cp", "-r", f"s3://{bucket}/ca/", str(tmp_path / "dst"), *o)
+    assert code == 0 and read_tree(tmp_path / "dst") == files, err
+    p = cli("cp", "-r", str(src), f"s3://{bucket}/ca/", *o, env={"AWS_CA_BUNDLE": str(tmp_path / "missing.pem")})
+    assert p.returncode == 2 and b"AWS_CA_BUNDLE: no such file" in p.stderr

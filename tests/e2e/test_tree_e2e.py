@@ -2,6 +2,7 @@
 and fail requests): copy_tree, sync, delete_tree, server-side copy, hostile keys."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -171,9 +172,14 @@ def test_sync_checksum_of_touched_tree_sends_no_get_or_put(fault_cluster: Any, t
             n = mark(fault_cluster)
             up = await collect(c.sync(str(src), url, compare="checksum"))
             down = await collect(c.sync(url, str(dst), compare="checksum"))
-            moved = transfers(since(fault_cluster, n), "PUT", "GET")
+            after = since(fault_cluster, n)
+            moved = transfers(after, "PUT", "GET")
             assert [r.target for r in moved if r.method == "PUT"] == [f"/{bucket}/c/d2/s2/f2.bin"]
             assert [r.target for r in moved if r.method == "GET"] == [f"/{bucket}/c/d2/s2/f2.bin"]
+            # Unchanged files match their single-part ETag (MD5): no HEAD; the changed one is
+            # HEADed once each way for its stored CRC, which decides.
+            heads = [r.target for r in after if r.method == "HEAD"]
+            assert heads == [f"/{bucket}/c/d2/s2/f2.bin"] * 2, heads
             return up, down, await collect(c.sync(str(src), url, compare="size-mtime", dryrun=True))
 
     up, down, mtime = run(go())
@@ -267,3 +273,39 @@ def test_lister_error_is_raised(moto_cluster: Any) -> None:
 
 pytestmark = pytest.mark.timeout(120)
 _ = SMALL
+
+
+def test_requests_counted_by_object_stay_within_the_memory_limit(moto_cluster: Any, bucket: str,
+                                                                 tmp_path: Path) -> None:
+    """``expert.request_memory``: a tree's requests are counted at what a small object holds, so
+    more of them run than ``memory_limit // part_size``; the bytes held still never pass the
+    limit (small uploads pay for their bytes before they start, and wait for room), and
+    multipart objects in the same tree still go through."""
+    src = tmp_path / "src"
+    files: dict[str, bytes] = {}
+    for i in range(48):
+        files[f"s/{i % 4}/f{i}"] = os.urandom(300 * 1024 + i)
+    for i in range(2):
+        files[f"big/b{i}"] = os.urandom(11 * 1024 * 1024 + i)  # three parts of 5 MiB
+    for rel, data in files.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    limit = 2 * SMALL.part_size
+    config = dataclasses.replace(SMALL, memory_limit=limit, max_concurrency=64,
+                                 expert=s3fast.DataPathConfig(request_memory=64 * 1024))
+    peak = 0
+
+    async def go() -> tuple[int, list[TreeResult], list[TreeResult]]:
+        async with client_for(moto_cluster, config) as c:
+            def seen(_n: int) -> None:
+                nonlocal peak
+                peak = max(peak, c.memory.held)
+            up = await collect(c.copy_tree(str(src), f"s3://{bucket}/mem", on_progress=seen))
+            down = await collect(c.copy_tree(f"s3://{bucket}/mem", str(tmp_path / "dst"), on_progress=seen))
+            return int(c.limiter.limit), up, down
+
+    allowed, up, down = run(go())
+    assert allowed == 64 > limit // SMALL.part_size  # the cap counts 64 KiB requests, not 5 MiB parts
+    assert [r for r in up + down if r.failed] == []
+    assert read_tree(tmp_path / "dst") == files
+    assert 0 < peak <= limit
