@@ -290,12 +290,16 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             size = (await self._info(path))["size"]
             start = 0 if start is None else (max(0, size + start) if start < 0 else start)
             end = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
-        start = start or 0
+        return bytes(await self._range_buffer(path, start or 0, end))
+
+    async def _range_buffer(self, path: str, start: int, end: int) -> bytearray:
+        """``[start, end)`` of ``path`` (plain bounds, ``end`` possibly past the object's end)."""
         if end - start > RANGE_PIECE:
             # One buffer is allocated for the whole range: a range far past the object's
             # end must not allocate for bytes that do not exist.
             end = min(end, (await self._info(path))["size"])
-        return bytes(await self._read_range(path, url, start, end, None))
+        bucket, key = split_path(path)
+        return await self._read_range(path, s3_url(bucket, key), start, end, None)
 
     async def _read_range(self, path: str, url: str, start: int, end: int, etag: str | None) -> bytearray:
         """``[start, end)``, shorter when the object ends first: one buffer that the GETs
@@ -339,13 +343,13 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         async def group(g: Group) -> None:
             async with sem:
                 try:
-                    data = await self._cat_file(g.path, start=g.start, end=g.end, **kwargs)
+                    data = memoryview(await self._range_buffer(g.path, g.start, g.end))
                 except Exception as exc:  # noqa: BLE001 - each range of the group gets it
                     for i, _, _ in g.members:
                         out[i] = exc
                     return
             for i, s, e in g.members:
-                out[i] = data[s - g.start:e - g.start]
+                out[i] = bytes(data[s - g.start:e - g.start])  # one copy each, of its own bytes only
 
         async def single(i: int) -> None:
             async with sem:
