@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 from . import _impl
 from ._config import TransferConfig
-from ._errors import ConfigError, RequestTimeout, S3Error
+from ._errors import ConfigError, NetworkError, RequestTimeout, S3Error
 from ._events import BytesMoved, Emitter, Notice, Subscriber, TransferFailed, TransferFinished, TunerUpdate, \
     emitter, part_adapter, progress_adapter
 from ._headers import user_headers
@@ -29,6 +29,7 @@ from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._context import TransferContext
 from .transfer._localfs import proc_fd
 from .transfer._meta import head_object
+from .transfer._planner import parse_content_range
 from .transfer._sinks import OwnedBuffer
 from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Goal, Tuner, default_target_gbps, memory_cap_concurrency
@@ -418,6 +419,47 @@ class Client:
             raise
         # A 200 is the whole object (a server that ignores Range): cut the slice out.
         return body[start:end] if head.status == 200 else body
+
+    async def get_range_into(self, url: str, start: int, view: memoryview, *, if_match: str | None = None) -> int:
+        """Bytes ``start`` to ``start + len(view)`` of one object in one GET, received straight
+        into ``view`` (no ``bytes`` made: a large read costs no copy beyond the socket's).
+        Returns how many landed: fewer when the object ends first, 0 when it ends before
+        ``start``. ``if_match`` as for :meth:`get_range`."""
+        if start < 0:
+            raise ConfigError(f"bad byte range start {start} of {url}")
+        if not len(view):
+            return 0
+        u = parse_s3_url(url)
+        headers = {"range": f"bytes={start}-{start + len(view) - 1}"}
+        if if_match:
+            headers["if-match"] = if_match
+
+        async def into(conn: Any, head: Any) -> int:
+            if head.status == 200:
+                return -1  # the server ignores Range: its whole object stays unread (connection dropped)
+            cr = parse_content_range(head.headers.get("content-range"))
+            n = head.content_length
+            # Only a 206 for our start, of no more than we asked, may land in the caller's buffer.
+            if cr is None or cr[0] != start or not 0 <= n <= len(view) or cr[1] - cr[0] + 1 != n:
+                raise NetworkError(f"unexpected answer to a ranged GET of {url}: {head.status} "
+                                   f"(Content-Range {head.headers.get('content-range')!r})", kind="protocol")
+            got = await conn.read_into(view[:n]) if n else 0
+            if got != n:
+                raise NetworkError(f"range of {url} ended early", kind="short-read")
+            return int(got)
+
+        try:
+            got = int(await self._transport.call(  # type: ignore[arg-type]  # with a consumer: its int
+                Request("GET", u.bucket, u.key, headers=headers, expect=(206, 200)), into))
+        except S3Error as exc:
+            if exc.status == 416:
+                return 0  # InvalidRange: the object ends before start
+            raise
+        if got < 0:
+            data = await self.get_range(url, start, start + len(view), if_match=if_match)
+            view[:len(data)] = data
+            got = len(data)
+        return got
 
     # builtins.list: in the class body ``list`` is the method above
     async def list_dir(self, url: str) -> tuple[builtins.list[ObjectInfo], builtins.list[str]]:

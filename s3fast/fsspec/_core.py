@@ -290,20 +290,38 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             size = (await self._info(path))["size"]
             start = 0 if start is None else (max(0, size + start) if start < 0 else start)
             end = size if end is None else (max(0, size + end) if end < 0 else min(end, size))
-        start = start or 0
-        return await self._read_range(path, url, start, end, None)
+        return bytes(await self._range_buffer(path, start or 0, end))
 
-    async def _read_range(self, path: str, url: str, start: int, end: int, etag: str | None) -> bytes:
-        """``[start, end)`` with parallel GETs of RANGE_PIECE when it is large."""
+    async def _range_buffer(self, path: str, start: int, end: int) -> bytearray:
+        """``[start, end)`` of ``path`` (plain bounds, ``end`` possibly past the object's end)."""
+        if end - start > RANGE_PIECE:
+            # One buffer is allocated for the whole range: a range far past the object's
+            # end must not allocate for bytes that do not exist.
+            end = min(end, (await self._info(path))["size"])
+        bucket, key = split_path(path)
+        return await self._read_range(path, s3_url(bucket, key), start, end, None)
+
+    async def _read_range(self, path: str, url: str, start: int, end: int, etag: str | None) -> bytearray:
+        """``[start, end)``, shorter when the object ends first: one buffer that the GETs
+        (parallel ones of RANGE_PIECE when it is large) receive into, so the bytes are
+        written once, by the socket's receive (no per-GET ``bytes`` joined afterwards)."""
         if end <= start:
-            return b""
+            return bytearray()
         client = self._clients.get()
-        if end - start <= RANGE_PIECE:
-            return await self._call(path, client.get_range(url, start, end, if_match=etag))
+        buf = bytearray(end - start)
+        view = memoryview(buf)
         bounds = [(s, min(s + RANGE_PIECE, end)) for s in range(start, end, RANGE_PIECE)]
-        pieces = await self._call(path, asyncio.gather(
-            *(client.get_range(url, s, e, if_match=etag) for s, e in bounds)))
-        return b"".join(pieces)
+        if len(bounds) == 1:
+            got = [await self._call(path, client.get_range_into(url, start, view, if_match=etag))]
+        else:
+            got = await self._call(path, asyncio.gather(
+                *(client.get_range_into(url, s, view[s - start:e - start], if_match=etag) for s, e in bounds)))
+        # The object ends inside the first range that came back short (a read past its end:
+        # rare enough that the copy does not matter; the slices' views forbid trimming in place).
+        for (s, e), n in zip(bounds, got):
+            if n < e - s:
+                return buf[:s - start + n]
+        return buf
 
     async def _cat_ranges(self, paths: list[str], starts: Any, ends: Any, max_gap: int | None = None,
                           batch_size: int | None = None, on_error: str = "return", **kwargs: Any) -> list[Any]:
@@ -325,13 +343,13 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         async def group(g: Group) -> None:
             async with sem:
                 try:
-                    data = await self._cat_file(g.path, start=g.start, end=g.end, **kwargs)
+                    data = memoryview(await self._range_buffer(g.path, g.start, g.end))
                 except Exception as exc:  # noqa: BLE001 - each range of the group gets it
                     for i, _, _ in g.members:
                         out[i] = exc
                     return
             for i, s, e in g.members:
-                out[i] = data[s - g.start:e - g.start]
+                out[i] = bytes(data[s - g.start:e - g.start])  # one copy each, of its own bytes only
 
         async def single(i: int) -> None:
             async with sem:

@@ -64,11 +64,25 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
             self._etag = self.details.get("ETag") or None
 
     # -- reading -----------------------------------------------------------------------------------
-    def _fetch_range(self, start: int, end: int) -> bytes:
+    def _fetch_range(self, start: int, end: int) -> bytearray:
         return sync(self.fs.loop, self.fs._read_range, self.path, self._url, start, end,  # type: ignore[no-any-return]
                     self._etag)
 
-    def _prefetch_range(self, start: int, end: int) -> concurrent.futures.Future[bytes] | None:
+    def read_buffer(self, length: int = -1) -> memoryview:
+        """``read`` without the copy into ``bytes``: a read-only view of the read-ahead's
+        buffer. pyarrow's ``PythonFile`` calls this instead of ``read`` when a file has it,
+        so Parquet column chunks reach Arrow as the very bytes the sockets received."""
+        cache = self.cache
+        if not isinstance(cache, AdaptiveReadAhead) or self.mode != "rb" or self.closed:
+            return memoryview(self.read(length))  # read() raises what applies
+        length = self.size - self.loc if length is None or length < 0 else min(int(length), self.size - self.loc)
+        if length <= 0:
+            return memoryview(b"")
+        out = cache.fetch_view(self.loc, self.loc + length).toreadonly()
+        self.loc += len(out)
+        return out
+
+    def _prefetch_range(self, start: int, end: int) -> concurrent.futures.Future[bytearray] | None:
         """Start fetching ``[start, end)`` on the filesystem's loop and return at once (the
         read-ahead's background fetch); None when called on that loop itself, where waiting
         for it later would block the loop that has to run it."""

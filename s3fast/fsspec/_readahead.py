@@ -71,8 +71,10 @@ def plan_ahead(state: ReadState, held_end: int, read_len: int, size: int) -> tup
     return held_end, min(size, held_end + state.window)
 
 
+#: what a fetch returns: ``bytes``, or the ``bytearray`` the GETs landed in
+Buffer = bytes | bytearray | memoryview
 #: starts a background fetch of ``[start, end)``; None when it cannot (then reads stay synchronous)
-Prefetcher = Callable[[int, int], "concurrent.futures.Future[bytes] | None"]
+Prefetcher = Callable[[int, int], "concurrent.futures.Future[Buffer] | None"]
 
 
 class AdaptiveReadAhead(BaseCache):  # type: ignore[misc]  # fsspec ships no types: BaseCache is Any
@@ -83,16 +85,17 @@ class AdaptiveReadAhead(BaseCache):  # type: ignore[misc]  # fsspec ships no typ
 
     name = "s3fast"
 
-    def __init__(self, blocksize: int, fetcher: Callable[[int, int], bytes], size: int,
+    def __init__(self, blocksize: int, fetcher: Callable[[int, int], Buffer], size: int,
                  config: ReadAheadConfig | None = None, prefetcher: Prefetcher | None = None) -> None:
         super().__init__(blocksize, fetcher, size)
         self.config = config or ReadAheadConfig(max_window=max(blocksize, ReadAheadConfig.initial_window))
         self.prefetcher = prefetcher
         self.state = ReadState()
         self.start = 0
-        self.data = b""
+        #: the held span, never written once fetched (views of it may be out)
+        self.data: Buffer = b""
         #: the background fetch: (start, end, future), or None
-        self.ahead: tuple[int, int, concurrent.futures.Future[bytes]] | None = None
+        self.ahead: tuple[int, int, concurrent.futures.Future[Buffer]] | None = None
 
     def __repr__(self) -> str:
         ahead = f" ahead={self.ahead[0]}-{self.ahead[1]}" if self.ahead else ""
@@ -100,21 +103,31 @@ class AdaptiveReadAhead(BaseCache):  # type: ignore[misc]  # fsspec ships no typ
                 f"window={self.state.window}{ahead} hits={self.hit_count} misses={self.miss_count}>")
 
     def _fetch(self, start: int | None, end: int | None) -> bytes:
+        """``[start, end)`` as ``bytes`` (what ``read()`` returns)."""
+        view = self.fetch_view(start, end)
+        obj = view.obj
+        if isinstance(obj, bytes) and len(view) == len(obj):
+            return obj  # the whole span, already bytes: no copy
+        return bytes(view)
+
+    def fetch_view(self, start: int | None, end: int | None) -> memoryview:
+        """``[start, end)`` as a view of the buffered span: no copy (``read_buffer``). The
+        span is never written once fetched, so the view stays valid after it is replaced."""
         start = 0 if start is None else start
         end = self.size if end is None else min(end, self.size)
         if start >= end:
-            return b""
+            return memoryview(b"")
         buf_end = self.start + len(self.data)
         if self.start <= start and end <= buf_end:
             self.hit_count += 1
             self.state = ReadState(last_end=end, window=self.state.window)
             self._launch_ahead(end - start)
-            return self.data[start - self.start:end - self.start]
+            return memoryview(self.data)[start - self.start:end - self.start]
         self.miss_count += 1
         # Keep what the buffer already holds of this read; fetch only the rest.
-        head = b""
+        head: Buffer = b""
         if self.start <= start < buf_end:
-            head = self.data[start - self.start:]
+            head = memoryview(self.data)[start - self.start:]
         fetch_from = start + len(head)
         prior = self.state
         if head:  # continuing past the buffer's end is sequential even if it began inside it
@@ -123,7 +136,7 @@ class AdaptiveReadAhead(BaseCache):  # type: ignore[misc]  # fsspec ships no typ
         span_start, parts = start, [head] if head else []
         taken_start, taken = self._take_ahead(fetch_from)
         if taken and head:  # the buffer already holds what the fetch ahead has before fetch_from
-            taken, taken_start = taken[fetch_from - taken_start:], fetch_from
+            taken, taken_start = memoryview(taken)[fetch_from - taken_start:], fetch_from
         elif taken:
             span_start = taken_start  # keep the whole landed span: no copy of it
         if taken:
@@ -136,9 +149,9 @@ class AdaptiveReadAhead(BaseCache):  # type: ignore[misc]  # fsspec ships no typ
         self.start = span_start
         self.data = parts[0] if len(parts) == 1 else b"".join(parts)
         self._launch_ahead(end - start)
-        return self.data[start - self.start:end - self.start]
+        return memoryview(self.data)[start - self.start:end - self.start]
 
-    def _take_ahead(self, at: int) -> tuple[int, bytes]:
+    def _take_ahead(self, at: int) -> tuple[int, Buffer]:
         """The background fetch's bytes when a read continues at ``at`` inside its range
         ((its start, its bytes) trimmed to begin at or before ``at``); else drop it."""
         ahead, self.ahead = self.ahead, None

@@ -1,0 +1,117 @@
+"""Large reads through the fsspec filesystem land once: the ranged GETs receive into one
+buffer, and pyarrow (through ``read_buffer``) gets views of it instead of ``bytes`` copies.
+Also what such a read does with a server that ignores Range or answers the wrong range."""
+from __future__ import annotations
+
+import io
+import os
+from typing import Any
+
+import pytest
+
+from fsspec_helpers import make_fs
+from s3fast._units import MiB
+
+
+def test_read_buffer_gives_views_of_the_read_ahead_span_in_order(fault_cluster: Any) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    fs = make_fs(fault_cluster)
+    data = os.urandom(20 * MiB + 123)
+    try:
+        fs.pipe({f"{bucket}/obj": data})
+        with fs.open(f"{bucket}/obj", "rb") as f:
+            first = f.read_buffer(10 * MiB)  # more than one GET piece: parallel GETs into one buffer
+            assert first.readonly and first.obj is f.cache.data  # a view of the span: no copy
+            assert first == data[:10 * MiB] and f.tell() == 10 * MiB
+            f.seek(5)
+            assert f.read_buffer(100) == data[5:105]  # inside the held span
+            assert f.read(50) == data[105:155]  # read() mixes in and still returns bytes
+            f.seek(len(data) - 7)
+            assert f.read_buffer(1000) == data[-7:]  # clipped at the end
+            assert f.read_buffer(10) == b"" and f.tell() == len(data)
+            f.seek(0)
+            assert f.read_buffer() == data  # -1: everything left
+    finally:
+        fs.close()
+
+
+def test_pyarrow_reads_parquet_through_read_buffer(fault_cluster: Any) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    from s3fast.fsspec._file import S3FastFile
+
+    bucket = fault_cluster.moto.make_bucket()
+    fs = make_fs(fault_cluster)
+    table = pa.table({"a": list(range(300_000)), "b": [float(i) / 3 for i in range(300_000)]})
+    sink = io.BytesIO()
+    pq.write_table(table, sink, row_group_size=50_000, compression="none")
+    calls: list[int] = []
+    real = S3FastFile.read_buffer
+
+    def spy(self: Any, length: int = -1) -> memoryview:
+        out = real(self, length)
+        calls.append(len(out))
+        return out
+
+    try:
+        fs.pipe({f"{bucket}/t.parquet": sink.getvalue()})
+        S3FastFile.read_buffer = spy  # type: ignore[method-assign]
+        with fs.open(f"{bucket}/t.parquet", "rb") as f:
+            got = pq.read_table(pa.PythonFile(f, mode="r"))
+        assert got.equals(table)
+        assert sum(calls) >= len(sink.getvalue()) - 64 * 1024  # the column chunks came through read_buffer
+    finally:
+        S3FastFile.read_buffer = real  # type: ignore[method-assign]
+        fs.close()
+
+
+def test_large_ranges_end_where_the_object_ends(fault_cluster: Any) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    fs = make_fs(fault_cluster)
+    data = os.urandom(19 * MiB + 5)
+    try:
+        fs.pipe({f"{bucket}/obj": data})
+        # 3 MiB into the third 8 MiB piece; and a range far past the end (one buffer of its
+        # size would not fit in memory: it is cut to the object first)
+        assert fs.cat_file(f"{bucket}/obj", 1 * MiB, 24 * MiB + 3) == data[1 * MiB:]
+        assert fs.cat_file(f"{bucket}/obj", 2, 1 << 50) == data[2:]
+        assert fs.cat_file(f"{bucket}/obj", 20 * MiB, 30 * MiB) == b""
+        assert fs.cat_ranges([f"{bucket}/obj"] * 2, [0, 18 * MiB], [9 * MiB, 21 * MiB]) == \
+            [data[:9 * MiB], data[18 * MiB:]]
+    finally:
+        fs.close()
+
+
+def test_a_server_ignoring_range_still_gives_the_asked_bytes(fault_cluster: Any) -> None:
+    from support.faultrules import Rule, respond
+
+    bucket = fault_cluster.moto.make_bucket()
+    fs = make_fs(fault_cluster)
+    data = os.urandom(3 * MiB)
+    try:
+        fs.pipe({f"{bucket}/obj": data})
+        fault_cluster.add_rule(Rule(respond(200, "OK", headers={"Content-Type": "application/octet-stream"},
+                                            body=data), method="GET", path=f"/{bucket}/obj"))
+        assert fs.cat_file(f"{bucket}/obj", 1000, 2 * MiB) == data[1000:2 * MiB]
+    finally:
+        fault_cluster.clear_rules()
+        fs.close()
+
+
+def test_a_206_for_other_bytes_is_an_error_not_data(fault_cluster: Any) -> None:
+    from support.faultrules import Rule, respond
+
+    bucket = fault_cluster.moto.make_bucket()
+    fs = make_fs(fault_cluster)
+    data = os.urandom(2 * MiB)
+    try:
+        fs.pipe({f"{bucket}/obj": data})
+        # the right length, from the wrong offset
+        fault_cluster.add_rule(Rule(respond(206, "Partial", body=data[:100], headers={
+            "Content-Type": "application/octet-stream", "Content-Range": f"bytes 0-99/{len(data)}"}),
+            method="GET", path=f"/{bucket}/obj"))
+        with pytest.raises(OSError, match="unexpected answer to a ranged GET"):
+            fs.cat_file(f"{bucket}/obj", 500, 600)
+    finally:
+        fault_cluster.clear_rules()
+        fs.close()
