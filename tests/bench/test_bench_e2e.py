@@ -60,8 +60,11 @@ def test_run_against_nginx_writes_verified_results_and_cleans_up(
     assert list(tmp.iterdir()) == []  # data, scratch, nginx dir: all gone
 
 
-def test_ec2_mode_with_local_endpoint_and_fake_imds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    seaweed = SeaweedTarget(bucket="bench-ec2-mode", tmp_parent=str(tmp_path))
+def test_ec2_mode_with_local_endpoint_and_fake_imds(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # weed's unix sockets live in its work dir: a short parent keeps their paths under the
+    # 108-byte sun_path limit (xdist adds a popen-gwN level to every tmp_path).
+    seaweed = SeaweedTarget(bucket="bench-ec2-mode", tmp_parent=str(tmp_path_factory.mktemp("weed")))
     ep = seaweed.start()
     try:
         with FakeImds("c5n.9xlarge") as imds:
