@@ -17,6 +17,8 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,6 +34,9 @@ from ._prefixes import PrefixGovernor
 
 #: how long a blocking queue call waits before looking at the workers' health again
 _POLL = 0.5
+#: how long a stopping parent waits for its workers to abort their uploads and end (each
+#: abort is one request, bounded by its timeouts); a worker still alive then is stuck
+_STOP_GRACE = 30.0
 
 def share(config: TransferConfig, workers: int) -> TransferConfig:
     """Each worker's part of the target, cap and memory limit (pure)."""
@@ -106,21 +111,20 @@ async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
     """Run ``work``; the first stop signal cancels it (its uploads abort), later ones are
     ignored: on a terminal's Ctrl-C the worker gets the signal and then the parent's
     forwarded SIGTERM, and the second must not cut the abort short. Without a handler,
-    SIGTERM and SIGHUP would end the worker at once, its multipart uploads left open."""
+    SIGTERM and SIGHUP would end the worker at once, its multipart uploads left open.
+
+    The loop's handlers stay installed until the work has ended, the aborts included:
+    removing one resets the signal to its default disposition before it can be set to
+    ignored, and the parent's SIGTERM lands within milliseconds of a terminal's Ctrl-C,
+    so it could fall in that gap and kill the worker mid-abort."""
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
     stopped: list[int] = []
 
-    def ignore_from_now() -> None:
-        for sig in handled:
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, signal.SIG_IGN)
-
     def on_stop(signum: int) -> None:
         if not stopped:
             stopped.append(signum)
-            ignore_from_now()
             task.cancel()
 
     for sig in handled:
@@ -131,32 +135,49 @@ async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
         if not stopped:
             raise
     finally:
-        if not stopped:
-            ignore_from_now()  # the work is over: nothing left to stop, the results to flush
+        # The work is over: nothing left to stop, the results to flush.
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, signal.SIG_IGN)
 
 
 async def _work(job: Job, inq: Any, outq: Any) -> None:
     from .._client import Client
 
+    over = threading.Event()
+
+    def take() -> Any:
+        # Never blocks for good: a parent gone without sending the end (SIGKILL) would
+        # leave this thread waiting, and the loop's shutdown waits for its threads.
+        while not over.is_set():
+            try:
+                return inq.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+        return None
+
     async def items() -> AsyncIterator[Any]:
         while True:
-            item = await asyncio.to_thread(inq.get)
+            item = await asyncio.to_thread(take)
             if item is None:
                 return
             yield item
 
     governor = PrefixGovernor(job.window)
-    async with Client(**job.client_kwargs, config=job.config) as client:
-        tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
-        if job.resumable:
-            tree.resume = TreeJournal.per_object(tree.operation)
+    try:
+        async with Client(**job.client_kwargs, config=job.config) as client:
+            tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
+            if job.resumable:
+                tree.resume = TreeJournal.per_object(tree.operation)
 
-        async def one(item: Any) -> list[TreeResult]:
-            return await tree.work(item, job.compare)
+            async def one(item: Any) -> list[TreeResult]:
+                return await tree.work(item, job.compare)
 
-        async for results in run(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
-            for r in results:
-                outq.put(("result", r))
+            async for results in run(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
+                for r in results:
+                    outq.put(("result", r))
+    finally:
+        over.set()
     outq.put(("throttled", governor.report()))
 
 
@@ -234,8 +255,9 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
             for p in procs:
                 if p.is_alive() and p.pid is not None:
                     os.kill(p.pid, signal.SIGTERM)
+        deadline = time.monotonic() + _STOP_GRACE
         for p in procs:
-            await asyncio.to_thread(p.join, 10)
+            await asyncio.to_thread(p.join, max(0.0, deadline - time.monotonic()))
             if p.is_alive():
                 p.kill()  # its cleanup is stuck (a worker ignores a second stop signal)
                 await asyncio.to_thread(p.join, 5)
