@@ -15,9 +15,8 @@ import os
 
 from setuptools import setup
 
-#: pure twins that are also the compiled module's source (typed by s3fast/_native/<name>.pxd
-#: when there is one; without, Cython compiles the Python as it is)
-COMPILED_TWINS = ["_sched", "_call", "_fetch"]
+#: pure twins that are also the compiled module's source (typed by s3fast/_native/<name>.pxd)
+COMPILED_TWINS = ["_sched"]
 
 ext_modules = []
 if not os.environ.get("S3FAST_BUILD_PURE"):
@@ -41,7 +40,7 @@ if not os.environ.get("S3FAST_BUILD_PURE"):
         # than its .pxd would be reused with the old types.
         c_file = os.path.join("s3fast", "_py", name + ".c")
         pxd = os.path.join("s3fast", "_native", name + ".pxd")
-        if os.path.exists(c_file) and os.path.exists(pxd) and os.path.getmtime(c_file) < os.path.getmtime(pxd):
+        if os.path.exists(c_file) and os.path.getmtime(c_file) < os.path.getmtime(pxd):
             os.remove(c_file)
     ext_modules = cythonize(
         extensions,

@@ -7,9 +7,7 @@ broken build cannot pass as "native").
 """
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType
 
 NO_EXTENSIONS = os.environ.get("S3FAST_NO_EXTENSIONS", "") not in ("", "0")
 _REQUIRE = os.environ.get("S3FAST_REQUIRE_EXTENSIONS", "") not in ("", "0")
@@ -35,24 +33,8 @@ if not NATIVE:
     from ._py import _sched as sched_impl  # type: ignore[no-redef]
     from ._py import _sigv4 as sigv4_impl  # type: ignore[no-redef]
 
-
-
-def load_twin(name: str) -> ModuleType:
-    """The compiled ``s3fast._native.<name>``, or its pure twin ``s3fast._py.<name>``, by the
-    same switch as the modules above. For twins on the transfer path only (``_call``,
-    ``_fetch``): they import asyncio and the transfer modules, which start-up must not, so
-    the module that uses one loads it when it is itself imported."""
-    if NATIVE:
-        try:
-            return importlib.import_module("s3fast._native." + name)
-        except ImportError:
-            if _REQUIRE:
-                raise
-    return importlib.import_module("s3fast._py." + name)
-
-
 #: "native" or "pure": what ``s3fast --version`` reports.
 MODE = "native" if NATIVE else "pure"
 
 __all__ = ["NATIVE", "MODE", "NO_EXTENSIONS", "files_impl", "http_impl", "recv_impl", "sched_impl",
-           "sigv4_impl", "load_twin"]
+           "sigv4_impl"]

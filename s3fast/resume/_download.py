@@ -46,9 +46,9 @@ from .._errors import ChecksumMismatch, ConfigError, PreconditionFailed
 from .._events import BytesMoved, Emitter, Notice, TransferFailed, TransferFinished, TransferStarted
 from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import TALLY, Tally
-from ..transfer._download import _Rest, first_get
+from ..transfer._download import _Rest
 from ..transfer._meta import head_object
-from ..transfer._ranges import DownloadJob, object_changed
+from ..transfer._ranges import DownloadJob, first_get, object_changed
 from ..transfer._special import written_in_place
 from ._download_plan import DownloadPlan, Journaled, Span, missing, range_crc_name, read_journal
 from ._log import JournalError, RecordLog, journal_path

@@ -18,7 +18,7 @@ from .._results import ObjectHead, PartEvent, TransferResult
 from .._transport import Request, Tally
 from ..net._connection import Connection, ResponseHead
 from ._hedge import Attempt, HedgePolicy, run_hedged
-from ._meta import object_query
+from ._meta import CHECKSUM_MODE, object_query
 from ._planner import Part, parse_content_range
 from ._sinks import Sink
 from ._verify import DownloadCheck
@@ -288,6 +288,44 @@ class DownloadJob:
             requests=self.tally.requests if self.tally is not None else 0,
             retries=self.tally.retries if self.tally is not None else 0,
         )
+
+
+async def first_get(ctx: TransferContext, job: DownloadJob, sink: Sink, version_id: str | None,
+                     sized: Callable[[], None]) -> Part:
+    """One plain GET (no HEAD first): its headers give size, ETag and checksum, and its body
+    the first range. A small object is done in this one request; for a large one the first
+    ``part_size`` bytes are kept and the connection is dropped (the rest comes in ranges)."""
+    cfg = ctx.config
+    st = RangeState()
+    first: list[Part] = []
+    base_headers = CHECKSUM_MODE if cfg.validate_checksum else {}
+    query = object_query(version_id)
+
+    def make(attempt: int) -> Request:
+        if not first:
+            return Request("GET", job.bucket, job.key, query=query, headers=dict(base_headers), expect=(200,))
+        return job._request(first[0], st.received)
+
+    async def consume(conn: Connection, head: ResponseHead) -> None:
+        if not first:
+            info = info_from(head, job.bucket, job.key, version_id)
+            job.set_info(info)
+            single = info.size <= cfg.multipart_threshold
+            if single:
+                sink.open_single(info.size, whole=conn.stashed >= info.size)
+            else:
+                sink.open(info.size, sparse=True)
+            size = info.size if info.size <= cfg.multipart_threshold else min(cfg.part_size, info.size)
+            first.append(Part(1, 0, size))
+            job.first_end = size
+            sized()
+        else:
+            job._check_range(head, first[0], st.received)
+        await job._read(conn, first[0], sink, st)
+
+    await ctx.transport.call(make, consume)
+    job._finish_range(first[0], sink, st)
+    return first[0]
 
 
 def info_from(head: ResponseHead, bucket: str, key: str, version_id: str | None) -> ObjectHead:
