@@ -11,6 +11,7 @@ connection's work lives beside it::
     _framing     where a body ends, from its head (strict Content-Length)
     _limits      what a server may make a connection hold or scan
     _watchdog    the timeout verdict (one periodic check per busy connection)
+    _watch       the check's timer and the clocks it reads
     _senders     how each kind of request body goes out (_body: the kinds)
     _splice      socket -> pipe -> file for plain-TCP downloads
     _wholebody   bodies read whole into memory (_chunked: the decoder)
@@ -24,14 +25,14 @@ from collections.abc import Awaitable, Callable
 
 from .._config import Timeouts
 from .. import _checksum
-from .._errors import LocalIOError, NetworkError, RequestTimeout
+from .._errors import LocalIOError, NetworkError
 from .._impl import http_impl, recv_impl
 from ._body import Body, FileSlice as FileSlice  # re-exported: transfer/ imports it from here
 from ._framing import ResponseHead as ResponseHead, body_length  # re-exported likewise
 from ._limits import MAX_HEAD_BYTES, MAX_XML_BODY
 from ._senders import send_now, sender_for
 from ._splice import SPLICE, SPLICE_MIN, Splicer
-from ._watchdog import check_period, verdict
+from ._watch import Watched
 from ._wholebody import read_chunked, read_until_close, too_large
 from .._py._common import (  # the receive modes, defined once for both twins
     MODE_BODY as _MODE_BODY, MODE_FILE as _MODE_FILE, MODE_HEAD as _MODE_HEAD,
@@ -42,7 +43,7 @@ HEAD_BUFFER_SIZE: int = recv_impl.HEAD_BUFFER_SIZE
 
 
 
-class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
+class Connection(recv_impl.Receiver, Watched, asyncio.BufferedProtocol):
     """A keep-alive connection to ``ip:port`` for ``host`` (used for Host, SNI and certificates)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, ip: str, port: int, host: str, timeouts: Timeouts) -> None:
@@ -70,13 +71,7 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
         self._splicer: Splicer | None = None
         #: set when the destination refused splice (some filesystems do): use recv + pwrite
         self.splice_refused = False
-        # watchdog state
-        self._stage = ""  # "", "send", "first-byte", "body"
-        self._stage_start = 0.0
-        self.last_tx = 0.0
-        self._watch: asyncio.TimerHandle | None = None
-        self._speed_mark_t = 0.0
-        self._speed_mark_bytes = 0
+        self._init_watch()
         self._head_is_for_head_request = False
 
     @property
@@ -268,48 +263,6 @@ class Connection(recv_impl.Receiver, asyncio.BufferedProtocol):
             await self._waiter
         finally:
             self._waiter = None
-
-    # -- watchdog ------------------------------------------------------------------------------
-    def _start_watch(self, stage: str) -> None:
-        now = self.loop.time()
-        self._stage = stage
-        self._stage_start = now
-        self.last_tx = now
-        self.last_rx = now
-        if self._watch is None:
-            self._period = check_period(self.timeouts)
-            self._watch = self.loop.call_later(self._period, self._check)
-
-    def _stop_watch(self) -> None:
-        self._stage = ""
-        if self._watch is not None:
-            self._watch.cancel()
-            self._watch = None
-
-    def _mark_speed(self) -> None:
-        self._speed_mark_t = self.loop.time()
-        self._speed_mark_bytes = self.rx_bytes
-
-    def _check(self) -> None:
-        self._watch = None
-        if self.closed or not self._stage:
-            return
-        now = self.loop.time()
-        v = verdict(self.timeouts, now, self._stage, receiving=self.mode >= _MODE_BODY,
-                    stage_start=self._stage_start, last_io=max(self.last_rx, self.last_tx),
-                    window_start=self._speed_mark_t, window_bytes=self._speed_mark_bytes,
-                    rx_bytes=self.rx_bytes, ip=self.ip)
-        if v.timeout is not None:
-            self._timeout(v.timeout, v.message)
-            return
-        if v.held:
-            self.last_rx = now
-        if v.new_window:
-            self._mark_speed()
-        self._watch = self.loop.call_later(self._period, self._check)
-
-    def _timeout(self, stage: str, message: str) -> None:
-        self._fail(RequestTimeout(message, ip=self.ip, stage=stage))
 
     # -- sending -------------------------------------------------------------------------------
     async def drain_writes(self) -> None:
