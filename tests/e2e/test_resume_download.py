@@ -426,3 +426,29 @@ def test_resume_ls_and_clean_judge_download_journals(fault_cluster: FaultCluster
     assert len(list((state / "journals").iterdir())) == 1
     code, out, err = cluster_cli(fault_cluster, "resume", "ls", "--state-dir", str(state))
     assert code == 0 and out.decode().strip().endswith("resumable"), (out, err)
+
+
+def test_killed_after_the_last_range_resumes_to_the_check_and_the_rename(fault_cluster: FaultCluster,
+                                                                          tmp_path: Path) -> None:
+    """Interrupted once every range has landed, before the full-object check and the rename
+    (a FULL_OBJECT CRC64NVME object, as s3fast uploads them): the rerun fetches nothing,
+    checks the stored checksum against the landed file and renames it."""
+    bucket = fault_cluster.make_bucket()
+    data = os.urandom(SIZE)
+    _put(fault_cluster, bucket, "whole", data)
+    dest, state = tmp_path / "whole.bin", tmp_path / "state"
+    _interrupt_after(fault_cluster, bucket, "whole", dest, state, ranges=SIZE // PART)
+    journal = _journal(state, bucket, "whole", dest)
+    plan = _records(journal)[0]
+    assert plan["checksum"][2] == "FULL_OBJECT", plan
+    assert not dest.exists() and journal.exists()
+    assert sum(r["len"] for r in _records(journal) if r["t"] == "range") == SIZE
+
+    before = _count_requests(fault_cluster)
+    result, notices = _resume(fault_cluster, bucket, "whole", dest, state)
+    assert dest.read_bytes() == data and notices == []
+    assert result.checksum_verified and result.checksum is not None
+    assert result.checksum.algorithm == "crc64nvme" and result.checksum.type == "FULL_OBJECT"
+    assert _get_bytes(fault_cluster, before) == 0
+    assert result.resumed and result.parts_skipped == SIZE // PART and result.bytes_sent == 0
+    assert not journal.exists() and not Path(str(dest) + ".s3fast-partial").exists()
