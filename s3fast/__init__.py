@@ -12,6 +12,8 @@ Public surface (everything else is private and may change)::
 """
 from __future__ import annotations
 
+from . import _inherited  # noqa: F401 - first: the snapshot must precede anything we open
+
 import gc
 import importlib
 from collections.abc import Coroutine

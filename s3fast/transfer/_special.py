@@ -5,7 +5,8 @@ opened and written in order instead of through a temporary file.
 
 ``/dev/fd/N``, ``/proc/self/fd/N``, ``/dev/stdout`` and the like name descriptor N of
 *this* process. The name is only honoured for a descriptor the caller can have meant:
-one this process inherited (open when s3fast was imported, still the same file), or a
+one this process inherited (open when s3fast was imported, still the same file: see
+``_inherited``), or a
 regular file or device the program opened itself. Every other descriptor number is
 refused, whatever it points at now: not open, open read-only, or one of s3fast's own
 sockets, pipes, epoll or eventfd descriptors (writing into those corrupts a transfer or
@@ -20,31 +21,10 @@ import re
 import stat
 
 from .._errors import ConfigError, LocalIOError, printable
+from .._inherited import INHERITED
 from .._impl import files_impl
 from ._localfs import PARTIAL_SUFFIX
 
-
-def _open_descriptors() -> dict[int, tuple[int, int]]:
-    """Descriptor -> (st_dev, st_ino) of every descriptor open now."""
-    try:
-        names = os.listdir("/proc/self/fd")
-    except OSError:
-        names = [str(n) for n in range(256)]
-    found: dict[int, tuple[int, int]] = {}
-    for name in names:
-        if not name.isdigit():
-            continue
-        try:
-            st = os.fstat(int(name))
-        except OSError:
-            continue  # the listing's own directory descriptor, already closed
-        found[int(name)] = (st.st_dev, st.st_ino)
-    return found
-
-
-#: What this process inherited: taken when s3fast is imported, before a client opens
-#: anything, so none of s3fast's own descriptors are in it.
-INHERITED = _open_descriptors()
 
 _OWN_FD_DIR = re.compile(r"/proc/(\d+)(?:/task/\d+)?/fd")
 
@@ -78,9 +58,13 @@ def check_descriptor(fd: int, path: str) -> None:
         raise ConfigError(f"{path} names descriptor {fd}, which is not open") from None
     if flags & os.O_ACCMODE not in (os.O_WRONLY, os.O_RDWR):
         raise ConfigError(f"{path} names descriptor {fd}, which is not open for writing")
+    mode = st.st_mode
+    if stat.S_IFMT(mode) == 0:
+        # An anonymous inode (epoll, eventfd, io_uring, signalfd): no data goes there, and
+        # every one of a kind shares one inode number, so "the same file" cannot be told.
+        raise ConfigError(f"{path} names descriptor {fd}, which is not a file, a device, a pipe or a socket")
     if INHERITED.get(fd) == (st.st_dev, st.st_ino):
         return
-    mode = st.st_mode
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         return
     if stat.S_ISREG(mode) and st.st_nlink > 0 and not _link_of(fd).endswith(PARTIAL_SUFFIX):

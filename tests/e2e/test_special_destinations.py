@@ -2,6 +2,7 @@
 descriptor the caller can have meant is written; s3fast's own never are."""
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,45 @@ def test_a_library_never_writes_into_its_own_descriptors(moto_cluster, bucket: s
 
     run(go())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["warm.bin"]
+
+
+_LIBRARY_PROGRAM = r"""
+import asyncio, json, os, sys
+import s3fast  # as a program does, before its event loop exists
+
+bucket, loop_kind = sys.argv[1], sys.argv[2]
+at_import = set(int(n) for n in os.listdir("/proc/self/fd"))
+
+async def main():
+    out = {}
+    async with s3fast.Client(endpoint_url=os.environ["AWS_ENDPOINT_URL"], resolve=json.loads(sys.argv[3])) as c:
+        await c.download(f"s3://{bucket}/small", os.devnull)  # connections, pipes, threads: all open now
+        for fd in sorted(set(int(n) for n in os.listdir("/proc/self/fd")) - at_import):
+            try:
+                await c.download(f"s3://{bucket}/small", f"/dev/fd/{fd}")
+                out[fd] = "written"
+            except s3fast.ConfigError as exc:
+                out[fd] = "refused" if f"names descriptor {fd}" in str(exc) else str(exc)
+            except Exception as exc:  # what the guard exists to prevent: a write that reached it
+                out[fd] = f"{type(exc).__name__}: {exc}"
+        out["works"] = (await c.get_bytes(f"s3://{bucket}/small")) == b"x" * 1000
+    print(json.dumps(out))
+
+(asyncio.run if loop_kind == "asyncio" else __import__("uvloop").run)(main())
+"""
+
+
+@pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])
+def test_a_program_never_writes_into_its_loops_descriptors(moto_cluster, bucket: str, loop_kind: str) -> None:
+    """The usual program: ``import s3fast``, then ``asyncio.run(main())`` (or uvloop's) with
+    the client made inside the loop. Every descriptor opened after the import (the loop's
+    self-pipe or libuv's pipes, epoll, eventfd, connections) is refused by name."""
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="small", Body=b"x" * 1000)
+    proc = subprocess.run([sys.executable, "-c", _LIBRARY_PROGRAM, bucket, loop_kind,
+                           json.dumps(moto_cluster.resolver_map)], env=_env(moto_cluster),
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out.pop("works") is True
+    assert out, "the program opened no descriptor: nothing was tested"
+    assert set(out.values()) == {"refused"}, out
