@@ -17,6 +17,7 @@ from ._errors import ConfigError, NetworkError, RequestTimeout, S3Error
 from ._events import BytesMoved, Emitter, Notice, Subscriber, TransferFailed, TransferFinished, TunerUpdate, \
     emitter, part_adapter, progress_adapter
 from ._headers import user_headers
+from ._py._common import check_path
 from ._results import ObjectHead, PartEvent, TransferResult
 from ._s3xml import ObjectInfo, parse_list_v2
 from ._transport import Request, Transport
@@ -235,6 +236,8 @@ class Client:
         file, an upload no longer in S3) reaches subscribers as a :class:`~s3fast.events.Notice`.
         """
         dst = parse_s3_url(url)
+        if isinstance(source, (str, os.PathLike)):
+            check_path(os.fspath(source))  # the same clear error as a download's path
         headers = user_headers(content_type, metadata)  # CR/LF, non-ASCII, S3's metadata rules
         if if_none_match:
             headers["if-none-match"] = "*"

@@ -354,6 +354,26 @@ def test_download_to_a_path_with_a_nul_is_refused_and_writes_nothing(
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.parametrize("resumable", [False, True], ids=["plain", "resumable"])
+def test_upload_from_a_path_with_a_nul_is_refused_and_sends_nothing(
+        fault_cluster: Any, tmp_path: Path, resumable: bool) -> None:
+    """The same clear error as a download's: ``report.pdf`` exists, and a NUL must not make
+    the upload read it (the C library would cut the name there)."""
+    bucket = fault_cluster.make_bucket()
+    (tmp_path / "report.pdf").write_bytes(b"not this one")
+    before = len(fault_cluster.requests)
+
+    async def go() -> None:
+        async with client_for(fault_cluster, state_dir=tmp_path / "state") as c:
+            with pytest.raises(ConfigError, match=r"NUL byte: .*report\.pdf\\x00\.txt"):
+                await c.upload(os.fspath(tmp_path) + "/report.pdf\0.txt", f"s3://{bucket}/r", resumable=resumable)
+            with pytest.raises(ConfigError, match=r"NUL byte"):
+                await c.upload(Path(os.fspath(tmp_path) + "/report.pdf\0.txt"), f"s3://{bucket}/r")
+
+    run(go())
+    assert len(fault_cluster.requests) == before
+
+
 @pytest.mark.parametrize("field", ["content_type", "metadata"])
 def test_upload_with_an_injected_header_is_refused(moto_cluster: Any, bucket: str, field: str) -> None:
     bad = "a\r\nX-Injected: yes"
