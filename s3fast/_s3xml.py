@@ -14,10 +14,9 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from ._errors import NetworkError
+# The largest XML answer accepted: the connection's bound on what it reads, one value for both.
+from .net._limits import MAX_XML_BODY as MAX_XML_BYTES
 
-#: The largest XML answer accepted. A ListObjectsV2 page is the largest S3 sends: 1,000
-#: keys of up to 1,024 bytes, up to 6x longer once escaped, plus their fields: ~7 MiB.
-MAX_XML_BYTES = 16 * 1024 * 1024
 # An object size in a listing: digits only, and no longer than S3's largest (48.8 TiB).
 _SIZE_RE = re.compile(r"[0-9]{1,15}")
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from .._errors import ConfigError, NoSuchBucket, NoSuchKey, S3Error, S3FastError
+from .._errors import NoSuchBucket, NoSuchKey, S3Error, S3FastError, TransferError
 from .._results import ObjectHead
 from .._transport import Request, Transport
 from ._planner import Part, etag_part_count, plan_aligned_ranges, plan_ranges
@@ -41,7 +41,8 @@ async def head_object(transport: Transport, bucket: str, key: str, *, version_id
     try:
         size = int(head.headers.get("content-length", ""))
     except ValueError:
-        raise ConfigError(f"HEAD s3://{bucket}/{key} returned no Content-Length") from None
+        # The server's fault, not the caller's: exit 1 like any failed transfer, not 2.
+        raise TransferError(f"HEAD s3://{bucket}/{key} returned no Content-Length") from None
     return ObjectHead.from_headers(bucket, key, size, head.headers, checksums=checksum_mode)
 
 

@@ -106,6 +106,15 @@ def test_head_with_a_bad_content_length_is_refused(value: str) -> None:
     assert "Content-Length" in str(err)
 
 
+def test_head_without_a_content_length_is_a_failed_transfer_not_bad_input() -> None:
+    # The server's fault: a TransferError (the CLI's exit 1), never the ConfigError of a
+    # usage mistake (exit 2), which `s3fast cat` used to answer.
+    answer = Answer(status(200, "OK", 'ETag: "e"', "Connection: close"), close=True)
+    err, _, _ = measure(always(answer), lambda c: c.head(URL))
+    assert isinstance(err, s3fast.TransferError) and not isinstance(err, s3fast.ConfigError), repr(err)
+    assert "no Content-Length" in str(err)
+
+
 @pytest.mark.parametrize("value", BAD_LENGTHS)
 def test_get_with_a_bad_content_length_is_refused(value: str) -> None:
     answer = Answer(status(200, "OK", f"Content-Length: {value}", 'ETag: "e"'), repeat(b"x", 64), close=True)
