@@ -152,18 +152,20 @@ def test_killed_upload_resumes_byte_exact(fault_cluster, tmp_path: Path, point: 
     assert _journals(state) == []
 
 
-def test_sigint_keeps_the_upload_and_says_how_to_resume(fault_cluster, tmp_path: Path) -> None:
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_keeps_the_upload_and_says_how_to_resume(fault_cluster, tmp_path: Path, signame: str) -> None:
+    sig = getattr(signal, signame)
     bucket = fault_cluster.make_bucket()
     src = tmp_path / "big.bin"
     data = os.urandom(24 * MiB)
     src.write_bytes(data)
     state = tmp_path / "state"
     cmd = _cmd(fault_cluster, src, f"s3://{bucket}/big.bin", state, "--concurrency", "1")
-    code, err = _kill_at(fault_cluster, Rule(hold(120), method="PUT", path=r"partNumber=3&"), cmd, signal.SIGINT)
-    assert code == 130, err
+    code, err = _kill_at(fault_cluster, Rule(hold(120), method="PUT", path=r"partNumber=3&"), cmd, sig)
+    assert code == 128 + sig, err
     lines = err.decode().strip().splitlines()
     assert lines == ["s3fast: the upload is kept; run the same command again to resume it",
-                     "s3fast: interrupted by SIGINT"]
+                     f"s3fast: interrupted by {signame}"]
     assert len(fault_cluster.list_multipart_uploads(bucket)) == 1
     assert not any(r.method == "DELETE" for r in fault_cluster.requests)
     assert len(_journals(state)) == 1
