@@ -70,7 +70,7 @@ def check_descriptor(fd: int, path: str) -> None:
     if stat.S_ISREG(mode) and st.st_nlink > 0 and not _link_of(fd).endswith(PARTIAL_SUFFIX):
         return
     raise ConfigError(f"{path} names descriptor {fd}, which this process did not inherit "
-                      "(pass the open file object instead)")
+                      "(open it for writing in the shell that starts s3fast, as 3>file, or pass a file object)")
 
 
 def _link_of(fd: int) -> str:
