@@ -23,6 +23,7 @@ from ._decide import (
     NEEDS_CHECKSUM,
     SKIP_SAME,
     TRANSFER_MISSING,
+    TRANSFER_NO_CHECKSUM,
     TRANSFER_SIZE,
     Entry,
     checksum_verdict,
@@ -79,6 +80,8 @@ SYNC_DIFFERS = (TRANSFER_MISSING, TRANSFER_SIZE)
 #: local files up to this size are checksummed on the loop (sync --checksum): reading and
 #: hashing one costs less than handing it to a thread and back
 _CRC_INLINE = 256 * 1024
+#: sync --checksum: files up to this size are compared by MD5 against the listed ETag first
+_MD5_FIRST = 256 * 1024
 
 _HEX = frozenset("0123456789abcdef")
 _MD5_CHUNK = 1 << 20
@@ -284,7 +287,11 @@ class _Tree:
 
     async def sync_one(self, e: Entry, other: Entry | None, compare: str) -> TreeResult:
         verdict = decide(e, other, compare)
-        if verdict == NEEDS_CHECKSUM:
+        # Small files: their MD5 costs less than the HEAD it saves. Larger ones: the stored
+        # CRC (a HEAD, and a hash many times faster than MD5) first, the MD5 only when the
+        # object has no full-object CRC to compare.
+        md5_first = e.size <= _MD5_FIRST
+        if verdict == NEEDS_CHECKSUM and md5_first:
             assert other is not None
             if await self._same_md5(e, other):
                 verdict = SKIP_SAME
@@ -302,6 +309,8 @@ class _Tree:
                 return TreeResult(self.operation, self.source_name(e), "", 0, "failed", "checksum",
                                   _describe(exc))
             verdict = checksum_verdict(s, d)
+            if verdict == TRANSFER_NO_CHECKSUM and not md5_first and await self._same_md5(e, other):
+                verdict = SKIP_SAME
         if not is_transfer(verdict):
             dest = self.dest_name(e)
             return TreeResult(self.operation, self.source_name(e), dest if isinstance(dest, str) else "",

@@ -188,6 +188,40 @@ def test_sync_checksum_of_touched_tree_sends_no_get_or_put(fault_cluster: Any, t
     assert len([r for r in mtime if r.status == "dryrun"]) == 40  # mtime alone would move everything
 
 
+def test_sync_checksum_of_large_files_asks_the_stored_crc_and_falls_back_to_md5(fault_cluster: Any,
+                                                                               tmp_path: Path) -> None:
+    """Above 256 KiB the stored CRC decides (one HEAD, a fast hash) instead of an MD5 of the
+    whole file; an object stored without a CRC is still proven equal by its MD5 ETag, not
+    sent again. Small files keep the MD5 shortcut (no HEAD)."""
+    bucket = fault_cluster.moto.make_bucket()
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (src / name).write_bytes(os.urandom(1000))
+    for name in ("with_crc.bin", "without_crc.bin"):
+        (src / name).write_bytes(os.urandom(400 * 1024))
+    url = f"s3://{bucket}/l/"
+
+    async def go() -> list[Any]:
+        async with client_for(fault_cluster) as c:
+            await collect(c.sync(str(src), url))
+        async with client_for(fault_cluster, SMALL.replace(checksum="none")) as plain:
+            await plain.upload(str(src / "without_crc.bin"), url + "without_crc.bin")
+        for p in src.iterdir():
+            os.utime(p, (4e9, 4e9))  # newer than S3's copies: only the checksum can tell
+        async with client_for(fault_cluster) as c:
+            n = mark(fault_cluster)
+            results = await collect(c.sync(str(src), url, compare="checksum"))
+            after = since(fault_cluster, n)
+        assert transfers(after, "PUT", "GET") == [], [r.target for r in transfers(after, "PUT", "GET")]
+        heads = sorted(r.target for r in after if r.method == "HEAD")
+        assert heads == [f"/{bucket}/l/with_crc.bin", f"/{bucket}/l/without_crc.bin"], heads
+        return results
+
+    results = run(go())
+    assert len(results) == 4 and all(r.status == "skipped" for r in results), results
+
+
 def test_failed_keys_are_named_and_the_rest_go_on(fault_cluster: Any, tmp_path: Path) -> None:
     bucket = fault_cluster.moto.make_bucket()
     src = tmp_path / "src"
