@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ._errors import NetworkError
 # The largest XML answer accepted: the connection's bound on what it reads, one value for both.
-from .net._limits import MAX_XML_BODY as MAX_XML_BYTES
+from ._py._common import MAX_XML_BODY as MAX_XML_BYTES
 
 # An object size in a listing: digits only, and no longer than S3's largest (48.8 TiB).
 _SIZE_RE = re.compile(r"[0-9]{1,15}")

@@ -21,6 +21,9 @@ MAX_HEADERS = 2048
 #: Largest Content-Length accepted: what fits a signed 64-bit integer (a C ``long long``
 #: in the compiled receiver, an ``off_t`` for the file it lands in).
 MAX_CONTENT_LENGTH = 2**63 - 1
+#: the largest XML answer read or parsed (a ListObjectsV2 page of 1,000 long, escaped keys
+#: stays under half of it); the connection and the XML parser take this one value
+MAX_XML_BODY = 16 * 1024 * 1024
 _MAX_CL_DIGITS = len(str(MAX_CONTENT_LENGTH))
 
 

@@ -27,13 +27,12 @@ What an S3 answer needs, and why each bound sits where it does:
 from __future__ import annotations
 
 # The head parser's bounds: one value for every layer.
-from .._py._common import MAX_HEAD_SIZE as MAX_HEAD_BYTES, MAX_HEADERS
+from .._py._common import MAX_HEAD_SIZE as MAX_HEAD_BYTES, MAX_HEADERS, MAX_XML_BODY
 
 MAX_CONTENT_LENGTH = (1 << 63) - 1
 MAX_CHUNK_LINE = 4096
 MAX_TRAILER_BYTES = 16 * 1024
 MAX_ERROR_BODY = 1024 * 1024
-MAX_XML_BODY = 16 * 1024 * 1024
 
 __all__ = [
     "MAX_CHUNK_LINE", "MAX_CONTENT_LENGTH", "MAX_ERROR_BODY", "MAX_HEADERS", "MAX_HEAD_BYTES",
