@@ -32,16 +32,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .procs import process_cpu_s
 from .targets.seaweedfs import SeaweedTarget
 
 BUCKET = "daskscale"
-
-
-def _proc_cpu(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` and its reaped children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _worker_cpu() -> float:
@@ -102,12 +96,12 @@ def measure(dask_client: Any, ep: dict[str, str], direction: str, dst: str, weed
     from s3fast.dask import copy_tree
 
     before = dask_client.run(_worker_cpu)
-    server0 = _proc_cpu(weed_pid)
+    server0 = process_cpu_s(weed_pid)
     start = time.monotonic()
     summary = copy_tree(f"s3://{BUCKET}/src/", dst, dask_client=dask_client, client_kwargs=client_kwargs(ep),
                         batch_objects=batch_objects)
     wall = time.monotonic() - start
-    server = _proc_cpu(weed_pid) - server0
+    server = process_cpu_s(weed_pid) - server0
     after = dask_client.run(_worker_cpu)
     if summary.failed:
         raise SystemExit(f"{direction}: {len(summary.failed)} objects failed, first: {summary.failed[0]}")
@@ -134,8 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     directions = [d for d in args.directions.split(",") if d]
     target = SeaweedTarget(bucket=BUCKET)
     endpoint = target.start()
-    assert target._proc is not None
-    weed_pid = target._proc.pid
+    weed_pid = target.pid
     ep = {"url": endpoint.endpoint_url or "", "key": endpoint.access_key or "", "secret": endpoint.secret_key or "",
           "region": endpoint.region}
     os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")

@@ -142,6 +142,17 @@ def run_measured(
         )
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a running process ``pid`` and its reaped children.
+
+    For a server the harness started: its CPU over a run is the difference of two readings,
+    which says how much of the machine the server took from the client being measured.
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def read_vm_hwm_kib(pid: int | str = "self") -> int | None:
     """Peak resident set of a process's current address space (``VmHWM``), in KiB."""
     try:

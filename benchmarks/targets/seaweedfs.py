@@ -149,6 +149,13 @@ class SeaweedTarget:
         )
 
     @property
+    def pid(self) -> int:
+        """The server's process id (its CPU over a run is read from ``/proc``)."""
+        if self._proc is None:
+            raise RuntimeError("SeaweedFS target is not started")
+        return self._proc.pid
+
+    @property
     def admin(self) -> S3Admin:
         if self._admin is None:
             raise RuntimeError("SeaweedFS target is not started")
