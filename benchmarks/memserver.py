@@ -37,6 +37,7 @@ import base64
 import bisect
 import collections
 import hashlib
+import json
 import signal
 import sys
 import time
@@ -73,7 +74,7 @@ V1_PARAMS = frozenset(("prefix", "delimiter", "marker", "max-keys", "encoding-ty
 REASONS = {100: "Continue", 200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified",
            400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            412: "Precondition Failed", 413: "Payload Too Large", 416: "Range Not Satisfiable",
-           501: "Not Implemented"}
+           500: "Internal Server Error", 501: "Not Implemented"}
 OWNER = "<Owner><ID>memserver</ID><DisplayName>memserver</DisplayName></Owner>"
 
 
@@ -326,12 +327,17 @@ class _Conn(asyncio.Protocol):
         declared = int(h.get("x-amz-decoded-content-length", "0") or "0") or length
         if declared > limit:
             raise S3Error(400, "EntityTooLarge", f"at most {limit} bytes", close=True)
+        counts = self.s3.counts
         if "aws-chunked" in h.get("content-encoding", "") or h.get("x-amz-content-sha256", "").startswith("STREAMING-"):
             req.aws = Chunked(lambda piece: self._keep(req, piece))
+            counts["aws-chunked"] = counts.get("aws-chunked", 0) + 1
+        if chunked:
+            counts["transfer-chunked"] = counts.get("transfer-chunked", 0) + 1
         self.req = req
         self.tdec = Chunked(self._sink) if chunked else None
         self.left = length
         if h.get("expect", "").lower() == "100-continue" and self.transport is not None:
+            counts["100-continue"] = counts.get("100-continue", 0) + 1
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         return True
 
@@ -378,6 +384,9 @@ class _Conn(asyncio.Protocol):
             self._error(exc, req.method, req.path)
             if exc.close:
                 self._close_after_write()
+            return
+        except Exception as exc:  # noqa: BLE001 - a server bug answers 500, the connection lives on
+            self._error(S3Error(500, "InternalError", repr(exc)), req.method, req.path)
             return
         self._send(status, headers, body, req.method == "HEAD")
         if req.headers.get("connection", "").lower() == "close":
@@ -434,6 +443,8 @@ class S3Server:
         self.store = store
         self.region = region
         self.requests = 0
+        #: requests by method, and bodies by framing: printed to stderr when the server stops
+        self.counts: dict[str, int] = {}
         self._date_at = -1
         self._date = ""
 
@@ -448,6 +459,7 @@ class S3Server:
 
     def answer(self, req: Request) -> tuple[int, str, bytes | memoryview]:
         self.requests += 1
+        self.counts[req.method] = self.counts.get(req.method, 0) + 1
         q = req.query
         if UNSUPPORTED.intersection(q):
             raise S3Error(501, "NotImplemented", f"{sorted(UNSUPPORTED.intersection(q))} is not implemented")
@@ -878,8 +890,9 @@ def _xml(body: bytes) -> ET.Element:
 
 
 async def serve(host: str, port: int, buckets: list[str], ready: asyncio.Future[int] | None = None,
-                server: S3Server | None = None) -> None:
-    """Serve until cancelled; ``ready`` gets the bound port (else it is printed)."""
+                server: S3Server | None = None, report: bool = False) -> None:
+    """Serve until cancelled or SIGTERM/SIGINT; ``ready`` gets the bound port (else it is
+    printed); ``report``: print the request counts to stderr at a signalled stop."""
     s3 = server if server is not None else S3Server(Store(buckets))
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(lambda: _Conn(s3), host, port)
@@ -900,6 +913,8 @@ async def serve(host: str, port: int, buckets: list[str], ready: asyncio.Future[
             await waiter
         finally:
             waiter.cancel()
+    if report:
+        print(json.dumps({"requests": s3.requests, **s3.counts}), file=sys.stderr, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -911,7 +926,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not args.host.startswith("127."):
         p.error("loopback only: --host must start with 127.")
-    coro = serve(args.host, args.port, args.bucket, server=S3Server(Store(args.bucket), args.region))
+    coro = serve(args.host, args.port, args.bucket, server=S3Server(Store(args.bucket), args.region), report=True)
     try:
         import uvloop
     except ImportError:
