@@ -319,12 +319,12 @@ class _Conn(asyncio.Protocol):
         chunked = "chunked" in h.get("transfer-encoding", "").lower()
         try:
             length = int(h.get("content-length", "0") or "0")
+            declared = int(h.get("x-amz-decoded-content-length", "0") or "0") or length
         except ValueError:
             raise S3Error(400, "BadRequest", "bad Content-Length", close=True) from None
         if not chunked and length <= 0:
             return False
         limit = MAX_OBJECT if req.method == "PUT" else MAX_XML
-        declared = int(h.get("x-amz-decoded-content-length", "0") or "0") or length
         if declared > limit:
             raise S3Error(400, "EntityTooLarge", f"at most {limit} bytes", close=True)
         counts = self.s3.counts
