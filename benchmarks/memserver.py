@@ -1,0 +1,940 @@
+"""An in-memory S3 on loopback, cheap enough that the client, not the server, is measured.
+
+SeaweedFS spends ~2 ms of CPU per PUT; on a 2-core box that is the limit of every runner in
+benchmarks/trees.py. This server keeps objects as ``bytes`` in one Python process (asyncio,
+uvloop when importable) and answers what s3fast, s5cmd, rclone, awscrt and boto3 send:
+
+- buckets: PUT (create), HEAD, DELETE (when empty), GET ``?location``, GET / (ListBuckets);
+- listings: ListObjectsV2 (``list-type=2``: prefix, delimiter, continuation-token,
+  start-after, max-keys, encoding-type=url, fetch-owner) and ListObjects v1 (marker), keys in
+  code-point order (= S3's UTF-8 byte order) from a sorted key list re-sorted only when dirty;
+- objects: PUT, HEAD/GET (``Range: bytes=a-b | a- | -n`` -> 206), DELETE, POST ``?delete``,
+  CopyObject (any bucket, ``x-amz-metadata-directive``), multipart (create, UploadPart,
+  UploadPartCopy, complete, abort, ListParts, ListMultipartUploads); If-Match/If-None-Match.
+- bodies: Content-Length, ``Transfer-Encoding: chunked`` and ``aws-chunked`` (signed or not,
+  with trailers), ``Expect: 100-continue``. A head over 64 KiB or an object over 5 GiB is refused.
+
+Choices that keep a request cheap:
+
+- Signatures are not checked and no MD5 is computed. The ETag is ``"<zlib.crc32 of the body,
+  8 hex>-1"`` (a multipart object: crc32 of its parts' ETags, ``-<parts>``). The ``-N``
+  suffix marks it as "not an MD5" to clients (rclone compares a plain 32-hex ETag with the MD5
+  it computed and would report every object as corrupt).
+- Checksums (``x-amz-checksum-{crc64nvme,crc32c,crc32,sha1,sha256}`` given as headers or
+  trailers, and ``x-amz-checksum-type``) are stored as given, never verified, and returned
+  on a whole-object HEAD/GET when the request carries ``x-amz-checksum-mode: ENABLED``; a
+  multipart object gets the full-object checksum its completion request sent, else a
+  composite one (``-N``) from its parts' checksums when the algorithm is in the stdlib.
+
+``python -m benchmarks.memserver [--host 127.0.0.1] [--port 0] [--bucket NAME ...]`` prints
+its port and serves until SIGTERM or SIGINT. Benchmark-side only: nothing in s3fast imports it.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import bisect
+import collections
+import hashlib
+import json
+import signal
+import sys
+import time
+import xml.etree.ElementTree as ET
+import zlib
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from typing import Callable
+from urllib.parse import parse_qsl, quote, unquote
+
+#: a request head larger than this is refused (a loopback client never sends one)
+MAX_HEAD = 64 << 10
+#: the largest object (S3's single-PUT limit) and the largest XML request body
+MAX_OBJECT = 5 << 30
+MAX_XML = 32 << 20
+#: a chunk-size or trailer line longer than this is malformed
+MAX_LINE = 8 << 10
+#: bodies larger than this are written in slices of it, following the transport's flow control
+WRITE_SLICE = 1 << 20
+#: a body up to this size goes out in one write with its head (one send instead of two)
+COALESCE = 256 << 10
+NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
+CHECKSUMS = ("crc64nvme", "crc32c", "crc32", "sha1", "sha256")
+CHECKSUM_HEADERS = tuple(f"x-amz-checksum-{a}" for a in CHECKSUMS)
+#: system headers stored with an object and returned as given
+KEPT_HEADERS = ("content-type", "content-disposition", "content-language", "cache-control", "expires")
+#: sub-resources this server does not implement: 501 rather than a wrong answer
+UNSUPPORTED = frozenset(("acl", "tagging", "retention", "legal-hold", "torrent", "restore", "select",
+                         "attributes", "cors", "policy", "lifecycle", "versioning", "versions", "website",
+                         "logging", "notification", "replication", "encryption", "object-lock",
+                         "ownershipControls", "publicAccessBlock", "accelerate", "requestPayment"))
+V1_PARAMS = frozenset(("prefix", "delimiter", "marker", "max-keys", "encoding-type", "x-id"))
+REASONS = {100: "Continue", 200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified",
+           400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+           412: "Precondition Failed", 413: "Payload Too Large", 416: "Range Not Satisfiable",
+           500: "Internal Server Error", 501: "Not Implemented"}
+OWNER = "<Owner><ID>memserver</ID><DisplayName>memserver</DisplayName></Owner>"
+
+
+class S3Error(Exception):
+    def __init__(self, status: int, code: str, message: str = "", close: bool = False) -> None:
+        super().__init__(code)
+        self.status, self.code, self.message, self.close = status, code, message or code, close
+
+
+def esc(text: str) -> str:
+    if "&" in text or "<" in text or ">" in text:
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text
+
+
+def iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def etag_of(body: bytes, parts: int = 1) -> str:
+    return f'"{zlib.crc32(body):08x}-{parts}"'
+
+
+@dataclass
+class Obj:
+    body: bytes
+    etag: str
+    mtime: float
+    headers: list[tuple[str, str]]  # kept system headers and x-amz-meta-*, as received
+    checksums: dict[str, str]  # header name -> value
+    checksum_type: str | None = None
+    part_sizes: tuple[int, ...] = ()  # a multipart object's parts (GET/HEAD ?partNumber)
+
+
+@dataclass
+class Bucket:
+    created: float
+    objects: dict[str, Obj] = field(default_factory=dict)
+    _keys: list[str] = field(default_factory=list)
+    _dirty: bool = False
+
+    def put(self, key: str, obj: Obj) -> None:
+        if key not in self.objects:
+            self._dirty = True
+        self.objects[key] = obj
+
+    def delete(self, key: str) -> None:
+        if self.objects.pop(key, None) is not None:
+            self._dirty = True
+
+    def keys(self) -> list[str]:
+        if self._dirty:
+            self._keys = sorted(self.objects)
+            self._dirty = False
+        return self._keys
+
+
+@dataclass
+class Part:
+    body: bytes
+    etag: str
+    mtime: float
+    checksums: dict[str, str]
+
+
+@dataclass
+class Upload:
+    bucket: str
+    key: str
+    created: float
+    headers: list[tuple[str, str]]
+    algorithm: str | None  # x-amz-checksum-algorithm, lower case
+    checksum_type: str | None
+    parts: dict[int, Part] = field(default_factory=dict)
+
+
+class Store:
+    def __init__(self, buckets: list[str] | None = None) -> None:
+        self.buckets: dict[str, Bucket] = {b: Bucket(time.time()) for b in buckets or ()}
+        self.uploads: dict[str, Upload] = {}
+        self._next_upload = 0
+
+    def bucket(self, name: str) -> Bucket:
+        b = self.buckets.get(name)
+        if b is None:
+            raise S3Error(404, "NoSuchBucket", "The specified bucket does not exist")
+        return b
+
+    def new_upload_id(self) -> str:
+        self._next_upload += 1
+        return f"u{self._next_upload:08d}{int(time.time() * 1000) % 100000:05d}"
+
+
+class Request:
+    __slots__ = ("method", "path", "query", "headers", "parts", "size", "aws", "trailers")
+
+    def __init__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> None:
+        self.method, self.path, self.query, self.headers = method, path, query, headers
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.aws: Chunked | None = None
+        self.trailers: dict[str, str] = {}
+
+    def body(self) -> bytes:
+        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
+
+
+class Chunked:
+    """Incremental decoder of the chunked framing HTTP/1.1 and aws-chunked share:
+    ``hex[;ext]\\r\\n data \\r\\n`` ... ``0[;ext]\\r\\n`` trailer lines, a blank line."""
+
+    SIZE, DATA, CRLF, TRAILER = range(4)
+
+    def __init__(self, out: Callable[[bytes], None]) -> None:
+        self.out = out
+        self.state = self.SIZE
+        self.left = 0
+        self.line = bytearray()
+        self.trailers: dict[str, str] = {}
+        self.done = False
+
+    def feed(self, data: bytes) -> int:
+        """Decode from ``data``; returns how many bytes were consumed (all, until the end)."""
+        pos, n = 0, len(data)
+        while pos < n and not self.done:
+            if self.state == self.DATA:
+                take = min(self.left, n - pos)
+                self.out(data if take == n else data[pos:pos + take])
+                pos += take
+                self.left -= take
+                if self.left == 0:
+                    self.state = self.CRLF
+                continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self.line += data[pos:]
+                if len(self.line) > MAX_LINE:
+                    raise S3Error(400, "IncompleteBody", "chunk line too long", close=True)
+                return n
+            self.line += data[pos:nl]
+            pos = nl + 1
+            line = bytes(self.line).rstrip(b"\r")
+            self.line.clear()
+            if self.state == self.SIZE:
+                try:
+                    size = int(line.split(b";", 1)[0], 16)
+                except ValueError:
+                    raise S3Error(400, "IncompleteBody", "bad chunk size", close=True) from None
+                if size == 0:
+                    self.state = self.TRAILER
+                else:
+                    self.left, self.state = size, self.DATA
+            elif self.state == self.CRLF:
+                if line:
+                    raise S3Error(400, "IncompleteBody", "chunk not followed by CRLF", close=True)
+                self.state = self.SIZE
+            elif line:
+                name, _, value = line.decode("latin-1").partition(":")
+                self.trailers[name.strip().lower()] = value.strip()
+            else:
+                self.done = True
+        return pos
+
+
+class _Conn(asyncio.Protocol):
+    def __init__(self, server: S3Server) -> None:
+        self.s3 = server
+        self.buf = bytearray()
+        self.transport: asyncio.WriteTransport | None = None
+        self.req: Request | None = None  # a request whose body is being read
+        self.left = 0  # Content-Length bytes still to read (when not chunked)
+        self.tdec: Chunked | None = None  # Transfer-Encoding: chunked
+        self.out: collections.deque[memoryview] = collections.deque()
+        self.paused = False
+        self.closing = False
+
+    # --- transport events
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is one
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self.out.clear()
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        self._pump()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closing:
+            return  # an answer ended this connection; what follows is not read
+        try:
+            if self.req is not None:
+                data = self._body(data)
+                if not data:
+                    return
+            self.buf += data
+            self._heads()
+        except S3Error as exc:
+            self._error(exc, "HEAD" if self.req is None else self.req.method)
+            self._close_after_write()
+
+    # --- request framing
+    def _heads(self) -> None:
+        while self.req is None and self.transport is not None and not self.closing:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                if len(self.buf) > MAX_HEAD:
+                    raise S3Error(400, "RequestHeaderSectionTooLarge", close=True)
+                return
+            if end > MAX_HEAD:
+                raise S3Error(400, "RequestHeaderSectionTooLarge", close=True)
+            lines = self.buf[:end].decode("latin-1").split("\r\n")
+            del self.buf[:end + 4]
+            try:
+                method, target, _ = lines[0].split(" ", 2)
+            except ValueError:
+                raise S3Error(400, "BadRequest", "bad request line", close=True) from None
+            headers: dict[str, str] = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(":")
+                name = name.strip().lower()
+                headers[name] = f"{headers[name]},{value.strip()}" if name in headers else value.strip()
+            path, _, qs = target.partition("?")
+            query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
+            req = Request(method, unquote(path), query, headers)
+            if not self._start_body(req):
+                self._handle(req)
+                continue
+            rest = bytes(self.buf)
+            self.buf.clear()
+            rest = self._body(rest)
+            if rest:
+                self.buf += rest
+
+    def _start_body(self, req: Request) -> bool:
+        """Set up reading ``req``'s body; False when it has none."""
+        h = req.headers
+        chunked = "chunked" in h.get("transfer-encoding", "").lower()
+        try:
+            length = int(h.get("content-length", "0") or "0")
+            declared = int(h.get("x-amz-decoded-content-length", "0") or "0") or length
+        except ValueError:
+            raise S3Error(400, "BadRequest", "bad Content-Length", close=True) from None
+        if not chunked and length <= 0:
+            return False
+        limit = MAX_OBJECT if req.method == "PUT" else MAX_XML
+        if declared > limit:
+            raise S3Error(400, "EntityTooLarge", f"at most {limit} bytes", close=True)
+        counts = self.s3.counts
+        if "aws-chunked" in h.get("content-encoding", "") or h.get("x-amz-content-sha256", "").startswith("STREAMING-"):
+            req.aws = Chunked(lambda piece: self._keep(req, piece))
+            counts["aws-chunked"] = counts.get("aws-chunked", 0) + 1
+        if chunked:
+            counts["transfer-chunked"] = counts.get("transfer-chunked", 0) + 1
+        self.req = req
+        self.tdec = Chunked(self._sink) if chunked else None
+        self.left = length
+        if h.get("expect", "").lower() == "100-continue" and self.transport is not None:
+            counts["100-continue"] = counts.get("100-continue", 0) + 1
+            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        return True
+
+    def _body(self, data: bytes) -> bytes:
+        """Feed body bytes; returns what belongs to the next request."""
+        if self.tdec is not None:
+            used = self.tdec.feed(data)
+            done = self.tdec.done
+        else:
+            used = min(self.left, len(data))
+            self._sink(data if used == len(data) else data[:used])
+            self.left -= used
+            done = self.left == 0
+        if done:
+            req = self.req
+            assert req is not None
+            self.req, self.tdec = None, None
+            if req.aws is not None:
+                if not req.aws.done:
+                    raise S3Error(400, "IncompleteBody", "aws-chunked body ended early", close=True)
+                req.trailers = req.aws.trailers
+            self._handle(req)
+        return data[used:] if used < len(data) else b""
+
+    def _sink(self, piece: bytes) -> None:
+        req = self.req
+        assert req is not None
+        if req.aws is not None:
+            req.aws.feed(piece)
+        else:
+            self._keep(req, piece)
+
+    def _keep(self, req: Request, piece: bytes) -> None:
+        req.size += len(piece)
+        if req.size > (MAX_OBJECT if req.method == "PUT" else MAX_XML):
+            raise S3Error(400, "EntityTooLarge", close=True)
+        req.parts.append(piece)
+
+    # --- answering
+    def _handle(self, req: Request) -> None:
+        try:
+            status, headers, body = self.s3.answer(req)
+        except S3Error as exc:
+            self._error(exc, req.method, req.path)
+            if exc.close:
+                self._close_after_write()
+            return
+        except Exception as exc:  # noqa: BLE001 - a server bug answers 500, the connection lives on
+            self._error(S3Error(500, "InternalError", repr(exc)), req.method, req.path)
+            return
+        self._send(status, headers, body, req.method == "HEAD")
+        if req.headers.get("connection", "").lower() == "close":
+            self._close_after_write()
+
+    def _error(self, exc: S3Error, method: str, resource: str = "") -> None:
+        body = (f"{XML_HEAD}<Error><Code>{exc.code}</Code><Message>{esc(exc.message)}</Message>"
+                f"<Resource>{esc(resource)}</Resource><RequestId>{self.s3.request_id()}</RequestId></Error>").encode()
+        self._send(exc.status, "Content-Type: application/xml\r\n", body, method == "HEAD")
+
+    def _send(self, status: int, headers: str, body: bytes | memoryview, head_only: bool) -> None:
+        """Answer; a HEAD gets the Content-Length the GET would have had, and no body."""
+        if self.transport is None:
+            return
+        top = (f"HTTP/1.1 {status} {REASONS.get(status, 'X')}\r\nContent-Length: {len(body)}\r\n"
+               f"x-amz-request-id: {self.s3.request_id()}\r\nDate: {self.s3.date()}\r\n{headers}\r\n").encode()
+        if head_only or not body:
+            self._write(top)
+        elif len(body) <= COALESCE and isinstance(body, bytes):
+            self._write(top + body)
+        else:
+            self._write(top)
+            self._write(body)
+
+    def _write(self, data: bytes | memoryview) -> None:
+        if not self.out and not self.paused and len(data) <= WRITE_SLICE:
+            assert self.transport is not None
+            self.transport.write(data)
+            return
+        self.out.append(memoryview(data))
+        self._pump()
+
+    def _pump(self) -> None:
+        while self.out and not self.paused and self.transport is not None:
+            mv = self.out[0]
+            if len(mv) > WRITE_SLICE:
+                self.transport.write(mv[:WRITE_SLICE])
+                self.out[0] = mv[WRITE_SLICE:]
+            else:
+                self.transport.write(mv)
+                self.out.popleft()
+        if not self.out and self.closing and self.transport is not None:
+            self.transport.close()
+
+    def _close_after_write(self) -> None:
+        self.closing = True
+        self._pump()
+
+
+class S3Server:
+    """The S3 semantics: one :class:`Store`, answers for parsed requests."""
+
+    def __init__(self, store: Store, region: str = "us-east-1") -> None:
+        self.store = store
+        self.region = region
+        self.requests = 0
+        #: requests by method, and bodies by framing: printed to stderr when the server stops
+        self.counts: dict[str, int] = {}
+        self._date_at = -1
+        self._date = ""
+
+    def request_id(self) -> str:
+        return f"{self.requests:016X}"
+
+    def date(self) -> str:
+        now = int(time.time())
+        if now != self._date_at:
+            self._date_at, self._date = now, formatdate(now, usegmt=True)
+        return self._date
+
+    def answer(self, req: Request) -> tuple[int, str, bytes | memoryview]:
+        self.requests += 1
+        self.counts[req.method] = self.counts.get(req.method, 0) + 1
+        q = req.query
+        if UNSUPPORTED.intersection(q):
+            raise S3Error(501, "NotImplemented", f"{sorted(UNSUPPORTED.intersection(q))} is not implemented")
+        bucket_name, _, key = req.path.lstrip("/").partition("/")
+        m = req.method
+        if not bucket_name:
+            if m == "GET":
+                return self.list_buckets()
+            raise S3Error(501, "NotImplemented")
+        if not key:
+            return self.bucket_op(m, bucket_name, req)
+        bucket = self.store.bucket(bucket_name)
+        if m == "GET" or m == "HEAD":
+            if "uploadId" in q and m == "GET":
+                return self.list_parts(q["uploadId"])
+            return self.get(bucket, key, req)
+        if m == "PUT":
+            if "uploadId" in q:
+                return self.upload_part(req, q["uploadId"], q.get("partNumber", ""))
+            if "x-amz-copy-source" in req.headers:
+                return self.copy(bucket, key, req)
+            return self.put(bucket, key, req)
+        if m == "DELETE":
+            if "uploadId" in q:
+                if self.store.uploads.pop(q["uploadId"], None) is None:
+                    raise S3Error(404, "NoSuchUpload")
+                return 204, "", b""
+            bucket.delete(key)
+            return 204, "", b""
+        if m == "POST":
+            if "uploads" in q:
+                return self.create_upload(bucket_name, key, req)
+            if "uploadId" in q:
+                return self.complete(bucket, key, req, q["uploadId"])
+        raise S3Error(501, "NotImplemented", f"{m} {req.path}")
+
+    # --- buckets
+    def list_buckets(self) -> tuple[int, str, bytes]:
+        items = "".join(f"<Bucket><Name>{esc(n)}</Name><CreationDate>{iso(b.created)}</CreationDate></Bucket>"
+                        for n, b in sorted(self.store.buckets.items()))
+        return 200, "Content-Type: application/xml\r\n", (
+            f"{XML_HEAD}<ListAllMyBucketsResult {NS}>{OWNER}<Buckets>{items}</Buckets></ListAllMyBucketsResult>"
+        ).encode()
+
+    def bucket_op(self, m: str, name: str, req: Request) -> tuple[int, str, bytes]:
+        q = req.query
+        if m == "PUT" and not q:
+            if name not in self.store.buckets:
+                self.store.buckets[name] = Bucket(time.time())
+            return 200, f"Location: /{name}\r\n", b""
+        bucket = self.store.bucket(name)
+        if m == "HEAD":
+            return 200, f"x-amz-bucket-region: {self.region}\r\n", b""
+        if m == "DELETE" and not q:
+            if bucket.objects:
+                raise S3Error(409, "BucketNotEmpty")
+            del self.store.buckets[name]
+            return 204, "", b""
+        if m == "POST" and "delete" in q:
+            return self.delete_many(bucket, req)
+        if m == "GET":
+            if "location" in q:
+                where = "" if self.region == "us-east-1" else self.region
+                return 200, "Content-Type: application/xml\r\n", (
+                    f"{XML_HEAD}<LocationConstraint {NS}>{where}</LocationConstraint>").encode()
+            if "uploads" in q:
+                return self.list_uploads(name)
+            if q.get("list-type") == "2":
+                return self.list_objects(bucket, name, q, v2=True)
+            if V1_PARAMS.issuperset(q):
+                return self.list_objects(bucket, name, q, v2=False)
+        raise S3Error(501, "NotImplemented", f"{m} /{name}?{'&'.join(q)}")
+
+    def list_objects(self, bucket: Bucket, name: str, q: dict[str, str], v2: bool) -> tuple[int, str, bytes]:
+        prefix = q.get("prefix", "")
+        delim = q.get("delimiter", "")
+        try:
+            max_keys = max(0, min(1000, int(q.get("max-keys", "1000") or "1000")))
+        except ValueError:
+            raise S3Error(400, "InvalidArgument", "max-keys") from None
+        url = q.get("encoding-type") == "url"
+        enc: Callable[[str], str] = (lambda s: quote(s, safe="/~")) if url else esc
+        keys = bucket.keys()
+        token = q.get("continuation-token") if v2 else None
+        after = q.get("start-after", "") if v2 else q.get("marker", "")
+        if token:
+            i = bisect.bisect_left(keys, token)  # the token is the next key to consider
+        else:
+            i = bisect.bisect_right(keys, after) if after else 0
+            if not v2 and delim and after.endswith(delim) and after.startswith(prefix):
+                # a v1 marker that is a common prefix: skip the keys it stands for
+                i = bisect.bisect_left(keys, after[:-1] + chr(ord(after[-1]) + 1))
+        if prefix:
+            i = max(i, bisect.bisect_left(keys, prefix))
+        objects = bucket.objects
+        out: list[str] = []
+        prefixes: list[str] = []
+        count, n, plen, last = 0, len(keys), len(prefix), ""
+        owner = OWNER if (not v2 or q.get("fetch-owner") == "true") else ""
+        while i < n and count < max_keys:
+            k = keys[i]
+            if not k.startswith(prefix):
+                i = n
+                break
+            if delim:
+                d = k.find(delim, plen)
+                if d >= 0:
+                    cp = k[:d + len(delim)]
+                    prefixes.append(f"<CommonPrefixes><Prefix>{enc(cp)}</Prefix></CommonPrefixes>")
+                    count += 1
+                    last = cp
+                    i = bisect.bisect_left(keys, cp[:-1] + chr(ord(cp[-1]) + 1), i)
+                    continue
+            o = objects[k]
+            out.append(f"<Contents><Key>{enc(k)}</Key><LastModified>{iso(o.mtime)}</LastModified>"
+                       f"<ETag>&quot;{o.etag[1:-1]}&quot;</ETag><Size>{len(o.body)}</Size>{owner}"
+                       f"<StorageClass>STANDARD</StorageClass></Contents>")
+            count += 1
+            last = k
+            i += 1
+        truncated = i < n and keys[i].startswith(prefix)
+        head = [f"{XML_HEAD}<ListBucketResult {NS}><Name>{esc(name)}</Name><Prefix>{enc(prefix)}</Prefix>"]
+        if v2:
+            head.append(f"<KeyCount>{count}</KeyCount>")
+            if token:
+                head.append(f"<ContinuationToken>{esc(token)}</ContinuationToken>")
+            if after:
+                head.append(f"<StartAfter>{enc(after)}</StartAfter>")
+            if truncated:
+                head.append(f"<NextContinuationToken>{esc(keys[i])}</NextContinuationToken>")
+        else:
+            head.append(f"<Marker>{enc(after)}</Marker>")
+            if truncated:
+                head.append(f"<NextMarker>{enc(last)}</NextMarker>")
+        head.append(f"<MaxKeys>{max_keys}</MaxKeys>")
+        if delim:
+            head.append(f"<Delimiter>{enc(delim)}</Delimiter>")
+        if url:
+            head.append("<EncodingType>url</EncodingType>")
+        head.append(f"<IsTruncated>{'true' if truncated else 'false'}</IsTruncated>")
+        body = "".join(head) + "".join(out) + "".join(prefixes) + "</ListBucketResult>"
+        return 200, "Content-Type: application/xml\r\n", body.encode()
+
+    def delete_many(self, bucket: Bucket, req: Request) -> tuple[int, str, bytes]:
+        root = _xml(req.body())
+        quiet = (_text(root, "Quiet") or "").lower() == "true"
+        done = []
+        for obj in root:
+            if _local(obj.tag) != "Object":
+                continue
+            key = _text(obj, "Key") or ""
+            bucket.delete(key)
+            if not quiet:
+                done.append(f"<Deleted><Key>{esc(key)}</Key></Deleted>")
+        return 200, "Content-Type: application/xml\r\n", (
+            f"{XML_HEAD}<DeleteResult {NS}>{''.join(done)}</DeleteResult>").encode()
+
+    # --- objects
+    def get(self, bucket: Bucket, key: str, req: Request) -> tuple[int, str, bytes | memoryview]:
+        o = bucket.objects.get(key)
+        if o is None:
+            raise S3Error(404, "NoSuchKey", "The specified key does not exist.")
+        h = req.headers
+        if "if-match" in h and h["if-match"] not in ("*", o.etag) and h["if-match"].strip('"') != o.etag[1:-1]:
+            raise S3Error(412, "PreconditionFailed", "If-Match")
+        if "if-none-match" in h and (h["if-none-match"] == "*" or h["if-none-match"].strip('"') == o.etag[1:-1]):
+            return 304, f"ETag: {o.etag}\r\n", b""
+        size = len(o.body)
+        lines = [f"ETag: {o.etag}\r\nLast-Modified: {formatdate(o.mtime, usegmt=True)}\r\nAccept-Ranges: bytes\r\n"]
+        lines.extend(f"{n}: {v}\r\n" for n, v in o.headers)
+        if not any(n == "content-type" for n, _ in o.headers):
+            lines.append("Content-Type: binary/octet-stream\r\n")
+        first, last = 0, size - 1
+        whole = True
+        part = req.query.get("partNumber")
+        rng = h.get("range")
+        if part:
+            sizes = o.part_sizes or (size,)
+            try:
+                pn = int(part)
+            except ValueError:
+                raise S3Error(400, "InvalidArgument", "partNumber") from None
+            if not 1 <= pn <= len(sizes):
+                raise S3Error(416, "InvalidPartNumber")
+            first = sum(sizes[:pn - 1])
+            last = first + sizes[pn - 1] - 1
+            lines.append(f"x-amz-mp-parts-count: {len(sizes)}\r\n")
+            whole = len(sizes) == 1
+        elif rng:
+            first, last = _range(rng, size)
+            whole = first == 0 and last == size - 1
+        if whole and h.get("x-amz-checksum-mode", "").upper() == "ENABLED" and o.checksums:
+            lines.extend(f"{n}: {v}\r\n" for n, v in o.checksums.items())
+            if o.checksum_type:
+                lines.append(f"x-amz-checksum-type: {o.checksum_type}\r\n")
+        status = 200
+        if part or rng:
+            if not (part and whole):
+                status = 206
+                lines.append(f"Content-Range: bytes {first}-{last}/{size}\r\n")
+        body: bytes | memoryview = o.body if (first == 0 and last == size - 1) else memoryview(o.body)[first:last + 1]
+        return status, "".join(lines), body
+
+    def put(self, bucket: Bucket, key: str, req: Request) -> tuple[int, str, bytes]:
+        h = req.headers
+        if h.get("if-none-match") == "*" and key in bucket.objects:
+            raise S3Error(412, "PreconditionFailed", "If-None-Match")
+        body = req.body()
+        sums = _checksums(h, req.trailers)
+        ctype = _checksum_type(h, sums)
+        obj = Obj(body, etag_of(body), time.time(), _kept(h), sums, ctype)
+        bucket.put(key, obj)
+        echo = "".join(f"{n}: {v}\r\n" for n, v in sums.items())
+        return 200, f"ETag: {obj.etag}\r\n{echo}", b""
+
+    def _source(self, req: Request, header: str) -> Obj:
+        src = unquote(req.headers[header].split("?", 1)[0]).lstrip("/")
+        sb, _, sk = src.partition("/")
+        o = self.store.bucket(sb).objects.get(sk)
+        if o is None:
+            raise S3Error(404, "NoSuchKey", f"copy source {src}")
+        want = req.headers.get("x-amz-copy-source-if-match")
+        if want and want.strip('"') != o.etag[1:-1]:
+            raise S3Error(412, "PreconditionFailed", "x-amz-copy-source-if-match")
+        return o
+
+    def copy(self, bucket: Bucket, key: str, req: Request) -> tuple[int, str, bytes]:
+        o = self._source(req, "x-amz-copy-source")
+        h = req.headers
+        replace = h.get("x-amz-metadata-directive", "COPY").upper() == "REPLACE"
+        etag = o.etag if o.etag.endswith('-1"') else etag_of(o.body)
+        ctype = o.checksum_type if o.checksum_type != "COMPOSITE" else None
+        sums = {n: v for n, v in o.checksums.items() if "-" not in v}  # a composite one does not survive
+        new = Obj(o.body, etag, time.time(), _kept(h) if replace else list(o.headers), sums, ctype)
+        bucket.put(key, new)
+        return 200, "Content-Type: application/xml\r\n", (
+            f"{XML_HEAD}<CopyObjectResult {NS}><LastModified>{iso(new.mtime)}</LastModified>"
+            f"<ETag>&quot;{etag[1:-1]}&quot;</ETag></CopyObjectResult>").encode()
+
+    # --- multipart
+    def create_upload(self, bucket: str, key: str, req: Request) -> tuple[int, str, bytes]:
+        h = req.headers
+        upload_id = self.store.new_upload_id()
+        alg = h.get("x-amz-checksum-algorithm", "").lower() or None
+        self.store.uploads[upload_id] = Upload(bucket, key, time.time(), _kept(h), alg,
+                                               h.get("x-amz-checksum-type", "").upper() or None)
+        extra = f"x-amz-checksum-algorithm: {alg.upper()}\r\n" if alg else ""
+        return 200, f"Content-Type: application/xml\r\n{extra}", (
+            f"{XML_HEAD}<InitiateMultipartUploadResult {NS}><Bucket>{esc(bucket)}</Bucket><Key>{esc(key)}</Key>"
+            f"<UploadId>{upload_id}</UploadId></InitiateMultipartUploadResult>").encode()
+
+    def _upload(self, upload_id: str) -> Upload:
+        up = self.store.uploads.get(upload_id)
+        if up is None:
+            raise S3Error(404, "NoSuchUpload", "The specified upload does not exist.")
+        return up
+
+    def upload_part(self, req: Request, upload_id: str, number: str) -> tuple[int, str, bytes]:
+        up = self._upload(upload_id)
+        try:
+            pn = int(number)
+        except ValueError:
+            raise S3Error(400, "InvalidArgument", "partNumber") from None
+        if not 1 <= pn <= 10000:
+            raise S3Error(400, "InvalidArgument", "partNumber")
+        if "x-amz-copy-source" in req.headers:
+            src = self._source(req, "x-amz-copy-source")
+            rng = req.headers.get("x-amz-copy-source-range")
+            first, last = _range(rng, len(src.body)) if rng else (0, len(src.body) - 1)
+            body = src.body[first:last + 1]
+            part = Part(body, etag_of(body), time.time(), {})
+            up.parts[pn] = part
+            return 200, "Content-Type: application/xml\r\n", (
+                f"{XML_HEAD}<CopyPartResult {NS}><LastModified>{iso(part.mtime)}</LastModified>"
+                f"<ETag>&quot;{part.etag[1:-1]}&quot;</ETag></CopyPartResult>").encode()
+        body = req.body()
+        sums = _checksums(req.headers, req.trailers)
+        part = Part(body, etag_of(body), time.time(), sums)
+        up.parts[pn] = part
+        echo = "".join(f"{n}: {v}\r\n" for n, v in sums.items())
+        return 200, f"ETag: {part.etag}\r\n{echo}", b""
+
+    def complete(self, bucket: Bucket, key: str, req: Request, upload_id: str) -> tuple[int, str, bytes]:
+        up = self._upload(upload_id)
+        root = _xml(req.body())
+        chosen: list[Part] = []
+        previous = 0
+        for el in root:
+            if _local(el.tag) != "Part":
+                continue
+            try:
+                pn = int(_text(el, "PartNumber") or "")
+            except ValueError:
+                raise S3Error(400, "MalformedXML", "PartNumber") from None
+            part = up.parts.get(pn)
+            given = (_text(el, "ETag") or "").strip().strip('"')
+            if part is None or (given and given != part.etag[1:-1]):
+                raise S3Error(400, "InvalidPart", f"part {pn}")
+            if pn <= previous:
+                raise S3Error(400, "InvalidPartOrder")
+            previous = pn
+            chosen.append(part)
+        if not chosen:
+            raise S3Error(400, "MalformedXML", "no parts")
+        body = b"".join(p.body for p in chosen)
+        etag = f'"{zlib.crc32("".join(p.etag for p in chosen).encode()):08x}-{len(chosen)}"'
+        h = req.headers
+        sums = _checksums(h, {})
+        ctype = h.get("x-amz-checksum-type", "").upper() or up.checksum_type
+        if sums:
+            ctype = ctype or "FULL_OBJECT"
+        elif up.algorithm:
+            sums, ctype = _composite(up.algorithm, chosen)
+        obj = Obj(body, etag, time.time(), up.headers, sums, ctype, tuple(len(p.body) for p in chosen))
+        bucket.put(key, obj)
+        del self.store.uploads[upload_id]
+        xml_sums = "".join(f"<Checksum{_ALG_XML[n[15:]]}>{v}</Checksum{_ALG_XML[n[15:]]}>" for n, v in sums.items())
+        if ctype and sums:
+            xml_sums += f"<ChecksumType>{ctype}</ChecksumType>"
+        return 200, "Content-Type: application/xml\r\n", (
+            f"{XML_HEAD}<CompleteMultipartUploadResult {NS}><Location>/{esc(up.bucket)}/{esc(key)}</Location>"
+            f"<Bucket>{esc(up.bucket)}</Bucket><Key>{esc(key)}</Key><ETag>&quot;{etag[1:-1]}&quot;</ETag>"
+            f"{xml_sums}</CompleteMultipartUploadResult>").encode()
+
+    def list_parts(self, upload_id: str) -> tuple[int, str, bytes]:
+        up = self._upload(upload_id)
+        parts = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><LastModified>{iso(p.mtime)}</LastModified>"
+            f"<ETag>&quot;{p.etag[1:-1]}&quot;</ETag><Size>{len(p.body)}</Size></Part>"
+            for n, p in sorted(up.parts.items()))
+        return 200, "Content-Type: application/xml\r\n", (
+            f"{XML_HEAD}<ListPartsResult {NS}><Bucket>{esc(up.bucket)}</Bucket><Key>{esc(up.key)}</Key>"
+            f"<UploadId>{upload_id}</UploadId><MaxParts>10000</MaxParts><IsTruncated>false</IsTruncated>"
+            f"{parts}</ListPartsResult>").encode()
+
+    def list_uploads(self, bucket: str) -> tuple[int, str, bytes]:
+        items = "".join(
+            f"<Upload><Key>{esc(u.key)}</Key><UploadId>{uid}</UploadId><Initiated>{iso(u.created)}</Initiated></Upload>"
+            for uid, u in sorted(self.store.uploads.items()) if u.bucket == bucket)
+        return 200, "Content-Type: application/xml\r\n", (
+            f"{XML_HEAD}<ListMultipartUploadsResult {NS}><Bucket>{esc(bucket)}</Bucket>"
+            f"<IsTruncated>false</IsTruncated>{items}</ListMultipartUploadsResult>").encode()
+
+
+_ALG_XML = {"crc64nvme": "CRC64NVME", "crc32c": "CRC32C", "crc32": "CRC32", "sha1": "SHA1", "sha256": "SHA256"}
+
+
+def _range(spec: str, size: int) -> tuple[int, int]:
+    """``bytes=a-b`` / ``a-`` / ``-n`` -> (first, last) inclusive, clipped; 416 if unsatisfiable."""
+    unit, _, r = spec.partition("=")
+    a, dash, b = r.strip().partition("-")
+    try:
+        if unit.strip() != "bytes" or not dash or "," in r:
+            raise ValueError
+        if not a:
+            n = int(b)
+            first, last = max(0, size - n), size - 1
+            if n <= 0:
+                raise S3Error(416, "InvalidRange")
+        else:
+            first = int(a)
+            last = min(int(b), size - 1) if b else size - 1
+    except ValueError:
+        raise S3Error(416, "InvalidRange", spec) from None
+    if first >= size or last < first:
+        raise S3Error(416, "InvalidRange", f"{spec} of {size} bytes")
+    return first, last
+
+
+def _checksums(headers: dict[str, str], trailers: dict[str, str]) -> dict[str, str]:
+    sums = {}
+    for name in CHECKSUM_HEADERS:
+        v = trailers.get(name) or headers.get(name)
+        if v:
+            sums[name] = v
+    return sums
+
+
+def _checksum_type(headers: dict[str, str], sums: dict[str, str]) -> str | None:
+    if not sums:
+        return None
+    return headers.get("x-amz-checksum-type", "").upper() or "FULL_OBJECT"
+
+
+def _composite(alg: str, parts: list[Part]) -> tuple[dict[str, str], str | None]:
+    """S3's COMPOSITE checksum: the checksum of the parts' binary checksums, ``-<parts>``."""
+    name = f"x-amz-checksum-{alg}"
+    try:
+        joined = b"".join(base64.b64decode(p.checksums[name]) for p in parts)
+    except (KeyError, ValueError):
+        return {}, None
+    if alg == "crc32":
+        digest = zlib.crc32(joined).to_bytes(4, "big")
+    elif alg in ("sha1", "sha256"):
+        digest = hashlib.new(alg, joined).digest()
+    else:
+        return {}, None  # crc32c and crc64nvme need code the stdlib lacks
+    return {name: f"{base64.b64encode(digest).decode()}-{len(parts)}"}, "COMPOSITE"
+
+
+def _kept(headers: dict[str, str]) -> list[tuple[str, str]]:
+    kept = [(n, v) for n, v in headers.items() if n.startswith("x-amz-meta-")]
+    kept.extend((n, headers[n]) for n in KEPT_HEADERS if n in headers)
+    enc = headers.get("content-encoding")
+    if enc:
+        enc = ",".join(e for e in (x.strip() for x in enc.split(",")) if e and e != "aws-chunked")
+        if enc:
+            kept.append(("content-encoding", enc))
+    return kept
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _text(el: ET.Element, name: str) -> str | None:
+    for child in el:
+        if _local(child.tag) == name:
+            return child.text
+    return None
+
+
+def _xml(body: bytes) -> ET.Element:
+    try:
+        return ET.fromstring(body)
+    except ET.ParseError:
+        raise S3Error(400, "MalformedXML") from None
+
+
+async def serve(host: str, port: int, buckets: list[str], ready: asyncio.Future[int] | None = None,
+                server: S3Server | None = None, report: bool = False) -> None:
+    """Serve until cancelled or SIGTERM/SIGINT; ``ready`` gets the bound port (else it is
+    printed); ``report``: print the request counts to stderr at a signalled stop."""
+    s3 = server if server is not None else S3Server(Store(buckets))
+    loop = asyncio.get_running_loop()
+    listener = await loop.create_server(lambda: _Conn(s3), host, port)
+    bound = listener.sockets[0].getsockname()[1]
+    if ready is not None:
+        ready.set_result(bound)
+    else:
+        print(bound, flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (RuntimeError, ValueError):  # not the main thread (a test serving in a thread)
+            pass
+    async with listener:
+        waiter = asyncio.ensure_future(stop.wait())
+        try:
+            await waiter
+        finally:
+            waiter.cancel()
+    if report:
+        print(json.dumps({"requests": s3.requests, **s3.counts}), file=sys.stderr, flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.memserver", description=(__doc__ or "").split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--bucket", action="append", default=[], help="a bucket to create at start (repeatable)")
+    p.add_argument("--region", default="us-east-1")
+    args = p.parse_args(argv)
+    if not args.host.startswith("127."):
+        p.error("loopback only: --host must start with 127.")
+    coro = serve(args.host, args.port, args.bucket, server=S3Server(Store(args.bucket), args.region), report=True)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
