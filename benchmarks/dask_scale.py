@@ -3,7 +3,7 @@
     .venv/bin/python -m benchmarks.dask_scale [--objects 2000] [--size 256KiB] [--rounds 3]
                                               [--directions download,copy] [--threads 2]
 
-A private SeaweedFS on loopback holds ``--objects`` objects of ``--size`` random bytes under
+A private SeaweedFS on loopback (``--server mem``: the in-memory S3, benchmarks/memserver) holds ``--objects`` objects of ``--size`` random bytes under
 ``src/``. Each measurement runs ``s3fast.dask.copy_tree`` from this process (the driver:
 listing and batches) on a ``distributed.LocalCluster`` already started (its start-up is not
 timed) with 1 or 2 worker processes of ``--threads`` task threads each:
@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .procs import process_cpu_s
+from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
 
 BUCKET = "daskscale"
@@ -116,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="256KiB")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--directions", default="download,copy")
+    ap.add_argument("--server", choices=("seaweedfs", "mem"), default="seaweedfs",
+                    help="seaweedfs, or mem (benchmarks/memserver: a tenth of its CPU per request, so the "
+                         "workers, not the server, are what two cores are shared by)")
     ap.add_argument("--threads", type=int, default=2, help="task threads per worker process (default 2)")
     ap.add_argument("--batch-objects", type=int, default=100,
                     help="objects per batch (default 100: 20 batches for 2,000 objects, so both workers get work)")
@@ -126,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
 
     size = parse_size(args.size)
     directions = [d for d in args.directions.split(",") if d]
-    target = SeaweedTarget(bucket=BUCKET)
+    target = MemTarget(bucket=BUCKET) if args.server == "mem" else SeaweedTarget(bucket=BUCKET)
     endpoint = target.start()
     weed_pid = target.pid
     ep = {"url": endpoint.endpoint_url or "", "key": endpoint.access_key or "", "secret": endpoint.secret_key or "",
@@ -177,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(runs: list[dict[str, Any]], args: argparse.Namespace, directions: list[str]) -> str:
-    lines = [f"Dask tree copy, {args.objects} x {args.size}, SeaweedFS on loopback, LocalCluster of 1 or 2 worker "
+    lines = [f"Dask tree copy, {args.objects} x {args.size}, {args.server} on loopback, LocalCluster of 1 or 2 worker "
              f"processes x {args.threads} threads, {args.rounds} alternating rounds",
              "",
              "| direction | workers | objects/s median (min-max) | wall s median | workers CPU-s | server CPU-s "

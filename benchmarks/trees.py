@@ -1,7 +1,9 @@
 """Many objects, whole process: ``s3fast cp -r`` and ``sync`` against s5cmd, an awscrt script,
 rclone and the aws CLI.
 
-A private SeaweedFS on loopback (``targets/seaweedfs``, a real S3 server that lists); trees in
+A private SeaweedFS on loopback (``targets/seaweedfs``, a real S3 server that lists) or, with
+``--server mem``, the in-memory S3 (``benchmarks/memserver``, whose CPU per request is a
+tenth of SeaweedFS's, so the clients are what is measured); trees in
 nested directories (``--trees``; 10 files per directory, two levels); each tree uploaded
 (directory -> prefix), downloaded (prefix -> empty directory) and synced unchanged (the local
 tree -> the prefix that already holds it: ``sync`` compares size and time, ``sync-checksum``
@@ -44,6 +46,7 @@ from typing import Any
 
 from .procs import Measured, process_cpu_s, run_measured
 from .runners import s5cmd_runner
+from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
 
 KiB, MiB = 1 << 10, 1 << 20
@@ -175,7 +178,10 @@ def available(runner: str) -> bool:
     return (Path(sys.executable).parent / "s3fast").exists()
 
 
-def stamps(target: SeaweedTarget, prefix: str) -> dict[str, Any]:
+SERVERS = {"seaweedfs": SeaweedTarget, "mem": MemTarget}
+
+
+def stamps(target: SeaweedTarget | MemTarget, prefix: str) -> dict[str, Any]:
     """Key -> LastModified under ``prefix``: what a sync rewrote shows as a changed stamp."""
     out: dict[str, Any] = {}
     for page in target.admin.client.get_paginator("list_objects_v2").paginate(Bucket="trees", Prefix=prefix):
@@ -190,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--runners", default=",".join(RUNNERS))
     p.add_argument("--directions", default=",".join(DIRECTIONS))
+    p.add_argument("--server", choices=sorted(SERVERS), default="seaweedfs",
+                   help="seaweedfs (a real S3 server, ~1-2 ms of CPU per request on these cores) or mem "
+                        "(benchmarks/memserver: ~0.1 ms, so the clients are what is measured)")
     p.add_argument("--run-timeout", type=float, default=300.0)
     p.add_argument("--json", help="also write every run here")
     p.add_argument("--base-src", help="another s3fast source tree (compiled core built in place): adds the "
@@ -204,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         # disk the base would compile every module in every run, a CPU offset of its own.
         compileall.compile_dir(str(Path(args.base_src) / "s3fast"), quiet=1)
     directions = args.directions.split(",")
-    target = SeaweedTarget(bucket="trees")
+    target = SERVERS[args.server](bucket="trees")
     ep = target.start()
     assert ep.endpoint_url is not None
     env = {**os.environ, "AWS_ACCESS_KEY_ID": ep.access_key or "", "AWS_SECRET_ACCESS_KEY": ep.secret_key or "",
@@ -249,7 +258,10 @@ def main(argv: list[str] | None = None) -> int:
                         if ok and direction == "download":
                             ok = read_sizes(local) == files
                         if ok and direction == "upload":
-                            ok = len(target.admin.list_sizes(f"{tree.name}/{runner}/r{rnd}/")) == tree.count
+                            written = target.admin.list_sizes(f"{tree.name}/{runner}/r{rnd}/")
+                            ok = len(written) == tree.count
+                            # The in-memory server would otherwise hold every round's upload.
+                            target.admin.delete_keys(list(written))
                         if ok and direction.startswith("sync"):
                             now = stamps(target, prefixes[runner])
                             ok = now.keys() == seeded[runner].keys()
@@ -265,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
                               f"{'ok' if ok else 'FAILED'}{f' rewrote {rewritten}' if rewritten else ''}",
                               file=sys.stderr, flush=True)
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
+        print(f"Server: {args.server} on loopback, on the same {os.cpu_count()} CPUs as the clients.\n")
         print(report(runs, trees, runners, directions))
     finally:
         target.stop()
@@ -328,9 +341,10 @@ def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str],
 def ceiling_row(tree: Tree, direction: str, server_s: float, s5cmd_rate: float) -> str:
     """The fastest any client could run ``direction`` here, bound by the server's CPU alone."""
     floor_s = server_s / (os.cpu_count() or 1)
-    rate = tree.count / floor_s if floor_s > 0 else float("inf")
-    return (f"| {tree.name} | {direction} | {server_s:.2f} | {rate:,.0f} | "
-            f"{rate / s5cmd_rate:.2f}x |")
+    if floor_s <= 0:  # under one clock tick (/proc counts in 10 ms steps)
+        return f"| {tree.name} | {direction} | {server_s:.2f} | - | - |"
+    rate = tree.count / floor_s
+    return f"| {tree.name} | {direction} | {server_s:.2f} | {rate:,.0f} | {rate / s5cmd_rate:.2f}x |"
 
 
 if __name__ == "__main__":
