@@ -8,6 +8,12 @@ and none starves behind it. Each worker's client gets 1/N of the throughput targ
 cap and of the memory limit, so N workers together stay within what one was given. The
 parent's queue holds at most ``window * N`` items: memory stays bounded by what is in flight.
 Workers are started with ``spawn`` (a fork would copy the parent's event loop and threads).
+
+Items and results cross the processes in batches: every queue message costs a pickle, a
+pipe write and a read, and thread hand-offs on both sides, which per 64 KiB object cost
+more than the transfer itself. A batch goes as soon as it is full or the lister has nothing
+more ready, so batching never holds back work; a worker's results go back at least every
+:data:`_FLUSH_S`, so the parent's progress and journal trail by no more than that.
 """
 from __future__ import annotations
 
@@ -19,7 +25,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._config import TransferConfig
@@ -37,6 +43,12 @@ _POLL = 0.5
 #: how long a stopping parent waits for its workers to abort their uploads and end (each
 #: abort is one request, bounded by its timeouts); a worker still alive then is stuck
 _STOP_GRACE = 30.0
+#: a batch of items holds at most this many, and at most this many bytes of objects: a
+#: worker holding a batch of large objects must not leave the others idle at the end
+BATCH_ITEMS = 64
+BATCH_BYTES = 16 << 20
+#: a worker's finished results wait at most this long before going to the parent
+_FLUSH_S = 0.1
 
 def share(config: TransferConfig, workers: int) -> TransferConfig:
     """Each worker's part of the target, cap and memory limit (pure)."""
@@ -141,6 +153,60 @@ async def _stoppable(work: Any, handled: tuple[signal.Signals, ...]) -> None:
             signal.signal(sig, signal.SIG_IGN)
 
 
+def item_bytes(item: Entry | SyncItem) -> int:
+    """The bytes an item moves, at most (pure): what a batch is bounded by besides its count."""
+    if isinstance(item, Entry):
+        return item.size
+    if isinstance(item, tuple):
+        return item[0].size
+    return 0  # a bulk delete moves no bytes
+
+
+async def batched(items: AsyncIterator[Any], max_items: int = BATCH_ITEMS, max_bytes: int = BATCH_BYTES,
+                  size_of: Callable[[Any], int] = item_bytes) -> AsyncIterator[list[Any]]:
+    """``items`` in lists of at most ``max_items`` and ``max_bytes`` (an item larger goes alone);
+    a list is yielded as soon as it is full or ``items`` has nothing ready, so a slow source
+    (a listing page at a time) delays nothing. At most ``max_items`` are read ahead."""
+    ready: asyncio.Queue[Any] = asyncio.Queue(maxsize=max_items)
+    end = object()
+    failed: list[BaseException] = []
+
+    async def produce() -> None:
+        try:
+            async for item in items:
+                await ready.put(item)
+        except Exception as exc:  # noqa: BLE001 - raised where the batches are read
+            failed.append(exc)
+        await ready.put(end)  # a cancelled producer (the reader stopped) puts nothing
+
+    producer = asyncio.create_task(produce())
+    try:
+        carried: Any = end  # an item that did not fit the last batch (``end``: none)
+        over = False
+        while not over:
+            first = carried if carried is not end else await ready.get()
+            carried = end
+            if first is end:
+                break
+            batch, size = [first], size_of(first)
+            while len(batch) < max_items and not ready.empty():
+                item = ready.get_nowait()
+                if item is end:
+                    over = True
+                    break
+                if size + size_of(item) > max_bytes:
+                    carried = item
+                    break
+                batch.append(item)
+                size += size_of(item)
+            yield batch
+        if failed:
+            raise failed[0]
+    finally:
+        producer.cancel()
+        await asyncio.gather(producer, return_exceptions=True)
+
+
 async def _work(job: Job, inq: Any, outq: Any) -> None:
     from .._client import Client
 
@@ -158,12 +224,26 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
 
     async def items() -> AsyncIterator[Any]:
         while True:
-            item = await asyncio.to_thread(take)
-            if item is None:
+            batch = await asyncio.to_thread(take)
+            if batch is None:
                 return
-            yield item
+            for item in batch:
+                yield item
+
+    finished: list[TreeResult] = []
+
+    def flush() -> None:
+        if finished:
+            outq.put(("results", finished[:]))
+            finished.clear()
+
+    async def flush_often() -> None:
+        while True:
+            await asyncio.sleep(_FLUSH_S)
+            flush()
 
     governor = PrefixGovernor(job.window)
+    flusher = asyncio.create_task(flush_often())
     try:
         async with Client(**job.client_kwargs, config=job.config) as client:
             tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
@@ -174,10 +254,14 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
                 return await tree.work(item, job.compare)
 
             async for results in run(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
-                for r in results:
-                    outq.put(("result", r))
+                finished.extend(results)
+                if len(finished) >= BATCH_ITEMS:
+                    flush()
     finally:
         over.set()
+        flusher.cancel()
+        # What finished before a stop is reported too: the parent's journal records it.
+        flush()
     outq.put(("throttled", governor.report()))
 
 
@@ -186,7 +270,7 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
     """Run ``job`` over ``items`` in ``workers`` processes; results as they arrive. Each
     worker throttles prefixes on its own; their reports are merged into ``governor``."""
     ctx = mp.get_context("spawn")
-    inq: Any = ctx.Queue(maxsize=max(1, job.window) * workers)
+    inq: Any = ctx.Queue(maxsize=max(1, max(1, job.window) * workers // BATCH_ITEMS))
     outq: Any = ctx.Queue()
     worker_job = dataclasses.replace(job, config=share(job.config, workers))
     procs = [ctx.Process(target=_worker, args=(worker_job, inq, outq, os.getpid()), daemon=True,
@@ -207,8 +291,8 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
 
     async def feed() -> None:
         try:
-            async for item in items:
-                if not await asyncio.to_thread(put, item):
+            async for batch in batched(items):
+                if not await asyncio.to_thread(put, batch):
                     return
         except BaseException as exc:  # noqa: BLE001 - raised after the workers have stopped
             failure.append(exc)
@@ -230,8 +314,9 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
     try:
         while finished < workers:
             kind, value = await asyncio.to_thread(get)
-            if kind == "result":
-                yield value
+            if kind == "results":
+                for r in value:
+                    yield r
             elif kind == "throttled":
                 if governor is not None:
                     governor.merge(value)
@@ -267,4 +352,4 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
         raise RuntimeError(f"worker failed: {errors[0]}")
 
 
-__all__ = ["MAX_DEFAULT_WORKERS", "SHARD_ABOVE", "Job", "available_cpus", "default_workers", "share", "sharded"]
+__all__ = ["BATCH_BYTES", "BATCH_ITEMS", "MAX_DEFAULT_WORKERS", "SHARD_ABOVE", "Job", "batched", "item_bytes", "available_cpus", "default_workers", "share", "sharded"]
