@@ -16,9 +16,11 @@ The 1- and 2-worker clusters alternate within each round and rounds rotate their
 a change in machine load hits both alike. Every run is checked (the destination holds every
 object at its size). Reported per run: wall seconds of ``copy_tree``, objects/s, the CPU
 seconds the workers spent (``process_time`` read on each worker before and after) and the
-CPU the server spent (``/proc/PID/stat`` of ``weed``), so the table says where the cores
-went: on a 2-core machine with the server on the same cores, a second worker can only help
-as far as the server and the first worker leave a core idle.
+CPU the server spent (``/proc/PID/stat``) and the CPU of this process, the driver (listing,
+batches, the Dask client), so the table says where the cores went: on a 2-core machine with
+the server and the driver on the same cores, a second worker can only help as far as they
+and the first worker leave a core idle; the machine's idle share (``/proc/stat``, the
+kernel's threads included) says whether any was left.
 """
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .procs import process_cpu_s
+from .procs import idle_share, machine_jiffies, process_cpu_s
 from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
 
@@ -92,22 +94,27 @@ def remove(ep: dict[str, str], prefix: str) -> None:
 
 
 def measure(dask_client: Any, ep: dict[str, str], direction: str, dst: str, weed_pid: int,
-            batch_objects: int) -> tuple[float, float, float, int]:
-    """(wall s, workers' CPU s, server CPU s, objects copied) of one copy."""
+            batch_objects: int) -> tuple[float, float, float, float, float, int]:
+    """(wall s, workers' CPU s, server CPU s, driver CPU s, machine idle share, objects copied)
+    of one copy."""
     from s3fast.dask import copy_tree
 
     before = dask_client.run(_worker_cpu)
     server0 = process_cpu_s(weed_pid)
+    driver0 = time.process_time()
+    machine0 = machine_jiffies()
     start = time.monotonic()
     summary = copy_tree(f"s3://{BUCKET}/src/", dst, dask_client=dask_client, client_kwargs=client_kwargs(ep),
                         batch_objects=batch_objects)
     wall = time.monotonic() - start
+    idle = idle_share(machine0, machine_jiffies())
+    driver = time.process_time() - driver0
     server = process_cpu_s(weed_pid) - server0
     after = dask_client.run(_worker_cpu)
     if summary.failed:
         raise SystemExit(f"{direction}: {len(summary.failed)} objects failed, first: {summary.failed[0]}")
     workers = sum(after[w] - before[w] for w in after if w in before)
-    return wall, workers, server, summary.objects
+    return wall, workers, server, driver, idle, summary.objects
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         dst = str(out)
                     else:
                         dst = f"s3://{BUCKET}/dst-{n}/"
-                    wall, wcpu, scpu, done = measure(dask_client, ep, direction, dst, weed_pid, args.batch_objects)
+                    wall, wcpu, scpu, dcpu, idle, done = measure(dask_client, ep, direction, dst, weed_pid, args.batch_objects)
                     if direction == "download":
                         got = sum(1 for p in (work / f"dst-{n}").rglob("*") if p.is_file() and p.stat().st_size == size)
                         shutil.rmtree(work / f"dst-{n}", ignore_errors=True)
@@ -166,9 +173,9 @@ def main(argv: list[str] | None = None) -> int:
                     if done != args.objects or got != args.objects:
                         raise SystemExit(f"{direction} on {n} workers: {done} copied, {got} found of {args.objects}")
                     runs.append({"direction": direction, "workers": n, "round": rnd, "wall": wall,
-                                 "wcpu": wcpu, "scpu": scpu})
+                                 "wcpu": wcpu, "scpu": scpu, "dcpu": dcpu, "idle": idle})
                     print(f"round {rnd + 1} {direction:8} {n} worker(s): {wall:6.2f} s {args.objects / wall:7.0f} obj/s"
-                          f"  workers {wcpu:5.2f} CPU-s  server {scpu:5.2f} CPU-s  load {os.getloadavg()[0]:.1f}",
+                          f"  workers {wcpu:5.2f} CPU-s  server {scpu:5.2f} CPU-s  driver {dcpu:5.2f} CPU-s  idle {idle:4.0%}  load {os.getloadavg()[0]:.1f}",
                           file=sys.stderr, flush=True)
     finally:
         for cluster, client in clusters.values():
@@ -185,8 +192,8 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, directions: lis
              f"processes x {args.threads} threads, {args.rounds} alternating rounds",
              "",
              "| direction | workers | objects/s median (min-max) | wall s median | workers CPU-s | server CPU-s "
-             "| 2 vs 1 (median obj/s) |",
-             "|---|---|---|---|---|---|---|"]
+             "| driver CPU-s | machine idle | 2 vs 1 (median obj/s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for d in directions:
         med: dict[int, float] = {}
         for n in (1, 2):
@@ -199,7 +206,9 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace, directions: lis
             lines.append(f"| {d} | {n} | {med[n]:.0f} ({min(rates):.0f}-{max(rates):.0f}) | "
                          f"{statistics.median(r['wall'] for r in mine):.2f} | "
                          f"{statistics.median(r['wcpu'] for r in mine):.2f} | "
-                         f"{statistics.median(r['scpu'] for r in mine):.2f} | {ratio} |")
+                         f"{statistics.median(r['scpu'] for r in mine):.2f} | "
+                         f"{statistics.median(r['dcpu'] for r in mine):.2f} | "
+                         f"{statistics.median(r['idle'] for r in mine):.0%} | {ratio} |")
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,7 @@
 
     python -m benchmarks.fsspec_read [--size 1GiB] [--files 8] [--runs 4] [--out results.md]
 
-One SeaweedFS on loopback holds a Parquet dataset (``--files`` files, many row groups,
+One SeaweedFS on loopback (``--server mem``: the in-memory S3) holds a Parquet dataset (``--files`` files, many row groups,
 random floats so nothing compresses) and ``--small`` small objects. Each measurement is a
 fresh Python process (imports, filesystem set-up and the read: what a pipeline pays), timed
 by the parent (wall) and charged its CPU from ``wait4``; the server's CPU is not counted.
@@ -168,6 +168,9 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=4, help="rounds, each running every filesystem (default 4)")
     ap.add_argument("--fs", default=",".join(FILESYSTEMS), help="filesystems (default: all three)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="workloads (default: all)")
+    ap.add_argument("--server", choices=("seaweedfs", "mem"), default="seaweedfs",
+                    help="seaweedfs, or mem (benchmarks/memserver: far less CPU per request, which leaves the "
+                         "cores to the readers)")
     ap.add_argument("--out", help="also write the markdown table here")
     args = ap.parse_args()
     if args.child:
@@ -178,11 +181,12 @@ def main() -> int:
 
     from s3fast import parse_size
 
+    from .targets.memserver import MemTarget
     from .targets.seaweedfs import SeaweedTarget
 
     names = [n for n in args.fs.split(",") if n]
     workloads = [w for w in args.workloads.split(",") if w]
-    target = SeaweedTarget(bucket=BUCKET)
+    target = MemTarget(bucket=BUCKET) if args.server == "mem" else SeaweedTarget(bucket=BUCKET)
     endpoint = target.start()
     try:
         ep = {"url": endpoint.endpoint_url or "", "key": endpoint.access_key or "",
@@ -233,7 +237,7 @@ def main() -> int:
 
 def report(results: dict[tuple[str, str], list[tuple[float, float]]], names: list[str], workloads: list[str],
            payload: dict[str, int], args: argparse.Namespace) -> str:
-    lines = [f"fsspec reads, whole process, {args.runs} alternating rounds, SeaweedFS on loopback "
+    lines = [f"fsspec reads, whole process, {args.runs} alternating rounds, {'SeaweedFS' if args.server == 'seaweedfs' else 'the in-memory S3'} on loopback "
              f"(dataset {args.size} in {args.files} Parquet files; {args.small} x {args.small_size} small objects)",
              "",
              "| workload | filesystem | MB/s median (min-max) | wall s median | CPU-s median (min-max) | "

@@ -153,6 +153,21 @@ def process_cpu_s(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of every CPU since boot, from ``/proc/stat``: two readings
+    say how much of the machine a run left idle (the kernel's own threads included, which no
+    process's CPU time shows)."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def idle_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """The share of the machine's CPU time left idle between two :func:`machine_jiffies`."""
+    total = after[1] - before[1]
+    return 1.0 - (after[0] - before[0]) / total if total > 0 else 0.0
+
+
 def read_vm_hwm_kib(pid: int | str = "self") -> int | None:
     """Peak resident set of a process's current address space (``VmHWM``), in KiB."""
     try:

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .procs import Measured, process_cpu_s, run_measured
+from .procs import Measured, idle_share, machine_jiffies, process_cpu_s, run_measured
 from .runners import s5cmd_runner
 from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
@@ -250,9 +250,10 @@ def main(argv: list[str] | None = None) -> int:
                         argv_ = command(runner, direction, local, url, ep.endpoint_url, args.base_src)
                         if argv_ is None:
                             continue
-                        server0 = process_cpu_s(target.pid)
+                        server0, machine0 = process_cpu_s(target.pid), machine_jiffies()
                         m: Measured = run_measured(argv_, env=env, timeout=args.run_timeout)
                         server_cpu = process_cpu_s(target.pid) - server0
+                        idle = idle_share(machine0, machine_jiffies())
                         ok = m.returncode == 0
                         rewritten = 0
                         if ok and direction == "download":
@@ -270,12 +271,16 @@ def main(argv: list[str] | None = None) -> int:
                         # VmHWM of the command: ru_maxrss after exec keeps the forking parent's peak
                         rss = (m.hwm_kib or m.maxrss_kib) / 1024
                         runs.append({"tree": tree.name, "direction": direction, "runner": runner, "round": rnd,
-                                     "wall_s": m.wall_s, "cpu_s": m.cpu_s, "server_cpu_s": server_cpu, "rss_mib": rss, "rewritten": rewritten,
+                                     "wall_s": m.wall_s, "cpu_s": m.cpu_s, "server_cpu_s": server_cpu, "idle": idle, "rss_mib": rss, "rewritten": rewritten,
                                      "ok": ok, "stderr": m.stderr[-300:]})
                         print(f"{tree.name} {direction:13} {runner:10} round {rnd}: {m.wall_s:6.2f} s "
-                              f"{tree.count / m.wall_s:7.0f} obj/s cpu {m.cpu_s:5.2f} s server {server_cpu:5.2f} s "
+                              f"{tree.count / m.wall_s:7.0f} obj/s cpu {m.cpu_s:5.2f} s server {server_cpu:5.2f} s idle {idle:4.0%} "
                               f"{'ok' if ok else 'FAILED'}{f' rewrote {rewritten}' if rewritten else ''}",
                               file=sys.stderr, flush=True)
+            # The next tree starts on an empty bucket and without this one's files: the
+            # in-memory server would hold every prefix, and the page cache every file.
+            target.admin.delete_keys(list(target.admin.list_sizes(f"{tree.name}/")))
+            shutil.rmtree(src, ignore_errors=True)
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
         print(f"Server: {args.server} on loopback, on the same {os.cpu_count()} CPUs as the clients.\n")
         print(report(runs, trees, runners, directions))
@@ -289,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str], directions: list[str]) -> str:
     lines = ["| tree | direction | runner | objects/s median (min-max) | wall s median (min-max) | CPU s median "
-             "| server CPU s median | peak RSS MiB | vs s5cmd | vs best peer | rewrote | runs ok |",
-             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| server CPU s median | machine idle median | peak RSS MiB | vs s5cmd | vs best peer | rewrote | runs ok |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     ceilings: list[str] = []
     for tree in trees:
         for direction in directions:
@@ -314,19 +319,20 @@ def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str],
             best = max(peers) if peers else None
             for runner, data, mine in rows:
                 if data is None:
-                    lines.append(f"| {tree.name} | {direction} | {runner} | failed | | | | | | | | 0/{len(mine)} |")
+                    lines.append(f"| {tree.name} | {direction} | {runner} | failed | | | | | | | | | 0/{len(mine)} |")
                     continue
                 walls, rates, good = data
                 cpu = statistics.median(float(r["cpu_s"]) for r in good)  # type: ignore[arg-type]
                 server = statistics.median(float(r["server_cpu_s"]) for r in good)  # type: ignore[arg-type]
                 server_cpu[runner] = server
+                idle = statistics.median(float(r["idle"]) for r in good)  # type: ignore[arg-type]
                 rss = max(float(r["rss_mib"]) for r in good)  # type: ignore[arg-type]
                 rewrote = max(int(r["rewritten"]) for r in good)  # type: ignore[call-overload]
                 ratio = f"{medians[runner] / medians['s5cmd']:.2f}x" if "s5cmd" in medians else ""
                 vs_best = f"{medians[runner] / best:.2f}x" if best and runner.startswith("s3fast") else ""
                 lines.append(f"| {tree.name} | {direction} | {runner} | {medians[runner]:,.0f} "
                              f"({min(rates):,.0f}-{max(rates):,.0f}) | {statistics.median(walls):.2f} "
-                             f"({walls[0]:.2f}-{walls[-1]:.2f}) | {cpu:.2f} | {server:.2f} | {rss:.0f} | {ratio} | {vs_best} | "
+                             f"({walls[0]:.2f}-{walls[-1]:.2f}) | {cpu:.2f} | {server:.2f} | {idle:.0%} | {rss:.0f} | {ratio} | {vs_best} | "
                              f"{rewrote if direction.startswith('sync') else ''} | {len(good)}/{len(mine)} |")
             if server_cpu and "s5cmd" in medians:
                 ceilings.append(ceiling_row(tree, direction, min(server_cpu.values()), medians["s5cmd"]))

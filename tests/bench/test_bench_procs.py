@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 from typing import Callable
 
-from benchmarks.procs import Measured, Poller, TreeMemory, free_ports, read_vm_hwm_kib, run_measured
+from benchmarks.procs import (Measured, Poller, TreeMemory, free_ports, idle_share, machine_jiffies, process_cpu_s,
+                              read_vm_hwm_kib, run_measured)
 
 
 def _held_until_sampled(tmp_path: Path, code: str, seen_when: Callable[[TreeMemory], bool]) -> Measured:
@@ -101,3 +102,38 @@ def test_peak_rss_counts_the_processes_the_child_starts(tmp_path: Path) -> None:
         pid != memory.root and kib >= 120 * 1024 for pid, kib in memory.peaks.items()))
     assert m.processes == 2 and m.own_hwm_kib is not None and m.own_hwm_kib < 100 * 1024
     assert m.hwm_kib is not None and m.hwm_kib >= m.own_hwm_kib + 120 * 1024
+
+
+def test_idle_share_is_the_idle_part_of_the_ticks_between_two_readings() -> None:
+    assert idle_share((100, 1000), (150, 1100)) == 0.5
+    assert idle_share((100, 1000), (200, 1100)) == 0.0
+    assert idle_share((5, 10), (5, 10)) == 0.0  # no tick between them: nothing to say
+    busy, total = machine_jiffies()
+    assert 0 <= busy <= total
+
+
+def test_process_cpu_counts_what_a_running_child_spends() -> None:
+    import subprocess
+
+    # A fixed amount of work, then the child waits for its stdin to close: it is still
+    # running when its CPU is read.
+    child = subprocess.Popen([sys.executable, "-c", "sum(range(30_000_000)); print(1, flush=True); "
+                              "import sys; sys.stdin.read()"], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"1\n"
+        assert process_cpu_s(child.pid) > 0.1
+        assert process_cpu_s(os.getpid()) >= 0
+    finally:
+        assert child.stdin is not None
+        child.stdin.close()
+        child.wait(30)
+
+
+def test_tree_ceiling_is_the_servers_cpu_spread_over_every_cpu() -> None:
+    from benchmarks.trees import Tree, ceiling_row
+
+    cpus = os.cpu_count() or 1
+    row = ceiling_row(Tree(1000, 65536), "upload", 2.0 * cpus, 250.0)
+    # 2 s of server CPU on each CPU: 500 objects/s at best, 2x the reference's 250
+    assert row == "| 1000x64KiB | upload | %.2f | 500 | 2.00x |" % (2.0 * cpus)
+    assert ceiling_row(Tree(10, 65536), "sync", 0.0, 100.0).endswith("| - | - |")
