@@ -12,8 +12,9 @@ Workers are started with ``spawn`` (a fork would copy the parent's event loop an
 Items and results cross the processes in batches: every queue message costs a pickle, a
 pipe write and a read, and thread hand-offs on both sides, which per 64 KiB object cost
 more than the transfer itself. A batch goes as soon as it is full or the lister has nothing
-more ready, so batching never holds back work; a worker's results go back at least every
-:data:`_FLUSH_S`, so the parent's progress and journal trail by no more than that.
+more ready, so batching never holds back work. A worker sends a result at once when it sent
+none in the last :data:`_FLUSH_S`, else with the others that finish within it: the parent's
+progress and its resume journal (what a ``kill -9`` leaves) trail by no more than that.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ _STOP_GRACE = 30.0
 BATCH_ITEMS = 64
 BATCH_BYTES = 16 << 20
 #: a worker's finished results wait at most this long before going to the parent
-_FLUSH_S = 0.1
+_FLUSH_S = 0.01
 
 def share(config: TransferConfig, workers: int) -> TransferConfig:
     """Each worker's part of the target, cap and memory limit (pure)."""
@@ -207,6 +208,43 @@ async def batched(items: AsyncIterator[Any], max_items: int = BATCH_ITEMS, max_b
         await asyncio.gather(producer, return_exceptions=True)
 
 
+class ResultBatcher:
+    """A worker's finished results on their way to the parent: one at once after a quiet
+    spell, else gathered for at most ``delay`` (or :data:`BATCH_ITEMS` of them), so a busy
+    worker sends a message every ``delay`` rather than one per object."""
+
+    def __init__(self, send: Callable[[list[Any]], object], loop: asyncio.AbstractEventLoop,
+                 delay: float = _FLUSH_S) -> None:
+        self._send = send
+        self._loop = loop
+        self._delay = delay
+        self._pending: list[Any] = []
+        self._sent_at = -delay  # so the first result goes at once
+        self._timer: asyncio.TimerHandle | None = None
+        self.messages = 0
+
+    def __repr__(self) -> str:
+        return f"<ResultBatcher pending={len(self._pending)} messages={self.messages}>"
+
+    def add(self, results: list[Any]) -> None:
+        self._pending.extend(results)
+        waited = self._loop.time() - self._sent_at
+        if len(self._pending) >= BATCH_ITEMS or waited >= self._delay:
+            self.flush()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(self._delay - waited, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._send(batch)
+            self.messages += 1
+            self._sent_at = self._loop.time()
+
+
 async def _work(job: Job, inq: Any, outq: Any) -> None:
     from .._client import Client
 
@@ -230,20 +268,8 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
             for item in batch:
                 yield item
 
-    finished: list[TreeResult] = []
-
-    def flush() -> None:
-        if finished:
-            outq.put(("results", finished[:]))
-            finished.clear()
-
-    async def flush_often() -> None:
-        while True:
-            await asyncio.sleep(_FLUSH_S)
-            flush()
-
+    results_out = ResultBatcher(lambda batch: outq.put(("results", batch)), asyncio.get_running_loop())
     governor = PrefixGovernor(job.window)
-    flusher = asyncio.create_task(flush_often())
     try:
         async with Client(**job.client_kwargs, config=job.config) as client:
             tree = _Tree(client, job.src, job.dst, no_clobber=job.no_clobber, dryrun=job.dryrun, on_progress=None)
@@ -254,14 +280,11 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
                 return await tree.work(item, job.compare)
 
             async for results in run(items(), one, window=job.window, governor=governor, key=tree.prefix_key):
-                finished.extend(results)
-                if len(finished) >= BATCH_ITEMS:
-                    flush()
+                results_out.add(results)
     finally:
         over.set()
-        flusher.cancel()
         # What finished before a stop is reported too: the parent's journal records it.
-        flush()
+        results_out.flush()
     outq.put(("throttled", governor.report()))
 
 
@@ -352,4 +375,4 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
         raise RuntimeError(f"worker failed: {errors[0]}")
 
 
-__all__ = ["BATCH_BYTES", "BATCH_ITEMS", "MAX_DEFAULT_WORKERS", "SHARD_ABOVE", "Job", "batched", "item_bytes", "available_cpus", "default_workers", "share", "sharded"]
+__all__ = ["BATCH_BYTES", "BATCH_ITEMS", "MAX_DEFAULT_WORKERS", "SHARD_ABOVE", "Job", "ResultBatcher", "batched", "item_bytes", "available_cpus", "default_workers", "share", "sharded"]

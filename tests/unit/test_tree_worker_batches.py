@@ -89,3 +89,58 @@ def test_item_bytes_counts_entries_sync_pairs_and_deletes() -> None:
     assert item_bytes((e, None)) == 123
     assert item_bytes(Extra((e,))) == 0
     assert BATCH_ITEMS >= 16 and BATCH_BYTES >= 1 << 20
+
+
+class _Clock:
+    """The two things ResultBatcher asks of its loop, with time moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+        self.timers: list[tuple[float, object]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_later(self, delay: float, callback: object) -> object:
+        clock = self
+
+        class Handle:
+            def cancel(self) -> None:
+                clock.timers = [t for t in clock.timers if t[1] is not callback]
+
+        self.timers.append((self.now + delay, callback))
+        return Handle()
+
+    def run_due(self) -> None:
+        due = [t for t in self.timers if t[0] <= self.now]
+        self.timers = [t for t in self.timers if t[0] > self.now]
+        for _, cb in due:
+            cb()  # type: ignore[operator]
+
+
+def test_results_go_at_once_after_a_quiet_spell_and_gathered_when_busy() -> None:
+    from s3fast.tree._workers import ResultBatcher
+
+    sent: list[list[int]] = []
+    clock = _Clock()
+    rb = ResultBatcher(sent.append, clock, delay=0.01)  # type: ignore[arg-type]
+    rb.add([1])
+    assert sent == [[1]]  # the first result of a run is not held back: the journal has it
+    clock.now += 0.002
+    rb.add([2])
+    rb.add([3])
+    assert sent == [[1]] and len(clock.timers) == 1  # gathered, one timer for them
+    clock.now += 0.007
+    clock.run_due()
+    assert sent == [[1]]  # not before the delay is up
+    clock.now += 0.002
+    clock.run_due()
+    assert sent == [[1], [2, 3]]
+    clock.now += 0.001
+    rb.add(list(range(BATCH_ITEMS)))  # a full batch goes without waiting
+    assert sent[-1] == list(range(BATCH_ITEMS)) and not clock.timers
+    rb.add([7])
+    rb.flush()  # a stopping worker sends what it has
+    assert sent[-1] == [7] and not clock.timers
+    rb.flush()
+    assert len(sent) == 4 and rb.messages == 4
