@@ -179,6 +179,8 @@ def available(runner: str) -> bool:
 
 
 SERVERS = {"seaweedfs": SeaweedTarget, "mem": MemTarget}
+#: how many CPUs each server can keep busy (None: every one): memserver is one Python thread
+SERVER_CPUS: dict[str, int | None] = {"seaweedfs": None, "mem": 1}
 
 
 def stamps(target: SeaweedTarget | MemTarget, prefix: str) -> dict[str, Any]:
@@ -283,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(src, ignore_errors=True)
         print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", file=sys.stderr)
         print(f"Server: {args.server} on loopback, on the same {os.cpu_count()} CPUs as the clients.\n")
-        print(report(runs, trees, runners, directions))
+        print(report(runs, trees, runners, directions, SERVER_CPUS[args.server] or os.cpu_count() or 1))
     finally:
         target.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -292,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str], directions: list[str]) -> str:
+def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str], directions: list[str],
+           server_cpus: int = 1) -> str:
     lines = ["| tree | direction | runner | objects/s median (min-max) | wall s median (min-max) | CPU s median "
              "| server CPU s median | machine idle median | peak RSS MiB | vs s5cmd | vs best peer | rewrote | runs ok |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -335,18 +338,21 @@ def report(runs: list[dict[str, object]], trees: list[Tree], runners: list[str],
                              f"({walls[0]:.2f}-{walls[-1]:.2f}) | {cpu:.2f} | {server:.2f} | {idle:.0%} | {rss:.0f} | {ratio} | {vs_best} | "
                              f"{rewrote if direction.startswith('sync') else ''} | {len(good)}/{len(mine)} |")
             if server_cpu and "s5cmd" in medians:
-                ceilings.append(ceiling_row(tree, direction, min(server_cpu.values()), medians["s5cmd"]))
+                ceilings.append(ceiling_row(tree, direction, min(server_cpu.values()), medians["s5cmd"],
+                                            server_cpus))
     if ceilings:
-        lines += ["", f"What the server leaves: with {os.cpu_count()} CPUs, a client that cost nothing could go no "
-                  "faster than the server's own CPU per run (the least any runner made it spend) spread over every "
-                  "CPU:", "", "| tree | direction | least server CPU s | ceiling objects/s | ceiling vs s5cmd |",
+        lines += ["", "What the server leaves: a client that cost nothing could go no faster than the server's own "
+                  f"CPU per run (the least any runner made it spend) spread over the {server_cpus} CPU(s) the server "
+                  "can keep busy:", "",
+                  "| tree | direction | least server CPU s | ceiling objects/s | ceiling vs s5cmd |",
                   "|---|---|---:|---:|---:|", *ceilings]
     return "\n".join(lines)
 
 
-def ceiling_row(tree: Tree, direction: str, server_s: float, s5cmd_rate: float) -> str:
-    """The fastest any client could run ``direction`` here, bound by the server's CPU alone."""
-    floor_s = server_s / (os.cpu_count() or 1)
+def ceiling_row(tree: Tree, direction: str, server_s: float, s5cmd_rate: float, server_cpus: int) -> str:
+    """The fastest any client could run ``direction`` here, bound by the server's CPU alone
+    (``server_s`` of it, spread over the ``server_cpus`` it can use)."""
+    floor_s = server_s / server_cpus
     if floor_s <= 0:  # under one clock tick (/proc counts in 10 ms steps)
         return f"| {tree.name} | {direction} | {server_s:.2f} | - | - |"
     rate = tree.count / floor_s
