@@ -29,419 +29,36 @@ Choices that keep a request cheap:
 
 ``python -m benchmarks.memserver [--host 127.0.0.1] [--port 0] [--bucket NAME ...]`` prints
 its port and serves until SIGTERM or SIGINT. Benchmark-side only: nothing in s3fast imports it.
+
+This module holds the S3 semantics (:class:`S3Server`); the HTTP framing is ``_memhttp``'s,
+the buckets and objects ``_memstore``'s.
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import bisect
-import collections
-import hashlib
-import itertools
 import json
 import signal
 import sys
 import time
-import xml.etree.ElementTree as ET
 import zlib
-from dataclasses import dataclass, field
 from email.utils import formatdate
 from typing import Callable
-from urllib.parse import parse_qsl, quote, unquote
+from urllib.parse import quote, unquote
 
-#: a request head larger than this is refused (a loopback client never sends one)
-MAX_HEAD = 64 << 10
-#: the largest object (S3's single-PUT limit) and the largest XML request body
-MAX_OBJECT = 5 << 30
-MAX_XML = 32 << 20
-#: a chunk-size or trailer line longer than this is malformed
-MAX_LINE = 8 << 10
-#: bodies larger than this are written in slices of it, following the transport's flow control
-WRITE_SLICE = 1 << 20
-#: a body up to this size goes out in one write with its head (one send instead of two)
-COALESCE = 256 << 10
+from ._memhttp import XML_HEAD, Connection, Request, S3Error, esc
+from ._memstore import (ALG_XML, Bucket, Obj, Part, Store, Upload, byte_range, checksum_type_of, checksums_of,
+                        child_text, composite, etag_of, iso, kept_headers, local_name, parse_xml)
+
 NS = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
-XML_HEAD = '<?xml version="1.0" encoding="UTF-8"?>\n'
-CHECKSUMS = ("crc64nvme", "crc32c", "crc32", "sha1", "sha256")
-CHECKSUM_HEADERS = tuple(f"x-amz-checksum-{a}" for a in CHECKSUMS)
-#: system headers stored with an object and returned as given
-KEPT_HEADERS = ("content-type", "content-disposition", "content-language", "cache-control", "expires")
 #: sub-resources this server does not implement: 501 rather than a wrong answer
 UNSUPPORTED = frozenset(("acl", "tagging", "retention", "legal-hold", "torrent", "restore", "select",
                          "attributes", "cors", "policy", "lifecycle", "versioning", "versions", "website",
                          "logging", "notification", "replication", "encryption", "object-lock",
                          "ownershipControls", "publicAccessBlock", "accelerate", "requestPayment"))
 V1_PARAMS = frozenset(("prefix", "delimiter", "marker", "max-keys", "encoding-type", "x-id"))
-REASONS = {100: "Continue", 200: "OK", 204: "No Content", 206: "Partial Content", 304: "Not Modified",
-           400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
-           412: "Precondition Failed", 413: "Payload Too Large", 416: "Range Not Satisfiable",
-           500: "Internal Server Error", 501: "Not Implemented"}
 OWNER = "<Owner><ID>memserver</ID><DisplayName>memserver</DisplayName></Owner>"
-
-
-class S3Error(Exception):
-    def __init__(self, status: int, code: str, message: str = "", close: bool = False) -> None:
-        super().__init__(code)
-        self.status, self.code, self.message, self.close = status, code, message or code, close
-
-
-def esc(text: str) -> str:
-    if "&" in text or "<" in text or ">" in text:
-        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text
-
-
-def iso(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
-
-
-_WRITES = itertools.count(1)
-
-
-def etag_of(body: bytes, parts: int = 1) -> str:
-    """A new ETag per write: the server's own serial number, not a hash of ``body`` (a CRC32
-    of each MiB cost a fifth of the server's CPU per PUT, and nothing compares ETags
-    across writes of the same bytes)."""
-    return f'"{next(_WRITES):08x}-{parts}"'
-
-
-@dataclass
-class Obj:
-    body: bytes
-    etag: str
-    mtime: float
-    headers: list[tuple[str, str]]  # kept system headers and x-amz-meta-*, as received
-    checksums: dict[str, str]  # header name -> value
-    checksum_type: str | None = None
-    part_sizes: tuple[int, ...] = ()  # a multipart object's parts (GET/HEAD ?partNumber)
-
-
-@dataclass
-class Bucket:
-    created: float
-    objects: dict[str, Obj] = field(default_factory=dict)
-    _keys: list[str] = field(default_factory=list)
-    _dirty: bool = False
-
-    def put(self, key: str, obj: Obj) -> None:
-        if key not in self.objects:
-            self._dirty = True
-        self.objects[key] = obj
-
-    def delete(self, key: str) -> None:
-        if self.objects.pop(key, None) is not None:
-            self._dirty = True
-
-    def keys(self) -> list[str]:
-        if self._dirty:
-            self._keys = sorted(self.objects)
-            self._dirty = False
-        return self._keys
-
-
-@dataclass
-class Part:
-    body: bytes
-    etag: str
-    mtime: float
-    checksums: dict[str, str]
-
-
-@dataclass
-class Upload:
-    bucket: str
-    key: str
-    created: float
-    headers: list[tuple[str, str]]
-    algorithm: str | None  # x-amz-checksum-algorithm, lower case
-    checksum_type: str | None
-    parts: dict[int, Part] = field(default_factory=dict)
-
-
-class Store:
-    def __init__(self, buckets: list[str] | None = None) -> None:
-        self.buckets: dict[str, Bucket] = {b: Bucket(time.time()) for b in buckets or ()}
-        self.uploads: dict[str, Upload] = {}
-        self._next_upload = 0
-
-    def bucket(self, name: str) -> Bucket:
-        b = self.buckets.get(name)
-        if b is None:
-            raise S3Error(404, "NoSuchBucket", "The specified bucket does not exist")
-        return b
-
-    def new_upload_id(self) -> str:
-        self._next_upload += 1
-        return f"u{self._next_upload:08d}{int(time.time() * 1000) % 100000:05d}"
-
-
-class Request:
-    __slots__ = ("method", "path", "query", "headers", "parts", "size", "aws", "trailers")
-
-    def __init__(self, method: str, path: str, query: dict[str, str], headers: dict[str, str]) -> None:
-        self.method, self.path, self.query, self.headers = method, path, query, headers
-        self.parts: list[bytes] = []
-        self.size = 0
-        self.aws: Chunked | None = None
-        self.trailers: dict[str, str] = {}
-
-    def body(self) -> bytes:
-        return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-
-
-class Chunked:
-    """Incremental decoder of the chunked framing HTTP/1.1 and aws-chunked share:
-    ``hex[;ext]\\r\\n data \\r\\n`` ... ``0[;ext]\\r\\n`` trailer lines, a blank line."""
-
-    SIZE, DATA, CRLF, TRAILER = range(4)
-
-    def __init__(self, out: Callable[[bytes], None]) -> None:
-        self.out = out
-        self.state = self.SIZE
-        self.left = 0
-        self.line = bytearray()
-        self.trailers: dict[str, str] = {}
-        self.done = False
-
-    def feed(self, data: bytes) -> int:
-        """Decode from ``data``; returns how many bytes were consumed (all, until the end)."""
-        pos, n = 0, len(data)
-        while pos < n and not self.done:
-            if self.state == self.DATA:
-                take = min(self.left, n - pos)
-                self.out(data if take == n else data[pos:pos + take])
-                pos += take
-                self.left -= take
-                if self.left == 0:
-                    self.state = self.CRLF
-                continue
-            nl = data.find(b"\n", pos)
-            if nl < 0:
-                self.line += data[pos:]
-                if len(self.line) > MAX_LINE:
-                    raise S3Error(400, "IncompleteBody", "chunk line too long", close=True)
-                return n
-            self.line += data[pos:nl]
-            pos = nl + 1
-            line = bytes(self.line).rstrip(b"\r")
-            self.line.clear()
-            if self.state == self.SIZE:
-                try:
-                    size = int(line.split(b";", 1)[0], 16)
-                except ValueError:
-                    raise S3Error(400, "IncompleteBody", "bad chunk size", close=True) from None
-                if size == 0:
-                    self.state = self.TRAILER
-                else:
-                    self.left, self.state = size, self.DATA
-            elif self.state == self.CRLF:
-                if line:
-                    raise S3Error(400, "IncompleteBody", "chunk not followed by CRLF", close=True)
-                self.state = self.SIZE
-            elif line:
-                name, _, value = line.decode("latin-1").partition(":")
-                self.trailers[name.strip().lower()] = value.strip()
-            else:
-                self.done = True
-        return pos
-
-
-class _Conn(asyncio.Protocol):
-    def __init__(self, server: S3Server) -> None:
-        self.s3 = server
-        self.buf = bytearray()
-        self.transport: asyncio.WriteTransport | None = None
-        self.req: Request | None = None  # a request whose body is being read
-        self.left = 0  # Content-Length bytes still to read (when not chunked)
-        self.tdec: Chunked | None = None  # Transfer-Encoding: chunked
-        self.out: collections.deque[memoryview] = collections.deque()
-        self.paused = False
-        self.closing = False
-
-    # --- transport events
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's TCPTransport is one
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.transport = None
-        self.out.clear()
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        self._pump()
-
-    def data_received(self, data: bytes) -> None:
-        if self.closing:
-            return  # an answer ended this connection; what follows is not read
-        try:
-            if self.req is not None:
-                data = self._body(data)
-                if not data:
-                    return
-            self.buf += data
-            self._heads()
-        except S3Error as exc:
-            self._error(exc, "HEAD" if self.req is None else self.req.method)
-            self._close_after_write()
-
-    # --- request framing
-    def _heads(self) -> None:
-        while self.req is None and self.transport is not None and not self.closing:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(self.buf) > MAX_HEAD:
-                    raise S3Error(400, "RequestHeaderSectionTooLarge", close=True)
-                return
-            if end > MAX_HEAD:
-                raise S3Error(400, "RequestHeaderSectionTooLarge", close=True)
-            lines = self.buf[:end].decode("latin-1").split("\r\n")
-            del self.buf[:end + 4]
-            try:
-                method, target, _ = lines[0].split(" ", 2)
-            except ValueError:
-                raise S3Error(400, "BadRequest", "bad request line", close=True) from None
-            headers: dict[str, str] = {}
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                name = name.strip().lower()
-                headers[name] = f"{headers[name]},{value.strip()}" if name in headers else value.strip()
-            path, _, qs = target.partition("?")
-            query = dict(parse_qsl(qs, keep_blank_values=True)) if qs else {}
-            req = Request(method, unquote(path), query, headers)
-            if not self._start_body(req):
-                self._handle(req)
-                continue
-            rest = bytes(self.buf)
-            self.buf.clear()
-            rest = self._body(rest)
-            if rest:
-                self.buf += rest
-
-    def _start_body(self, req: Request) -> bool:
-        """Set up reading ``req``'s body; False when it has none."""
-        h = req.headers
-        chunked = "chunked" in h.get("transfer-encoding", "").lower()
-        try:
-            length = int(h.get("content-length", "0") or "0")
-            declared = int(h.get("x-amz-decoded-content-length", "0") or "0") or length
-        except ValueError:
-            raise S3Error(400, "BadRequest", "bad Content-Length", close=True) from None
-        if not chunked and length <= 0:
-            return False
-        limit = MAX_OBJECT if req.method == "PUT" else MAX_XML
-        if declared > limit:
-            raise S3Error(400, "EntityTooLarge", f"at most {limit} bytes", close=True)
-        counts = self.s3.counts
-        if "aws-chunked" in h.get("content-encoding", "") or h.get("x-amz-content-sha256", "").startswith("STREAMING-"):
-            req.aws = Chunked(lambda piece: self._keep(req, piece))
-            counts["aws-chunked"] = counts.get("aws-chunked", 0) + 1
-        if chunked:
-            counts["transfer-chunked"] = counts.get("transfer-chunked", 0) + 1
-        self.req = req
-        self.tdec = Chunked(self._sink) if chunked else None
-        self.left = length
-        if h.get("expect", "").lower() == "100-continue" and self.transport is not None:
-            counts["100-continue"] = counts.get("100-continue", 0) + 1
-            self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        return True
-
-    def _body(self, data: bytes) -> bytes:
-        """Feed body bytes; returns what belongs to the next request."""
-        if self.tdec is not None:
-            used = self.tdec.feed(data)
-            done = self.tdec.done
-        else:
-            used = min(self.left, len(data))
-            self._sink(data if used == len(data) else data[:used])
-            self.left -= used
-            done = self.left == 0
-        if done:
-            req = self.req
-            assert req is not None
-            self.req, self.tdec = None, None
-            if req.aws is not None:
-                if not req.aws.done:
-                    raise S3Error(400, "IncompleteBody", "aws-chunked body ended early", close=True)
-                req.trailers = req.aws.trailers
-            self._handle(req)
-        return data[used:] if used < len(data) else b""
-
-    def _sink(self, piece: bytes) -> None:
-        req = self.req
-        assert req is not None
-        if req.aws is not None:
-            req.aws.feed(piece)
-        else:
-            self._keep(req, piece)
-
-    def _keep(self, req: Request, piece: bytes) -> None:
-        req.size += len(piece)
-        if req.size > (MAX_OBJECT if req.method == "PUT" else MAX_XML):
-            raise S3Error(400, "EntityTooLarge", close=True)
-        req.parts.append(piece)
-
-    # --- answering
-    def _handle(self, req: Request) -> None:
-        try:
-            status, headers, body = self.s3.answer(req)
-        except S3Error as exc:
-            self._error(exc, req.method, req.path)
-            if exc.close:
-                self._close_after_write()
-            return
-        except Exception as exc:  # noqa: BLE001 - a server bug answers 500, the connection lives on
-            self._error(S3Error(500, "InternalError", repr(exc)), req.method, req.path)
-            return
-        self._send(status, headers, body, req.method == "HEAD")
-        if req.headers.get("connection", "").lower() == "close":
-            self._close_after_write()
-
-    def _error(self, exc: S3Error, method: str, resource: str = "") -> None:
-        body = (f"{XML_HEAD}<Error><Code>{exc.code}</Code><Message>{esc(exc.message)}</Message>"
-                f"<Resource>{esc(resource)}</Resource><RequestId>{self.s3.request_id()}</RequestId></Error>").encode()
-        self._send(exc.status, "Content-Type: application/xml\r\n", body, method == "HEAD")
-
-    def _send(self, status: int, headers: str, body: bytes | memoryview, head_only: bool) -> None:
-        """Answer; a HEAD gets the Content-Length the GET would have had, and no body."""
-        if self.transport is None:
-            return
-        top = (f"HTTP/1.1 {status} {REASONS.get(status, 'X')}\r\nContent-Length: {len(body)}\r\n"
-               f"x-amz-request-id: {self.s3.request_id()}\r\nDate: {self.s3.date()}\r\n{headers}\r\n").encode()
-        if head_only or not body:
-            self._write(top)
-        elif len(body) <= COALESCE and isinstance(body, bytes):
-            self._write(top + body)
-        else:
-            self._write(top)
-            self._write(body)
-
-    def _write(self, data: bytes | memoryview) -> None:
-        if not self.out and not self.paused and len(data) <= WRITE_SLICE:
-            assert self.transport is not None
-            self.transport.write(data)
-            return
-        self.out.append(memoryview(data))
-        self._pump()
-
-    def _pump(self) -> None:
-        while self.out and not self.paused and self.transport is not None:
-            mv = self.out[0]
-            if len(mv) > WRITE_SLICE:
-                self.transport.write(mv[:WRITE_SLICE])
-                self.out[0] = mv[WRITE_SLICE:]
-            else:
-                self.transport.write(mv)
-                self.out.popleft()
-        if not self.out and self.closing and self.transport is not None:
-            self.transport.close()
-
-    def _close_after_write(self) -> None:
-        self.closing = True
-        self._pump()
 
 
 class S3Server:
@@ -612,13 +229,13 @@ class S3Server:
         return 200, "Content-Type: application/xml\r\n", body.encode()
 
     def delete_many(self, bucket: Bucket, req: Request) -> tuple[int, str, bytes]:
-        root = _xml(req.body())
-        quiet = (_text(root, "Quiet") or "").lower() == "true"
+        root = parse_xml(req.body())
+        quiet = (child_text(root, "Quiet") or "").lower() == "true"
         done = []
         for obj in root:
-            if _local(obj.tag) != "Object":
+            if local_name(obj.tag) != "Object":
                 continue
-            key = _text(obj, "Key") or ""
+            key = child_text(obj, "Key") or ""
             bucket.delete(key)
             if not quiet:
                 done.append(f"<Deleted><Key>{esc(key)}</Key></Deleted>")
@@ -657,7 +274,7 @@ class S3Server:
             lines.append(f"x-amz-mp-parts-count: {len(sizes)}\r\n")
             whole = len(sizes) == 1
         elif rng:
-            first, last = _range(rng, size)
+            first, last = byte_range(rng, size)
             whole = first == 0 and last == size - 1
         if whole and h.get("x-amz-checksum-mode", "").upper() == "ENABLED" and o.checksums:
             lines.extend(f"{n}: {v}\r\n" for n, v in o.checksums.items())
@@ -676,9 +293,9 @@ class S3Server:
         if h.get("if-none-match") == "*" and key in bucket.objects:
             raise S3Error(412, "PreconditionFailed", "If-None-Match")
         body = req.body()
-        sums = _checksums(h, req.trailers)
-        ctype = _checksum_type(h, sums)
-        obj = Obj(body, etag_of(body), time.time(), _kept(h), sums, ctype)
+        sums = checksums_of(h, req.trailers)
+        ctype = checksum_type_of(h, sums)
+        obj = Obj(body, etag_of(body), time.time(), kept_headers(h), sums, ctype)
         bucket.put(key, obj)
         echo = "".join(f"{n}: {v}\r\n" for n, v in sums.items())
         return 200, f"ETag: {obj.etag}\r\n{echo}", b""
@@ -701,7 +318,7 @@ class S3Server:
         etag = o.etag if o.etag.endswith('-1"') else etag_of(o.body)
         ctype = o.checksum_type if o.checksum_type != "COMPOSITE" else None
         sums = {n: v for n, v in o.checksums.items() if "-" not in v}  # a composite one does not survive
-        new = Obj(o.body, etag, time.time(), _kept(h) if replace else list(o.headers), sums, ctype)
+        new = Obj(o.body, etag, time.time(), kept_headers(h) if replace else list(o.headers), sums, ctype)
         bucket.put(key, new)
         return 200, "Content-Type: application/xml\r\n", (
             f"{XML_HEAD}<CopyObjectResult {NS}><LastModified>{iso(new.mtime)}</LastModified>"
@@ -712,7 +329,7 @@ class S3Server:
         h = req.headers
         upload_id = self.store.new_upload_id()
         alg = h.get("x-amz-checksum-algorithm", "").lower() or None
-        self.store.uploads[upload_id] = Upload(bucket, key, time.time(), _kept(h), alg,
+        self.store.uploads[upload_id] = Upload(bucket, key, time.time(), kept_headers(h), alg,
                                                h.get("x-amz-checksum-type", "").upper() or None)
         extra = f"x-amz-checksum-algorithm: {alg.upper()}\r\n" if alg else ""
         return 200, f"Content-Type: application/xml\r\n{extra}", (
@@ -736,7 +353,7 @@ class S3Server:
         if "x-amz-copy-source" in req.headers:
             src = self._source(req, "x-amz-copy-source")
             rng = req.headers.get("x-amz-copy-source-range")
-            first, last = _range(rng, len(src.body)) if rng else (0, len(src.body) - 1)
+            first, last = byte_range(rng, len(src.body)) if rng else (0, len(src.body) - 1)
             body = src.body[first:last + 1]
             part = Part(body, etag_of(body), time.time(), {})
             up.parts[pn] = part
@@ -744,7 +361,7 @@ class S3Server:
                 f"{XML_HEAD}<CopyPartResult {NS}><LastModified>{iso(part.mtime)}</LastModified>"
                 f"<ETag>&quot;{part.etag[1:-1]}&quot;</ETag></CopyPartResult>").encode()
         body = req.body()
-        sums = _checksums(req.headers, req.trailers)
+        sums = checksums_of(req.headers, req.trailers)
         part = Part(body, etag_of(body), time.time(), sums)
         up.parts[pn] = part
         echo = "".join(f"{n}: {v}\r\n" for n, v in sums.items())
@@ -752,18 +369,18 @@ class S3Server:
 
     def complete(self, bucket: Bucket, key: str, req: Request, upload_id: str) -> tuple[int, str, bytes]:
         up = self._upload(upload_id)
-        root = _xml(req.body())
+        root = parse_xml(req.body())
         chosen: list[Part] = []
         previous = 0
         for el in root:
-            if _local(el.tag) != "Part":
+            if local_name(el.tag) != "Part":
                 continue
             try:
-                pn = int(_text(el, "PartNumber") or "")
+                pn = int(child_text(el, "PartNumber") or "")
             except ValueError:
                 raise S3Error(400, "MalformedXML", "PartNumber") from None
             part = up.parts.get(pn)
-            given = (_text(el, "ETag") or "").strip().strip('"')
+            given = (child_text(el, "ETag") or "").strip().strip('"')
             if part is None or (given and given != part.etag[1:-1]):
                 raise S3Error(400, "InvalidPart", f"part {pn}")
             if pn <= previous:
@@ -775,16 +392,16 @@ class S3Server:
         body = b"".join(p.body for p in chosen)
         etag = f'"{zlib.crc32("".join(p.etag for p in chosen).encode()):08x}-{len(chosen)}"'
         h = req.headers
-        sums = _checksums(h, {})
+        sums = checksums_of(h, {})
         ctype = h.get("x-amz-checksum-type", "").upper() or up.checksum_type
         if sums:
             ctype = ctype or "FULL_OBJECT"
         elif up.algorithm:
-            sums, ctype = _composite(up.algorithm, chosen)
+            sums, ctype = composite(up.algorithm, chosen)
         obj = Obj(body, etag, time.time(), up.headers, sums, ctype, tuple(len(p.body) for p in chosen))
         bucket.put(key, obj)
         del self.store.uploads[upload_id]
-        xml_sums = "".join(f"<Checksum{_ALG_XML[n[15:]]}>{v}</Checksum{_ALG_XML[n[15:]]}>" for n, v in sums.items())
+        xml_sums = "".join(f"<Checksum{ALG_XML[n[15:]]}>{v}</Checksum{ALG_XML[n[15:]]}>" for n, v in sums.items())
         if ctype and sums:
             xml_sums += f"<ChecksumType>{ctype}</ChecksumType>"
         return 200, "Content-Type: application/xml\r\n", (
@@ -812,98 +429,13 @@ class S3Server:
             f"<IsTruncated>false</IsTruncated>{items}</ListMultipartUploadsResult>").encode()
 
 
-_ALG_XML = {"crc64nvme": "CRC64NVME", "crc32c": "CRC32C", "crc32": "CRC32", "sha1": "SHA1", "sha256": "SHA256"}
-
-
-def _range(spec: str, size: int) -> tuple[int, int]:
-    """``bytes=a-b`` / ``a-`` / ``-n`` -> (first, last) inclusive, clipped; 416 if unsatisfiable."""
-    unit, _, r = spec.partition("=")
-    a, dash, b = r.strip().partition("-")
-    try:
-        if unit.strip() != "bytes" or not dash or "," in r:
-            raise ValueError
-        if not a:
-            n = int(b)
-            first, last = max(0, size - n), size - 1
-            if n <= 0:
-                raise S3Error(416, "InvalidRange")
-        else:
-            first = int(a)
-            last = min(int(b), size - 1) if b else size - 1
-    except ValueError:
-        raise S3Error(416, "InvalidRange", spec) from None
-    if first >= size or last < first:
-        raise S3Error(416, "InvalidRange", f"{spec} of {size} bytes")
-    return first, last
-
-
-def _checksums(headers: dict[str, str], trailers: dict[str, str]) -> dict[str, str]:
-    sums = {}
-    for name in CHECKSUM_HEADERS:
-        v = trailers.get(name) or headers.get(name)
-        if v:
-            sums[name] = v
-    return sums
-
-
-def _checksum_type(headers: dict[str, str], sums: dict[str, str]) -> str | None:
-    if not sums:
-        return None
-    return headers.get("x-amz-checksum-type", "").upper() or "FULL_OBJECT"
-
-
-def _composite(alg: str, parts: list[Part]) -> tuple[dict[str, str], str | None]:
-    """S3's COMPOSITE checksum: the checksum of the parts' binary checksums, ``-<parts>``."""
-    name = f"x-amz-checksum-{alg}"
-    try:
-        joined = b"".join(base64.b64decode(p.checksums[name]) for p in parts)
-    except (KeyError, ValueError):
-        return {}, None
-    if alg == "crc32":
-        digest = zlib.crc32(joined).to_bytes(4, "big")
-    elif alg in ("sha1", "sha256"):
-        digest = hashlib.new(alg, joined).digest()
-    else:
-        return {}, None  # crc32c and crc64nvme need code the stdlib lacks
-    return {name: f"{base64.b64encode(digest).decode()}-{len(parts)}"}, "COMPOSITE"
-
-
-def _kept(headers: dict[str, str]) -> list[tuple[str, str]]:
-    kept = [(n, v) for n, v in headers.items() if n.startswith("x-amz-meta-")]
-    kept.extend((n, headers[n]) for n in KEPT_HEADERS if n in headers)
-    enc = headers.get("content-encoding")
-    if enc:
-        enc = ",".join(e for e in (x.strip() for x in enc.split(",")) if e and e != "aws-chunked")
-        if enc:
-            kept.append(("content-encoding", enc))
-    return kept
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
-def _text(el: ET.Element, name: str) -> str | None:
-    for child in el:
-        if _local(child.tag) == name:
-            return child.text
-    return None
-
-
-def _xml(body: bytes) -> ET.Element:
-    try:
-        return ET.fromstring(body)
-    except ET.ParseError:
-        raise S3Error(400, "MalformedXML") from None
-
-
 async def serve(host: str, port: int, buckets: list[str], ready: asyncio.Future[int] | None = None,
                 server: S3Server | None = None, report: bool = False) -> None:
     """Serve until cancelled or SIGTERM/SIGINT; ``ready`` gets the bound port (else it is
     printed); ``report``: print the request counts to stderr at a signalled stop."""
     s3 = server if server is not None else S3Server(Store(buckets))
     loop = asyncio.get_running_loop()
-    listener = await loop.create_server(lambda: _Conn(s3), host, port)
+    listener = await loop.create_server(lambda: Connection(s3), host, port)
     bound = listener.sockets[0].getsockname()[1]
     if ready is not None:
         ready.set_result(bound)
