@@ -16,10 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from ..dataset import Dataset
 from ..procs import Poller, free_ports, port_open, start_server, stop_process
 from .base import Endpoint, UploadCheck
-from .s3admin import S3Admin, common_prefix
+from ._local import LocalServer
+from .s3admin import S3Admin
 
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,7 @@ def memserver_args(port: int, buckets: list[str], python: str = sys.executable) 
     return args
 
 
-class MemTarget:
+class MemTarget(LocalServer):
     """A private ``python -m benchmarks.memserver`` on a free loopback port."""
 
     name = "memserver"
@@ -50,18 +50,6 @@ class MemTarget:
     def __repr__(self) -> str:
         state = "running" if self._proc is not None and self._proc.poll() is None else "stopped"
         return f"<MemTarget [{state}] port={self.port} bucket={self.bucket}>"
-
-    @property
-    def pid(self) -> int:
-        if self._proc is None:
-            raise RuntimeError("memserver target is not started")
-        return self._proc.pid
-
-    @property
-    def admin(self) -> S3Admin:
-        if self._admin is None:
-            raise RuntimeError("memserver target is not started")
-        return self._admin
 
     def start(self) -> Endpoint:
         if self._endpoint is not None:
@@ -100,24 +88,8 @@ class MemTarget:
     def stop(self) -> None:
         self._teardown()
 
-    def prepare_download(self, dataset: Dataset) -> bool:
-        self.start()
-        if dataset.dataset_id in self._seeded:
-            return False
-        for i, path in enumerate(dataset.paths()):
-            self.admin.put_file(dataset.key(i), path, dataset.checksums[i])
-        self._seeded.add(dataset.dataset_id)
-        return True
-
     def check_upload(self, keys: list[str], size: int) -> UploadCheck:
-        stored = self.admin.list_sizes(common_prefix(keys))
-        missing = tuple(k for k in keys if k not in stored)
-        wrong = [k for k in keys if k in stored and stored[k] != size]
-        self.admin.delete_keys(list(stored))
-        if missing or wrong:
-            return UploadCheck(verified=False, detail=f"{len(missing)} missing, {len(wrong)} of wrong size",
-                               missing=missing)
-        return UploadCheck(verified=True, detail=f"{len(keys)} objects of {size} B listed")
+        return self.listed_and_deleted(keys, size)
 
     def facts(self) -> dict[str, Any]:
         return {"server": "memserver (benchmarks/memserver.py, in-memory)", "version": None, "tls": False}

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..dataset import Dataset
 from ..procs import Poller, free_ports, port_open, start_server, stop_process
 from .base import Endpoint, UploadCheck
-from .s3admin import S3Admin, common_prefix
+from ._local import LocalServer
+from .s3admin import S3Admin
 
 # weed hard-codes its gRPC unix sockets to /tmp/seaweedfs-<service>-grpc-<port>.sock and
 # leaves some behind on exit; we remove those of the ports we gave it.
@@ -110,7 +110,7 @@ def dir_size(path: Path) -> int:
     return total
 
 
-class SeaweedTarget:
+class SeaweedTarget(LocalServer):
     """A private ``weed mini`` on free loopback ports, with a temporary data directory."""
 
     name = "seaweedfs"
@@ -147,19 +147,6 @@ class SeaweedTarget:
             f"<SeaweedTarget [{state}] s3_port={port} seeded={len(self._seeded)} "
             f"restarts={self.restarts}>"
         )
-
-    @property
-    def pid(self) -> int:
-        """The server's process id (its CPU over a run is read from ``/proc``)."""
-        if self._proc is None:
-            raise RuntimeError("SeaweedFS target is not started")
-        return self._proc.pid
-
-    @property
-    def admin(self) -> S3Admin:
-        if self._admin is None:
-            raise RuntimeError("SeaweedFS target is not started")
-        return self._admin
 
     def start(self) -> Endpoint:
         if self._endpoint is not None:
@@ -237,29 +224,11 @@ class SeaweedTarget:
         self.restarts += 1
         return self.start()
 
-    def prepare_download(self, dataset: Dataset) -> bool:
-        self.start()  # no-op while running
-        if dataset.dataset_id in self._seeded:
-            return False
-        for i, path in enumerate(dataset.paths()):
-            self.admin.put_file(dataset.key(i), path, dataset.checksums[i])
-        self._seeded.add(dataset.dataset_id)
-        return True
-
     def check_upload(self, keys: list[str], size: int) -> UploadCheck:
-        stored = self.admin.list_sizes(common_prefix(keys))
-        missing = tuple(k for k in keys if k not in stored)
-        wrong = [k for k in keys if k in stored and stored[k] != size]
-        self.admin.delete_keys(list(stored))
+        check = self.listed_and_deleted(keys, size)
         if self.layout is not None and dir_size(self.layout.data_dir) > self.disk_budget_bytes:
             self.restart()
-        if missing or wrong:
-            return UploadCheck(
-                verified=False,
-                detail=f"{len(missing)} missing, {len(wrong)} of wrong size",
-                missing=missing,
-            )
-        return UploadCheck(verified=True, detail=f"{len(keys)} objects of {size} B listed")
+        return check
 
     def facts(self) -> dict[str, Any]:
         version = None
