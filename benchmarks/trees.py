@@ -201,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server", choices=sorted(SERVERS), default="seaweedfs",
                    help="seaweedfs (a real S3 server, ~1-2 ms of CPU per request on these cores) or mem "
                         "(benchmarks/memserver: ~0.1 ms, so the clients are what is measured)")
+    p.add_argument("--dest-dir", help="where downloads land (default: the run's temporary directory). /dev/shm "
+                                      "takes the disk out: on this machine's journal-less ext4, creating files "
+                                      "after a deleted tree scans for recently deleted inodes, a cost that grows "
+                                      "run after run")
     p.add_argument("--run-timeout", type=float, default=300.0)
     p.add_argument("--json", help="also write every run here")
     p.add_argument("--base-src", help="another s3fast source tree (compiled core built in place): adds the "
@@ -222,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
            "AWS_REGION": ep.region, "AWS_DEFAULT_REGION": ep.region, "AWS_EC2_METADATA_DISABLED": "true",
            **rclone_env(ep.endpoint_url, ep.access_key or "", ep.secret_key or "", ep.region)}
     work = Path(tempfile.mkdtemp(prefix="s3fast-trees-"))
+    dest = Path(tempfile.mkdtemp(prefix="s3fast-trees-dst-", dir=args.dest_dir)) if args.dest_dir else work
     runs: list[dict[str, object]] = []
     try:
         for tree in trees:
@@ -242,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
                 order = runners[rnd % len(runners):] + runners[:rnd % len(runners)]
                 for direction in directions:
                     for runner in order:
-                        local = work / f"dst-{runner}" if direction == "download" else src
-                        shutil.rmtree(work / f"dst-{runner}", ignore_errors=True)
+                        local = dest / f"dst-{runner}" if direction == "download" else src
+                        shutil.rmtree(dest / f"dst-{runner}", ignore_errors=True)
                         # A fresh prefix per upload: rclone copy skips what the destination
                         # already holds, so a reused prefix would time a sync from round 1 on.
                         url = (f"s3://trees/{tree.name}/{runner}/r{rnd}/" if direction == "upload"
@@ -289,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         target.stop()
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(dest, ignore_errors=True)
         if args.json:
             Path(args.json).write_text(json.dumps(runs, indent=1))
     return 0
