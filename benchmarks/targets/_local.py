@@ -3,9 +3,12 @@ harness reads, an admin client, download objects seeded once per dataset, and up
 checked by listing and then deleted."""
 from __future__ import annotations
 
+import http.client
 import subprocess
+from collections.abc import Callable
 
 from ..dataset import Dataset
+from ..procs import port_open
 from .base import UploadCheck
 from .s3admin import S3Admin, common_prefix
 
@@ -54,3 +57,17 @@ class LocalServer:
             return UploadCheck(verified=False, detail=f"{len(missing)} missing, {len(wrong)} of wrong size",
                                missing=missing)
         return UploadCheck(verified=True, detail=f"{len(keys)} objects of {size} B listed")
+
+
+def http_answers(port: int, ok: Callable[[int], bool]) -> bool:
+    """True once a GET / on ``port`` gets a status ``ok`` accepts (the server is up)."""
+    if not port_open(port):
+        return False
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", "/")
+        return ok(conn.getresponse().status)
+    except OSError:
+        return False
+    finally:
+        conn.close()

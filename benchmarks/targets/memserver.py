@@ -8,7 +8,6 @@ by ``check_upload`` like SeaweedFS's, and everything is gone when it stops.
 """
 from __future__ import annotations
 
-import http.client
 import os
 import subprocess
 import sys
@@ -16,9 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any
 
-from ..procs import Poller, free_ports, port_open, start_server, stop_process
+from ..procs import Poller, free_ports, start_server, stop_process
 from .base import Endpoint, UploadCheck
-from ._local import LocalServer
+from ._local import LocalServer, http_answers
 from .s3admin import S3Admin
 
 _ROOT = Path(__file__).resolve().parents[2]
@@ -97,13 +96,4 @@ class MemTarget(LocalServer):
 
 def _http_answers(port: int) -> bool:
     """True once the port speaks S3 (a ListBuckets answer)."""
-    if not port_open(port):
-        return False
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
+    return http_answers(port, lambda status: status == 200)

@@ -10,7 +10,6 @@ and the server is restarted on a fresh directory whenever its disk use passes a 
 """
 from __future__ import annotations
 
-import http.client
 import json
 import secrets
 import shutil
@@ -21,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..procs import Poller, free_ports, port_open, start_server, stop_process
+from ..procs import Poller, free_ports, start_server, stop_process
 from .base import Endpoint, UploadCheck
-from ._local import LocalServer
+from ._local import LocalServer, http_answers
 from .s3admin import S3Admin
 
 # weed hard-codes its gRPC unix sockets to /tmp/seaweedfs-<service>-grpc-<port>.sock and
@@ -240,13 +239,4 @@ class SeaweedTarget(LocalServer):
 
 def _http_answers(port: int) -> bool:
     """True once the S3 port speaks HTTP (an anonymous GET / gets a 403 from SeaweedFS)."""
-    if not port_open(port):
-        return False
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-    try:
-        conn.request("GET", "/")
-        return conn.getresponse().status < 600
-    except OSError:
-        return False
-    finally:
-        conn.close()
+    return http_answers(port, lambda status: status < 600)
