@@ -2,14 +2,20 @@
 
 What a server sends is parsed under hard limits, whoever the server is: at most
 :data:`MAX_XML_BYTES` (checked before parsing; the connection bounds what it reads, this
-bounds what the parser accepts), and no DTD at all (defusedxml: S3 never sends one, and a
-DTD is how entity expansion, the "billion laughs", and external entities get in). A
-document refused for either reason reads as "not XML": an error body then shows as text,
-a listing fails with a protocol error.
+bounds what the parser accepts), and no DTD at all (S3 never sends one, and a DTD is how
+entity expansion, the "billion laughs", and external entities get in). A document refused
+for either reason reads as "not XML": an error body then shows as text, a listing fails
+with a protocol error.
+
+The DTD is refused by looking for its declaration before parsing, then parsing with the
+standard library's C parser. The document is read as UTF-8 whatever its XML declaration
+says (S3 sends nothing else), so the declaration cannot hide in another encoding, and a
+body with a NUL byte (UTF-16, UTF-32) is refused. defusedxml does the same refusal from
+the parser's callbacks, but only through ElementTree's Python-level parser, which took
+more than half of the time of listing a tree (benchmarks/probes/README.md).
 """
 from __future__ import annotations
 
-import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
@@ -17,8 +23,6 @@ from ._errors import NetworkError
 # The largest XML answer accepted: the connection's bound on what it reads, one value for both.
 from ._py._common import MAX_XML_BODY as MAX_XML_BYTES
 
-# An object size in a listing: digits only, and no longer than S3's largest (48.8 TiB).
-_SIZE_RE = re.compile(r"[0-9]{1,15}")
 
 
 def escape(text: str) -> str:
@@ -26,8 +30,17 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+#: namespaced tag -> local name; a listing repeats the same few tags thousands of times
+_LOCAL: dict[str, str] = {}
+
+
 def _strip_ns(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
+    name = _LOCAL.get(tag)
+    if name is None:
+        name = tag.rsplit("}", 1)[-1]
+        if len(_LOCAL) < 256:  # a hostile server's ever-new tags must not grow it
+            _LOCAL[tag] = name
+    return name
 
 
 def _find(root: ET.Element, name: str) -> str | None:
@@ -42,14 +55,13 @@ def parse_xml(body: bytes) -> ET.Element | None:
     if len(body) > MAX_XML_BYTES:
         return None
     text = body.strip()
-    if not text:
+    if not text or b"<!DOCTYPE" in text or b"\x00" in text:
         return None
-    from defusedxml import DefusedXmlException
-    from defusedxml.ElementTree import fromstring
-
+    parser = ET.XMLParser(encoding="utf-8")
     try:
-        return fromstring(text, forbid_dtd=True)  # type: ignore[no-any-return]
-    except (ET.ParseError, DefusedXmlException):
+        parser.feed(text)
+        return parser.close()
+    except ET.ParseError:
         return None
 
 
@@ -120,16 +132,17 @@ def parse_list_v2(body: bytes) -> ListPage:
     prefixes: list[str] = []
     token = None
     truncated = False
+    local = _LOCAL.get  # a C call per element: this loop runs for every key listed
     for child in root:
-        tag = _strip_ns(child.tag)
+        tag = local(child.tag) or _strip_ns(child.tag)
         if tag == "Contents":
-            fields = {_strip_ns(c.tag): (c.text or "") for c in child}
-            size = fields.get("Size", "0").strip() or "0"
-            if not _SIZE_RE.fullmatch(size):
+            fields = {local(c.tag) or _strip_ns(c.tag): c.text for c in child}
+            size = (fields.get("Size") or "0").strip() or "0"
+            # digits only, and no longer than S3's largest object (48.8 TiB)
+            if not (len(size) <= 15 and size.isascii() and size.isdigit()):
                 raise NetworkError(f"the ListObjectsV2 answer has an invalid Size: {size[:40]!r}", kind="protocol")
-            objects.append(
-                ObjectInfo(fields.get("Key", ""), int(size), fields.get("ETag", ""), fields.get("LastModified", ""))
-            )
+            objects.append(ObjectInfo(fields.get("Key") or "", int(size), fields.get("ETag") or "",
+                                      fields.get("LastModified") or ""))
         elif tag == "CommonPrefixes":
             p = _find(child, "Prefix")
             if p is not None:

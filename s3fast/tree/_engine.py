@@ -54,9 +54,13 @@ def _one_key(_item: object) -> str:
 
 async def run(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]], *, window: int,
               governor: PrefixGovernor | None = None, key: Callable[[T], str] = _one_key,
-              backlog: int | None = None) -> AsyncIterator[R]:
+              backlog: int | None = None, settled: Callable[[T], R | None] | None = None) -> AsyncIterator[R]:
     """Yield ``work(item)`` for every item, in finishing order, at most ``window`` at once and,
-    with a ``governor``, only when the governor admits ``key(item)``."""
+    with a ``governor``, only when the governor admits ``key(item)``.
+
+    ``settled(item)``: the item's result when it needs no I/O (an unchanged object in a
+    sync), else None. Such a result is handed on as the item is listed, without a task, and
+    counts in ``window`` until it is consumed, like any other."""
     window = max(1, window)
     if backlog is None:
         backlog = 1 if governor is None else 4 * window
@@ -127,7 +131,7 @@ async def run(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]], *, win
             await changed.wait()
 
     async def produce() -> None:
-        nonlocal queued
+        nonlocal queued, running
         try:
             while True:
                 await until(lambda: queued < backlog)  # room first: the lister is read only then
@@ -135,6 +139,13 @@ async def run(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]], *, win
                     item = await anext(items)
                 except StopAsyncIteration:
                     break
+                if settled is not None:
+                    result = settled(item)
+                    if result is not None:
+                        await until(lambda: running < window)
+                        running += 1
+                        results.put_nowait(result)
+                        continue
                 waiting.setdefault(key(item), deque()).append(item)
                 queued += 1
                 dispatch()

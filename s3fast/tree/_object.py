@@ -312,10 +312,21 @@ class _Tree:
             if verdict == TRANSFER_NO_CHECKSUM and not md5_first and await self._same_md5(e, other):
                 verdict = SKIP_SAME
         if not is_transfer(verdict):
-            dest = self.dest_name(e)
-            return TreeResult(self.operation, self.source_name(e), dest if isinstance(dest, str) else "",
-                              0, "skipped", SKIP_SAME)
+            return self._unchanged(e)
         return await self.transfer(e, verdict)
+
+    def _unchanged(self, e: Entry) -> TreeResult:
+        dest = self.dest_name(e)
+        return TreeResult(self.operation, self.source_name(e), dest if isinstance(dest, str) else "",
+                          0, "skipped", SKIP_SAME)
+
+    def settled(self, item: SyncItem, compare: str) -> list[TreeResult] | None:
+        """A sync item's results when the listings alone decide it (unchanged by size and
+        time, or by size with ``--size-only``): no request, no task. None: it needs work."""
+        if isinstance(item, Extra):
+            return None
+        e, other = item
+        return [self._unchanged(e)] if decide(e, other, compare) == SKIP_SAME else None
 
     async def work(self, item: Entry | SyncItem, compare: str | None) -> list[TreeResult]:
         """What the engine runs per item: copy an Entry (``compare`` None), else a sync item."""

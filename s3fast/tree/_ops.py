@@ -97,7 +97,11 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
     async def one(item: Entry | SyncItem) -> list[TreeResult]:
         return await tree.work(item, compare)
 
-    stream = run(items, one, window=window, governor=governor or PrefixGovernor(window), key=tree.prefix_key)
+    def settled(item: Entry | SyncItem) -> list[TreeResult] | None:
+        return None if compare is None or isinstance(item, Entry) else tree.settled(item, compare)
+
+    stream = run(items, one, window=window, governor=governor or PrefixGovernor(window), key=tree.prefix_key,
+                 settled=settled)
     async for results in (stream if tree.resume is None else journaled(stream, tree.resume)):
         for r in results:
             yield r

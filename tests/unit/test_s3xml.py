@@ -26,6 +26,21 @@ def test_documents_with_a_dtd_are_refused(body: bytes) -> None:
     assert info.value.kind == "protocol"
 
 
+def test_a_dtd_cannot_hide_in_another_encoding() -> None:
+    """The document is read as UTF-8 whatever it declares: a DTD written in UTF-16 (or in
+    an 8-bit encoding that spells ``<!DOCTYPE`` differently) never reaches the parser as one."""
+    utf16 = _ENTITY.replace(b'version="1.0"', b'version="1.0" encoding="UTF-16"').decode().encode("utf-16")
+    assert parse_error(utf16) is None
+    ebcdic = _ENTITY.replace(b'version="1.0"', b'version="1.0" encoding="cp037"').decode().encode("cp037")
+    assert parse_error(ebcdic) is None
+
+
+def test_the_declared_encoding_is_not_what_decodes() -> None:
+    doc = '<?xml version="1.0" encoding="ISO-8859-1"?><Error><Code>\u00e9t\u00e9</Code></Error>'.encode()
+    err = parse_error(doc)
+    assert err is not None and err.code == "\u00e9t\u00e9"
+
+
 def test_size_cap_is_checked_before_parsing() -> None:
     doc = b"<Error><Code>Big</Code><Message>" + b"x" * MAX_XML_BYTES + b"</Message></Error>"
     assert len(doc) > MAX_XML_BYTES

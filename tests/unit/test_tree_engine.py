@@ -62,6 +62,43 @@ def test_items_held_stay_within_the_window() -> None:
     assert peak <= window + 1
 
 
+def test_settled_items_skip_the_work_and_stay_within_the_window() -> None:
+    """Items the listing alone decides (an unchanged object in a sync) are answered without
+    ``work``; the others still go through it; held results stay bounded by the window."""
+    window = 8
+    pulled = consumed = peak = 0
+    worked: list[int] = []
+
+    async def listing() -> AsyncIterator[int]:
+        nonlocal pulled, peak
+        for i in range(3000):
+            pulled += 1
+            peak = max(peak, pulled - consumed)
+            yield i
+
+    async def work(i: int) -> str:
+        worked.append(i)
+        await asyncio.sleep(0)
+        return f"worked {i}"
+
+    def settled(i: int) -> str | None:
+        return None if i % 100 == 0 else f"settled {i}"
+
+    async def go() -> list[str]:
+        nonlocal consumed
+        got: list[str] = []
+        async for r in run(listing(), work, window=window, settled=settled):
+            consumed += 1
+            got.append(r)
+        return got
+
+    got = asyncio.run(go())
+    assert sorted(worked) == list(range(0, 3000, 100))
+    assert sorted(got) == sorted([f"worked {i}" for i in range(0, 3000, 100)]
+                                 + [f"settled {i}" for i in range(3000) if i % 100])
+    assert peak <= window + 1
+
+
 def test_lister_error_is_raised_after_started_items() -> None:
     async def listing() -> AsyncIterator[int]:
         yield 1

@@ -121,6 +121,9 @@ def test_parse_s3_time() -> None:
     assert parse_s3_time("2024-05-01T12:00:00Z") == 1714564800.0
     assert parse_s3_time("garbage") is None
     assert parse_s3_time("2023-12-31T23:59:59.250Z") == 1704067199.25
+    # an offset is applied; no offset at all is UTC, as S3 means it
+    assert parse_s3_time("2024-05-01T14:00:00+02:00") == 1714564800.0
+    assert parse_s3_time("2024-05-01T12:00:00") == 1714564800.0
     for bad in ("2024-02-30T00:00:00Z", "2024-13-01T00:00:00Z", "2024-05-01T24:00:00Z", "2024-05-01 12:00:00Z",
                 "2024-05-01T12:00:0x.000Z", "+024-05-01T12:00:00Z", "\u0662024-05-01T12:00:00Z", ""):
         assert parse_s3_time(bad) is None, bad
