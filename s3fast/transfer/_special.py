@@ -35,6 +35,16 @@ def named_descriptor(path: str) -> int | None:
     p = os.path.abspath(path)
     for _ in range(16):  # symlink hops; a loop longer than this names nothing usable
         directory, base = os.path.split(p)
+        if not (base.isascii() and base.isdigit()):
+            # Not a descriptor's number: only a symlink can lead on to one. One readlink
+            # settles the common case (a file under /dev/shm, say: not a symlink), where
+            # resolving the directory cost a lstat per component, per file of a tree.
+            try:
+                target = os.readlink(p)
+            except OSError:
+                return None
+            p = os.path.normpath(os.path.join(os.path.realpath(directory), target))
+            continue
         real_dir = os.path.realpath(directory)
         m = _OWN_FD_DIR.fullmatch(real_dir)
         if m is not None and int(m.group(1)) == os.getpid():
