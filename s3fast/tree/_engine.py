@@ -185,6 +185,57 @@ async def run(items: AsyncIterator[T], work: Callable[[T], Awaitable[R]], *, win
         await asyncio.gather(producer, *list(tasks), return_exceptions=True)
 
 
+async def settled_aside(items: AsyncIterator[T], settled: Callable[[T], list[R] | None],
+                        rest: Callable[[AsyncIterator[T]], AsyncIterator[R]], *, bound: int) -> AsyncIterator[R]:
+    """``rest`` (another runner: the worker processes) over the items ``settled`` does not
+    answer; its answers and ``rest``'s results as they come, at most ``bound`` held.
+
+    So what the listings alone decide (an unchanged object in a sync) never crosses to a
+    worker process and back, and ``rest`` starts (the processes with it) only once an item
+    needs it."""
+    out: asyncio.Queue[object] = asyncio.Queue(max(1, bound))
+
+    async def unsettled() -> AsyncIterator[T]:
+        async for item in items:
+            done = settled(item)
+            if done is None:
+                yield item
+                continue
+            for r in done:
+                await out.put(r)
+
+    async def pump() -> None:
+        try:
+            # The runner (the worker processes) starts with the first unsettled item: for an
+            # unchanged tree, never.
+            pending = unsettled()
+            async for first in pending:
+                async for r in rest(_prepend(first, pending)):
+                    await out.put(r)
+                break  # ``rest`` has drained ``pending``
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - raised to the consumer, in order
+            await out.put(_Raised(exc))
+        await out.put(_END)
+
+    task = asyncio.create_task(pump())
+    try:
+        while (msg := await out.get()) is not _END:
+            if isinstance(msg, _Raised):
+                raise msg.exc
+            yield msg  # type: ignore[misc]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    yield first
+    async for item in rest:
+        yield item
+
+
 async def batched(items: AsyncIterator[T], size: int) -> AsyncIterator[list[T]]:
     """Group a stream into lists of at most ``size`` (a bulk delete takes 1,000 keys)."""
     batch: list[T] = []
@@ -197,4 +248,4 @@ async def batched(items: AsyncIterator[T], size: int) -> AsyncIterator[list[T]]:
         yield batch
 
 
-__all__ = ["DEFAULT_WINDOW", "batched", "run"]
+__all__ = ["DEFAULT_WINDOW", "batched", "run", "settled_aside"]

@@ -16,7 +16,7 @@ from .._errors import ConfigError
 from .._url import S3Url, is_s3_url, parse_s3_url
 from ._decide import COMPARES, Entry
 from ._delete import MAX_BATCH
-from ._engine import DEFAULT_WINDOW, batched, run
+from ._engine import DEFAULT_WINDOW, batched, run, settled_aside
 from ._match import Filters
 from ._merge import index_join, lists_sorted, merge_sorted
 from ._object import Extra, SyncItem, TreeResult, _unlink
@@ -80,6 +80,9 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
     """Run ``tree.work`` over ``items`` here, or in ``workers`` processes when the tree is
     big enough (``shard_above``); the results as they finish. A resumable tree's journal
     (``tree.resume``) skips and records here, in the parent, whichever way the work runs."""
+    def settled(item: Entry | SyncItem) -> list[TreeResult] | None:
+        return None if compare is None or isinstance(item, Entry) else tree.settled(item, compare)
+
     workers, items = await _decide_workers(workers, shard_above, items)
     if on_workers is not None:
         on_workers(workers)
@@ -88,7 +91,11 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
 
         job = Job(_worker_kwargs(client_kwargs), tree.client.config, tree.src, tree.dst, tree.no_clobber,
                   tree.dryrun, compare, window, tree.resume is not None)
-        async for r in shards(tree, items, lambda it: sharded(it, job, workers, governor=governor)):
+
+        def to_workers(rest: AsyncIterator[Entry | SyncItem]) -> AsyncIterator[TreeResult]:
+            return shards(tree, rest, lambda it: sharded(it, job, workers, governor=governor))
+
+        async for r in settled_aside(items, settled, to_workers, bound=window):
             if tree.on_progress is not None:
                 tree.on_progress(r.bytes)
             yield r
@@ -96,9 +103,6 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
 
     async def one(item: Entry | SyncItem) -> list[TreeResult]:
         return await tree.work(item, compare)
-
-    def settled(item: Entry | SyncItem) -> list[TreeResult] | None:
-        return None if compare is None or isinstance(item, Entry) else tree.settled(item, compare)
 
     stream = run(items, one, window=window, governor=governor or PrefixGovernor(window), key=tree.prefix_key,
                  settled=settled)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from s3fast.tree._engine import batched, run
+from s3fast.tree._engine import batched, run, settled_aside
 
 
 def test_first_item_is_worked_on_before_the_listing_ends() -> None:
@@ -97,6 +97,92 @@ def test_settled_items_skip_the_work_and_stay_within_the_window() -> None:
     assert sorted(got) == sorted([f"worked {i}" for i in range(0, 3000, 100)]
                                  + [f"settled {i}" for i in range(3000) if i % 100])
     assert peak <= window + 1
+
+
+def test_settled_aside_keeps_settled_items_from_the_other_runner() -> None:
+    """With worker processes, what the listings decide is answered in the parent: the
+    other runner (here a plain generator standing in for the workers) sees only the rest,
+    and what is held stays bounded."""
+    bound = 8
+    pulled = consumed = peak = 0
+    seen_by_rest: list[int] = []
+
+    async def listing() -> AsyncIterator[int]:
+        nonlocal pulled, peak
+        for i in range(3000):
+            pulled += 1
+            peak = max(peak, pulled - consumed)
+            yield i
+
+    def settled(i: int) -> list[str] | None:
+        return None if i % 100 == 0 else [f"settled {i}"]
+
+    async def rest(items: AsyncIterator[int]) -> AsyncIterator[str]:
+        async for i in items:
+            seen_by_rest.append(i)
+            await asyncio.sleep(0)
+            yield f"worked {i}"
+
+    async def go() -> list[str]:
+        nonlocal consumed
+        got: list[str] = []
+        async with asyncio.timeout(30):
+            async for r in settled_aside(listing(), settled, rest, bound=bound):
+                consumed += 1
+                got.append(r)
+        return got
+
+    got = asyncio.run(go())
+    assert seen_by_rest == list(range(0, 3000, 100))
+    assert sorted(got) == sorted([f"worked {i}" for i in range(0, 3000, 100)]
+                                 + [f"settled {i}" for i in range(3000) if i % 100])
+    assert peak <= 2 * bound + 2
+    started = []
+
+    async def never(items: AsyncIterator[int]) -> AsyncIterator[str]:
+        started.append(True)
+        async for i in items:
+            yield f"worked {i}"
+
+    async def all_settled() -> list[str]:
+        return [r async for r in settled_aside(listing(), lambda i: [f"settled {i}"], never, bound=bound)]
+
+    assert len(asyncio.run(all_settled())) == 3000 and not started  # nothing to run: no workers started
+
+
+def test_settled_aside_raises_the_runners_error_and_stops_it_when_left() -> None:
+    stopped = asyncio.Event()
+
+    async def listing() -> AsyncIterator[int]:
+        for i in range(100):
+            yield i
+
+    async def failing(items: AsyncIterator[int]) -> AsyncIterator[str]:
+        async for i in items:
+            yield f"worked {i}"
+            raise OSError("worker died")
+
+    async def endless(items: AsyncIterator[int]) -> AsyncIterator[str]:
+        try:
+            async for i in items:
+                yield f"worked {i}"
+            await asyncio.Event().wait()
+        finally:
+            stopped.set()
+
+    async def go() -> None:
+        async with asyncio.timeout(30):
+            got = []
+            with pytest.raises(OSError, match="worker died"):
+                async for r in settled_aside(listing(), lambda i: None, failing, bound=4):
+                    got.append(r)
+            assert got == ["worked 0"]
+            stream = settled_aside(listing(), lambda i: None, endless, bound=4)
+            assert await anext(stream) == "worked 0"
+            await stream.aclose()  # the consumer leaves early: the runner is stopped
+            assert stopped.is_set()
+
+    asyncio.run(go())
 
 
 def test_lister_error_is_raised_after_started_items() -> None:
