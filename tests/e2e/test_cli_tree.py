@@ -289,3 +289,31 @@ def test_env_ca_bundle_unused_over_plain_http(moto_cluster: Any, bucket: str, tm
     assert code == 0 and read_tree(tmp_path / "dst") == files, err
     p = cli("cp", "-r", str(src), f"s3://{bucket}/ca/", *o, env={"AWS_CA_BUNDLE": str(tmp_path / "missing.pem")})
     assert p.returncode == 2 and b"AWS_CA_BUNDLE: no such file" in p.stderr
+
+
+@pytest.mark.parametrize("dst", [".", "./", "sub/..", "sub/../"])
+def test_download_into_the_working_directory(moto_cluster: Any, bucket: str, tmp_path: Path, dst: str) -> None:
+    """``cp -r s3://b/p/ .`` (the commonest download) writes the keys under the working
+    directory: a relative root the keys' paths are checked against must not make every key
+    look as if it escaped."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "src"
+    files = make_tree(src, 12)
+    o = opts(moto_cluster)
+    assert cli("cp", "-r", str(src), f"s3://{bucket}/dot/", *o).returncode == 0
+    here = tmp_path / "here"
+    (here / "sub").mkdir(parents=True)
+    # The worktree's package, whatever the working directory is.
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    for args in (("cp", "-r", f"s3://{bucket}/dot/", dst), ("sync", f"s3://{bucket}/dot/", dst)):
+        p = subprocess.run([sys.executable, "-m", "s3fast.cli", *args, *o, "--json"], cwd=here, env=env,
+                           capture_output=True, timeout=120, check=False)
+        assert p.returncode == 0, p.stderr
+        assert b"unsafe key" not in p.stderr, p.stderr
+        summary = json.loads(p.stdout.decode().strip().splitlines()[-1])
+        # cp: every object downloaded; the sync after it: every object unchanged
+        assert (summary["objects"], summary["skipped"]) == ((12, 0) if args[0] == "cp" else (0, 12)), summary
+        assert read_tree(here) == files
