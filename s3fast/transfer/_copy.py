@@ -110,6 +110,7 @@ async def _copy_multipart(ctx: TransferContext, src: S3Url, dst: S3Url, head: Ob
     create_headers = {f"x-amz-meta-{k}": v for k, v in head.metadata.items()}
     if head.content_type:
         create_headers["content-type"] = head.content_type
+    create_headers.update(head.content_headers)
     if algo is not None:
         create_headers["x-amz-checksum-algorithm"] = algo.s3_name
         if want is not None:

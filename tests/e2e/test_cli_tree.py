@@ -117,6 +117,43 @@ def test_mv_cat_and_server_side_copy(moto_cluster: Any, bucket: str, tmp_path: P
     assert cli("cat", f"s3://{bucket}/single", *o).stdout == files[key]
 
 
+
+#: what ``aws s3 cp`` carries over on a copy besides x-amz-meta-*: the standard headers
+STANDARD_HEADERS = {"ContentType": "application/x-test", "CacheControl": "max-age=60",
+                    "ContentDisposition": "attachment; filename=big.bin", "ContentEncoding": "identity",
+                    "ContentLanguage": "fr"}
+
+
+@pytest.mark.parametrize("recursive", [False, True])
+def test_server_side_copy_keeps_the_standard_headers(moto_cluster: Any, bucket: str, recursive: bool) -> None:
+    """A multipart (UploadPartCopy) copy, one object or a tree, keeps Content-Type, the
+    user metadata and also Cache-Control, Content-Disposition, Content-Encoding and
+    Content-Language, as the single CopyObject (metadata directive COPY) does."""
+    import os
+
+    b3 = moto_cluster.boto3_client()
+    other = moto_cluster.make_bucket()
+    data = os.urandom(17 * 1024 * 1024 + 5)
+    expires = "Wed, 21 Oct 2037 07:28:00 GMT"
+    for key, body in (("hd/big", data), ("hd/small", b"small")):
+        b3.put_object(Bucket=bucket, Key=key, Body=body, Metadata={"team": "x"}, Expires=expires,
+                      **STANDARD_HEADERS)
+    o = opts(moto_cluster)
+    if recursive:
+        p = cli("cp", "-r", f"s3://{bucket}/hd/", f"s3://{other}/hd/", *o)
+    else:
+        p = cli("cp", f"s3://{bucket}/hd/big", f"s3://{other}/hd/big", *o)
+        assert p.returncode == 0, p.stderr
+        p = cli("cp", f"s3://{bucket}/hd/small", f"s3://{other}/hd/small", *o)
+    assert p.returncode == 0, p.stderr
+    for key in ("hd/big", "hd/small"):
+        head = b3.head_object(Bucket=other, Key=key)
+        got = {k: head.get(k) for k in STANDARD_HEADERS}
+        assert got == STANDARD_HEADERS and head["Metadata"] == {"team": "x"}, (key, got)
+        assert head.get("ExpiresString", "") == expires, (key, head.get("ExpiresString"))
+    assert b3.get_object(Bucket=other, Key="hd/big")["Body"].read() == data
+
+
 def test_hostile_keys_warn_and_stay_inside(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     b3 = moto_cluster.boto3_client()
     for key in ["h/../../evil", "h/good"]:
