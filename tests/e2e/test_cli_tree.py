@@ -363,3 +363,61 @@ def test_sync_compare_options_conflict_is_a_usage_error(moto_cluster: Any, bucke
     assert p.returncode == 2, p.stderr
     assert b"--size-only" in p.stderr and p.stderr.count(b"\n") == 1 and b"Traceback" not in p.stderr
     assert cli("ls", "-r", f"s3://{bucket}/conflict/", *opts(moto_cluster)).stdout == b""
+
+
+def _on_a_terminal(*args: str, timeout: float = 60.0) -> tuple[int, str]:
+    """``s3fast ARGS`` with stderr on a pseudo-terminal (the bar is drawn only there):
+    the exit status and what the terminal received."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "s3fast.cli", *args], stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=slave)
+        os.close(slave)
+        seen = bytearray()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed its end
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif proc.poll() is not None:
+                break
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    return code, seen.decode(errors="replace")
+
+
+def test_terminal_bar_shows_total_percent_rate_and_eta(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    """On a terminal, one object's bar as a tree's: bytes of the total, percent, rate and
+    ETA, redrawn in place (the transfers are slowed by --max-gbps so the bar is drawn)."""
+    import os
+    import re
+
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(12 * 1024 * 1024))
+    o = [*opts(moto_cluster), "--max-gbps", "0.04"]
+    code, screen = _on_a_terminal("cp", str(big), f"s3://{bucket}/bar/big.bin", *o)
+    assert code == 0, screen
+    frames = [f for f in screen.split("\r\x1b[K") if "MB/s" in f and " / " in f]
+    assert frames, screen
+    assert any(re.search(r"MiB / 12\.0 MiB +\d+\.\d%.*MB/s.*ETA +\d+ s", f) for f in frames), frames
+    code, screen = _on_a_terminal("cp", "-r", str(tmp_path), f"s3://{bucket}/bar2/", *o)
+    assert code == 0, screen
+    frames = [f for f in screen.split("\r\x1b[K") if "objects" in f]
+    assert any(re.search(r"cp: 0/1 objects .*\d+\.\d%.*MB/s.*ETA +\d+ s", f) for f in frames), frames
