@@ -98,6 +98,21 @@ def test_usage_errors_exit_2(moto_cluster: Any, bucket: str, tmp_path: Path) -> 
     assert missing.returncode == 1 and "Traceback" not in missing.stderr.decode()
 
 
+
+def test_json_summary_is_printed_when_the_listing_fails(moto_cluster: Any, tmp_path: Path) -> None:
+    """--json promises one summary object: a listing that fails (no such bucket) is exit 1,
+    one error line on stderr, and the summary with the failure in ``failed``."""
+    (tmp_path / "f").write_bytes(b"x")
+    missing = "s3://no-such-bucket-h41/p/"
+    for args in (("sync", str(tmp_path), missing), ("cp", "-r", missing, str(tmp_path / "d")),
+                 ("rm", "-r", missing), ("mv", "-r", missing, str(tmp_path / "d"))):
+        code, out, err = run_json(*args, *opts(moto_cluster))
+        assert code == 1, (args, err)
+        assert err.count("\n") == 1 and "NoSuchBucket" in err and "Traceback" not in err, (args, err)
+        assert out["operation"] == args[0] and out["objects"] == 0, (args, out)
+        assert [f["key"] for f in out["failed"]] == [missing] and "NoSuchBucket" in out["failed"][0]["error"]
+
+
 def test_mv_cat_and_server_side_copy(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     files = make_tree(src, 15)
