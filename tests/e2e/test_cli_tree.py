@@ -169,6 +169,22 @@ def test_server_side_copy_keeps_the_standard_headers(moto_cluster: Any, bucket: 
     assert b3.get_object(Bucket=other, Key="hd/big")["Body"].read() == data
 
 
+
+def test_tree_server_side_copy_carries_each_objects_checksum(moto_cluster: Any, bucket: str) -> None:
+    """cp -r S3 -> S3 of small objects (CopyObject, the listing standing in for a HEAD) keeps
+    each source's checksum algorithm and value instead of replacing it by the default one."""
+    b3 = moto_cluster.boto3_client()
+    other = moto_cluster.make_bucket()
+    for algo in ("CRC32C", "CRC32", "SHA256", "SHA1"):
+        b3.put_object(Bucket=bucket, Key=f"cs/{algo}", Body=f"body of {algo}".encode() * 10, ChecksumAlgorithm=algo)
+    p = cli("cp", "-r", f"s3://{bucket}/cs/", f"s3://{other}/cs/", *opts(moto_cluster))
+    assert p.returncode == 0, p.stderr
+    for algo in ("CRC32C", "CRC32", "SHA256", "SHA1"):
+        src = b3.head_object(Bucket=bucket, Key=f"cs/{algo}", ChecksumMode="ENABLED")
+        dst = b3.head_object(Bucket=other, Key=f"cs/{algo}", ChecksumMode="ENABLED")
+        assert dst.get(f"Checksum{algo}") == src[f"Checksum{algo}"], (algo, dst)
+
+
 def test_hostile_keys_warn_and_stay_inside(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     b3 = moto_cluster.boto3_client()
     for key in ["h/../../evil", "h/good"]:
