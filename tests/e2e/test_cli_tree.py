@@ -82,6 +82,22 @@ def test_failed_objects_exit_1_and_are_listed(fault_cluster: Any, tmp_path: Path
     assert err.count("s3fast: failed:") == 2 and "Traceback" not in err
 
 
+
+def test_rm_reports_each_key_deleteobjects_refused(fault_cluster: Any, tmp_path: Path) -> None:
+    """A DeleteObjects answer with per-key <Error>s: those keys are named as failed (stderr
+    and JSON), the others counted deleted, exit 1."""
+    bucket = fault_cluster.moto.make_bucket()
+    body = (b'<?xml version="1.0" encoding="UTF-8"?><DeleteResult>'
+            b"<Deleted><Key>k1</Key></Deleted>"
+            b"<Error><Key>k2</Key><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+            b"<Deleted><Key>k3</Key></Deleted></DeleteResult>")
+    fault_cluster.add_rule(Rule(respond(200, "", body=body), method="POST"))
+    code, out, err = run_json("rm", *(f"s3://{bucket}/k{i}" for i in (1, 2, 3)), *opts(fault_cluster))
+    assert code == 1, err
+    assert out["deleted"] == 2 and out["failed"] == [{"key": f"s3://{bucket}/k2", "error": "AccessDenied: Access Denied"}]
+    assert f"s3://{bucket}/k2" in err and "AccessDenied" in err and "Traceback" not in err
+
+
 def test_usage_errors_exit_2(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     o = opts(moto_cluster)
     for args, text in [
