@@ -18,7 +18,7 @@ from ._decide import COMPARES, Entry
 from ._delete import MAX_BATCH
 from ._engine import DEFAULT_WINDOW, batched, run, settled_aside
 from ._match import Filters
-from ._merge import index_join, lists_sorted, merge_sorted
+from ._merge import index_join, lists_sorted, merge_sorted, probe_order
 from ._object import Extra, SyncItem, TreeResult, _unlink
 from ._object import _Tree as _Tree  # s3fast.dask runs the same per-object work
 from ._places import Place, dest_place, entries, source_place
@@ -152,8 +152,9 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     ``resumable``: as :func:`copy_tree`'s.
 
     The two listings are merged in key order (``_merge``), so memory stays bounded by the
-    engine's window whatever either side holds; a directory bucket (unordered listing) on
-    either side makes the destination's listing a table instead."""
+    engine's window whatever either side holds; a directory bucket, or an S3 side whose
+    first listing page is out of order, on either side makes the destination's listing a
+    table instead."""
     if compare not in COMPARES:
         raise ConfigError(f"compare must be one of {', '.join(COMPARES)}, got {compare!r}")
     f = _filters(filters)
@@ -168,7 +169,17 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
             dest = without_partials(dest)  # a download in progress, not an extra to delete
     else:
         dest = _aiter(())
-    items = _sync_items(join_for(s, d)(source, dest), delete)
+    join = join_for(s, d)
+    if join is merge_sorted:
+        # A bucket's name does not promise a sorted listing: its first page is looked at.
+        src_sorted = dst_sorted = True
+        if s.is_s3:
+            src_sorted, source = await probe_order(source)
+        if d.is_s3 and src_sorted:
+            dst_sorted, dest = await probe_order(dest)
+        if not (src_sorted and dst_sorted):
+            join = index_join
+    items = _sync_items(join(source, dest), delete)
     async for r in _fan_out(tree, items, compare, window=window, workers=workers, client_kwargs=client_kwargs,
                             shard_above=shard_above, on_workers=on_workers, governor=governor):
         yield r

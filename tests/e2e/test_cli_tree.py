@@ -70,6 +70,44 @@ def test_sync_twice_then_delete(moto_cluster: Any, bucket: str, tmp_path: Path) 
     assert code == 0 and third["deleted"] == 1 and third["objects"] == 0, err
 
 
+
+def _listing(prefix: str, objects: list[tuple[str, int]]) -> bytes:
+    """A ListObjectsV2 answer (one page, URL-encoded keys) of ``objects`` in the order given."""
+    rows = b"".join(f"<Contents><Key>{prefix}{k}</Key><LastModified>2099-01-01T00:00:00.000Z</LastModified>"
+                    f'<ETag>"x"</ETag><Size>{n}</Size><StorageClass>STANDARD</StorageClass></Contents>'.encode()
+                    for k, n in objects)
+    return (b'<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><Name>b</Name>'
+            + f"<Prefix>{prefix}</Prefix><KeyCount>{len(objects)}</KeyCount><MaxKeys>1000</MaxKeys>".encode()
+            + b"<EncodingType>url</EncodingType><IsTruncated>false</IsTruncated>" + rows + b"</ListBucketResult>")
+
+
+@pytest.mark.parametrize("side", ["destination", "source"])
+def test_sync_of_an_unsorted_listing(fault_cluster: Any, tmp_path: Path, side: str) -> None:
+    """A store that lists a bucket out of key order (as S3 Express directory buckets do, and
+    some S3-compatible servers): sync still pairs each key with its counterpart, so an
+    unchanged tree moves nothing and --delete removes exactly what the source lacks."""
+    bucket = fault_cluster.moto.make_bucket()
+    local = tmp_path / "t"
+    names = ["a", "b/x", "b-y", "c", "d/e/f", "z"]
+    for n in names:
+        (local / n).parent.mkdir(parents=True, exist_ok=True)
+        (local / n).write_bytes(n.encode())
+    o = opts(fault_cluster)
+    assert cli("cp", "-r", str(local), f"s3://{bucket}/u/", *o).returncode == 0
+    (local / "gone").write_bytes(b"only local")  # the S3 side lacks it
+    shuffled = [(n, len(n)) for n in ["z", "c", "b/x", "a", "d/e/f", "b-y"]]
+    fault_cluster.add_rule(Rule(respond(200, "", body=_listing("u/", shuffled)), method="GET", path=r"list-type=2"))
+    if side == "destination":  # local -> S3: the S3 listing is the destination's
+        code, out, err = run_json("sync", "--size-only", "--delete", str(local), f"s3://{bucket}/u/", *o)
+        assert code == 0, err
+        assert (out["objects"], out["skipped"], out["deleted"]) == (1, 6, 0), out
+    else:  # S3 -> local: the S3 listing is the source's; "gone" is not in it
+        code, out, err = run_json("sync", "--size-only", "--delete", f"s3://{bucket}/u/", str(local), *o)
+        assert code == 0, err
+        assert (out["objects"], out["skipped"], out["deleted"]) == (0, 6, 1), out
+        assert sorted(str(p.relative_to(local)) for p in local.rglob("*") if p.is_file()) == sorted(names)
+
+
 def test_failed_objects_exit_1_and_are_listed(fault_cluster: Any, tmp_path: Path) -> None:
     bucket = fault_cluster.moto.make_bucket()
     src = tmp_path / "src"
