@@ -136,6 +136,21 @@ def test_rm_reports_each_key_deleteobjects_refused(fault_cluster: Any, tmp_path:
     assert f"s3://{bucket}/k2" in err and "AccessDenied" in err and "Traceback" not in err
 
 
+
+def test_rm_of_a_prefix_holding_a_key_xml_cannot_carry(moto_cluster: Any, bucket: str) -> None:
+    """A key with a NUL or another control character has no XML 1.0 form: it cannot go in a
+    DeleteObjects body, and must not take the other keys of its batch down with it."""
+    b3 = moto_cluster.boto3_client()
+    odd = ["x/n\x00ul", "x/bell\x07", "x/esc\x1b[0m"]
+    plain = [f"x/k{i}" for i in range(5)]
+    for key in odd + plain:
+        b3.put_object(Bucket=bucket, Key=key, Body=b"x")
+    code, out, err = run_json("rm", "-r", f"s3://{bucket}/x/", *opts(moto_cluster))
+    assert code == 0, err
+    assert out["deleted"] == len(odd) + len(plain) and out["failed"] == [], out
+    assert b3.list_objects_v2(Bucket=bucket, Prefix="x/").get("KeyCount") == 0
+
+
 def test_usage_errors_exit_2(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     o = opts(moto_cluster)
     for args, text in [
