@@ -254,6 +254,31 @@ def test_tree_server_side_copy_carries_each_objects_checksum(moto_cluster: Any, 
         assert dst.get(f"Checksum{algo}") == src[f"Checksum{algo}"], (algo, dst)
 
 
+
+@pytest.mark.parametrize("command", ["cp", "sync"])
+def test_copy_into_a_prefix_inside_the_source(moto_cluster: Any, bucket: str, tmp_path: Path, command: str) -> None:
+    """``cp -r s3://b/p/ s3://b/p/z/``: the listing goes on while the copies are written, and
+    later pages list the new copies under p/z/: they must not be copied again (p/z/z/...)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    n = 1100  # more than one listing page
+    for i in range(n):
+        (src / f"f{i:04d}").write_bytes(b"%d" % i)
+    o = opts(moto_cluster)
+    assert cli("cp", "-r", str(src), f"s3://{bucket}/p/", *o).returncode == 0
+    args = ("cp", "-r") if command == "cp" else ("sync",)
+    code, out, err = run_json(*args, f"s3://{bucket}/p/", f"s3://{bucket}/p/z/", *o)
+    assert code == 0, err
+    assert out["objects"] == n, out
+    keys = [json.loads(x)["key"] for x in cli("ls", "-r", "--json", f"s3://{bucket}/p/", *o).stdout.splitlines()]
+    assert len(keys) == 2 * n and not any(k.startswith("p/z/z/") for k in keys)
+    if command == "sync":  # back the other way: the source (p/z/) inside the destination (p/)
+        code, out, err = run_json("sync", "--size-only", "--delete", f"s3://{bucket}/p/z/", f"s3://{bucket}/p/", *o)
+        assert code == 0, err
+        assert (out["objects"], out["skipped"], out["deleted"]) == (0, n, 0), out  # p/z/* are not extras
+        assert cli("ls", "-r", "--json", f"s3://{bucket}/p/", *o).stdout.count(b"\n") == 2 * n
+
+
 def test_hostile_keys_warn_and_stay_inside(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     b3 = moto_cluster.boto3_client()
     for key in ["h/../../evil", "h/good"]:
