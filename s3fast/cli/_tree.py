@@ -232,8 +232,9 @@ async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress)
     from ..tree import TreeResult
 
     src, dst = args.src, args.dst
-    if is_s3_url(dst) and dst.endswith("/"):
-        dst = dst + (src.rstrip("/").rsplit("/", 1)[-1])
+    if is_s3_url(dst) and (dst.endswith("/") or not parse_s3_url(dst, require_key=False).key):
+        # a "directory" or a bare bucket: the object keeps the source's name
+        dst = dst.rstrip("/") + "/" + os.path.basename(src.rstrip("/"))
     elif not is_s3_url(dst) and (dst.endswith("/") or os.path.isdir(dst)):
         dst = os.path.join(dst, parse_s3_url(src).key.rsplit("/", 1)[-1])
     op = "copy" if is_s3_url(src) and is_s3_url(dst) else "upload" if is_s3_url(dst) else "download"

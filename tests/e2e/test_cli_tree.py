@@ -182,6 +182,29 @@ def test_json_summary_is_printed_when_the_listing_fails(moto_cluster: Any, tmp_p
         assert [f["key"] for f in out["failed"]] == [missing] and "NoSuchBucket" in out["failed"][0]["error"]
 
 
+
+@pytest.mark.parametrize("command", ["cp", "mv"])
+def test_one_object_to_a_bucket_takes_the_source_name(moto_cluster: Any, bucket: str, tmp_path: Path,
+                                                      command: str) -> None:
+    """``cp s3://b/dir/k s3://other`` and ``mv f s3://other``: a bucket with no key (with or
+    without its '/') names the object after the source, as an upload with cp does."""
+    b3 = moto_cluster.boto3_client()
+    other = moto_cluster.make_bucket()
+    b3.put_object(Bucket=bucket, Key="dir/k1", Body=b"one")
+    b3.put_object(Bucket=bucket, Key="dir/k2", Body=b"two")
+    (tmp_path / "f3").write_bytes(b"three")
+    o = opts(moto_cluster)
+    for src, dst in ((f"s3://{bucket}/dir/k1", f"s3://{other}"), (f"s3://{bucket}/dir/k2", f"s3://{other}/"),
+                     (str(tmp_path / "f3"), f"s3://{other}")):
+        if command == "cp" and not src.startswith("s3://"):
+            continue  # a one-object cp upload is not a tree command (covered in test_cli_hardening)
+        p = cli(command, src, dst, *o)
+        assert p.returncode == 0, (src, dst, p.stderr)
+    keys = sorted(o["Key"] for o in b3.list_objects_v2(Bucket=other).get("Contents", []))
+    assert keys == (["f3", "k1", "k2"] if command == "mv" else ["k1", "k2"])
+    assert b3.get_object(Bucket=other, Key="k1")["Body"].read() == b"one"
+
+
 def test_mv_cat_and_server_side_copy(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
     src = tmp_path / "src"
     files = make_tree(src, 15)
