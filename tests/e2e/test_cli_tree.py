@@ -565,6 +565,14 @@ def test_terminal_bar_shows_total_percent_rate_and_eta(moto_cluster: Any, bucket
     frames = [f for f in screen.split("\r\x1b[K") if "MB/s" in f and " / " in f]
     assert frames, screen
     assert any(re.search(r"MiB / 12\.0 MiB +\d+\.\d%.*MB/s.*ETA +\d+ s", f) for f in frames), frames
+    # A download's size comes with its first answer: the bar still shows it from the start.
+    code, screen = _on_a_terminal("cp", f"s3://{bucket}/bar/big.bin", str(tmp_path / "back.bin"), *o)
+    assert code == 0, screen
+    frames = [f for f in screen.split("\r\x1b[K") if "MB/s" in f]
+    assert frames and all(" / 12.0 MiB" in f for f in frames), frames
+    assert any(re.search(r"MiB / 12\.0 MiB +\d+\.\d%.*MB/s.*ETA +\d+ s", f) for f in frames), frames
+    assert (tmp_path / "back.bin").read_bytes() == big.read_bytes()
+    (tmp_path / "back.bin").unlink()
     code, screen = _on_a_terminal("cp", "-r", str(tmp_path), f"s3://{bucket}/bar2/", *o)
     assert code == 0, screen
     frames = [f for f in screen.split("\r\x1b[K") if "objects" in f]
