@@ -68,10 +68,11 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
                        help="shard the objects over N processes sharing the rate target, cap and memory "
                             f"limit (default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: "
                             f"{auto} here; a tree of up to {SHARD_ABOVE:,} objects stays in one process)")
-        g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
-                       help="upload what symlinks point to (default)")
-        g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
-                       help="skip symlinks in local sources")
+        links = g.add_mutually_exclusive_group()  # one policy: both named is a usage error
+        links.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
+                           help="upload what symlinks point to (default)")
+        links.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
+                           help="skip symlinks in local sources")
 
 
 def add_cp_tree_options(cp: argparse.ArgumentParser) -> None:

@@ -505,11 +505,16 @@ def test_download_into_the_working_directory(moto_cluster: Any, bucket: str, tmp
 
 
 def test_sync_compare_options_conflict_is_a_usage_error(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
-    """--size-only and --checksum ask for two different comparisons: refused (2), nothing sent."""
+    """--size-only and --checksum ask for two different comparisons, --follow-symlinks and
+    --no-follow-symlinks two policies: refused (2), nothing sent."""
     (tmp_path / "f").write_bytes(b"x")
     p = cli("sync", "--size-only", "--checksum", str(tmp_path), f"s3://{bucket}/conflict/", *opts(moto_cluster))
     assert p.returncode == 2, p.stderr
     assert b"--size-only" in p.stderr and p.stderr.count(b"\n") == 1 and b"Traceback" not in p.stderr
+    for command in ("cp", "sync", "mv"):  # and the two symlink policies
+        p = cli(command, *(["-r"] if command != "sync" else []), "--follow-symlinks", "--no-follow-symlinks",
+                str(tmp_path), f"s3://{bucket}/conflict/", *opts(moto_cluster))
+        assert p.returncode == 2 and b"follow-symlinks" in p.stderr and p.stderr.count(b"\n") == 1, p.stderr
     assert cli("ls", "-r", f"s3://{bucket}/conflict/", *opts(moto_cluster)).stdout == b""
 
 
