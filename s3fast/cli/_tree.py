@@ -169,6 +169,8 @@ def _check_usage(args: argparse.Namespace) -> str | None:
         return f"no such file: {src}"
     if not recursive and not wild and is_s3_url(src) and src.endswith("/"):
         return f"{src} is a prefix: use --recursive"
+    if (recursive or wild) and not is_s3_url(dst) and os.path.exists(dst) and not os.path.isdir(dst):
+        return f"not a directory: {dst} (many objects go into a directory)"
     return resumable_usage(args) if getattr(args, "resumable", False) else None
 
 

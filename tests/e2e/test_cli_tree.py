@@ -438,8 +438,8 @@ def test_server_keys_are_shown_printable(moto_cluster: Any, bucket: str, tmp_pat
     assert not (tmp_path / "d").exists()  # --dryrun wrote nothing
     listed = [json.loads(x) for x in cli("ls", "-r", "--json", f"s3://{bucket}/e/", *o).stdout.splitlines()]
     assert [x["key"] for x in listed] == [key]
-    # A failure line quotes the key too: the download's destination is a file, not a directory.
-    (tmp_path / "f").write_bytes(b"")
+    # A failure line quotes the key too: a directory stands where the object's file would go.
+    (tmp_path / "f" / key.split("/", 1)[1]).mkdir(parents=True)
     p = cli("cp", "-r", f"s3://{bucket}/e/", str(tmp_path / "f"), *o)
     assert p.returncode == 1 and b"s3fast: failed:" in p.stderr, p.stderr
     assert b"\x1b" not in p.stderr and b"Traceback" not in p.stderr
@@ -502,6 +502,20 @@ def test_download_into_the_working_directory(moto_cluster: Any, bucket: str, tmp
         # cp: every object downloaded; the sync after it: every object unchanged
         assert (summary["objects"], summary["skipped"]) == ((12, 0) if args[0] == "cp" else (0, 12)), summary
         assert read_tree(here) == files
+
+
+
+def test_tree_download_onto_a_file_is_a_usage_error(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    """Many objects into a path that is a file: one usage line (2) before anything is sent,
+    not one failure per object."""
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="onto/k", Body=b"x")
+    target = tmp_path / "file"
+    target.write_bytes(b"mine")
+    for args in (("cp", "-r", f"s3://{bucket}/onto/", str(target)), ("sync", f"s3://{bucket}/onto/", str(target)),
+                 ("cp", f"s3://{bucket}/onto/*", str(target)), ("mv", "-r", f"s3://{bucket}/onto/", str(target))):
+        p = cli(*args, *opts(moto_cluster))
+        assert p.returncode == 2 and p.stderr.count(b"\n") == 1 and b"not a directory" in p.stderr, (args, p.stderr)
+    assert target.read_bytes() == b"mine"
 
 
 def test_sync_compare_options_conflict_is_a_usage_error(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
