@@ -489,7 +489,8 @@ class Client:
     async def copy(self, src_url: str, dst_url: str, *, head: ObjectHead | None = None) -> TransferResult:
         """Copy an object inside S3 (across buckets too): CopyObject, or UploadPartCopy parts in
         parallel above the multipart threshold; pinned to the source's ETag, metadata kept.
-        ``head``: the source's size and ETag when the caller already has them (saves a HEAD)."""
+        ``head``: the source's size and ETag when the caller already has them (saves a HEAD);
+        without its checksum, a CopyObject names no algorithm, so S3 keeps the source's."""
         from .transfer import _copy
 
         self._start_tuner()

@@ -63,6 +63,10 @@ class Checksum:
     type: ChecksumType = "FULL_OBJECT"
 
 
+#: stored with an object and returned by HEAD: what a copy of it keeps besides content-type
+CONTENT_HEADERS = ("cache-control", "content-disposition", "content-encoding", "content-language", "expires")
+
+
 @quick_init
 @dataclass(frozen=True)
 class ObjectHead:
@@ -78,6 +82,10 @@ class ObjectHead:
     #: the checksum S3 stored, when it returned one
     checksum: Checksum | None = None
     metadata: dict[str, str] = field(default_factory=dict)
+    #: the other standard headers the object was stored with (``cache-control``,
+    #: ``content-disposition``, ``content-encoding``, ``content-language``, ``expires``), by
+    #: their lower-case names: a multipart copy must restate them, CopyObject keeps them itself
+    content_headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_headers(cls, bucket: str, key: str, size: int, headers: dict[str, str], *,
@@ -93,6 +101,7 @@ class ObjectHead:
             content_type=headers.get("content-type"),
             checksum=Checksum(cs[0].name, cs[1], cs[2]) if cs else None,
             metadata={k[11:]: v for k, v in headers.items() if k.startswith("x-amz-meta-")},
+            content_headers={k: headers[k] for k in CONTENT_HEADERS if k in headers},
         )
 
 

@@ -198,6 +198,18 @@ async def _resumable_download(client: Any, src: str, dst: str, progress: Progres
         raise
 
 
+async def _size_of(client: Any, url: str) -> int | None:
+    """The object's size for the progress display; None if the HEAD fails (the download
+    itself then reports whatever is wrong)."""
+    from .._errors import S3FastError
+
+    try:
+        size: int = (await client.head(url, checksum_mode=False)).size
+    except (S3FastError, OSError):
+        return None
+    return size
+
+
 def _write_line(text: str) -> None:
     try:
         sys.stderr.write(printable(text, 2048) + "\n")
@@ -218,6 +230,10 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
         if upload and src != "-":
             total = os.path.getsize(src)
         progress = Progress(total, client, mode="off" if args.quiet else args.progress)
+        if not upload and progress.mode != "off":
+            # The bar's total, percent and ETA need the size before the first byte: one HEAD,
+            # made only when progress is shown (a person watching pays a millisecond).
+            progress.total = await _size_of(client, src)
         progress.start()
         ok = False
         try:

@@ -50,8 +50,12 @@ class Progress:
         rate = snap.rate_bps
         pct = f" {100 * self.done / self.total:5.1f}%" if self.total else ""
         total = f" / {format_size(self.total)}" if self.total is not None else ""
+        eta = ""
+        if self.total and 0 < self.done < self.total:
+            # From the average so far: the instantaneous rate swings with each part.
+            eta = f"  ETA {(self.total - self.done) * elapsed / self.done:5.0f} s"
         return (f"{format_size(self.done)}{total}{pct}  {rate / 1e6:7.1f} MB/s  "
-                f"{snap.concurrency} in flight max  {elapsed:6.1f} s")
+                f"{snap.concurrency} in flight max  {elapsed:6.1f} s{eta}")
 
     async def _run(self) -> None:
         while True:

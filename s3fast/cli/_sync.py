@@ -13,8 +13,9 @@ def register(sub: Any) -> None:
                                       "--checksum); local <-> S3 or S3 -> S3.")
     sync.add_argument("src")
     sync.add_argument("dst")
-    sync.add_argument("--size-only", action="store_true", help="compare sizes only")
-    sync.add_argument("--checksum", dest="compare_checksum", action="store_true",
+    compare = sync.add_mutually_exclusive_group()  # one comparison: both named is a usage error
+    compare.add_argument("--size-only", action="store_true", help="compare sizes only")
+    compare.add_argument("--checksum", dest="compare_checksum", action="store_true",
                       help="compare contents instead of mtimes: the local MD5 against a single-part "
                            "ETag, else the full-object CRC64NVME/CRC32C S3 stores")
     sync.add_argument("--delete", action="store_true", help="delete what DST has and SRC does not")

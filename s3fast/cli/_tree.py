@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
 from .._config import TransferConfig
-from .._errors import ConfigError, PreconditionFailed, S3FastError, printable
+from .._errors import ConfigError, CredentialsError, PreconditionFailed, S3FastError, printable
 from .._units import format_size
 from .._url import is_s3_url, parse_s3_url
 from ..tree._cpus import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
 from ..tree._match import has_wildcard
 from ._options import make_client, transfer_config
-from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, exit_code_for, run_async
 
 if TYPE_CHECKING:
     from ..tree import TreeResult
@@ -68,10 +68,11 @@ def add_filter_options(p: argparse.ArgumentParser, *, symlinks: bool = True, raw
                        help="shard the objects over N processes sharing the rate target, cap and memory "
                             f"limit (default: one per CPU this process may use but one, at most {MAX_DEFAULT_WORKERS}: "
                             f"{auto} here; a tree of up to {SHARD_ABOVE:,} objects stays in one process)")
-        g.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
-                       help="upload what symlinks point to (default)")
-        g.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
-                       help="skip symlinks in local sources")
+        links = g.add_mutually_exclusive_group()  # one policy: both named is a usage error
+        links.add_argument("--follow-symlinks", dest="follow_symlinks", action="store_true", default=True,
+                           help="upload what symlinks point to (default)")
+        links.add_argument("--no-follow-symlinks", dest="follow_symlinks", action="store_false",
+                           help="skip symlinks in local sources")
 
 
 def add_cp_tree_options(cp: argparse.ArgumentParser) -> None:
@@ -168,6 +169,8 @@ def _check_usage(args: argparse.Namespace) -> str | None:
         return f"no such file: {src}"
     if not recursive and not wild and is_s3_url(src) and src.endswith("/"):
         return f"{src} is a prefix: use --recursive"
+    if (recursive or wild) and not is_s3_url(dst) and os.path.exists(dst) and not os.path.isdir(dst):
+        return f"not a directory: {dst} (many objects go into a directory)"
     return resumable_usage(args) if getattr(args, "resumable", False) else None
 
 
@@ -232,8 +235,9 @@ async def _single(client: Any, args: argparse.Namespace, progress: TreeProgress)
     from ..tree import TreeResult
 
     src, dst = args.src, args.dst
-    if is_s3_url(dst) and dst.endswith("/"):
-        dst = dst + (src.rstrip("/").rsplit("/", 1)[-1])
+    if is_s3_url(dst) and (dst.endswith("/") or not parse_s3_url(dst, require_key=False).key):
+        # a "directory" or a bare bucket: the object keeps the source's name
+        dst = dst.rstrip("/") + "/" + os.path.basename(src.rstrip("/"))
     elif not is_s3_url(dst) and (dst.endswith("/") or os.path.isdir(dst)):
         dst = os.path.join(dst, parse_s3_url(src).key.rsplit("/", 1)[-1])
     op = "copy" if is_s3_url(src) and is_s3_url(dst) else "upload" if is_s3_url(dst) else "download"
@@ -290,6 +294,8 @@ async def _exists(client: Any, url: str) -> bool:
 
 
 async def _main(args: argparse.Namespace, config: Any) -> int:
+    from ..transfer._xml import BadAnswer
+    from ..tree._merge import OutOfOrder
     from ._tree_progress import TreeProgress
 
     client = make_client(args, config)
@@ -297,12 +303,22 @@ async def _main(args: argparse.Namespace, config: Any) -> int:
     source = " ".join(args.urls) if args.command == "rm" else args.src
     destination = "" if args.command == "rm" else args.dst
     resumable = bool(getattr(args, "resumable", False))
+    #: what ended the run early (a listing refused: no such bucket, access denied...)
+    ended: Exception | None = None
     async with client:
         progress.start()
         try:
             async for r in _results(client, args, progress):
                 progress.add(r)
                 _report(r, args)
+        except (S3FastError, OSError, BadAnswer, OutOfOrder) as exc:
+            # --json promises one summary whatever happens: the failure goes in it. Bad
+            # input (exit 2) and a closed stdout are raised as ever.
+            if not args.json or isinstance(exc, (ConfigError, CredentialsError, BrokenPipeError)):
+                if resumable:
+                    _kept()
+                raise
+            ended = exc
         except BaseException:
             if resumable:
                 _kept()
@@ -311,6 +327,14 @@ async def _main(args: argparse.Namespace, config: Any) -> int:
             progress.listing_done = True
             await progress.stop()
     summary = progress.summary(source, destination)
+    if ended is not None:
+        code, message = exit_code_for(ended)
+        if not isinstance(ended, (S3FastError, OSError)):
+            message = str(ended)  # a broken listing, or one out of order: its own words
+        error(message, code)
+        # Named by the S3 side (a listing failed): the source, unless only the destination is in S3.
+        where = destination if is_s3_url(destination) and not is_s3_url(source) else source
+        summary["failed"].append({"key": where, "error": message})
     if resumable and summary["failed"]:
         _kept()
     if args.json:

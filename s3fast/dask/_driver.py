@@ -34,6 +34,7 @@ from .._config import TransferConfig
 from .._errors import ConfigError, printable
 from ..tree._match import Filters
 from ..tree._ops import DEFAULT_WINDOW, _filters, dest_place, entries, source_place
+from ..tree._places import inner_prefix
 from ..tree._workers import share
 from ._plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_OBJECTS, BatchResult, Batcher, Item, NameOf, Summary
 from ._worker import CopySpec, close_clients, run_batch, stop_copy
@@ -155,7 +156,8 @@ async def copy_tree_async(
     try:
         if own:
             await listing_client.__aenter__()
-        async for e in entries(listing_client, s, _filters(filters), follow_symlinks=follow_symlinks):
+        async for e in entries(listing_client, s, _filters(filters), follow_symlinks=follow_symlinks,
+                               leave_out=inner_prefix(s, d)):
             full = batcher.add(e)
             if full is not None:
                 submit(next(counter), 1, full)

@@ -63,13 +63,19 @@ async def copy(ctx: TransferContext, src: S3Url, dst: S3Url, *, head: ObjectHead
     token = TALLY.set(tally)
     try:
         t0 = time.monotonic()
+        # Whether the head says which checksum the source has: ours does; a caller's (a
+        # listing's size and ETag) may not.
+        knows_checksum = head is None or head.checksum is not None
         if head is None:
             head = await head_object(ctx.transport, src.bucket, src.key, checksum_mode=True)
         want = _full_checksum(head)
         cfg = ctx.config
         algo = _checksum.get(want[0] if want else cfg.checksum)
         if head.size <= min(cfg.multipart_threshold, MAX_COPY_OBJECT):
-            etag, verified = await _copy_object(ctx, src, dst, head, algo, want, headers or {})
+            # Not knowing, CopyObject names no algorithm: S3 then keeps the source's (a
+            # CRC32C or SHA-256 object stays one) rather than replacing it by the default.
+            etag, verified = await _copy_object(ctx, src, dst, head, algo if knows_checksum else None, want,
+                                                headers or {})
             parts = 1
         else:
             etag, verified, parts = await _copy_multipart(ctx, src, dst, head, algo, want, headers or {})
@@ -110,6 +116,7 @@ async def _copy_multipart(ctx: TransferContext, src: S3Url, dst: S3Url, head: Ob
     create_headers = {f"x-amz-meta-{k}": v for k, v in head.metadata.items()}
     if head.content_type:
         create_headers["content-type"] = head.content_type
+    create_headers.update(head.content_headers)
     if algo is not None:
         create_headers["x-amz-checksum-algorithm"] = algo.s3_name
         if want is not None:

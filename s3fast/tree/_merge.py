@@ -12,8 +12,9 @@ Order is checked, not assumed: a side that goes backwards raises :class:`OutOfOr
 its entry is used. Up to that point every verdict was sound (a destination entry is only
 called "not in the source" once the source has passed its key), so a stop there leaves the
 destination with nothing wrongly deleted. S3 Express directory buckets list out of order by
-design: :func:`index_join` pairs their entries by looking the destination up in a table (its
-memory grows with the destination, the price of an unordered listing).
+design, and some S3-compatible stores list any bucket so (:func:`probe_order` sees it in the
+first page): :func:`index_join` pairs their entries by looking the destination up in a table
+(its memory grows with the destination, the price of an unordered listing).
 """
 from __future__ import annotations
 
@@ -64,6 +65,37 @@ async def merge_sorted(src: AsyncIterator[Entry],
             d = await anext(d_it, None)
 
 
+#: entries of an S3 side read before a sync chooses its join: one listing page
+ORDER_PROBE = 1000
+
+
+async def probe_order(entries: AsyncIterator[Entry], probe: int = ORDER_PROBE) -> tuple[bool, AsyncIterator[Entry]]:
+    """Whether the first ``probe`` entries of a listing come in key order, and the listing
+    again from its start (the entries read are held and replayed: at most ``probe``).
+
+    A store may list a general-purpose bucket out of order too (not only S3 Express): one
+    found so in its first page is joined through the table instead of stopping the sync. A
+    listing that fits in the probe and is in order is merged, and that is sound; disorder
+    further on still stops the merge (:class:`OutOfOrder`)."""
+    head: list[Entry] = []
+    in_order = True
+    async for e in entries:
+        if head and e.relative <= head[-1].relative:
+            in_order = False
+        head.append(e)
+        if not in_order or len(head) >= probe:
+            break
+    return in_order, _replay(head, entries)
+
+
+async def _replay(head: list[Entry], rest: AsyncIterator[Entry]) -> AsyncIterator[Entry]:
+    for e in head:
+        yield e
+    head.clear()
+    async for e in rest:
+        yield e
+
+
 async def index_join(src: AsyncIterator[Entry],
                      dst: AsyncIterator[Entry]) -> AsyncIterator[tuple[Entry | None, Entry | None]]:
     """The same pairs for listings in no order: the destination is read into a table first."""
@@ -76,4 +108,4 @@ async def index_join(src: AsyncIterator[Entry],
         yield None, d
 
 
-__all__ = ["OutOfOrder", "index_join", "lists_sorted", "merge_sorted"]
+__all__ = ["ORDER_PROBE", "OutOfOrder", "index_join", "lists_sorted", "merge_sorted", "probe_order"]

@@ -18,10 +18,10 @@ from ._decide import COMPARES, Entry
 from ._delete import MAX_BATCH
 from ._engine import DEFAULT_WINDOW, batched, run, settled_aside
 from ._match import Filters
-from ._merge import index_join, lists_sorted, merge_sorted
+from ._merge import index_join, lists_sorted, merge_sorted, probe_order
 from ._object import Extra, SyncItem, TreeResult, _unlink
 from ._object import _Tree as _Tree  # s3fast.dask runs the same per-object work
-from ._places import Place, dest_place, entries, source_place
+from ._places import Place, dest_place, entries, inner_prefix, source_place
 from ._prefixes import PrefixGovernor
 from ..resume._tree import DONE_BEFORE, journaled, open_for, shards, without_partials
 
@@ -67,7 +67,8 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
     if resumable:
         tree.resume = open_for(client, tree.operation, s.root or d.root, src, dst, dryrun=dryrun)
-    items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed)
+    items = entries(client, s, _filters(filters), follow_symlinks=follow_symlinks, on_listed=on_listed,
+                    leave_out=inner_prefix(s, d))
     async for r in _fan_out(tree, items, None, window=window, workers=workers, client_kwargs=client_kwargs,
                             shard_above=shard_above, on_workers=on_workers, governor=governor):
         yield r
@@ -152,8 +153,9 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     ``resumable``: as :func:`copy_tree`'s.
 
     The two listings are merged in key order (``_merge``), so memory stays bounded by the
-    engine's window whatever either side holds; a directory bucket (unordered listing) on
-    either side makes the destination's listing a table instead."""
+    engine's window whatever either side holds; a directory bucket, or an S3 side whose
+    first listing page is out of order, on either side makes the destination's listing a
+    table instead."""
     if compare not in COMPARES:
         raise ConfigError(f"compare must be one of {', '.join(COMPARES)}, got {compare!r}")
     f = _filters(filters)
@@ -161,14 +163,25 @@ async def sync(client: Client, src: str, dst: str, *, compare: str = "size-mtime
     tree = _Tree(client, s, d, no_clobber=False, dryrun=dryrun, on_progress=on_progress)
     if resumable:
         tree.resume = open_for(client, tree.operation, s.root or d.root, src, dst, dryrun=dryrun)
-    source = entries(client, s, f, follow_symlinks=follow_symlinks, on_listed=on_listed)
+    source = entries(client, s, f, follow_symlinks=follow_symlinks, on_listed=on_listed,
+                     leave_out=inner_prefix(s, d))
     if d.is_s3 or (d.root is not None and os.path.isdir(d.root)):
-        dest = entries(client, d, f, follow_symlinks=False)
+        dest = entries(client, d, f, follow_symlinks=False, leave_out=inner_prefix(d, s))
         if tree.resume is not None and not d.is_s3:
             dest = without_partials(dest)  # a download in progress, not an extra to delete
     else:
         dest = _aiter(())
-    items = _sync_items(join_for(s, d)(source, dest), delete)
+    join = join_for(s, d)
+    if join is merge_sorted:
+        # A bucket's name does not promise a sorted listing: its first page is looked at.
+        src_sorted = dst_sorted = True
+        if s.is_s3:
+            src_sorted, source = await probe_order(source)
+        if d.is_s3 and src_sorted:
+            dst_sorted, dest = await probe_order(dest)
+        if not (src_sorted and dst_sorted):
+            join = index_join
+    items = _sync_items(join(source, dest), delete)
     async for r in _fan_out(tree, items, compare, window=window, workers=workers, client_kwargs=client_kwargs,
                             shard_above=shard_above, on_workers=on_workers, governor=governor):
         yield r

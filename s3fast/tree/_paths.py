@@ -36,8 +36,9 @@ def local_path(root: str, relative: str) -> str | Unsafe:
             return Unsafe("key has an empty segment ('//' or a trailing '/')")
     path = os.path.join(root, *segments)
     # Belt and braces: whatever the segments were, the joined path must stay under root.
-    base = os.path.normpath(root)
-    norm = os.path.normpath(path)
+    # Absolute first: normpath turns "./k" into "k", which shares no path with "." itself.
+    base = os.path.abspath(root)
+    norm = os.path.abspath(path)
     if os.path.commonpath([base, norm]) != base or norm == base:
         return Unsafe("key escapes the destination")
     return path

@@ -64,9 +64,22 @@ def dest_place(text: str) -> Place:
     return Place(root=text)
 
 
+def inner_prefix(outer: Place, inner: Place) -> str | None:
+    """``inner``'s prefix when it lies inside ``outer``'s in the same bucket, else None:
+    what ``outer``'s listing must leave out. A destination inside the source (``s3://b/p/``
+    to ``s3://b/p/z/``): the source listing goes on while the copies are written, and later
+    pages would copy the copies (p/z/z/...). A source inside the destination: a sync's
+    ``--delete`` would take the source's own objects for extras."""
+    if not (outer.is_s3 and inner.is_s3) or outer.bucket != inner.bucket:
+        return None
+    return inner.base if inner.base != outer.base and inner.base.startswith(outer.base) else None
+
+
 async def entries(client: Client, place: Place, filters: Filters, *, follow_symlinks: bool = True,
-                  on_listed: Callable[[Entry | None], None] | None = None) -> AsyncIterator[Entry]:
-    """The objects or files of ``place`` that its pattern and ``filters`` take."""
+                  on_listed: Callable[[Entry | None], None] | None = None,
+                  leave_out: str | None = None) -> AsyncIterator[Entry]:
+    """The objects or files of ``place`` that its pattern and ``filters`` take; keys under
+    the prefix ``leave_out`` are not (see :func:`inner_prefix`)."""
     pat = place.pattern
     if place.is_s3:
         assert place.bucket is not None
@@ -78,6 +91,8 @@ async def entries(client: Client, place: Place, filters: Filters, *, follow_syml
         listing = walk_local(place.root, follow_symlinks=follow_symlinks)
     async for e in listing:
         if place.is_s3 and is_dir_marker(e.relative, e.size):
+            continue
+        if leave_out is not None and e.location.startswith(leave_out):
             continue
         if pat is not None:
             full = e.location if place.is_s3 else pat.base + e.relative
@@ -92,4 +107,4 @@ async def entries(client: Client, place: Place, filters: Filters, *, follow_syml
         on_listed(None)  # the listing is complete: the total is final
 
 
-__all__ = ["Place", "dest_place", "entries", "source_place"]
+__all__ = ["Place", "dest_place", "entries", "inner_prefix", "source_place"]
