@@ -5,7 +5,8 @@ import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Coroutine
+import time
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 import s3fast
@@ -61,3 +62,13 @@ def finish(proc: subprocess.Popen[bytes]) -> tuple[int, bytes, bytes]:
 
 def cluster_cli(cluster: Any, *args: str) -> tuple[int, bytes, bytes]:
     return finish(start_cli(cluster, *args))
+
+
+def wait_until(done: Callable[[], Any], timeout: float) -> None:
+    """Poll a file-system condition another process makes true (bounded; not a sleep in
+    place of the condition)."""
+    deadline = time.monotonic() + timeout
+    while not done():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"condition not met in {timeout} s")
+        time.sleep(0.02)

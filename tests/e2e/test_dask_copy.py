@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from e2e_helpers import SMALL
+from e2e_helpers import SMALL, wait_until
 from s3fast._units import MiB
 from s3fast.dask import Batcher, BatchResult, Summary, copy_tree, run_batch
 from s3fast.dask._plan import NameOf, Tally
@@ -135,16 +134,6 @@ def test_copy_tree_on_two_workers_every_object_once(dask_client: Any, fault_clus
     # no object bytes through the workers: a tree copy inside S3 is server-side
     assert [r for r in sent if r.method == "GET" and "/src/" in r.target and "list-type" not in r.target] == []
     assert fault_cluster.moto.list_multipart_uploads(bucket) == []
-
-
-def wait_until(done: Any, timeout: float) -> None:
-    """Poll a file-system condition another process makes true (bounded; not a sleep in
-    place of the condition)."""
-    deadline = time.monotonic() + timeout
-    while not done():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"condition not met in {timeout} s")
-        time.sleep(0.02)
 
 
 def flaky_batch(spec: Any, index: int, items: Any, attempt: int = 1) -> BatchResult:

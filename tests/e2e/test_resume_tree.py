@@ -13,11 +13,12 @@ import json
 import os
 import signal
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from e2e_helpers import cluster_cli, finish, start_cli
+from e2e_helpers import cluster_cli, finish, start_cli, wait_until
 from s3fast.resume._download import download_identity
 from s3fast.resume._log import journal_path
 from support.faultcluster import FaultCluster
@@ -45,14 +46,16 @@ def _args(command: str, src: str, dst: str, state: Path, *extra: str) -> list[st
 
 
 def _kill_at_get(cluster: FaultCluster, nth: int, args: list[str], sig: int = signal.SIGKILL, *,
-                 group: bool = False) -> tuple[int, bytes]:
-    """Run the command until the ``nth`` object GET is held, then send ``sig`` (``group``: to
-    its whole process group, worker processes included, as a terminal's Ctrl-C or a
-    ``kill -9 -PGID`` does)."""
+                 group: bool = False, ready: Callable[[], bool] | None = None) -> tuple[int, bytes]:
+    """Run the command until the ``nth`` object GET is held (and ``ready()``, when given),
+    then send ``sig`` (``group``: to its whole process group, worker processes included, as
+    a terminal's Ctrl-C or a ``kill -9 -PGID`` does)."""
     rule = cluster.add_rule(Rule(hold(120), method="GET", path=OBJECT_GET, nth=nth))
     proc = start_cli(cluster, *args, group=group)
     try:
         rule.wait_holding(1, timeout=90)
+        if ready is not None:
+            wait_until(ready, timeout=60)
         if group:
             os.killpg(proc.pid, sig)
         else:
@@ -70,6 +73,12 @@ def _tree_records(state: Path) -> list[dict[str, Any]]:
     """The done records of the one tree journal in ``state``."""
     (journal,) = [p for p in (state / "journals").iterdir() if b'"t":"tree"' in p.read_bytes()]
     return [json.loads(line.split(b" ", 1)[1]) for line in journal.read_bytes().splitlines()[1:]]
+
+
+def _journal_has_records(state: Path) -> bool:
+    journals = state / "journals"
+    return journals.is_dir() and any(b'"t":"tree"' in p.read_bytes() and p.read_bytes().count(b"\n") > 1
+                                     for p in journals.iterdir())
 
 
 def _journaled_range_bytes(state: Path, bucket: str, dest: Path) -> int:
@@ -239,7 +248,10 @@ def test_killed_tree_resumes_with_another_worker_count(fault_cluster: FaultClust
     files = _objects(fault_cluster, bucket)
     dest, state = tmp_path / "out", tmp_path / "state"
     args = _args("cp", f"s3://{bucket}/t/", str(dest), state)
-    code, err = _kill_at_get(fault_cluster, 6, [*args, "--workers", first], group=True)
+    # The kill waits for the parent to journal a finished object: a worker hands its
+    # results back within 10 ms, a race with the 6th GET on a loaded machine.
+    code, err = _kill_at_get(fault_cluster, 6, [*args, "--workers", first], group=True,
+                             ready=lambda: _journal_has_records(state))
     assert code == -signal.SIGKILL, err
     recorded = {os.path.basename(r["path"]) for r in _tree_records(state)}
     assert recorded, "five GETs completed: objects are done and recorded"
