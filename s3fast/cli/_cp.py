@@ -230,9 +230,10 @@ async def _cp(args: argparse.Namespace, config: Any, p: Plan) -> int:
         if upload and src != "-":
             total = os.path.getsize(src)
         progress = Progress(total, client, mode="off" if args.quiet else args.progress)
-        if not upload and progress.mode != "off":
+        if not upload and progress.mode == "bar":
             # The bar's total, percent and ETA need the size before the first byte: one HEAD,
-            # made only when progress is shown (a person watching pays a millisecond).
+            # made only for a terminal's bar (a person watching pays a millisecond; a log's
+            # periodic lines show bytes and rate without it).
             progress.total = await _size_of(client, src)
         progress.start()
         ok = False

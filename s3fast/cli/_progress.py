@@ -23,7 +23,7 @@ class Progress:
         self._skipped = 0
         self.t0 = time.monotonic()
         tty = self.stream.isatty()
-        self.mode = ("bar" if tty else "off") if mode == "auto" else mode
+        self.mode = ("bar" if tty else "log") if mode == "auto" else mode
         self.interval = interval or (0.25 if self.mode == "bar" else 5.0)
         self._task: asyncio.Task[None] | None = None
 

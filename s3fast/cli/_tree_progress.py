@@ -38,8 +38,11 @@ class TreeProgress:
         self.resumed = False
         self.warnings: list[dict[str, str]] = []
         tty = stream.isatty()
-        self.mode = ("bar" if tty else "off") if mode == "auto" else mode
+        self.mode = ("bar" if tty else "log") if mode == "auto" else mode
         self.interval = 0.25 if self.mode == "bar" else 5.0
+        #: ``auto`` in a log: a closing line only after periodic ones (a run of a few seconds
+        #: prints its summary alone, as before)
+        self._closing_line = mode != "auto"
         self._task: asyncio.Task[None] | None = None
         #: processes the objects went to (None: not a sharded operation, e.g. rm)
         self.workers: int | None = None
@@ -104,6 +107,7 @@ class TreeProgress:
             self.stream.write("\r\033[K" + self.line())
         elif self.mode == "log":
             self.stream.write(self.line() + "\n")
+            self._closing_line = True
         self.stream.flush()
 
     async def _run(self) -> None:
@@ -123,7 +127,7 @@ class TreeProgress:
             if self.mode == "bar":
                 self.stream.write("\r\033[K")
                 self.stream.flush()
-            elif self.mode == "log":
+            elif self.mode == "log" and self._closing_line:
                 self._draw()
 
     def summary(self, source: str, destination: str) -> dict[str, Any]:
