@@ -90,7 +90,7 @@ def add_common_options(parser: argparse.ArgumentParser, *, output: bool = True) 
     o.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     o.add_argument("--stats", action="store_true", help="print per-IP counters on stderr")
     o.add_argument("--progress", choices=("auto", "bar", "log", "off"), default="auto",
-                   help="progress on stderr: a bar on a terminal, none otherwise (default: auto)")
+                   help="progress on stderr: a bar on a terminal, a plain line every 5 s otherwise (default: auto)")
     o.add_argument("--quiet", "-q", action="store_true", help="no summary line, no progress")
     o.add_argument("--debug", action="store_true",
                    help="a traceback with unexpected errors (default: one line; also S3FAST_DEBUG=1)")
