@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from fsspec.asyn import AsyncFileSystem, get_loop
 
-from .._errors import NoSuchBucket, S3Error, S3FastError, printable
+from .._errors import NoSuchBucket, PreconditionFailed, S3Error, S3FastError, printable
 from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
@@ -374,12 +374,23 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         await self._call(rpath, client.download(s3_url(bucket, key), lpath))
 
     # -- writing --------------------------------------------------------------------------------------
-    async def _pipe_file(self, path: str, data: bytes, **kwargs: Any) -> None:
+    async def _pipe_file(self, path: str, data: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """``mode="create"`` fails with ``FileExistsError`` when the key exists, checked by
+        S3 itself (``If-None-Match: *``): a writer racing this one is never clobbered."""
+        if mode not in ("overwrite", "create"):
+            raise ValueError(f"s3fast filesystem: pipe_file mode must be 'overwrite' or 'create', got {mode!r}")
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
         client = self._clients.get()
-        await self._call(path, client.put_bytes(s3_url(bucket, key), data, **_upload_kwargs(kwargs)))
-        self.invalidate_cache(path)
+        try:
+            await self._call(path, client.put_bytes(s3_url(bucket, key), data, if_none_match=mode == "create",
+                                                    **_upload_kwargs(kwargs)))
+        except OSError as exc:
+            if mode == "create" and isinstance(exc.__cause__, PreconditionFailed):
+                raise FileExistsError(errno.EEXIST, "File exists", path) from exc.__cause__
+            raise
+        finally:
+            self.invalidate_cache(path)  # even refused: the key exists, whatever a listing said
 
     async def _put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
         rpath = self._strip_protocol(rpath)
@@ -499,6 +510,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             if self.exists(path):
                 raise FileExistsError(errno.EEXIST, "File exists", path)
             mode = mode.replace("x", "w")
+            kwargs["create"] = True  # and S3 checks again when the object is written
         return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
                           autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
                           cache_options=cache_options, **kwargs)

@@ -23,7 +23,7 @@ from fsspec.asyn import sync
 from fsspec.caching import caches, register_cache
 from fsspec.spec import AbstractBufferedFile
 
-from .._errors import S3FastError
+from .._errors import PreconditionFailed, S3FastError
 from ._options import s3_url, split_path, translate
 from ._readahead import AdaptiveReadAhead
 
@@ -46,7 +46,9 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
 
     def __init__(self, fs: S3FastFileSystem, path: str, mode: str = "rb", *, block_size: int,
                  autocommit: bool = True, cache_type: str = "s3fast",
-                 cache_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 cache_options: dict[str, Any] | None = None, create: bool = False, **kwargs: Any) -> None:
+        """``create``: the write fails with ``FileExistsError`` if the key exists when the
+        object is written (``If-None-Match: *``; mode ``"xb"``)."""
         if not autocommit:
             raise NotImplementedError("s3fast filesystem: transactions (autocommit=False) are not supported")
         self._bucket, self._key = split_path(fs._strip_protocol(path))
@@ -56,6 +58,7 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         self._queue: asyncio.Queue[bytes | BaseException | None] | None = None
         self._task: asyncio.Future[Any] | None = None
         self._etag: str | None = None
+        self._create = create
         if cache_type == AdaptiveReadAhead.name and "prefetcher" not in (cache_options or {}):
             cache_options = {**(cache_options or {}), "prefetcher": self._prefetch_range}
         super().__init__(fs, path, mode, block_size=block_size, autocommit=autocommit,
@@ -103,7 +106,7 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         data = self.buffer.getvalue()
         if self._task is None:
             if final:
-                sync(self.fs.loop, self.fs._pipe_file, self.path, data)
+                sync(self.fs.loop, self.fs._pipe_file, self.path, data, "create" if self._create else "overwrite")
                 return True
             sync(self.fs.loop, self._start)
         sync(self.fs.loop, self._push, data)
@@ -114,7 +117,8 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
     async def _start(self) -> None:
         self._queue = asyncio.Queue(_QUEUED_BLOCKS)
         client = self.fs._clients.get()
-        self._task = asyncio.ensure_future(client.upload(_drain(self._queue), self._url))
+        self._task = asyncio.ensure_future(client.upload(_drain(self._queue), self._url,
+                                                         if_none_match=self._create))
 
     async def _push(self, data: bytes | BaseException | None) -> None:
         assert self._queue is not None and self._task is not None
@@ -136,6 +140,11 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         assert self._task is not None
         try:
             await self._task
+        except PreconditionFailed as exc:
+            if not self._create:
+                raise translate(exc, self.path) from exc
+            self.fs.invalidate_cache(self.path)
+            raise FileExistsError(errno.EEXIST, "File exists", self.path) from exc
         except S3FastError as exc:
             raise translate(exc, self.path) from exc
 

@@ -43,3 +43,11 @@ class TestS3FastGet(abstract.AbstractGetTests, S3FastFixtures):  # type: ignore[
 
 class TestS3FastPut(abstract.AbstractPutTests, S3FastFixtures):  # type: ignore[misc]
     pass
+
+
+class TestS3FastOpen(abstract.AbstractOpenTests, S3FastFixtures):  # type: ignore[misc]
+    pass
+
+
+class TestS3FastPipe(abstract.AbstractPipeTests, S3FastFixtures):  # type: ignore[misc]
+    pass

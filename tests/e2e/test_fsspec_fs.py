@@ -164,6 +164,24 @@ def test_write_aborted_by_exception_or_discard_leaves_nothing(fs: Any, bucket: s
     assert moto_cluster.boto3_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
+def test_exclusive_writes_never_clobber_another_writer(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    s3 = moto_cluster.boto3_client()
+    fs.pipe_file(f"{bucket}/c", b"first", mode="create")
+    with pytest.raises(FileExistsError):
+        fs.pipe_file(f"{bucket}/c", b"second", mode="create")
+    assert fs.cat(f"{bucket}/c") == b"first"
+    # "xb" checks at open, and S3 checks again when the object is written: a writer that
+    # got there in between keeps its object (one PUT, and a multipart upload).
+    for name, size in (("x", 1000), ("y", 11 * MiB)):
+        f = fs.open(f"{bucket}/{name}", "xb", block_size=5 * MiB)
+        f.write(os.urandom(size))
+        s3.put_object(Bucket=bucket, Key=name, Body=b"theirs")
+        with pytest.raises(FileExistsError):
+            f.close()
+        assert fs.cat(f"{bucket}/{name}") == b"theirs"
+    assert moto_cluster.list_multipart_uploads(bucket) == []
+
+
 def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
     src = tmp_path / "in.bin"
     src.write_bytes(os.urandom(6 * MiB))
