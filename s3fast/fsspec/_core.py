@@ -211,46 +211,57 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         return entries if detail else [e["name"] for e in entries]
 
     async def _find(self, path: str, maxdepth: int | None = None, withdirs: bool = False,
-                    detail: bool = False, **kwargs: Any) -> Any:
+                    detail: bool = False, prefix: str = "", **kwargs: Any) -> Any:
+        """fsspec's ``find``; ``prefix`` (as s3fs's) keeps only what lies under
+        ``{path}/{prefix}``, filtered by S3 in the listing itself."""
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
-        if maxdepth is not None or not bucket:
+        if (maxdepth is not None and not prefix) or not bucket:
             return await super()._find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
         # One flat listing instead of a listing per directory level.
-        prefix = key + "/" if key else ""
+        base = key + "/" if key else ""
         client = self._clients.get()
         out: dict[str, dict[str, Any]] = {}
         markers: dict[str, dict[str, Any]] = {}  # "dir/" objects: empty directories
 
+        def deep(name: str) -> bool:
+            return maxdepth is not None and name[len(path) + 1:].count("/") >= maxdepth
+
         async def collect() -> None:
-            async for obj in client.list(s3_url(bucket, prefix)):
+            async for obj in client.list(s3_url(bucket, base + prefix)):
                 if obj.key.endswith("/"):
                     name = f"{bucket}/{obj.key.rstrip('/')}"
-                    if name != path:
+                    if name != path and not deep(name):
                         markers[name] = {**_dir_info(name), "marker": True}
                         if withdirs:
                             out.setdefault(name, markers[name])
                     continue
                 info = _file_info(bucket, obj)
-                out[info["name"]] = info
+                if not deep(info["name"]):
+                    out[info["name"]] = info
                 if withdirs:
                     parent = self._parent(info["name"])
                     while len(parent) > len(path):
                         if parent in out:
                             break
-                        out[parent] = _dir_info(parent)
+                        if not deep(parent):
+                            out[parent] = _dir_info(parent)
                         parent = self._parent(parent)
 
         await self._call(path, collect())
-        if out or markers:
+        if (out or markers) and not prefix and maxdepth is None:  # a complete listing only
             self._cache_tree(path, {**markers, **out})
-        if key and not out:
+        if key and not out and not prefix:
             try:
                 info = await self._info(path)
             except FileNotFoundError:
                 info = None
             if info is not None and info["type"] == "file":
                 out[path] = info
+        elif withdirs and (out or markers) and not prefix:
+            out[path] = _dir_info(path)  # the root itself, as fsspec's find (and so glob) has it
         names = sorted(out)
         return {n: out[n] for n in names} if detail else names
 

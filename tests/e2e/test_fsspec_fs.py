@@ -62,7 +62,8 @@ def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
     assert listing[f"{bucket}/d/b.txt"]["size"] == 2
     assert fs.find(bucket) == [f"{bucket}/a.txt", f"{bucket}/d/b.txt", f"{bucket}/d/e/c.txt"]
     assert fs.find(bucket, maxdepth=1) == [f"{bucket}/a.txt"]
-    assert fs.find(f"{bucket}/d", withdirs=True) == [f"{bucket}/d/b.txt", f"{bucket}/d/e", f"{bucket}/d/e/c.txt"]
+    assert fs.find(f"{bucket}/d", withdirs=True) == [f"{bucket}/d", f"{bucket}/d/b.txt", f"{bucket}/d/e",
+                                                     f"{bucket}/d/e/c.txt"]
     assert fs.find(f"{bucket}/a.txt") == [f"{bucket}/a.txt"]
     assert fs.exists(f"{bucket}/d/e/c.txt") and not fs.exists(f"{bucket}/nope")
     assert not fs.exists("s3fast-no-such-bucket-h9/x")
@@ -72,6 +73,28 @@ def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
         fs.ls(f"{bucket}/nope")
     with pytest.raises(FileNotFoundError):
         fs.cat(f"{bucket}/nope")
+
+
+def test_find_withdirs_includes_the_root_and_prefix_filters(fs: Any, bucket: str) -> None:
+    fs.pipe({f"{bucket}/a.txt": b"A", f"{bucket}/d/b.txt": b"B", f"{bucket}/d/e/c.txt": b"C",
+             f"{bucket}/dd.txt": b"D", f"{bucket}/d2/x": b"X", f"{bucket}/e/y": b"Y"})
+    d = f"{bucket}/d"
+    # as fsspec's own find (and so glob "d/**") does, with or without maxdepth
+    assert fs.find(d, withdirs=True) == fs.find(d, withdirs=True, maxdepth=9) == [
+        d, f"{d}/b.txt", f"{d}/e", f"{d}/e/c.txt"]
+    assert fs.glob(f"{d}/**") == [d, f"{d}/b.txt", f"{d}/e", f"{d}/e/c.txt"]
+    assert fs.find(bucket, withdirs=True)[0] == bucket
+    # prefix: only what lies under "{path}/{prefix}" (s3fs's find)
+    assert fs.find(bucket, prefix="d") == [f"{d}/b.txt", f"{d}/e/c.txt", f"{bucket}/d2/x", f"{bucket}/dd.txt"]
+    assert fs.find(bucket, prefix="d", maxdepth=1) == [f"{bucket}/dd.txt"]
+    assert fs.find(bucket, prefix="d", maxdepth=2, withdirs=True) == [
+        d, f"{d}/b.txt", f"{d}/e", f"{bucket}/d2", f"{bucket}/d2/x", f"{bucket}/dd.txt"]
+    assert fs.find(d, prefix="e/") == [f"{d}/e/c.txt"]
+    assert fs.find(bucket, prefix="zz") == []
+    assert fs.find(bucket, prefix="a.txt") == [f"{bucket}/a.txt"]
+    # a prefixed listing is partial: it must not stand in for the bucket's listing
+    assert fs.ls(bucket, detail=False) == [f"{bucket}/a.txt", d, f"{bucket}/d2", f"{bucket}/dd.txt", f"{bucket}/e"]
+    assert fs.exists(f"{bucket}/e/y")
 
 
 def test_listing_cache_is_invalidated_by_writes(fs: Any, bucket: str) -> None:
@@ -252,7 +275,8 @@ def test_directory_markers_are_directories_and_rm_removes_them(fs: Any, bucket: 
         s3.put_object(Bucket=bucket, Key=key, Body=b"" if key.endswith("/") else b"x")
     assert fs.isdir(f"{bucket}/t/empty") and fs.isdir(f"{bucket}/t/full")
     assert fs.ls(f"{bucket}/t", detail=False) == [f"{bucket}/t/empty", f"{bucket}/t/full"]
-    assert fs.find(f"{bucket}/t", withdirs=True) == [f"{bucket}/t/empty", f"{bucket}/t/full", f"{bucket}/t/full/f"]
+    assert fs.find(f"{bucket}/t", withdirs=True) == [f"{bucket}/t", f"{bucket}/t/empty", f"{bucket}/t/full",
+                                                     f"{bucket}/t/full/f"]
     fs.rm(f"{bucket}/t", recursive=True)
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert not fs.exists(f"{bucket}/t")
