@@ -6,6 +6,7 @@ Paths are ``bucket/key`` (``s3fast://``, ``s3://`` and ``s3a://`` prefixes are s
 from __future__ import annotations
 
 import asyncio
+import datetime
 import errno
 import hashlib
 import os
@@ -20,7 +21,7 @@ from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
 from ._file import S3FastFile
-from ._options import client_kwargs, s3_url, split_path, translate
+from ._options import client_kwargs, s3_url, split_path, translate, when
 
 T = TypeVar("T")
 
@@ -33,7 +34,7 @@ DELETE_WINDOW = 4
 
 def _file_info(bucket: str, obj: ObjectInfo) -> dict[str, Any]:
     return {"name": f"{bucket}/{obj.key}", "size": obj.size, "type": "file", "ETag": obj.etag,
-            "LastModified": obj.last_modified}
+            "LastModified": when(obj.last_modified)}
 
 
 def _dir_info(name: str) -> dict[str, Any]:
@@ -154,7 +155,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         except S3FastError as exc:
             raise translate(exc, path) from exc
         return {"name": path, "size": head.size, "type": "file", "ETag": head.etag,
-                "LastModified": head.last_modified, "ContentType": head.content_type,
+                "LastModified": when(head.last_modified), "ContentType": head.content_type,
                 "VersionId": head.version_id}
 
     def _info_from_cache(self, path: str) -> dict[str, Any] | None:
@@ -279,6 +280,13 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 entry = _dir_info(child)
         for d, entries in listings.items():
             self.dircache[d] = [entries[n] for n in sorted(entries)]
+
+    def modified(self, path: str) -> datetime.datetime:
+        """When the object was last written (S3 keeps no creation time)."""
+        info = self.info(path)
+        if info["type"] != "file" or info.get("LastModified") is None:
+            raise IsADirectoryError(errno.EISDIR, "No modification time: not an object", path)
+        return info["LastModified"]  # type: ignore[no-any-return]
 
     def ukey(self, path: str) -> str:
         """The ETag: changes whenever the object's bytes do."""

@@ -3,7 +3,9 @@ paths to S3 URLs, s3fast errors to the ``OSError`` family fsspec callers catch."
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import errno
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .._config import TransferConfig
@@ -59,6 +61,19 @@ def split_path(path: str) -> tuple[str, str]:
 
 def s3_url(bucket: str, key: str = "") -> str:
     return f"s3://{bucket}/{key}"
+
+
+def when(text: str | None) -> datetime.datetime | None:
+    """An S3 time as an aware datetime, as s3fs gives it: a listing says ISO 8601
+    (``2026-12-04T17:48:32.186Z``), a HEAD an HTTP date; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        if text[:1].isdigit():
+            return datetime.datetime.fromisoformat(text)
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def translate(exc: BaseException, path: str) -> BaseException:

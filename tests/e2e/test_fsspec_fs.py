@@ -97,6 +97,19 @@ def test_find_withdirs_includes_the_root_and_prefix_filters(fs: Any, bucket: str
     assert fs.exists(f"{bucket}/e/y")
 
 
+def test_last_modified_is_one_datetime_whether_listed_or_headed(fs: Any, bucket: str) -> None:
+    import datetime
+
+    fs.pipe(f"{bucket}/m/t", b"1")
+    headed = fs.info(f"{bucket}/m/t")["LastModified"]  # HEAD: an HTTP date
+    fs.ls(f"{bucket}/m")
+    listed = fs.info(f"{bucket}/m/t")["LastModified"]  # from the listing: ISO 8601
+    assert isinstance(headed, datetime.datetime) and headed.tzinfo is not None
+    assert headed == listed.replace(microsecond=0)
+    assert fs.modified(f"{bucket}/m/t") == listed
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - headed).total_seconds()) < 600
+
+
 def test_listing_cache_is_invalidated_by_writes(fs: Any, bucket: str) -> None:
     fs.pipe(f"{bucket}/d/x", b"1")
     assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/x"]
