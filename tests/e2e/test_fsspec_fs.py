@@ -50,6 +50,21 @@ def test_unknown_storage_option_is_an_error(moto_cluster: Any) -> None:
         S3FastFileSystem(skip_instance_cache=True, endpoint="http://127.0.0.1:1")
 
 
+@pytest.mark.parametrize("bad", [{"addressing_style": "sideways"},
+                                 {"endpoint_url": "http://127.0.0.1:9/ with space"}])
+def test_bad_option_values_fail_at_construction(bad: dict[str, Any], moto_cluster: Any) -> None:
+    from s3fast import S3FastError
+
+    opts = {**storage_options(moto_cluster), **bad}
+    with pytest.raises(S3FastError):
+        S3FastFileSystem(skip_instance_cache=True, **opts)
+
+
+def test_the_client_made_to_check_the_options_is_the_one_used(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/one", b"1")
+    assert len(fs._clients._clients) == 1 and fs._clients._spare is None
+
+
 def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
     fs.pipe({f"{bucket}/a.txt": b"A", f"{bucket}/d/b.txt": b"BB", f"{bucket}/d/e/c.txt": b"CCC"})
     info = fs.info(f"{bucket}/d/b.txt")
