@@ -495,12 +495,14 @@ class Client:
         self._start_tuner()
         return await _copy.copy(self._ctx, parse_s3_url(src_url), parse_s3_url(dst_url), head=head)
 
-    def list_pages(self, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Any]:
+    def list_pages(self, bucket: str, prefix: str, *, delimiter: str | None = None,
+                   start_after: str | None = None) -> AsyncIterator[Any]:
         """ListObjectsV2 pages under ``prefix`` as :class:`s3fast.tree._list.Page` (keys
-        URL-encoded on the wire, so any key lists), one page held at a time."""
+        URL-encoded on the wire, so any key lists), one page held at a time; only keys
+        after ``start_after`` when given."""
         from .tree._list import list_pages
 
-        return list_pages(self._transport, bucket, prefix, delimiter=delimiter)
+        return list_pages(self._transport, bucket, prefix, delimiter=delimiter, start_after=start_after)
 
     async def list_buckets(self) -> builtins.list[tuple[str, str]]:
         """(name, creation date) of each bucket the credentials own (ListBuckets)."""

@@ -65,13 +65,15 @@ def dest_place(text: str) -> Place:
 
 
 async def entries(client: Client, place: Place, filters: Filters, *, follow_symlinks: bool = True,
-                  on_listed: Callable[[Entry | None], None] | None = None) -> AsyncIterator[Entry]:
-    """The objects or files of ``place`` that its pattern and ``filters`` take."""
+                  on_listed: Callable[[Entry | None], None] | None = None,
+                  listing: AsyncIterator[Entry] | None = None) -> AsyncIterator[Entry]:
+    """The objects or files of ``place`` that its pattern and ``filters`` take; ``listing``:
+    what lists ``place`` (default: one ListObjectsV2 stream, or a local walk)."""
     pat = place.pattern
-    if place.is_s3:
+    if listing is None and place.is_s3:
         assert place.bucket is not None
         listing = list_s3(client, place.bucket, place.base)
-    else:
+    elif listing is None:
         assert place.root is not None
         if not os.path.isdir(place.root):
             raise ConfigError(f"not a directory: {place.root}")
