@@ -416,7 +416,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         bucket, key = split_path(rpath)
         if os.path.isdir(lpath):
             if not key:
-                await self._mkdir(bucket)
+                await self._makedirs(bucket, exist_ok=True)
             return  # S3 has no directories: its files will make it appear
         client = self._clients.get()
         await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **_upload_kwargs(kwargs)))
@@ -426,6 +426,12 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         b1, k1 = split_path(path1)
         b2, k2 = split_path(path2)
+        if not k1:
+            # a bucket is a directory (a recursive copy lists it among its paths): its
+            # objects are copied one by one, as the objects under any other prefix
+            return
+        if not k2:
+            raise IsADirectoryError(errno.EISDIR, "Is a bucket, not a file", path2)
         client = self._clients.get()
         # Server-side (CopyObject, or UploadPartCopy in parallel for large objects): the
         # bytes never leave S3, and metadata, content type and checksum come along.

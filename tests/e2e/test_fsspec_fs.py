@@ -245,6 +245,18 @@ def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
     assert fs.find(bucket) == [f"{bucket}/q/copy.bin"]
 
 
+def test_whole_buckets_copy_and_upload(fs: Any, moto_cluster: Any, tmp_path: Any) -> None:
+    a, b = moto_cluster.make_bucket(), moto_cluster.make_bucket()
+    fs.pipe({f"{a}/x": b"1", f"{a}/d/y": b"2"})
+    fs.copy(f"{a}/", f"{b}/", recursive=True)  # the bucket itself is a directory: nothing to copy
+    assert fs.find(b) == [f"{b}/d/y", f"{b}/x"] and fs.cat(f"{b}/d/y") == b"2"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "f").write_bytes(b"3")
+    fs.put_file(str(tmp_path / "sub"), b)  # a directory onto an existing bucket: nothing to do
+    fs.put(str(tmp_path / "sub") + "/", f"{b}/", recursive=True)
+    assert fs.cat(f"{b}/f") == b"3"
+
+
 def test_mkdir_creates_a_bucket_and_no_objects(fs: Any, moto_cluster: Any) -> None:
     import uuid
 
