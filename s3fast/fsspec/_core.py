@@ -194,7 +194,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             return list(cached) if detail else [e["name"] for e in cached]
         bucket, key = split_path(path)
         if not bucket:
-            raise NotImplementedError("s3fast filesystem: listing all buckets is not supported; ls a bucket")
+            return await self._ls_buckets(detail)
         prefix = key + "/" if key else ""
         client = self._clients.get()
         objects, prefixes = await self._call(path, client.list_dir(s3_url(bucket, prefix)))
@@ -209,6 +209,13 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 raise FileNotFoundError(errno.ENOENT, "No such file or directory", path)
         entries.sort(key=lambda e: e["name"])
         self.dircache[path] = entries
+        return entries if detail else [e["name"] for e in entries]
+
+    async def _ls_buckets(self, detail: bool) -> list[Any]:
+        """The root's listing: the buckets the credentials own (ListBuckets)."""
+        buckets = await self._call("", self._clients.get().list_buckets())
+        entries = [{**_dir_info(name), "CreationDate": when(created)} for name, created in sorted(buckets)]
+        self.dircache[""] = entries
         return entries if detail else [e["name"] for e in entries]
 
     async def _find(self, path: str, maxdepth: int | None = None, withdirs: bool = False,

@@ -257,6 +257,16 @@ def test_whole_buckets_copy_and_upload(fs: Any, moto_cluster: Any, tmp_path: Any
     assert fs.cat(f"{b}/f") == b"3"
 
 
+def test_ls_of_the_root_lists_the_buckets(fs: Any, moto_cluster: Any) -> None:
+    name = moto_cluster.make_bucket()
+    listing = {e["name"]: e for e in fs.ls("", detail=True)}
+    assert listing[name]["type"] == "directory" and listing[name]["size"] == 0
+    assert name in fs.ls("s3fast://", detail=False)
+    other = moto_cluster.make_bucket()
+    fs.mkdir(f"{other}-x")  # a bucket made here is listed at once
+    assert f"{other}-x" in fs.ls("", detail=False)
+
+
 def test_mkdir_creates_a_bucket_and_no_objects(fs: Any, moto_cluster: Any) -> None:
     import uuid
 
