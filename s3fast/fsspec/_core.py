@@ -131,7 +131,8 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             self.dircache.pop(path, None)
 
     # -- metadata --------------------------------------------------------------------------------------
-    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _info(self, path: str, refresh: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """``refresh``: ask S3, not the listings cache (as s3fs)."""
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
         if not bucket:
@@ -139,7 +140,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         if not key:
             await self._bucket_listing_probe(bucket, path)
             return _dir_info(bucket)
-        cached = self._info_from_cache(path)
+        cached = None if refresh else self._info_from_cache(path)
         if cached is not None:
             return cached
         client = self._clients.get()

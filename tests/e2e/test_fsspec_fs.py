@@ -134,6 +134,17 @@ def test_listing_cache_is_invalidated_by_writes(fs: Any, bucket: str) -> None:
     assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/y"]
 
 
+def test_refresh_bypasses_the_listings_cache(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    fs.pipe(f"{bucket}/r/a", b"1")
+    fs.ls(f"{bucket}/r")  # cached: r holds a only
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="r/b", Body=b"22")  # another writer
+    assert not fs.exists(f"{bucket}/r/b")  # the cache answers, as s3fs's does
+    assert fs.exists(f"{bucket}/r/b", refresh=True)
+    assert fs.info(f"{bucket}/r/b", refresh=True)["size"] == 2
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="r/a", Body=b"333")
+    assert fs.info(f"{bucket}/r/a")["size"] == 1 and fs.info(f"{bucket}/r/a", refresh=True)["size"] == 3
+
+
 def test_cat_file_ranges(fs: Any, bucket: str) -> None:
     data = bytes(range(256)) * 4
     fs.pipe(f"{bucket}/r", data)
