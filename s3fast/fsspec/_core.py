@@ -443,7 +443,13 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         client = self._clients.get()
         # Server-side (CopyObject, or UploadPartCopy in parallel for large objects): the
         # bytes never leave S3, and metadata, content type and checksum come along.
-        await self._call(path1, client.copy(s3_url(b1, k1), s3_url(b2, k2)))
+        try:
+            await client.copy(s3_url(b1, k1), s3_url(b2, k2))
+        except S3FastError as exc:
+            # CopyObject is sent to the destination's bucket: when that one is missing, the
+            # error names it, not the source
+            dest_gone = isinstance(exc, NoSuchBucket) and b1 != b2 and not await self._exists(b2)
+            raise translate(exc, path2 if dest_gone else path1) from exc
         self.invalidate_cache(path2)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:

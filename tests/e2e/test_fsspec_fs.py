@@ -263,6 +263,8 @@ def test_whole_buckets_copy_and_upload(fs: Any, moto_cluster: Any, tmp_path: Any
     assert fs.find(b) == [f"{b}/d/y", f"{b}/x"] and fs.cat(f"{b}/d/y") == b"2"
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "f").write_bytes(b"3")
+    with pytest.raises(FileNotFoundError, match="no-such-bucket-h42"):  # the missing one is named
+        fs.cp_file(f"{a}/x", "s3fast-no-such-bucket-h42/x")
     fs.put_file(str(tmp_path / "sub"), b)  # a directory onto an existing bucket: nothing to do
     fs.put(str(tmp_path / "sub") + "/", f"{b}/", recursive=True)
     assert fs.cat(f"{b}/f") == b"3"
