@@ -21,7 +21,7 @@ from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
 from ._file import S3FastFile
-from ._options import client_kwargs, s3_url, split_path, translate, when
+from ._options import client_kwargs, s3_url, split_path, translate, upload_kwargs, when
 
 T = TypeVar("T")
 
@@ -411,7 +411,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         client = self._clients.get()
         try:
             await self._call(path, client.put_bytes(s3_url(bucket, key), data, if_none_match=mode == "create",
-                                                    **_upload_kwargs(kwargs)))
+                                                    **upload_kwargs(kwargs)))
         except OSError as exc:
             if mode == "create" and isinstance(exc.__cause__, PreconditionFailed):
                 raise FileExistsError(errno.EEXIST, "File exists", path) from exc.__cause__
@@ -427,7 +427,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 await self._makedirs(bucket, exist_ok=True)
             return  # S3 has no directories: its files will make it appear
         client = self._clients.get()
-        await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **_upload_kwargs(kwargs)))
+        await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **upload_kwargs(kwargs)))
         self.invalidate_cache(rpath)
 
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
@@ -558,14 +558,3 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
 def _batches(by_bucket: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
     """The (bucket, keys) of each DeleteObjects request, in the order ``_rm`` sends them."""
     return [(b, ks[i:i + DELETE_BATCH]) for b, ks in by_bucket.items() for i in range(0, len(ks), DELETE_BATCH)]
-
-
-def _upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    ct = kwargs.get("ContentType") or kwargs.get("content_type")
-    if ct:
-        out["content_type"] = ct
-    meta = kwargs.get("Metadata") or kwargs.get("metadata")
-    if meta:
-        out["metadata"] = dict(meta)
-    return out

@@ -24,7 +24,7 @@ from fsspec.caching import caches, register_cache
 from fsspec.spec import AbstractBufferedFile
 
 from .._errors import PreconditionFailed, S3FastError
-from ._options import s3_url, split_path, translate
+from ._options import s3_url, split_path, translate, upload_kwargs
 from ._readahead import AdaptiveReadAhead
 
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         data = self.buffer.getvalue()
         if self._task is None:
             if final:
-                sync(self.fs.loop, self.fs._pipe_file, self.path, data, "create" if self._create else "overwrite")
+                sync(self.fs.loop, self.fs._pipe_file, self.path, data, "create" if self._create else "overwrite",
+                     **self.kwargs)
                 return True
             sync(self.fs.loop, self._start)
         sync(self.fs.loop, self._push, data)
@@ -118,7 +119,8 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         self._queue = asyncio.Queue(_QUEUED_BLOCKS)
         client = self.fs._clients.get()
         self._task = asyncio.ensure_future(client.upload(_drain(self._queue), self._url,
-                                                         if_none_match=self._create))
+                                                         if_none_match=self._create,
+                                                         **upload_kwargs(self.kwargs)))
 
     async def _push(self, data: bytes | BaseException | None) -> None:
         assert self._queue is not None and self._task is not None

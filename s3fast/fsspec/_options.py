@@ -67,6 +67,20 @@ def client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The upload arguments in a write's keyword arguments (s3fs's ``ContentType`` and
+    ``Metadata``, or the client's names); others are ignored, as s3fs ignores what S3
+    would not take."""
+    out: dict[str, Any] = {}
+    ct = kwargs.get("ContentType") or kwargs.get("content_type")
+    if ct:
+        out["content_type"] = ct
+    meta = kwargs.get("Metadata") or kwargs.get("metadata")
+    if meta:
+        out["metadata"] = dict(meta)
+    return out
+
+
 def split_path(path: str) -> tuple[str, str]:
     """``"bucket/a/b"`` -> ``("bucket", "a/b")``; ``"bucket"`` -> ``("bucket", "")``."""
     bucket, _, key = path.lstrip("/").partition("/")

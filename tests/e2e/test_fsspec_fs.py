@@ -201,6 +201,16 @@ def test_write_small_is_one_object(fs: Any, bucket: str, moto_cluster: Any) -> N
     assert fs.cat(f"{bucket}/empty") == b"" and fs.info(f"{bucket}/empty")["size"] == 0
 
 
+def test_open_for_writing_keeps_content_type_and_metadata(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    s3 = moto_cluster.boto3_client()
+    for name, size in (("small.csv", 10), ("big.csv", 6 * MiB)):
+        with fs.open(f"{bucket}/{name}", "wb", block_size=5 * MiB, ContentType="text/csv",
+                     Metadata={"origin": "h42"}) as f:
+            f.write(b"x" * size)
+        head = s3.head_object(Bucket=bucket, Key=name)
+        assert (head["ContentType"], head["Metadata"]) == ("text/csv", {"origin": "h42"}), name
+
+
 def test_write_large_is_multipart(fs: Any, bucket: str, moto_cluster: Any) -> None:
     data = os.urandom(11 * MiB + 5)
     with fs.open(f"{bucket}/m", "wb", block_size=5 * MiB) as f:
