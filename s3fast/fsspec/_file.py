@@ -64,6 +64,9 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         super().__init__(fs, path, mode, block_size=block_size, autocommit=autocommit,
                          cache_type=cache_type, cache_options=cache_options, **kwargs)
         if self.readable():
+            if self.details.get("type") == "directory":
+                # a prefix has no bytes: reading it would return b"" as if an empty object
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
             self._etag = self.details.get("ETag") or None
 
     # -- reading -----------------------------------------------------------------------------------

@@ -182,6 +182,14 @@ def test_open_read_sequential_and_random(fs: Any, bucket: str) -> None:
         assert f.cache.name == "s3fast"
 
 
+def test_opening_a_directory_for_reading_fails(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/dir/x", b"1")
+    for _ in range(2):  # asked of S3, then answered by the listing cache
+        with pytest.raises(IsADirectoryError):
+            fs.open(f"{bucket}/dir", "rb")
+        fs.ls(bucket)
+
+
 def test_read_of_an_object_replaced_under_an_open_file_fails(fs: Any, bucket: str) -> None:
     fs.pipe(f"{bucket}/v", b"a" * 300_000)
     with fs.open(f"{bucket}/v", "rb") as f:
