@@ -543,8 +543,6 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
               cache_type: str | None = None, cache_options: dict[str, Any] | None = None,
               **kwargs: Any) -> S3FastFile:
-        if "a" in mode:
-            raise NotImplementedError("s3fast filesystem: append mode is not supported")
         if "x" in mode:
             if self.exists(path):
                 raise FileExistsError(errno.EEXIST, "File exists", path)

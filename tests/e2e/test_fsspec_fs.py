@@ -262,6 +262,37 @@ def test_exclusive_writes_never_clobber_another_writer(fs: Any, bucket: str, mot
     assert moto_cluster.list_multipart_uploads(bucket) == []
 
 
+def test_append_mode_adds_to_the_object(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    with fs.open(f"{bucket}/log", "ab") as f:  # nothing there yet: a new object
+        f.write(b"one\n")
+    with fs.open(f"{bucket}/log", "a") as t:
+        t.write("two\n")
+    with fs.open(f"{bucket}/log", "ab") as f:
+        assert f.tell() == 8
+    assert fs.cat(f"{bucket}/log") == b"one\ntwo\n"
+    big, more = os.urandom(7 * MiB), os.urandom(6 * MiB)
+    fs.pipe(f"{bucket}/big", big)
+    with fs.open(f"{bucket}/big", "ab", block_size=5 * MiB) as f:  # multipart: the old bytes first
+        f.write(more)
+    assert fs.cat(f"{bucket}/big") == big + more
+    # the object replaced after open, before its bytes were read: the append fails (one PUT
+    # or multipart) and leaves the other writer's object alone
+    for size in (10, 6 * MiB):
+        fs.pipe(f"{bucket}/big", big)
+        f = fs.open(f"{bucket}/big", "ab", block_size=5 * MiB)
+        moto_cluster.boto3_client().put_object(Bucket=bucket, Key="big", Body=b"theirs")
+        with pytest.raises(OSError):
+            f.write(more[:size])
+            f.close()
+        assert fs.cat(f"{bucket}/big") == b"theirs"
+    assert moto_cluster.list_multipart_uploads(bucket) == []
+    n = len(fs.cat(f"{bucket}/log"))
+    etag = fs.info(f"{bucket}/log")["ETag"]
+    with fs.open(f"{bucket}/log", "ab"):
+        pass  # nothing appended: the object is not written again
+    assert fs.info(f"{bucket}/log", refresh=True)["ETag"] == etag and len(fs.cat(f"{bucket}/log")) == n
+
+
 def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
     src = tmp_path / "in.bin"
     src.write_bytes(os.urandom(6 * MiB))
