@@ -413,6 +413,7 @@ class Client:
         if if_match:
             headers["if-match"] = if_match
         query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+        await self.tuner.pace(end - start)  # max_gbps holds for these reads too
         try:
             head, body = await self._transport.call(
                 Request("GET", u.bucket, u.key, query=query, headers=headers, expect=(200, 206)))
@@ -436,6 +437,8 @@ class Client:
         headers = {"range": f"bytes={start}-{start + len(view) - 1}"}
         if if_match:
             headers["if-match"] = if_match
+
+        await self.tuner.pace(len(view))  # max_gbps holds for these reads too
 
         async def into(conn: Any, head: Any) -> int:
             if head.status == 200:

@@ -190,6 +190,24 @@ def test_opening_a_directory_for_reading_fails(fs: Any, bucket: str) -> None:
         fs.ls(bucket)
 
 
+def test_max_gbps_paces_file_reads_and_ranges(moto_cluster: Any, bucket: str) -> None:
+    """Every byte read through open(), cat_file ranges and cat_ranges is paid for in the
+    max_gbps token bucket, as the client's downloads are."""
+    fs = make_fs(moto_cluster, max_gbps=50.0)
+    try:
+        data, p = os.urandom(3 * MiB), f"{bucket}/paced"
+        fs.pipe(p, data)
+        ((_, client),) = fs._clients._clients.values()
+        before = client.tuner.bucket.consumed
+        with fs.open(p, "rb") as f:
+            assert f.read() == data
+        assert fs.cat_file(p, start=10, end=1010) == data[10:1010]
+        assert fs.cat_ranges([p], [0], [100]) == [data[:100]]
+        assert client.tuner.bucket.consumed - before >= len(data) + 1000 + 100
+    finally:
+        fs.close()
+
+
 def test_read_of_an_object_replaced_under_an_open_file_fails(fs: Any, bucket: str) -> None:
     fs.pipe(f"{bucket}/v", b"a" * 300_000)
     with fs.open(f"{bucket}/v", "rb") as f:
