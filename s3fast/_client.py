@@ -413,6 +413,7 @@ class Client:
         if if_match:
             headers["if-match"] = if_match
         query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+        await self.tuner.pace(end - start)  # max_gbps holds for these reads too
         try:
             head, body = await self._transport.call(
                 Request("GET", u.bucket, u.key, query=query, headers=headers, expect=(200, 206)))
@@ -436,6 +437,8 @@ class Client:
         headers = {"range": f"bytes={start}-{start + len(view) - 1}"}
         if if_match:
             headers["if-match"] = if_match
+
+        await self.tuner.pace(len(view))  # max_gbps holds for these reads too
 
         async def into(conn: Any, head: Any) -> int:
             if head.status == 200:
@@ -496,12 +499,14 @@ class Client:
         self._start_tuner()
         return await _copy.copy(self._ctx, parse_s3_url(src_url), parse_s3_url(dst_url), head=head)
 
-    def list_pages(self, bucket: str, prefix: str, *, delimiter: str | None = None) -> AsyncIterator[Any]:
+    def list_pages(self, bucket: str, prefix: str, *, delimiter: str | None = None,
+                   start_after: str | None = None) -> AsyncIterator[Any]:
         """ListObjectsV2 pages under ``prefix`` as :class:`s3fast.tree._list.Page` (keys
-        URL-encoded on the wire, so any key lists), one page held at a time."""
+        URL-encoded on the wire, so any key lists), one page held at a time; only keys
+        after ``start_after`` when given."""
         from .tree._list import list_pages
 
-        return list_pages(self._transport, bucket, prefix, delimiter=delimiter)
+        return list_pages(self._transport, bucket, prefix, delimiter=delimiter, start_after=start_after)
 
     async def list_buckets(self) -> builtins.list[tuple[str, str]]:
         """(name, creation date) of each bucket the credentials own (ListBuckets)."""

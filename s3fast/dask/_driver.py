@@ -1,12 +1,13 @@
 """The driver of a Dask tree copy: list, cut into batches, submit, gather, retry.
 
-    driver: lister (streamed) -> Batcher -> client.submit(run_batch)   (at most max_pending
-                                                                       batches in flight)
+    driver: lister (key ranges    -> Batcher -> client.submit(run_batch)   (at most max_pending
+            listed in parallel)                                            batches in flight)
     workers: run_batch -> BatchResult (counts + failures)  -> driver: Summary.add
 
 What the scheduler and the driver hold is bounded by ``max_pending`` batches of at most
-``batch_objects`` keys each, whatever the tree's size: the listing is not read ahead of
-the workers, and results carry counts and the failed keys only, never the keys done.
+``batch_objects`` keys each, whatever the tree's size: the listing runs at most a bounded
+queue ahead of the workers (``_listing``), and results carry counts and the failed keys
+only, never the keys done.
 
 A batch's task that raises (its worker died, the client could not be made) is submitted
 again, as attempt 2, 3...; a retry skips the objects its lost attempt had already written
@@ -36,6 +37,7 @@ from ..tree._match import Filters
 from ..tree._ops import DEFAULT_WINDOW, _filters, dest_place, entries, source_place
 from ..tree._places import inner_prefix
 from ..tree._workers import share
+from ._listing import LIST_WIDTH, list_s3_parallel
 from ._plan import DEFAULT_BATCH_BYTES, DEFAULT_BATCH_OBJECTS, BatchResult, Batcher, Item, NameOf, Summary
 from ._worker import CopySpec, close_clients, run_batch, stop_copy
 
@@ -65,7 +67,7 @@ async def copy_tree_async(
     max_pending: int | None = None, retries: int = DEFAULT_RETRIES, window: int = DEFAULT_WINDOW,
     on_batch: Callable[[BatchResult], None] | None = None,
     batch_runner: Callable[..., BatchResult] = run_batch, lister: Client | None = None,
-    summary: Summary | None = None,
+    summary: Summary | None = None, list_width: int = LIST_WIDTH,
 ) -> Summary:
     """Copy the tree ``src`` to ``dst`` (a prefix, directory or wildcard, as
     :func:`s3fast.tree.copy_tree`) on the workers of ``dask_client`` (a synchronous
@@ -78,6 +80,7 @@ async def copy_tree_async(
     same files on every worker (a shared filesystem). ``lister``: an open client to list
     the source with (default: one made from ``client_kwargs`` for the listing).
     ``batch_runner``: the task function (default :func:`s3fast.dask._worker.run_batch`).
+    ``list_width``: key ranges of an S3 source listed at once (see ``_listing``).
     ``summary``: the :class:`Summary` to fill in (default a new one); pass one to read what
     completed when the copy is cancelled (it then says ``interrupted``).
     """
@@ -156,8 +159,11 @@ async def copy_tree_async(
     try:
         if own:
             await listing_client.__aenter__()
+        # an S3 source is listed by key ranges in parallel (see _listing)
+        listing = (list_s3_parallel(listing_client, s.bucket, s.base, width=list_width)
+                   if s.is_s3 and s.bucket is not None else None)
         async for e in entries(listing_client, s, _filters(filters), follow_symlinks=follow_symlinks,
-                               leave_out=inner_prefix(s, d)):
+                               leave_out=inner_prefix(s, d), listing=listing):
             full = batcher.add(e)
             if full is not None:
                 submit(next(counter), 1, full)

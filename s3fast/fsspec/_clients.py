@@ -17,6 +17,10 @@ class ClientTable:
     def __init__(self, kwargs: dict[str, Any]) -> None:
         self._kwargs = kwargs
         self._pid = os.getpid()
+        #: made now so that bad arguments (a missing profile...) fail where the filesystem is
+        #: made, not at its first I/O; the first loop to ask takes it (a client binds to no
+        #: loop, opens no socket and starts no task until it is used)
+        self._spare: Client | None = Client(**kwargs)
         #: id(loop) -> (loop, client); the loop is kept to tell a reused id from the same loop
         self._clients: dict[int, tuple[asyncio.AbstractEventLoop, Client]] = {}
 
@@ -30,13 +34,14 @@ class ClientTable:
             # forked: the parent's clients are its own; forget them without closing
             self._pid = os.getpid()
             self._clients = {}
+            self._spare = None
         entry = self._clients.get(id(loop))
         if entry is not None and entry[0] is loop:
             return entry[1]
         # No await between the look-up and the insert: concurrent first calls on one loop
         # cannot make two clients.
         self._prune()
-        client = Client(**self._kwargs)
+        client, self._spare = self._spare or Client(**self._kwargs), None
         self._clients[id(loop)] = (loop, client)
         return client
 

@@ -6,6 +6,7 @@ Paths are ``bucket/key`` (``s3fast://``, ``s3://`` and ``s3a://`` prefixes are s
 from __future__ import annotations
 
 import asyncio
+import datetime
 import errno
 import hashlib
 import os
@@ -15,12 +16,12 @@ from typing import Any, TypeVar
 
 from fsspec.asyn import AsyncFileSystem, get_loop
 
-from .._errors import NoSuchBucket, S3Error, S3FastError, printable
+from .._errors import NoSuchBucket, PreconditionFailed, S3Error, S3FastError, printable
 from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
 from ._file import S3FastFile
-from ._options import client_kwargs, s3_url, split_path, translate
+from ._options import client_kwargs, s3_url, split_path, translate, upload_kwargs, when
 
 T = TypeVar("T")
 
@@ -33,7 +34,7 @@ DELETE_WINDOW = 4
 
 def _file_info(bucket: str, obj: ObjectInfo) -> dict[str, Any]:
     return {"name": f"{bucket}/{obj.key}", "size": obj.size, "type": "file", "ETag": obj.etag,
-            "LastModified": obj.last_modified}
+            "LastModified": when(obj.last_modified)}
 
 
 def _dir_info(name: str) -> dict[str, Any]:
@@ -130,7 +131,8 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             self.dircache.pop(path, None)
 
     # -- metadata --------------------------------------------------------------------------------------
-    async def _info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _info(self, path: str, refresh: bool = False, **kwargs: Any) -> dict[str, Any]:
+        """``refresh``: ask S3, not the listings cache (as s3fs)."""
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
         if not bucket:
@@ -138,7 +140,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         if not key:
             await self._bucket_listing_probe(bucket, path)
             return _dir_info(bucket)
-        cached = self._info_from_cache(path)
+        cached = None if refresh else self._info_from_cache(path)
         if cached is not None:
             return cached
         client = self._clients.get()
@@ -154,7 +156,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         except S3FastError as exc:
             raise translate(exc, path) from exc
         return {"name": path, "size": head.size, "type": "file", "ETag": head.etag,
-                "LastModified": head.last_modified, "ContentType": head.content_type,
+                "LastModified": when(head.last_modified), "ContentType": head.content_type,
                 "VersionId": head.version_id}
 
     def _info_from_cache(self, path: str) -> dict[str, Any] | None:
@@ -193,7 +195,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
             return list(cached) if detail else [e["name"] for e in cached]
         bucket, key = split_path(path)
         if not bucket:
-            raise NotImplementedError("s3fast filesystem: listing all buckets is not supported; ls a bucket")
+            return await self._ls_buckets(detail)
         prefix = key + "/" if key else ""
         client = self._clients.get()
         objects, prefixes = await self._call(path, client.list_dir(s3_url(bucket, prefix)))
@@ -210,47 +212,65 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         self.dircache[path] = entries
         return entries if detail else [e["name"] for e in entries]
 
+    async def _ls_buckets(self, detail: bool) -> list[Any]:
+        """The root's listing: the buckets the credentials own (ListBuckets)."""
+        buckets = await self._call("", self._clients.get().list_buckets())
+        entries = [{**_dir_info(name), "CreationDate": when(created)} for name, created in sorted(buckets)]
+        self.dircache[""] = entries
+        return entries if detail else [e["name"] for e in entries]
+
     async def _find(self, path: str, maxdepth: int | None = None, withdirs: bool = False,
-                    detail: bool = False, **kwargs: Any) -> Any:
+                    detail: bool = False, prefix: str = "", **kwargs: Any) -> Any:
+        """fsspec's ``find``; ``prefix`` (as s3fs's) keeps only what lies under
+        ``{path}/{prefix}``, filtered by S3 in the listing itself."""
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
-        if maxdepth is not None or not bucket:
+        if (maxdepth is not None and not prefix) or not bucket:
             return await super()._find(path, maxdepth=maxdepth, withdirs=withdirs, detail=detail, **kwargs)
+        if maxdepth is not None and maxdepth < 1:
+            raise ValueError("maxdepth must be at least 1")
         # One flat listing instead of a listing per directory level.
-        prefix = key + "/" if key else ""
+        base = key + "/" if key else ""
         client = self._clients.get()
         out: dict[str, dict[str, Any]] = {}
         markers: dict[str, dict[str, Any]] = {}  # "dir/" objects: empty directories
 
+        def deep(name: str) -> bool:
+            return maxdepth is not None and name[len(path) + 1:].count("/") >= maxdepth
+
         async def collect() -> None:
-            async for obj in client.list(s3_url(bucket, prefix)):
+            async for obj in client.list(s3_url(bucket, base + prefix)):
                 if obj.key.endswith("/"):
                     name = f"{bucket}/{obj.key.rstrip('/')}"
-                    if name != path:
+                    if name != path and not deep(name):
                         markers[name] = {**_dir_info(name), "marker": True}
                         if withdirs:
                             out.setdefault(name, markers[name])
                     continue
                 info = _file_info(bucket, obj)
-                out[info["name"]] = info
+                if not deep(info["name"]):
+                    out[info["name"]] = info
                 if withdirs:
                     parent = self._parent(info["name"])
                     while len(parent) > len(path):
                         if parent in out:
                             break
-                        out[parent] = _dir_info(parent)
+                        if not deep(parent):
+                            out[parent] = _dir_info(parent)
                         parent = self._parent(parent)
 
         await self._call(path, collect())
-        if out or markers:
+        if (out or markers) and not prefix and maxdepth is None:  # a complete listing only
             self._cache_tree(path, {**markers, **out})
-        if key and not out:
+        if key and not out and not prefix:
             try:
                 info = await self._info(path)
             except FileNotFoundError:
                 info = None
             if info is not None and info["type"] == "file":
                 out[path] = info
+        elif withdirs and (out or markers) and not prefix:
+            out[path] = _dir_info(path)  # the root itself, as fsspec's find (and so glob) has it
         names = sorted(out)
         return {n: out[n] for n in names} if detail else names
 
@@ -268,6 +288,13 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 entry = _dir_info(child)
         for d, entries in listings.items():
             self.dircache[d] = [entries[n] for n in sorted(entries)]
+
+    def modified(self, path: str) -> datetime.datetime:
+        """When the object was last written (S3 keeps no creation time)."""
+        info = self.info(path)
+        if info["type"] != "file" or info.get("LastModified") is None:
+            raise IsADirectoryError(errno.EISDIR, "No modification time: not an object", path)
+        return info["LastModified"]  # type: ignore[no-any-return]
 
     def ukey(self, path: str) -> str:
         """The ETag: changes whenever the object's bytes do."""
@@ -374,32 +401,55 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         await self._call(rpath, client.download(s3_url(bucket, key), lpath))
 
     # -- writing --------------------------------------------------------------------------------------
-    async def _pipe_file(self, path: str, data: bytes, **kwargs: Any) -> None:
+    async def _pipe_file(self, path: str, data: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
+        """``mode="create"`` fails with ``FileExistsError`` when the key exists, checked by
+        S3 itself (``If-None-Match: *``): a writer racing this one is never clobbered."""
+        if mode not in ("overwrite", "create"):
+            raise ValueError(f"s3fast filesystem: pipe_file mode must be 'overwrite' or 'create', got {mode!r}")
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
         client = self._clients.get()
-        await self._call(path, client.put_bytes(s3_url(bucket, key), data, **_upload_kwargs(kwargs)))
-        self.invalidate_cache(path)
+        try:
+            await self._call(path, client.put_bytes(s3_url(bucket, key), data, if_none_match=mode == "create",
+                                                    **upload_kwargs(kwargs)))
+        except OSError as exc:
+            if mode == "create" and isinstance(exc.__cause__, PreconditionFailed):
+                raise FileExistsError(errno.EEXIST, "File exists", path) from exc.__cause__
+            raise
+        finally:
+            self.invalidate_cache(path)  # even refused: the key exists, whatever a listing said
 
     async def _put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
         rpath = self._strip_protocol(rpath)
         bucket, key = split_path(rpath)
         if os.path.isdir(lpath):
             if not key:
-                await self._mkdir(bucket)
+                await self._makedirs(bucket, exist_ok=True)
             return  # S3 has no directories: its files will make it appear
         client = self._clients.get()
-        await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **_upload_kwargs(kwargs)))
+        await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **upload_kwargs(kwargs)))
         self.invalidate_cache(rpath)
 
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
         b1, k1 = split_path(path1)
         b2, k2 = split_path(path2)
+        if not k1:
+            # a bucket is a directory (a recursive copy lists it among its paths): its
+            # objects are copied one by one, as the objects under any other prefix
+            return
+        if not k2:
+            raise IsADirectoryError(errno.EISDIR, "Is a bucket, not a file", path2)
         client = self._clients.get()
         # Server-side (CopyObject, or UploadPartCopy in parallel for large objects): the
         # bytes never leave S3, and metadata, content type and checksum come along.
-        await self._call(path1, client.copy(s3_url(b1, k1), s3_url(b2, k2)))
+        try:
+            await client.copy(s3_url(b1, k1), s3_url(b2, k2))
+        except S3FastError as exc:
+            # CopyObject is sent to the destination's bucket: when that one is missing, the
+            # error names it, not the source
+            dest_gone = isinstance(exc, NoSuchBucket) and b1 != b2 and not await self._exists(b2)
+            raise translate(exc, path2 if dest_gone else path1) from exc
         self.invalidate_cache(path2)
 
     async def _rm_file(self, path: str, **kwargs: Any) -> None:
@@ -493,12 +543,11 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
               cache_type: str | None = None, cache_options: dict[str, Any] | None = None,
               **kwargs: Any) -> S3FastFile:
-        if "a" in mode:
-            raise NotImplementedError("s3fast filesystem: append mode is not supported")
         if "x" in mode:
             if self.exists(path):
                 raise FileExistsError(errno.EEXIST, "File exists", path)
             mode = mode.replace("x", "w")
+            kwargs["create"] = True  # and S3 checks again when the object is written
         return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
                           autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
                           cache_options=cache_options, **kwargs)
@@ -507,14 +556,3 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
 def _batches(by_bucket: dict[str, list[str]]) -> list[tuple[str, list[str]]]:
     """The (bucket, keys) of each DeleteObjects request, in the order ``_rm`` sends them."""
     return [(b, ks[i:i + DELETE_BATCH]) for b, ks in by_bucket.items() for i in range(0, len(ks), DELETE_BATCH)]
-
-
-def _upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    ct = kwargs.get("ContentType") or kwargs.get("content_type")
-    if ct:
-        out["content_type"] = ct
-    meta = kwargs.get("Metadata") or kwargs.get("metadata")
-    if meta:
-        out["metadata"] = dict(meta)
-    return out

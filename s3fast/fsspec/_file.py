@@ -8,7 +8,10 @@ versions).
 Writes stream the buffered blocks into one ``Client.upload`` of an async iterator: the
 client regroups them into parts (>= 5 MiB), uploads parts in parallel and aborts the
 multipart upload when the upload is cancelled. A file that never outgrows one block is a
-single PUT at close. Leaving a ``with`` block by an exception, or ``discard()``, aborts:
+single PUT at close. Append (``"ab"``) writes the object anew, its current bytes then the
+new ones (S3 has no append): those bytes are read pinned to the ETag seen at open, so an
+object replaced before they were read fails the append instead of being mixed into it;
+one replaced after that is overwritten, as by any PUT. Leaving a ``with`` block by an exception, or ``discard()``, aborts:
 nothing half-written becomes an object.
 """
 from __future__ import annotations
@@ -23,8 +26,8 @@ from fsspec.asyn import sync
 from fsspec.caching import caches, register_cache
 from fsspec.spec import AbstractBufferedFile
 
-from .._errors import S3FastError
-from ._options import s3_url, split_path, translate
+from .._errors import PreconditionFailed, S3FastError
+from ._options import s3_url, split_path, translate, upload_kwargs
 from ._readahead import AdaptiveReadAhead
 
 if TYPE_CHECKING:
@@ -35,6 +38,8 @@ if AdaptiveReadAhead.name not in caches:
 
 #: blocks handed to the upload but not yet taken into a part: bounds a writer's memory
 _QUEUED_BLOCKS = 2
+#: an appended-to object is read into the new one in GETs of this size
+_APPEND_PIECE = 8 * 1024 * 1024
 
 
 class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no types: the base is Any
@@ -46,7 +51,9 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
 
     def __init__(self, fs: S3FastFileSystem, path: str, mode: str = "rb", *, block_size: int,
                  autocommit: bool = True, cache_type: str = "s3fast",
-                 cache_options: dict[str, Any] | None = None, **kwargs: Any) -> None:
+                 cache_options: dict[str, Any] | None = None, create: bool = False, **kwargs: Any) -> None:
+        """``create``: the write fails with ``FileExistsError`` if the key exists when the
+        object is written (``If-None-Match: *``; mode ``"xb"``)."""
         if not autocommit:
             raise NotImplementedError("s3fast filesystem: transactions (autocommit=False) are not supported")
         self._bucket, self._key = split_path(fs._strip_protocol(path))
@@ -56,11 +63,25 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         self._queue: asyncio.Queue[bytes | BaseException | None] | None = None
         self._task: asyncio.Future[Any] | None = None
         self._etag: str | None = None
+        self._create = create
+        #: append mode: the size of the object being added to (0: none yet)
+        self._prior = 0
         if cache_type == AdaptiveReadAhead.name and "prefetcher" not in (cache_options or {}):
             cache_options = {**(cache_options or {}), "prefetcher": self._prefetch_range}
         super().__init__(fs, path, mode, block_size=block_size, autocommit=autocommit,
                          cache_type=cache_type, cache_options=cache_options, **kwargs)
+        if self.mode == "ab":
+            try:
+                info = fs.info(path)
+            except FileNotFoundError:
+                info = None
+            if info is not None and info["type"] == "file" and info["size"]:
+                self._prior, self._etag = info["size"], info.get("ETag") or None
+                self.loc = self._prior  # tell() counts from the object's end, as s3fs's
         if self.readable():
+            if self.details.get("type") == "directory":
+                # a prefix has no bytes: reading it would return b"" as if an empty object
+                raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
             self._etag = self.details.get("ETag") or None
 
     # -- reading -----------------------------------------------------------------------------------
@@ -102,8 +123,15 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
     def _upload_chunk(self, final: bool = False) -> bool:
         data = self.buffer.getvalue()
         if self._task is None:
-            if final:
-                sync(self.fs.loop, self.fs._pipe_file, self.path, data)
+            if final and self._prior and not data:
+                return True  # an append of nothing: the object stays as it is
+            if final and (not self._prior or self._prior + len(data) <= self.blocksize):
+                if self._prior:  # a small append: the old bytes and the new in one PUT
+                    prior = sync(self.fs.loop, self.fs._read_range, self.path, self._url, 0, self._prior,
+                                 self._etag)
+                    data = bytes(prior) + data
+                sync(self.fs.loop, self.fs._pipe_file, self.path, data, "create" if self._create else "overwrite",
+                     **self.kwargs)
                 return True
             sync(self.fs.loop, self._start)
         sync(self.fs.loop, self._push, data)
@@ -114,7 +142,17 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
     async def _start(self) -> None:
         self._queue = asyncio.Queue(_QUEUED_BLOCKS)
         client = self.fs._clients.get()
-        self._task = asyncio.ensure_future(client.upload(_drain(self._queue), self._url))
+        source: AsyncIterator[bytes | bytearray] = _drain(self._queue)
+        if self._prior:
+            source = _chain(self._prior_bytes(), source)
+        self._task = asyncio.ensure_future(client.upload(source, self._url, if_none_match=self._create,
+                                                         **upload_kwargs(self.kwargs)))
+
+    async def _prior_bytes(self) -> AsyncIterator[bytes | bytearray]:
+        """The appended-to object's bytes, as of open (a changed object fails the read)."""
+        for start in range(0, self._prior, _APPEND_PIECE):
+            yield await self.fs._read_range(self.path, self._url, start, min(start + _APPEND_PIECE, self._prior),
+                                            self._etag)
 
     async def _push(self, data: bytes | BaseException | None) -> None:
         assert self._queue is not None and self._task is not None
@@ -136,6 +174,11 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
         assert self._task is not None
         try:
             await self._task
+        except PreconditionFailed as exc:
+            if not self._create:
+                raise translate(exc, self.path) from exc
+            self.fs.invalidate_cache(self.path)
+            raise FileExistsError(errno.EEXIST, "File exists", self.path) from exc
         except S3FastError as exc:
             raise translate(exc, self.path) from exc
 
@@ -165,6 +208,12 @@ class S3FastFile(AbstractBufferedFile):  # type: ignore[misc]  # fsspec ships no
 
 class _Discarded(Exception):
     """Ends a discarded file's upload stream with a failure (so the upload aborts)."""
+
+
+async def _chain(*sources: AsyncIterator[bytes | bytearray]) -> AsyncIterator[bytes | bytearray]:
+    for source in sources:
+        async for block in source:
+            yield block
 
 
 async def _drain(queue: asyncio.Queue[bytes | BaseException | None]) -> AsyncIterator[bytes]:

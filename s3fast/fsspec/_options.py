@@ -3,7 +3,9 @@ paths to S3 URLs, s3fast errors to the ``OSError`` family fsspec callers catch."
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import errno
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 from .._config import TransferConfig
@@ -19,6 +21,18 @@ _ALIASES = {"key": "aws_access_key_id", "secret": "aws_secret_access_key", "toke
 #: TransferConfig fields settable as storage options.
 _CONFIG_KEYS = ("target_gbps", "max_gbps", "memory_limit", "part_size", "max_concurrency")
 _SIZE_KEYS = ("memory_limit", "part_size")
+#: Client switches; as strings (an environment variable, a config file) only these spellings
+_SWITCH_KEYS = ("anonymous", "verify")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def _switch(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    # a bare truthiness test would read "False" as True: anonymous, unsigned requests
+    raise TypeError(f"s3fast filesystem: {key} must be true or false, got {value!r}")
 
 
 def client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +50,7 @@ def client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
         name = _ALIASES.get(key, key)
         if name in _CLIENT_KEYS:
             if value is not None:
-                out[name] = value
+                out[name] = _switch(key, value) if name in _SWITCH_KEYS else value
         elif name in _CONFIG_KEYS:
             if value is not None:
                 changes[name] = parse_size(value) if name in _SIZE_KEYS and isinstance(value, str) else value
@@ -44,10 +58,26 @@ def client_kwargs(options: dict[str, Any]) -> dict[str, Any]:
             raise TypeError(f"s3fast filesystem: unknown storage option {key!r}")
     if "endpoint_url" in out and not isinstance(out["endpoint_url"], str):
         raise TypeError("s3fast filesystem: endpoint_url must be a string")
+    if "resolve" in out and not isinstance(out["resolve"], dict):
+        raise TypeError("s3fast filesystem: resolve must be a dict of host name -> list of IP addresses")
     if changes:
         config = dataclasses.replace(config or TransferConfig(), **changes)
     if config is not None:
         out["config"] = config
+    return out
+
+
+def upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The upload arguments in a write's keyword arguments (s3fs's ``ContentType`` and
+    ``Metadata``, or the client's names); others are ignored, as s3fs ignores what S3
+    would not take."""
+    out: dict[str, Any] = {}
+    ct = kwargs.get("ContentType") or kwargs.get("content_type")
+    if ct:
+        out["content_type"] = ct
+    meta = kwargs.get("Metadata") or kwargs.get("metadata")
+    if meta:
+        out["metadata"] = dict(meta)
     return out
 
 
@@ -59,6 +89,19 @@ def split_path(path: str) -> tuple[str, str]:
 
 def s3_url(bucket: str, key: str = "") -> str:
     return f"s3://{bucket}/{key}"
+
+
+def when(text: str | None) -> datetime.datetime | None:
+    """An S3 time as an aware datetime, as s3fs gives it: a listing says ISO 8601
+    (``2026-12-04T17:48:32.186Z``), a HEAD an HTTP date; None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        if text[:1].isdigit():
+            return datetime.datetime.fromisoformat(text)
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
 
 
 def translate(exc: BaseException, path: str) -> BaseException:

@@ -77,14 +77,16 @@ def inner_prefix(outer: Place, inner: Place) -> str | None:
 
 async def entries(client: Client, place: Place, filters: Filters, *, follow_symlinks: bool = True,
                   on_listed: Callable[[Entry | None], None] | None = None,
-                  leave_out: str | None = None) -> AsyncIterator[Entry]:
+                  leave_out: str | None = None,
+                  listing: AsyncIterator[Entry] | None = None) -> AsyncIterator[Entry]:
     """The objects or files of ``place`` that its pattern and ``filters`` take; keys under
-    the prefix ``leave_out`` are not (see :func:`inner_prefix`)."""
+    the prefix ``leave_out`` are not (see :func:`inner_prefix`). ``listing``: what lists
+    ``place`` (default: one ListObjectsV2 stream, or a local walk)."""
     pat = place.pattern
-    if place.is_s3:
+    if listing is None and place.is_s3:
         assert place.bucket is not None
         listing = list_s3(client, place.bucket, place.base)
-    else:
+    elif listing is None:
         assert place.root is not None
         if not os.path.isdir(place.root):
             raise ConfigError(f"not a directory: {place.root}")

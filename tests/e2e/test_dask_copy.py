@@ -21,7 +21,7 @@ from s3fast.dask import Batcher, BatchResult, Summary, copy_tree, run_batch
 from s3fast.dask._plan import NameOf, Tally
 from s3fast.dask._worker import running_batches
 from s3fast.tree import Entry, TreeResult
-from support.faultrules import Rule, hold, respond, throttle
+from support.faultrules import Rule, hold, latency, respond, throttle
 
 distributed = pytest.importorskip("distributed")
 
@@ -40,6 +40,14 @@ def test_batcher_closes_on_bytes_or_count() -> None:
     assert b.flush() == [("f", 5, 1.0, "p/f", "etag")]
     with pytest.raises(ValueError):
         Batcher(max_bytes=0)
+
+
+def test_split_points_spread_over_the_prefixes() -> None:
+    from s3fast.dask._listing import split_points
+
+    assert split_points([], 8) == [] and split_points(["a/"], 1) == []
+    assert split_points(["c/", "a/", "b/"], 8) == ["a/", "b/", "c/"]
+    assert split_points([f"p{i:03}/" for i in range(1000)], 5) == ["p000/", "p250/", "p500/", "p750/"]
 
 
 def test_summary_merges_batches_and_names_failed_batches() -> None:
@@ -134,6 +142,27 @@ def test_copy_tree_on_two_workers_every_object_once(dask_client: Any, fault_clus
     # no object bytes through the workers: a tree copy inside S3 is server-side
     assert [r for r in sent if r.method == "GET" and "/src/" in r.target and "list-type" not in r.target] == []
     assert fault_cluster.moto.list_multipart_uploads(bucket) == []
+
+
+def test_the_source_is_listed_by_prefixes_in_parallel(dask_client: Any, fault_cluster: Any) -> None:
+    bucket = fault_cluster.moto.make_bucket()
+    data = fill(fault_cluster, bucket, 24)
+    # keys around the prefixes' bounds: each must be listed once, in one range or the next
+    for k in ("src/0top", "src/d1.txt", "src/d1/", "src/d10", "src/d3x/\u00e9", "src/zz"):
+        data[k] = os.urandom(3)
+        fault_cluster.moto.boto3_client().put_object(Bucket=bucket, Key=k, Body=data[k])
+    fault_cluster.add_rule(Rule(latency(0.2), method="GET", path="list-type=2"))
+    n = {(r.proxy, r.conn_id, r.seq) for r in fault_cluster.requests}
+    summary = copy_tree(f"s3://{bucket}/src/", f"s3://{bucket}/dst/", dask_client=dask_client,
+                        client_kwargs=kwargs_for(fault_cluster), config=SMALL, batch_objects=5)
+    fault_cluster.clear_rules()
+    sent = [r for r in fault_cluster.requests if (r.proxy, r.conn_id, r.seq) not in n]
+    lists = [r for r in sent if r.method == "GET" and "list-type=2" in r.target]
+    in_flight = max(sum(1 for o in lists if o.arrived <= r.arrived < o.ended) for r in lists)
+    assert in_flight >= 3, [r.target for r in lists]
+    assert summary.ok and summary.objects == len(data)
+    assert set(dest_writes(sent, bucket).values()) == {1}
+    assert read_all(fault_cluster, bucket, "dst/") == {"dst/" + k[4:]: v for k, v in data.items()}
 
 
 def flaky_batch(spec: Any, index: int, items: Any, attempt: int = 1) -> BatchResult:

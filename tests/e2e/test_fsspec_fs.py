@@ -50,6 +50,21 @@ def test_unknown_storage_option_is_an_error(moto_cluster: Any) -> None:
         S3FastFileSystem(skip_instance_cache=True, endpoint="http://127.0.0.1:1")
 
 
+@pytest.mark.parametrize("bad", [{"addressing_style": "sideways"},
+                                 {"endpoint_url": "http://127.0.0.1:9/ with space"}])
+def test_bad_option_values_fail_at_construction(bad: dict[str, Any], moto_cluster: Any) -> None:
+    from s3fast import S3FastError
+
+    opts = {**storage_options(moto_cluster), **bad}
+    with pytest.raises(S3FastError):
+        S3FastFileSystem(skip_instance_cache=True, **opts)
+
+
+def test_the_client_made_to_check_the_options_is_the_one_used(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/one", b"1")
+    assert len(fs._clients._clients) == 1 and fs._clients._spare is None
+
+
 def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
     fs.pipe({f"{bucket}/a.txt": b"A", f"{bucket}/d/b.txt": b"BB", f"{bucket}/d/e/c.txt": b"CCC"})
     info = fs.info(f"{bucket}/d/b.txt")
@@ -62,7 +77,8 @@ def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
     assert listing[f"{bucket}/d/b.txt"]["size"] == 2
     assert fs.find(bucket) == [f"{bucket}/a.txt", f"{bucket}/d/b.txt", f"{bucket}/d/e/c.txt"]
     assert fs.find(bucket, maxdepth=1) == [f"{bucket}/a.txt"]
-    assert fs.find(f"{bucket}/d", withdirs=True) == [f"{bucket}/d/b.txt", f"{bucket}/d/e", f"{bucket}/d/e/c.txt"]
+    assert fs.find(f"{bucket}/d", withdirs=True) == [f"{bucket}/d", f"{bucket}/d/b.txt", f"{bucket}/d/e",
+                                                     f"{bucket}/d/e/c.txt"]
     assert fs.find(f"{bucket}/a.txt") == [f"{bucket}/a.txt"]
     assert fs.exists(f"{bucket}/d/e/c.txt") and not fs.exists(f"{bucket}/nope")
     assert not fs.exists("s3fast-no-such-bucket-h9/x")
@@ -74,6 +90,41 @@ def test_info_ls_find_exists(fs: Any, bucket: str) -> None:
         fs.cat(f"{bucket}/nope")
 
 
+def test_find_withdirs_includes_the_root_and_prefix_filters(fs: Any, bucket: str) -> None:
+    fs.pipe({f"{bucket}/a.txt": b"A", f"{bucket}/d/b.txt": b"B", f"{bucket}/d/e/c.txt": b"C",
+             f"{bucket}/dd.txt": b"D", f"{bucket}/d2/x": b"X", f"{bucket}/e/y": b"Y"})
+    d = f"{bucket}/d"
+    # as fsspec's own find (and so glob "d/**") does, with or without maxdepth
+    assert fs.find(d, withdirs=True) == fs.find(d, withdirs=True, maxdepth=9) == [
+        d, f"{d}/b.txt", f"{d}/e", f"{d}/e/c.txt"]
+    assert fs.glob(f"{d}/**") == [d, f"{d}/b.txt", f"{d}/e", f"{d}/e/c.txt"]
+    assert fs.find(bucket, withdirs=True)[0] == bucket
+    # prefix: only what lies under "{path}/{prefix}" (s3fs's find)
+    assert fs.find(bucket, prefix="d") == [f"{d}/b.txt", f"{d}/e/c.txt", f"{bucket}/d2/x", f"{bucket}/dd.txt"]
+    assert fs.find(bucket, prefix="d", maxdepth=1) == [f"{bucket}/dd.txt"]
+    assert fs.find(bucket, prefix="d", maxdepth=2, withdirs=True) == [
+        d, f"{d}/b.txt", f"{d}/e", f"{bucket}/d2", f"{bucket}/d2/x", f"{bucket}/dd.txt"]
+    assert fs.find(d, prefix="e/") == [f"{d}/e/c.txt"]
+    assert fs.find(bucket, prefix="zz") == []
+    assert fs.find(bucket, prefix="a.txt") == [f"{bucket}/a.txt"]
+    # a prefixed listing is partial: it must not stand in for the bucket's listing
+    assert fs.ls(bucket, detail=False) == [f"{bucket}/a.txt", d, f"{bucket}/d2", f"{bucket}/dd.txt", f"{bucket}/e"]
+    assert fs.exists(f"{bucket}/e/y")
+
+
+def test_last_modified_is_one_datetime_whether_listed_or_headed(fs: Any, bucket: str) -> None:
+    import datetime
+
+    fs.pipe(f"{bucket}/m/t", b"1")
+    headed = fs.info(f"{bucket}/m/t")["LastModified"]  # HEAD: an HTTP date
+    fs.ls(f"{bucket}/m")
+    listed = fs.info(f"{bucket}/m/t")["LastModified"]  # from the listing: ISO 8601
+    assert isinstance(headed, datetime.datetime) and headed.tzinfo is not None
+    assert headed == listed.replace(microsecond=0)
+    assert fs.modified(f"{bucket}/m/t") == listed
+    assert abs((datetime.datetime.now(datetime.timezone.utc) - headed).total_seconds()) < 600
+
+
 def test_listing_cache_is_invalidated_by_writes(fs: Any, bucket: str) -> None:
     fs.pipe(f"{bucket}/d/x", b"1")
     assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/x"]
@@ -81,6 +132,17 @@ def test_listing_cache_is_invalidated_by_writes(fs: Any, bucket: str) -> None:
     assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/x", f"{bucket}/d/y"]
     fs.rm(f"{bucket}/d/x")
     assert fs.ls(f"{bucket}/d", detail=False) == [f"{bucket}/d/y"]
+
+
+def test_refresh_bypasses_the_listings_cache(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    fs.pipe(f"{bucket}/r/a", b"1")
+    fs.ls(f"{bucket}/r")  # cached: r holds a only
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="r/b", Body=b"22")  # another writer
+    assert not fs.exists(f"{bucket}/r/b")  # the cache answers, as s3fs's does
+    assert fs.exists(f"{bucket}/r/b", refresh=True)
+    assert fs.info(f"{bucket}/r/b", refresh=True)["size"] == 2
+    moto_cluster.boto3_client().put_object(Bucket=bucket, Key="r/a", Body=b"333")
+    assert fs.info(f"{bucket}/r/a")["size"] == 1 and fs.info(f"{bucket}/r/a", refresh=True)["size"] == 3
 
 
 def test_cat_file_ranges(fs: Any, bucket: str) -> None:
@@ -120,6 +182,32 @@ def test_open_read_sequential_and_random(fs: Any, bucket: str) -> None:
         assert f.cache.name == "s3fast"
 
 
+def test_opening_a_directory_for_reading_fails(fs: Any, bucket: str) -> None:
+    fs.pipe(f"{bucket}/dir/x", b"1")
+    for _ in range(2):  # asked of S3, then answered by the listing cache
+        with pytest.raises(IsADirectoryError):
+            fs.open(f"{bucket}/dir", "rb")
+        fs.ls(bucket)
+
+
+def test_max_gbps_paces_file_reads_and_ranges(moto_cluster: Any, bucket: str) -> None:
+    """Every byte read through open(), cat_file ranges and cat_ranges is paid for in the
+    max_gbps token bucket, as the client's downloads are."""
+    fs = make_fs(moto_cluster, max_gbps=50.0)
+    try:
+        data, p = os.urandom(3 * MiB), f"{bucket}/paced"
+        fs.pipe(p, data)
+        ((_, client),) = fs._clients._clients.values()
+        before = client.tuner.bucket.consumed
+        with fs.open(p, "rb") as f:
+            assert f.read() == data
+        assert fs.cat_file(p, start=10, end=1010) == data[10:1010]
+        assert fs.cat_ranges([p], [0], [100]) == [data[:100]]
+        assert client.tuner.bucket.consumed - before >= len(data) + 1000 + 100
+    finally:
+        fs.close()
+
+
 def test_read_of_an_object_replaced_under_an_open_file_fails(fs: Any, bucket: str) -> None:
     fs.pipe(f"{bucket}/v", b"a" * 300_000)
     with fs.open(f"{bucket}/v", "rb") as f:
@@ -137,6 +225,16 @@ def test_write_small_is_one_object(fs: Any, bucket: str, moto_cluster: Any) -> N
     assert fs.cat(f"{bucket}/s") == b"x" * 1000
     fs.touch(f"{bucket}/empty")
     assert fs.cat(f"{bucket}/empty") == b"" and fs.info(f"{bucket}/empty")["size"] == 0
+
+
+def test_open_for_writing_keeps_content_type_and_metadata(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    s3 = moto_cluster.boto3_client()
+    for name, size in (("small.csv", 10), ("big.csv", 6 * MiB)):
+        with fs.open(f"{bucket}/{name}", "wb", block_size=5 * MiB, ContentType="text/csv",
+                     Metadata={"origin": "h42"}) as f:
+            f.write(b"x" * size)
+        head = s3.head_object(Bucket=bucket, Key=name)
+        assert (head["ContentType"], head["Metadata"]) == ("text/csv", {"origin": "h42"}), name
 
 
 def test_write_large_is_multipart(fs: Any, bucket: str, moto_cluster: Any) -> None:
@@ -164,6 +262,55 @@ def test_write_aborted_by_exception_or_discard_leaves_nothing(fs: Any, bucket: s
     assert moto_cluster.boto3_client().list_objects_v2(Bucket=bucket).get("KeyCount") == 0
 
 
+def test_exclusive_writes_never_clobber_another_writer(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    s3 = moto_cluster.boto3_client()
+    fs.pipe_file(f"{bucket}/c", b"first", mode="create")
+    with pytest.raises(FileExistsError):
+        fs.pipe_file(f"{bucket}/c", b"second", mode="create")
+    assert fs.cat(f"{bucket}/c") == b"first"
+    # "xb" checks at open, and S3 checks again when the object is written: a writer that
+    # got there in between keeps its object (one PUT, and a multipart upload).
+    for name, size in (("x", 1000), ("y", 11 * MiB)):
+        f = fs.open(f"{bucket}/{name}", "xb", block_size=5 * MiB)
+        f.write(os.urandom(size))
+        s3.put_object(Bucket=bucket, Key=name, Body=b"theirs")
+        with pytest.raises(FileExistsError):
+            f.close()
+        assert fs.cat(f"{bucket}/{name}") == b"theirs"
+    assert moto_cluster.list_multipart_uploads(bucket) == []
+
+
+def test_append_mode_adds_to_the_object(fs: Any, bucket: str, moto_cluster: Any) -> None:
+    with fs.open(f"{bucket}/log", "ab") as f:  # nothing there yet: a new object
+        f.write(b"one\n")
+    with fs.open(f"{bucket}/log", "a") as t:
+        t.write("two\n")
+    with fs.open(f"{bucket}/log", "ab") as f:
+        assert f.tell() == 8
+    assert fs.cat(f"{bucket}/log") == b"one\ntwo\n"
+    big, more = os.urandom(7 * MiB), os.urandom(6 * MiB)
+    fs.pipe(f"{bucket}/big", big)
+    with fs.open(f"{bucket}/big", "ab", block_size=5 * MiB) as f:  # multipart: the old bytes first
+        f.write(more)
+    assert fs.cat(f"{bucket}/big") == big + more
+    # the object replaced after open, before its bytes were read: the append fails (one PUT
+    # or multipart) and leaves the other writer's object alone
+    for size in (10, 6 * MiB):
+        fs.pipe(f"{bucket}/big", big)
+        f = fs.open(f"{bucket}/big", "ab", block_size=5 * MiB)
+        moto_cluster.boto3_client().put_object(Bucket=bucket, Key="big", Body=b"theirs")
+        with pytest.raises(OSError):
+            f.write(more[:size])
+            f.close()
+        assert fs.cat(f"{bucket}/big") == b"theirs"
+    assert moto_cluster.list_multipart_uploads(bucket) == []
+    n = len(fs.cat(f"{bucket}/log"))
+    etag = fs.info(f"{bucket}/log")["ETag"]
+    with fs.open(f"{bucket}/log", "ab"):
+        pass  # nothing appended: the object is not written again
+    assert fs.info(f"{bucket}/log", refresh=True)["ETag"] == etag and len(fs.cat(f"{bucket}/log")) == n
+
+
 def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
     src = tmp_path / "in.bin"
     src.write_bytes(os.urandom(6 * MiB))
@@ -174,6 +321,30 @@ def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
     fs.pipe(f"{bucket}/p/small", b"s")
     fs.rm(f"{bucket}/p", recursive=True)
     assert fs.find(bucket) == [f"{bucket}/q/copy.bin"]
+
+
+def test_whole_buckets_copy_and_upload(fs: Any, moto_cluster: Any, tmp_path: Any) -> None:
+    a, b = moto_cluster.make_bucket(), moto_cluster.make_bucket()
+    fs.pipe({f"{a}/x": b"1", f"{a}/d/y": b"2"})
+    fs.copy(f"{a}/", f"{b}/", recursive=True)  # the bucket itself is a directory: nothing to copy
+    assert fs.find(b) == [f"{b}/d/y", f"{b}/x"] and fs.cat(f"{b}/d/y") == b"2"
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "f").write_bytes(b"3")
+    with pytest.raises(FileNotFoundError, match="no-such-bucket-h42"):  # the missing one is named
+        fs.cp_file(f"{a}/x", "s3fast-no-such-bucket-h42/x")
+    fs.put_file(str(tmp_path / "sub"), b)  # a directory onto an existing bucket: nothing to do
+    fs.put(str(tmp_path / "sub") + "/", f"{b}/", recursive=True)
+    assert fs.cat(f"{b}/f") == b"3"
+
+
+def test_ls_of_the_root_lists_the_buckets(fs: Any, moto_cluster: Any) -> None:
+    name = moto_cluster.make_bucket()
+    listing = {e["name"]: e for e in fs.ls("", detail=True)}
+    assert listing[name]["type"] == "directory" and listing[name]["size"] == 0
+    assert name in fs.ls("s3fast://", detail=False)
+    other = moto_cluster.make_bucket()
+    fs.mkdir(f"{other}-x")  # a bucket made here is listed at once
+    assert f"{other}-x" in fs.ls("", detail=False)
 
 
 def test_mkdir_creates_a_bucket_and_no_objects(fs: Any, moto_cluster: Any) -> None:
@@ -234,7 +405,8 @@ def test_directory_markers_are_directories_and_rm_removes_them(fs: Any, bucket: 
         s3.put_object(Bucket=bucket, Key=key, Body=b"" if key.endswith("/") else b"x")
     assert fs.isdir(f"{bucket}/t/empty") and fs.isdir(f"{bucket}/t/full")
     assert fs.ls(f"{bucket}/t", detail=False) == [f"{bucket}/t/empty", f"{bucket}/t/full"]
-    assert fs.find(f"{bucket}/t", withdirs=True) == [f"{bucket}/t/empty", f"{bucket}/t/full", f"{bucket}/t/full/f"]
+    assert fs.find(f"{bucket}/t", withdirs=True) == [f"{bucket}/t", f"{bucket}/t/empty", f"{bucket}/t/full",
+                                                     f"{bucket}/t/full/f"]
     fs.rm(f"{bucket}/t", recursive=True)
     assert s3.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
     assert not fs.exists(f"{bucket}/t")

@@ -162,6 +162,17 @@ def test_storage_options_map_to_client_arguments() -> None:
         client_kwargs({"endpont_url": "http://127.0.0.1:9"})
 
 
+def test_switch_options_read_strings_as_configs_write_them() -> None:
+    # an env var or config file gives strings: "False" must not turn anonymous mode on
+    assert client_kwargs({"anon": "False"})["anonymous"] is False
+    assert client_kwargs({"anonymous": "true", "verify": "0"}) == {"anonymous": True, "verify": False}
+    for bad in ({"anon": "maybe"}, {"verify": 2}, {"anonymous": []}):
+        with pytest.raises(TypeError, match="anon|verify"):
+            client_kwargs(bad)
+    with pytest.raises(TypeError, match="resolve"):
+        client_kwargs({"resolve": "s3.test=127.0.0.1"})
+
+
 def test_paths_and_errors() -> None:
     assert split_path("b/a/c") == ("b", "a/c") and split_path("b") == ("b", "")
     assert isinstance(translate(NoSuchKey(404, "NoSuchKey", "x"), "b/k"), FileNotFoundError)
