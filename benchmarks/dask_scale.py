@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .procs import idle_share, machine_jiffies, process_cpu_s
+from .procs import idle_share, machine_jiffies, precompile, process_cpu_s
 from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
 
@@ -131,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-objects", type=int, default=100,
                     help="objects per batch (default 100: 20 batches for 2,000 objects, so both workers get work)")
     args = ap.parse_args(argv)
+    precompile()  # the cluster's processes import s3fast from bytecode, as installed
     import distributed
 
     from s3fast import parse_size

@@ -184,9 +184,11 @@ def main() -> int:
 
     from s3fast import parse_size
 
+    from .procs import precompile
     from .targets.memserver import MemTarget
     from .targets.seaweedfs import SeaweedTarget
 
+    precompile()  # each run is a fresh interpreter: imports from bytecode, as installed
     names = [n for n in args.fs.split(",") if n]
     workloads = [w for w in args.workloads.split(",") if w]
     target = MemTarget(bucket=BUCKET) if args.server == "mem" else SeaweedTarget(bucket=BUCKET)

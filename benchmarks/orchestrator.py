@@ -21,7 +21,7 @@ from ._units import MIB
 from .dataset import Dataset, crc64_file, ensure_dataset
 from .machine import wait_until_quiet
 from .plan import PlannedRun
-from .procs import Measured, run_measured
+from .procs import Measured, precompile as _precompile, run_measured
 from .results import RunRecord, append_record
 from .runners import RunnerSpec, get_runner
 from .runners.base import Job, RunnerOutput
@@ -104,10 +104,7 @@ def child_env(
 def precompile() -> None:
     """Write the bytecode caches of this checkout (s3fast, the runners) before any run,
     so the first run of each runner does not pay for compiling them."""
-    import compileall
-
-    for package in ("s3fast", "benchmarks"):
-        compileall.compile_dir(str(REPO_ROOT / package), quiet=1, force=False)
+    _precompile()
 
 
 def verify_download(job: Job, dataset: Dataset, output: RunnerOutput) -> tuple[bool, str]:

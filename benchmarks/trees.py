@@ -33,7 +33,6 @@ Bounded: ``--rounds`` rounds, each run killed after ``--run-timeout`` seconds.
 from __future__ import annotations
 
 import argparse
-import compileall
 import json
 import os
 import shutil
@@ -44,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .procs import Measured, idle_share, machine_jiffies, process_cpu_s, run_measured
+from .procs import Measured, idle_share, machine_jiffies, precompile, process_cpu_s, run_measured
 from .runners import s5cmd_runner
 from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
@@ -214,10 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     runners = [r for r in args.runners.split(",") if r and available(r)]
     if args.base_src and not any("base" in r.split("-") for r in runners):
         runners.insert(1, "s3fast-base")
+    # The runs inherit PYTHONDONTWRITEBYTECODE (this machine sets it): without fresh bytecode
+    # every s3fast run would compile its changed modules again (procs.precompile).
+    precompile()
     if args.base_src:
-        # The runs inherit PYTHONDONTWRITEBYTECODE (this machine sets it): with no bytecode on
-        # disk the base would compile every module in every run, a CPU offset of its own.
-        compileall.compile_dir(str(Path(args.base_src) / "s3fast"), quiet=1)
+        precompile(Path(args.base_src) / "s3fast")
     directions = args.directions.split(",")
     target = SERVERS[args.server](bucket="trees")
     ep = target.start()
