@@ -14,6 +14,7 @@ from benchmarks.procs import (Measured, Poller, TreeMemory, free_ports, idle_sha
 def _held_until_sampled(tmp_path: Path, code: str, seen_when: Callable[[TreeMemory], bool]) -> Measured:
     """Run ``python -c code``; ``code`` allocates, then reads a line from the FIFO
     ``sys.argv[1]``, which we write only once a sample satisfied ``seen_when`` (bounded)."""
+    tmp_path.mkdir(exist_ok=True)
     release = tmp_path / "release"
     os.mkfifo(release)
     seen = threading.Event()
@@ -47,9 +48,10 @@ def _own(kib: int) -> Callable[[TreeMemory], bool]:
 def test_peak_rss_is_the_childs_own_not_the_parents(tmp_path: Path) -> None:
     ballast = bytearray(300 << 20)  # the harness being big must not show up in the child's peak
     ballast[:: 1 << 12] = b"x" * len(ballast[:: 1 << 12])
-    small = run_measured([sys.executable, "-c", "pass"], timeout=60)
+    # Held until sampled: a child gone before the first sample has no peak to report.
+    small = _held_until_sampled(tmp_path / "small", "import sys; open(sys.argv[1]).readline()", _own(1))
     big = _held_until_sampled(
-        tmp_path, "import sys; b = bytearray(160 << 20); b[::4096] = b'y' * len(b[::4096]); "
+        tmp_path / "big", "import sys; b = bytearray(160 << 20); b[::4096] = b'y' * len(b[::4096]); "
         "open(sys.argv[1]).readline()", _own(160 * 1024))
     del ballast
     assert small.returncode == 0 and big.returncode == 0
@@ -137,3 +139,25 @@ def test_tree_ceiling_is_the_servers_cpu_spread_over_every_cpu() -> None:
     assert ceiling_row(Tree(1000, 65536), "upload", 4.0, 250.0, 2) == "| 1000x64KiB | upload | 4.00 | 500 | 2.00x |"
     assert ceiling_row(Tree(1000, 65536), "upload", 4.0, 250.0, 1) == "| 1000x64KiB | upload | 4.00 | 250 | 1.00x |"
     assert ceiling_row(Tree(10, 65536), "sync", 0.0, 100.0, 2).endswith("| - | - |")
+
+
+def test_precompile_writes_fresh_bytecode(tmp_path: Path) -> None:
+    """Timed runs inherit PYTHONDONTWRITEBYTECODE: the harness writes the caches first, and
+    rewrites one whose source changed since."""
+    import importlib.util
+    import os
+
+    from benchmarks.procs import precompile
+
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    mod = pkg / "m.py"
+    mod.write_text("X = 1\n")
+    precompile(pkg)
+    cached = Path(importlib.util.cache_from_source(str(mod)))
+    assert cached.exists()
+    first = cached.read_bytes()
+    mod.write_text("X = 2  # changed\n")
+    os.utime(mod, (os.stat(cached).st_mtime + 10,) * 2)
+    precompile(pkg)
+    assert cached.read_bytes() != first
