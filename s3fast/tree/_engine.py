@@ -191,8 +191,7 @@ async def settled_aside(items: AsyncIterator[T], settled: Callable[[T], list[R] 
     answer; its answers and ``rest``'s results as they come, at most ``bound`` held.
 
     So what the listings alone decide (an unchanged object in a sync) never crosses to a
-    worker process and back, and ``rest`` starts (the processes with it) only once an item
-    needs it."""
+    worker process and back."""
     out: asyncio.Queue[object] = asyncio.Queue(max(1, bound))
 
     async def unsettled() -> AsyncIterator[T]:
@@ -206,13 +205,8 @@ async def settled_aside(items: AsyncIterator[T], settled: Callable[[T], list[R] 
 
     async def pump() -> None:
         try:
-            # The runner (the worker processes) starts with the first unsettled item: for an
-            # unchanged tree, never.
-            pending = unsettled()
-            async for first in pending:
-                async for r in rest(_prepend(first, pending)):
-                    await out.put(r)
-                break  # ``rest`` has drained ``pending``
+            async for r in rest(unsettled()):
+                await out.put(r)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # noqa: BLE001 - raised to the consumer, in order
@@ -230,8 +224,10 @@ async def settled_aside(items: AsyncIterator[T], settled: Callable[[T], list[R] 
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def _prepend(first: T, rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    yield first
+async def chain(head: list[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``head`` (items already taken from a stream), then the rest of the stream."""
+    for item in head:
+        yield item
     async for item in rest:
         yield item
 
@@ -248,4 +244,4 @@ async def batched(items: AsyncIterator[T], size: int) -> AsyncIterator[list[T]]:
         yield batch
 
 
-__all__ = ["DEFAULT_WINDOW", "batched", "run", "settled_aside"]
+__all__ = ["DEFAULT_WINDOW", "batched", "chain", "run", "settled_aside"]

@@ -16,7 +16,7 @@ from .._errors import ConfigError
 from .._url import S3Url, is_s3_url, parse_s3_url
 from ._decide import COMPARES, Entry
 from ._delete import MAX_BATCH
-from ._engine import DEFAULT_WINDOW, batched, run, settled_aside
+from ._engine import DEFAULT_WINDOW, batched, chain, run, settled_aside
 from ._match import Filters
 from ._merge import index_join, lists_sorted, merge_sorted, probe_order
 from ._object import Extra, SyncItem, TreeResult, _unlink
@@ -121,15 +121,8 @@ async def _decide_workers(workers: int, shard_above: int, items: AsyncIterator[T
     async for item in items:
         head.append(item)
         if len(head) > shard_above:
-            return workers, _chain(head, items)
-    return 1, _chain(head, items)
-
-
-async def _chain(head: list[T], rest: AsyncIterator[T]) -> AsyncIterator[T]:
-    for item in head:
-        yield item
-    async for item in rest:
-        yield item
+            return workers, chain(head, items)
+    return 1, chain(head, items)
 
 
 def _worker_kwargs(client_kwargs: dict[str, Any] | None) -> dict[str, Any]:

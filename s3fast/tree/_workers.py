@@ -34,7 +34,7 @@ from ..resume._tree import TreeJournal
 from ..tuning import default_target_gbps
 from ._cpus import MAX_DEFAULT_WORKERS, SHARD_ABOVE, available_cpus, default_workers
 from ._decide import Entry
-from ._engine import DEFAULT_WINDOW, run
+from ._engine import DEFAULT_WINDOW, chain, run
 from ._object import SyncItem, TreeResult, _Tree
 from ._places import Place
 from ._prefixes import PrefixGovernor
@@ -291,7 +291,16 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
 async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int, *,
                   governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
     """Run ``job`` over ``items`` in ``workers`` processes; results as they arrive. Each
-    worker throttles prefixes on its own; their reports are merged into ``governor``."""
+    worker throttles prefixes on its own; their reports are merged into ``governor``.
+    The processes start with the first item: a stream with none (a sync whose objects
+    the parent found unchanged) starts no process."""
+    head: list[Entry | SyncItem] = []
+    async for item in items:
+        head.append(item)
+        break
+    if not head:
+        return
+    items = chain(head, items)
     ctx = mp.get_context("spawn")
     inq: Any = ctx.Queue(maxsize=max(1, max(1, job.window) * workers // BATCH_ITEMS))
     outq: Any = ctx.Queue()

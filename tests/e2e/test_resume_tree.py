@@ -276,3 +276,19 @@ def test_what_resumable_trees_refuse_is_a_usage_error(fault_cluster: FaultCluste
     code, _, err = cluster_cli(fault_cluster, "cp", "-r", f"s3://{bucket}/t/", f"s3://{bucket}/u/", "--resumable")
     assert code == 2 and b"inside S3" in err, err
     assert fault_cluster.requests == []
+
+
+def test_unchanged_resumable_sync_on_workers_closes_its_journal(fault_cluster: FaultCluster, tmp_path: Path) -> None:
+    """With ``--workers 2`` the parent answers unchanged objects itself and no worker starts;
+    the tree's journal is still closed and removed (a kept one would make the next run a
+    resume of nothing)."""
+    bucket = fault_cluster.make_bucket()
+    files = _objects(fault_cluster, bucket)
+    dest, state = tmp_path / "out", tmp_path / "state"
+    args = [*_args("sync", f"s3://{bucket}/t/", str(dest), state), "--workers", "2"]
+    for _ in range(2):
+        code, out, err = cluster_cli(fault_cluster, *args)
+        assert code == 0, err
+    summary = json.loads(out)
+    assert summary["skipped"] == len(files) and summary["objects"] == 0 and summary["resumed"] is False
+    _check_tree(dest, files, state)

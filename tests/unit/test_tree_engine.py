@@ -62,19 +62,36 @@ def test_items_held_stay_within_the_window() -> None:
     assert peak <= window + 1
 
 
+class _Held:
+    """3,000 listed items, every 100th needing work; how many were listed and not yet
+    consumed, at most (what an engine holds)."""
+
+    def __init__(self) -> None:
+        self.pulled = self.consumed = self.peak = 0
+
+    async def listing(self) -> AsyncIterator[int]:
+        for i in range(3000):
+            self.pulled += 1
+            self.peak = max(self.peak, self.pulled - self.consumed)
+            yield i
+
+    async def consume(self, stream: AsyncIterator[str]) -> list[str]:
+        got: list[str] = []
+        async with asyncio.timeout(30):
+            async for r in stream:
+                self.consumed += 1
+                got.append(r)
+        return got
+
+    @staticmethod
+    def expected() -> list[str]:
+        return sorted([f"worked {i}" for i in range(0, 3000, 100)] + [f"settled {i}" for i in range(3000) if i % 100])
+
+
 def test_settled_items_skip_the_work_and_stay_within_the_window() -> None:
     """Items the listing alone decides (an unchanged object in a sync) are answered without
     ``work``; the others still go through it; held results stay bounded by the window."""
-    window = 8
-    pulled = consumed = peak = 0
-    worked: list[int] = []
-
-    async def listing() -> AsyncIterator[int]:
-        nonlocal pulled, peak
-        for i in range(3000):
-            pulled += 1
-            peak = max(peak, pulled - consumed)
-            yield i
+    held, worked = _Held(), []
 
     async def work(i: int) -> str:
         worked.append(i)
@@ -84,35 +101,17 @@ def test_settled_items_skip_the_work_and_stay_within_the_window() -> None:
     def settled(i: int) -> str | None:
         return None if i % 100 == 0 else f"settled {i}"
 
-    async def go() -> list[str]:
-        nonlocal consumed
-        got: list[str] = []
-        async for r in run(listing(), work, window=window, settled=settled):
-            consumed += 1
-            got.append(r)
-        return got
-
-    got = asyncio.run(go())
+    got = asyncio.run(held.consume(run(held.listing(), work, window=8, settled=settled)))
     assert sorted(worked) == list(range(0, 3000, 100))
-    assert sorted(got) == sorted([f"worked {i}" for i in range(0, 3000, 100)]
-                                 + [f"settled {i}" for i in range(3000) if i % 100])
-    assert peak <= window + 1
+    assert sorted(got) == held.expected()
+    assert held.peak <= 8 + 1
 
 
 def test_settled_aside_keeps_settled_items_from_the_other_runner() -> None:
     """With worker processes, what the listings decide is answered in the parent: the
     other runner (here a plain generator standing in for the workers) sees only the rest,
     and what is held stays bounded."""
-    bound = 8
-    pulled = consumed = peak = 0
-    seen_by_rest: list[int] = []
-
-    async def listing() -> AsyncIterator[int]:
-        nonlocal pulled, peak
-        for i in range(3000):
-            pulled += 1
-            peak = max(peak, pulled - consumed)
-            yield i
+    held, seen_by_rest = _Held(), []
 
     def settled(i: int) -> list[str] | None:
         return None if i % 100 == 0 else [f"settled {i}"]
@@ -123,31 +122,10 @@ def test_settled_aside_keeps_settled_items_from_the_other_runner() -> None:
             await asyncio.sleep(0)
             yield f"worked {i}"
 
-    async def go() -> list[str]:
-        nonlocal consumed
-        got: list[str] = []
-        async with asyncio.timeout(30):
-            async for r in settled_aside(listing(), settled, rest, bound=bound):
-                consumed += 1
-                got.append(r)
-        return got
-
-    got = asyncio.run(go())
+    got = asyncio.run(held.consume(settled_aside(held.listing(), settled, rest, bound=8)))
     assert seen_by_rest == list(range(0, 3000, 100))
-    assert sorted(got) == sorted([f"worked {i}" for i in range(0, 3000, 100)]
-                                 + [f"settled {i}" for i in range(3000) if i % 100])
-    assert peak <= 2 * bound + 2
-    started = []
-
-    async def never(items: AsyncIterator[int]) -> AsyncIterator[str]:
-        started.append(True)
-        async for i in items:
-            yield f"worked {i}"
-
-    async def all_settled() -> list[str]:
-        return [r async for r in settled_aside(listing(), lambda i: [f"settled {i}"], never, bound=bound)]
-
-    assert len(asyncio.run(all_settled())) == 3000 and not started  # nothing to run: no workers started
+    assert sorted(got) == held.expected()
+    assert held.peak <= 2 * 8 + 2
 
 
 def test_settled_aside_raises_the_runners_error_and_stops_it_when_left() -> None:

@@ -8,6 +8,7 @@ unbounded by bytes would leave a worker with all of a tree's large objects at th
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 import pytest
@@ -144,3 +145,34 @@ def test_results_go_at_once_after_a_quiet_spell_and_gathered_when_busy() -> None
     assert sent[-1] == [7] and not clock.timers
     rb.flush()
     assert len(sent) == 4 and rb.messages == 4
+
+
+def test_no_worker_process_starts_for_a_stream_with_no_item(tmp_path: Path) -> None:
+    """A sync whose objects the parent found unchanged hands the workers nothing: no process
+    starts. A job no worker could run (a Client keyword that does not exist) shows it: a
+    started worker would report its error."""
+    from s3fast import TransferConfig
+    from s3fast.tree._places import dest_place, source_place
+    from s3fast.tree._workers import Job, sharded
+
+    job = Job({"no_such_keyword": 1}, TransferConfig(), source_place(str(tmp_path)), dest_place("s3://b/p/"))
+
+    async def nothing() -> AsyncIterator[Entry]:
+        return
+        yield
+
+    async def go() -> list[object]:
+        return [r async for r in sharded(nothing(), job, 2)]
+
+    assert asyncio.run(go()) == []
+    with pytest.raises(RuntimeError, match="worker failed: TypeError"):
+        asyncio.run(_one_item(job))
+
+
+async def _one_item(job: object) -> list[object]:
+    from s3fast.tree._workers import sharded
+
+    async def one() -> AsyncIterator[Entry]:
+        yield Entry("k", 1, None, "/nonexistent/k")
+
+    return [r async for r in sharded(one(), job, 2)]  # type: ignore[arg-type]
