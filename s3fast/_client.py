@@ -11,9 +11,9 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, S
 from typing import Any
 from urllib.parse import quote
 
-from . import _impl
+from . import _impl, _ranges
 from ._config import TransferConfig
-from ._errors import ConfigError, NetworkError, RequestTimeout, S3Error
+from ._errors import ConfigError, RequestTimeout, S3Error
 from ._events import BytesMoved, Emitter, Notice, Subscriber, TransferFailed, TransferFinished, TunerUpdate, \
     emitter, part_adapter, progress_adapter
 from ._headers import user_headers
@@ -30,7 +30,6 @@ from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._context import TransferContext
 from .transfer._localfs import proc_fd
 from .transfer._meta import head_object
-from .transfer._planner import parse_content_range
 from .transfer._sinks import OwnedBuffer
 from .transfer._writer import FileBatcher, FileWriter
 from .tuning import ConcurrencyLimiter, Goal, Tuner, default_target_gbps, memory_cap_concurrency
@@ -433,38 +432,29 @@ class Client:
             raise ConfigError(f"bad byte range start {start} of {url}")
         if not len(view):
             return 0
-        u = parse_s3_url(url)
-        headers = {"range": f"bytes={start}-{start + len(view) - 1}"}
-        if if_match:
-            headers["if-match"] = if_match
-
         await self.tuner.pace(len(view))  # max_gbps holds for these reads too
-
-        async def into(conn: Any, head: Any) -> int:
-            if head.status == 200:
-                return -1  # the server ignores Range: its whole object stays unread (connection dropped)
-            cr = parse_content_range(head.headers.get("content-range"))
-            n = head.content_length
-            # Only a 206 for our start, of no more than we asked, may land in the caller's buffer.
-            if cr is None or cr[0] != start or not 0 <= n <= len(view) or cr[1] - cr[0] + 1 != n:
-                raise NetworkError(f"unexpected answer to a ranged GET of {url}: {head.status} "
-                                   f"(Content-Range {head.headers.get('content-range')!r})", kind="protocol")
-            got = await conn.read_into(view[:n]) if n else 0
-            if got != n:
-                raise NetworkError(f"range of {url} ended early", kind="short-read")
-            return int(got)
-
-        try:
-            got = int(await self._transport.call(  # type: ignore[arg-type]  # with a consumer: its int
-                Request("GET", u.bucket, u.key, headers=headers, expect=(206, 200)), into))
-        except S3Error as exc:
-            if exc.status == 416:
-                return 0  # InvalidRange: the object ends before start
-            raise
-        if got < 0:
+        got = await _ranges.read_into(self._transport, url, start, view, if_match)
+        if got < 0:  # the server ignored the Range
             data = await self.get_range(url, start, start + len(view), if_match=if_match)
             view[:len(data)] = data
             got = len(data)
+        return got
+
+    async def get_spans(self, url: str, start: int, end: int, spans: Sequence[tuple[int, int]], *,
+                        if_match: str | None = None) -> builtins.list[bytes]:
+        """The bytes of each span ``(s, e)`` (within ``[start, end)``) of one object, all read
+        with one GET of ``[start, end)``; the bytes between spans are received and dropped,
+        never held. A span comes back short, or empty, where the object ends first.
+        ``if_match`` as for :meth:`get_range`."""
+        if start < 0 or end < start:
+            raise ConfigError(f"bad byte range {start}-{end} of {url}")
+        if end == start:
+            return [b"" for _ in spans]
+        await self.tuner.pace(end - start)
+        got = await _ranges.read_spans(self._transport, url, start, end, spans, if_match)
+        if got is None:  # the server ignored the Range
+            data = await self.get_range(url, start, end, if_match=if_match)
+            got = [data[max(s - start, 0):max(e - start, 0)] for s, e in spans]
         return got
 
     # builtins.list: in the class body ``list`` is the method above

@@ -362,21 +362,28 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         if len(starts) != n or len(ends) != n:
             raise ValueError("paths, starts and ends must be of one length")
         paths = [self._strip_protocol(p) for p in paths]
+        # A group up to RANGE_PIECE is one GET that keeps only its members' bytes; a larger
+        # one is a single range, read in parallel pieces.
         groups, others = coalesce(list(zip(paths, starts, ends)),
-                                  gap=DEFAULT_GAP if max_gap is None else max_gap)
+                                  gap=DEFAULT_GAP if max_gap is None else max_gap, max_size=RANGE_PIECE)
         out: list[Any] = [None] * n
         sem = asyncio.Semaphore(batch_size or self.batch_size or 128)
 
         async def group(g: Group) -> None:
             async with sem:
                 try:
-                    data = memoryview(await self._range_buffer(g.path, g.start, g.end))
+                    if g.end - g.start > RANGE_PIECE:
+                        got = [bytes(await self._range_buffer(g.path, g.start, g.end))]
+                    else:
+                        bucket, key = split_path(g.path)
+                        got = await self._call(g.path, self._clients.get().get_spans(
+                            s3_url(bucket, key), g.start, g.end, [(s, e) for _, s, e in g.members]))
                 except Exception as exc:  # noqa: BLE001 - each range of the group gets it
                     for i, _, _ in g.members:
                         out[i] = exc
                     return
-            for i, s, e in g.members:
-                out[i] = bytes(data[s - g.start:e - g.start])  # one copy each, of its own bytes only
+            for (i, _, _), data in zip(g.members, got):
+                out[i] = data
 
         async def single(i: int) -> None:
             async with sem:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -93,6 +94,9 @@ def test_a_server_ignoring_range_still_gives_the_asked_bytes(fault_cluster: Any)
         fault_cluster.add_rule(Rule(respond(200, "OK", headers={"Content-Type": "application/octet-stream"},
                                             body=data), method="GET", path=f"/{bucket}/obj"))
         assert fs.cat_file(f"{bucket}/obj", 1000, 2 * MiB) == data[1000:2 * MiB]
+        # ranges merged into one GET, each cut out of the whole object the server sent
+        assert fs.cat_ranges([f"{bucket}/obj"] * 3, [10, 900_000, 3 * MiB - 5], [20, 900_100, 3 * MiB + 5]) == \
+            [data[10:20], data[900_000:900_100], data[-5:]]
     finally:
         fault_cluster.clear_rules()
         fs.close()
@@ -115,3 +119,49 @@ def test_a_206_for_other_bytes_is_an_error_not_data(fault_cluster: Any) -> None:
     finally:
         fault_cluster.clear_rules()
         fs.close()
+
+
+def test_merged_ranges_hold_only_their_own_bytes() -> None:
+    """``cat_ranges`` reads nearby ranges of an object with one GET, but keeps only the asked
+    bytes: the 7.5 MiB between them never sit in memory (the GET's bytes between ranges land
+    in one small scratch buffer). A real server in its own process (memserver), so that the
+    memory traced is the client's alone."""
+    from benchmarks.targets.memserver import MemTarget
+    from e2e_helpers import run
+
+    from s3fast.fsspec import S3FastFileSystem
+
+    target = MemTarget(bucket="spans")
+    ep = target.start()
+    data = os.urandom(7 * MiB)
+    path = "spans/obj"
+    ranges = [(k * 800 * 1024, k * 800 * 1024 + 16384) for k in range(9)]
+    ranges += [(100, 20_000), (10_000, 30_000),  # overlapping
+               (7 * MiB - 100, 7 * MiB + 100),  # the object ends inside it
+               (7 * MiB + 500 * 1024, 7 * MiB + 516 * 1024)]  # past the end, yet merged in
+
+    async def go() -> tuple[list[bytes], int, int]:
+        fs = S3FastFileSystem(endpoint_url=ep.endpoint_url, key="k", secret="s", asynchronous=True,
+                              skip_instance_cache=True)
+        try:
+            await fs._pipe_file(path, data)
+            await fs._cat_ranges([path] * 2, [0, 600_000], [10, 600_010])  # warm: connections, scratch
+            client = fs._clients.get()
+            before = client.stats.requests
+            tracemalloc.start()
+            try:
+                got = await fs._cat_ranges([path] * len(ranges), [s for s, _ in ranges], [e for _, e in ranges])
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            return got, peak, client.stats.requests - before
+        finally:
+            await fs.aclose()
+
+    try:
+        got, peak, gets = run(go())
+    finally:
+        target.stop()
+    assert got == [data[s:e] for s, e in ranges]
+    assert gets == 1  # one merged GET of 7.5 MiB
+    assert peak < 2 * MiB, peak  # the ranges' 0.5 MiB and the scratch, not the GET's 7.5 MiB
