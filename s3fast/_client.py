@@ -25,7 +25,6 @@ from ._url import check_bucket, parse_s3_url, resolve_endpoint
 from .auth import CredentialSource
 from .config import EndpointConfig
 from .net._resolver import Resolver, StaticResolver, SystemResolver
-from .transfer import _download, _upload
 from .transfer._buffers import ChunkPool, MemoryBudget
 from .transfer._context import TransferContext
 from .transfer._localfs import proc_fd
@@ -245,6 +244,8 @@ class Client:
         if resumable:
             coro = self._upload_resumable(source, dst.bucket, dst.key, headers, events)
         else:
+            from .transfer import _upload
+
             coro = _upload.upload(self._ctx, source, dst.bucket, dst.key, headers=headers, events=events)
         if self.config.timeouts.deadline is None:
             return await coro
@@ -283,12 +284,15 @@ class Client:
 
             coro = download_resumable(self._ctx, src.bucket, src.key, dest, state_dir=self.state_path(),
                                       version_id=version_id, events=events)
-        elif events is None:
-            coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id)
         else:
-            coro = _reported(events, "download", src.bucket, src.key, _download.download(
-                self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=events.emit,
-                on_progress=lambda n: events.emit(BytesMoved(n))))
+            from .transfer import _download
+
+            if events is None:
+                coro = _download.download(self._ctx, src.bucket, src.key, dest, version_id=version_id)
+            else:
+                coro = _reported(events, "download", src.bucket, src.key, _download.download(
+                    self._ctx, src.bucket, src.key, dest, version_id=version_id, on_part=events.emit,
+                    on_progress=lambda n: events.emit(BytesMoved(n))))
         if self.config.timeouts.deadline is None:
             return await coro  # no wrapper coroutine per object when there is no deadline
         return await self._bounded(coro, f"download of {url}")
@@ -346,6 +350,8 @@ class Client:
         """The object's bytes in order, fetched ahead in parallel within the memory limit."""
         src = parse_s3_url(url)
         self._start_tuner()
+        from .transfer import _download
+
         return _download.stream(self._ctx, src.bucket, src.key, version_id=version_id)
 
     async def get_bytes(self, url: str, *, version_id: str | None = None) -> bytes:

@@ -16,12 +16,15 @@ more than half of the time of listing a tree (benchmarks/probes/README.md).
 """
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ._errors import NetworkError
 # The largest XML answer accepted: the connection's bound on what it reads, one value for both.
 from ._py._common import MAX_XML_BODY as MAX_XML_BYTES
+
+if TYPE_CHECKING:
+    import xml.etree.ElementTree as ET
 
 
 
@@ -57,6 +60,8 @@ def parse_xml(body: bytes) -> ET.Element | None:
     text = body.strip()
     if not text or b"<!DOCTYPE" in text or b"\x00" in text:
         return None
+    import xml.etree.ElementTree as ET  # on the first document: a command that reads none skips it
+
     parser = ET.XMLParser(encoding="utf-8")
     try:
         parser.feed(text)

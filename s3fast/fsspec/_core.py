@@ -12,7 +12,7 @@ import hashlib
 import os
 from collections.abc import Awaitable
 from contextlib import aclosing
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from fsspec.asyn import AsyncFileSystem, get_loop
 
@@ -20,8 +20,10 @@ from .._errors import NoSuchBucket, PreconditionFailed, S3Error, S3FastError, pr
 from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
-from ._file import S3FastFile
 from ._options import client_kwargs, s3_url, split_path, translate, upload_kwargs, when
+
+if TYPE_CHECKING:
+    from ._file import S3FastFile
 
 T = TypeVar("T")
 
@@ -555,6 +557,8 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 raise FileExistsError(errno.EEXIST, "File exists", path)
             mode = mode.replace("x", "w")
             kwargs["create"] = True  # and S3 checks again when the object is written
+        from ._file import S3FastFile  # with the first file: reading ranges needs none of it
+
         return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
                           autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
                           cache_options=cache_options, **kwargs)
