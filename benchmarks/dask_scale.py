@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .machine import KEEP_HELP, PageReportingPause
 from .procs import idle_share, machine_jiffies, precompile, process_cpu_s
 from .targets.memserver import MemTarget
 from .targets.seaweedfs import SeaweedTarget
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="task threads per worker process (default 2)")
     ap.add_argument("--batch-objects", type=int, default=100,
                     help="objects per batch (default 100: 20 batches for 2,000 objects, so both workers get work)")
+    ap.add_argument("--keep-page-reporting", action="store_true", help=KEEP_HELP)
     args = ap.parse_args(argv)
     precompile()  # the cluster's processes import s3fast from bytecode, as installed
     import distributed
@@ -147,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="s3fast-daskscale-"))
     clusters: dict[int, tuple[Any, Any]] = {}
     runs: list[dict[str, Any]] = []
+    pause = PageReportingPause(keep=args.keep_page_reporting).__enter__()
+    print(f"free page reporting: {pause.state}", file=sys.stderr, flush=True)
     try:
         seed(ep, args.objects, size, work)
         for n in (1, 2):
@@ -182,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         for cluster, client in clusters.values():
             client.close()
             cluster.close()
+        pause.__exit__()
         target.stop()
         shutil.rmtree(work, ignore_errors=True)
     print(report(runs, args, directions))

@@ -218,6 +218,10 @@ PAGE_REPORTING_ORDER = Path("/sys/module/page_reporting/parameters/page_reportin
 PAUSED_ORDER = 11
 
 
+KEEP_HELP = ("leave a VM's free page reporting on (by default it is paused for the session and restored "
+             "after: see machine.PageReportingPause)")
+
+
 class PageReportingPause:
     """Pause the guest's free page reporting for a benchmark session, and restore it after.
 
@@ -237,16 +241,19 @@ class PageReportingPause:
     ``path`` and ``order`` are parameters for the tests.
     """
 
-    def __init__(self, path: Path = PAGE_REPORTING_ORDER, order: int = PAUSED_ORDER) -> None:
+    def __init__(self, path: Path = PAGE_REPORTING_ORDER, order: int = PAUSED_ORDER, *, keep: bool = False) -> None:
         self.path = path
         self.order = order
+        self.keep = keep
         self.saved: str | None = None
-        self.state = "not present"
+        self.state = "left on (--keep-page-reporting)" if keep else "not present"
 
     def __repr__(self) -> str:
         return f"<PageReportingPause {self.path} [{self.state}]>"
 
     def __enter__(self) -> PageReportingPause:
+        if self.keep:
+            return self
         try:
             self.saved = self.path.read_text().strip()
         except OSError:

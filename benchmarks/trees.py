@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .machine import KEEP_HELP, PageReportingPause
 from .procs import Measured, idle_share, machine_jiffies, precompile, process_cpu_s, run_measured
 from .runners import s5cmd_runner
 from .targets.memserver import MemTarget
@@ -208,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", help="also write every run here")
     p.add_argument("--base-src", help="another s3fast source tree (compiled core built in place): adds the "
                                       "runner s3fast-base, for before/after figures from one run")
+    p.add_argument("--keep-page-reporting", action="store_true", help=KEEP_HELP)
     args = p.parse_args(argv)
     trees = parse_trees(args.trees)
     runners = [r for r in args.runners.split(",") if r and available(r)]
@@ -228,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="s3fast-trees-"))
     dest = Path(tempfile.mkdtemp(prefix="s3fast-trees-dst-", dir=args.dest_dir)) if args.dest_dir else work
     runs: list[dict[str, object]] = []
+    pause = PageReportingPause(keep=args.keep_page_reporting).__enter__()
+    print(f"free page reporting: {pause.state}", file=sys.stderr, flush=True)
     try:
         for tree in trees:
             src = work / f"src-{tree.name}"
@@ -292,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Server: {args.server} on loopback, on the same {os.cpu_count()} CPUs as the clients.\n")
         print(report(runs, trees, runners, directions, SERVER_CPUS[args.server] or os.cpu_count() or 1))
     finally:
+        pause.__exit__()
         target.stop()
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(dest, ignore_errors=True)

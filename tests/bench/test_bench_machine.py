@@ -119,3 +119,13 @@ def test_page_reporting_pause_changes_nothing_it_cannot(tmp_path: Path) -> None:
     # Readable but not writable (even for root): reported, not fatal.
     with PageReportingPause(Path("/proc/version")) as pause:
         assert pause.state.startswith("on (order") and "not paused" in pause.state
+
+
+def test_page_reporting_is_left_on_when_asked(tmp_path: Path) -> None:
+    from benchmarks.machine import PageReportingPause
+
+    knob = tmp_path / "page_reporting_order"
+    knob.write_text("9\n")
+    with PageReportingPause(knob, order=11, keep=True) as pause:
+        assert knob.read_text().strip() == "9" and pause.state.startswith("left on")
+    assert knob.read_text().strip() == "9"
