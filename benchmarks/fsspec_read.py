@@ -12,6 +12,8 @@ Parquet, a digest of the bytes for ``cat`` and the ranges.
 
 Workloads:
   pandas      ``pd.read_parquet(dir, filesystem=fs)``: every byte, sequential per file
+  dask        ``dask.dataframe.read_parquet(dir, filesystem=fs)``: the row count and a column sum,
+              computed on Dask's threaded scheduler (the files read in parallel)
   columns     ``pyarrow.dataset(...).to_table(columns=[2 of 9])``: footers + column chunks
   cat         ``fs.cat([N small objects])``
   ranges16k   ``fs.cat_ranges`` of 512 random 16 KiB ranges across the Parquet files
@@ -32,14 +34,22 @@ from pathlib import Path
 from typing import Any
 
 FILESYSTEMS = ("s3fast", "s3fs", "obstore")
-WORKLOADS = ("pandas", "columns", "cat", "ranges16k")
+#: not a peer: the same files read from the local disk (page cache), the floor the S3 filesystems approach
+LOCAL = "local"
+WORKLOADS = ("pandas", "dask", "columns", "cat", "ranges16k")
 COLUMNS = [f"c{i}" for i in range(8)] + ["id"]
 PICKED = ["c1", "c6"]
 BUCKET = "fsspecbench"
 
 
 # -- the child: one filesystem, one workload --------------------------------------------------------
-def make_fs(name: str, ep: dict[str, str]) -> Any:
+def make_fs(name: str, ep: dict[str, str], local_root: str | None = None) -> Any:
+    if name == LOCAL:
+        from fsspec.implementations.dirfs import DirFileSystem
+        from fsspec.implementations.local import LocalFileSystem
+
+        assert local_root is not None
+        return DirFileSystem(path=local_root, fs=LocalFileSystem())
     if name == "s3fast":
         from s3fast.fsspec import S3FastFileSystem
 
@@ -60,12 +70,19 @@ def make_fs(name: str, ep: dict[str, str]) -> Any:
 
 
 def child(fs_name: str, workload: str, spec: dict[str, Any]) -> dict[str, Any]:
-    fs = make_fs(fs_name, spec["endpoint"])
+    fs = make_fs(fs_name, spec["endpoint"], spec.get("local_root"))
     if workload == "pandas":
         import pandas as pd
 
         df = pd.read_parquet(f"{BUCKET}/ds", filesystem=fs)
         return {"rows": len(df), "check": round(float(df["c3"].sum()), 3)}
+    if workload == "dask":
+        import dask
+        import dask.dataframe as dd
+
+        ddf = dd.read_parquet(f"{BUCKET}/ds", filesystem=fs)
+        rows, total = dask.compute(ddf.map_partitions(len).sum(), ddf["c3"].sum(), scheduler="threads")
+        return {"rows": int(rows), "check": round(float(total), 3)}
     if workload == "columns":
         import pyarrow.dataset as ds
         from pyarrow.fs import FSSpecHandler, PyFileSystem
@@ -110,6 +127,18 @@ def make_dataset(tmp: Path, size: int, files: int) -> tuple[list[Path], int, flo
         out.append(p)
         total += rows
     return out, total, check
+
+
+def local_copy(root: Path, files: list[Path], small: dict[str, bytes]) -> Path:
+    """The bucket's objects as files under ``root`` (the dataset hard-linked), at the paths
+    the workloads name: ``root/BUCKET/ds/...``, ``root/BUCKET/small/...``."""
+    (root / BUCKET / "ds").mkdir(parents=True)
+    for p in files:
+        os.link(p, root / BUCKET / "ds" / p.name)
+    for k, v in small.items():
+        (root / BUCKET / k).parent.mkdir(parents=True, exist_ok=True)
+        (root / BUCKET / k).write_bytes(v)
+    return root
 
 
 def column_bytes(files: list[Path], columns: list[str]) -> int:
@@ -159,6 +188,8 @@ def run_child(fs_name: str, workload: str, spec_path: str) -> tuple[float, float
 
 
 def main() -> int:
+    from .machine import KEEP_HELP  # not at the top: the timed children import this module
+
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--child", nargs=3, metavar=("FS", "WORKLOAD", "SPEC"), help=argparse.SUPPRESS)
     ap.add_argument("--size", default="1GiB", help="Parquet dataset size (default 1GiB)")
@@ -169,12 +200,15 @@ def main() -> int:
     ap.add_argument("--warmup", type=int, default=1,
                     help="untimed runs of each workload before the rounds (default 1: the first pandas run "
                          "after the dataset is written costs about twice the CPU, whichever filesystem reads)")
-    ap.add_argument("--fs", default=",".join(FILESYSTEMS), help="filesystems (default: all three)")
+    ap.add_argument("--fs", default=",".join(FILESYSTEMS),
+                    help=f"filesystems (default: all three peers); add {LOCAL!r} for the floor: the same files read "
+                         "from the local disk through fsspec's LocalFileSystem (from the page cache)")
     ap.add_argument("--workloads", default=",".join(WORKLOADS), help="workloads (default: all)")
     ap.add_argument("--server", choices=("seaweedfs", "mem"), default="seaweedfs",
                     help="seaweedfs, or mem (benchmarks/memserver: far less CPU per request, which leaves the "
                          "cores to the readers)")
     ap.add_argument("--out", help="also write the markdown table here")
+    ap.add_argument("--keep-page-reporting", action="store_true", help=KEEP_HELP)
     args = ap.parse_args()
     if args.child:
         fs_name, workload, spec_path = args.child
@@ -184,6 +218,7 @@ def main() -> int:
 
     from s3fast import parse_size
 
+    from .machine import PageReportingPause
     from .procs import precompile
     from .targets.memserver import MemTarget
     from .targets.seaweedfs import SeaweedTarget
@@ -193,6 +228,8 @@ def main() -> int:
     workloads = [w for w in args.workloads.split(",") if w]
     target = MemTarget(bucket=BUCKET) if args.server == "mem" else SeaweedTarget(bucket=BUCKET)
     endpoint = target.start()
+    pause = PageReportingPause(keep=args.keep_page_reporting).__enter__()
+    print(f"free page reporting: {pause.state}", flush=True)
     try:
         ep = {"url": endpoint.endpoint_url or "", "key": endpoint.access_key or "",
               "secret": endpoint.secret_key or "", "region": endpoint.region}
@@ -208,11 +245,13 @@ def main() -> int:
             starts = [rnd.randrange(0, sizes[p] - 16384) for p in paths]
             spec = {"endpoint": ep, "small": [f"{BUCKET}/{k}" for k in small],
                     "ranges": [paths, starts, [s + 16384 for s in starts]]}
+            if LOCAL in names:
+                spec["local_root"] = str(local_copy(tmp / "local", files, small))
             spec_path = tmp / "spec.json"
             spec_path.write_text(json.dumps(spec))
-            expect = {"pandas": (rows, round(check, 3)), "columns": (rows, None),
+            expect = {"pandas": (rows, round(check, 3)), "dask": (rows, round(check, 3)), "columns": (rows, None),
                       "cat": (args.small, hashlib.sha256(b"".join(small.values())).hexdigest()), "ranges16k": (512, None)}
-            payload = {"pandas": sum(sizes.values()), "columns": column_bytes(files, PICKED),
+            payload = {"pandas": sum(sizes.values()), "dask": sum(sizes.values()), "columns": column_bytes(files, PICKED),
                        "cat": small_size * args.small, "ranges16k": 512 * 16384}
             results: dict[tuple[str, str], list[tuple[float, float]]] = {}
             seen_checks: dict[str, set[Any]] = {}
@@ -235,6 +274,7 @@ def main() -> int:
             if bad:
                 raise SystemExit(f"filesystems disagree on the data read: {bad}")
     finally:
+        pause.__exit__()
         target.stop()
     table = report(results, names, workloads, payload, args)
     print(table)
