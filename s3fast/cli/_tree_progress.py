@@ -29,6 +29,8 @@ class TreeProgress:
         self.bytes = 0
         self.moved = 0  # bytes as they cross, partial objects included
         self.skipped = 0
+        #: bytes of listed objects nothing will move (skipped, dry run): out of the percentage
+        self.settled_bytes = 0
         self.deleted = 0
         self.dryrun = 0
         self.failed: list[dict[str, str]] = []
@@ -69,11 +71,13 @@ class TreeProgress:
             self.failed.append({"key": name, "error": r.error or "failed"})
         elif r.status == "skipped":
             self.skipped += 1
+            self.settled_bytes += r.bytes
             self.resumed |= r.reason == DONE_BEFORE
             if r.reason.startswith("unsafe key"):
                 self.warnings.append({"key": name, "warning": r.reason})
         elif r.status == "dryrun":
             self.dryrun += 1
+            self.settled_bytes += r.bytes
         elif r.operation == "delete":
             self.deleted += 1
         else:
@@ -92,12 +96,15 @@ class TreeProgress:
         handled = self.objects + self.skipped + len(self.failed) + self.dryrun
         total = f"{self.listed}" + ("" if self.listing_done else "+")
         pct = ""
-        if self.listing_done and self.listed_bytes:
-            pct = f" {100 * min(self.moved, self.listed_bytes) / self.listed_bytes:5.1f}%"
+        # What is left to move: the listed bytes but those of objects skipped (a sync's
+        # unchanged ones) or only reported (a dry run).
+        to_move = max(self.listed_bytes - self.settled_bytes, 0)
+        if self.listing_done and to_move:
+            pct = f" {100 * min(self.moved, to_move) / to_move:5.1f}%"
         rate = self.moved / self.seconds
         eta = ""
-        if self.listing_done and rate > 0 and self.listed_bytes > self.moved:
-            eta = f"  ETA {(self.listed_bytes - self.moved) / rate:5.0f} s"
+        if self.listing_done and rate > 0 and to_move > self.moved:
+            eta = f"  ETA {(to_move - self.moved) / rate:5.0f} s"
         extra = f"  {len(self.failed)} failed" if self.failed else ""
         return (f"{self.operation}: {handled}/{total} objects  {format_size(self.moved)}{pct}  "
                 f"{rate / 1e6:7.1f} MB/s  {self.seconds:6.1f} s{eta}{extra}")
