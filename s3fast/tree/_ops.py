@@ -61,7 +61,7 @@ async def copy_tree(client: Client, src: str, dst: str, *, filters: Iterable[tup
     and a 1/N share of this client's target, cap and memory limit; with ``shard_above``, only
     when the tree has more than that many objects (a small tree is done sooner in this
     process than the workers take to start). ``on_workers`` is told the number of processes
-    the objects go to. A prefix whose requests meet 503 SlowDown gets fewer objects in
+    the objects go to (1 when every object was settled here and no worker started). A prefix whose requests meet 503 SlowDown gets fewer objects in
     flight, the others keep theirs (``governor``: pass one to read its report afterwards)."""
     s, d = source_place(src, raw=raw), dest_place(dst)
     tree = _Tree(client, s, d, no_clobber=no_clobber, dryrun=dryrun, on_progress=on_progress)
@@ -85,22 +85,30 @@ async def _fan_out(tree: _Tree, items: AsyncIterator[Entry | SyncItem], compare:
         return None if compare is None or isinstance(item, Entry) else tree.settled(item, compare)
 
     workers, items = await _decide_workers(workers, shard_above, items)
-    if on_workers is not None:
-        on_workers(workers)
     if workers > 1:
         from ._workers import Job, sharded
 
         job = Job(_worker_kwargs(client_kwargs), tree.client.config, tree.src, tree.dst, tree.no_clobber,
                   tree.dryrun, compare, window, tree.resume is not None)
+        started: list[int] = []
+
+        def on_start(n: int) -> None:
+            started.append(n)
+            if on_workers is not None:
+                on_workers(n)
 
         def to_workers(rest: AsyncIterator[Entry | SyncItem]) -> AsyncIterator[TreeResult]:
-            return shards(tree, rest, lambda it: sharded(it, job, workers, governor=governor))
+            return shards(tree, rest, lambda it: sharded(it, job, workers, governor=governor, on_start=on_start))
 
         async for r in settled_aside(items, settled, to_workers, bound=window):
             if tree.on_progress is not None:
                 tree.on_progress(r.bytes)
             yield r
+        if not started and on_workers is not None:
+            on_workers(1)  # every object was settled here: no process started
         return
+    if on_workers is not None:
+        on_workers(workers)
 
     async def one(item: Entry | SyncItem) -> list[TreeResult]:
         return await tree.work(item, compare)

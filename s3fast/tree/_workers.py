@@ -289,11 +289,12 @@ async def _work(job: Job, inq: Any, outq: Any) -> None:
 
 
 async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int, *,
-                  governor: PrefixGovernor | None = None) -> AsyncIterator[TreeResult]:
+                  governor: PrefixGovernor | None = None,
+                  on_start: Callable[[int], None] | None = None) -> AsyncIterator[TreeResult]:
     """Run ``job`` over ``items`` in ``workers`` processes; results as they arrive. Each
     worker throttles prefixes on its own; their reports are merged into ``governor``.
-    The processes start with the first item: a stream with none (a sync whose objects
-    the parent found unchanged) starts no process."""
+    The processes start with the first item (``on_start(workers)`` is called then): a
+    stream with none (a sync whose objects the parent found unchanged) starts no process."""
     head: list[Entry | SyncItem] = []
     async for item in items:
         head.append(item)
@@ -310,6 +311,8 @@ async def sharded(items: AsyncIterator[Entry | SyncItem], job: Job, workers: int
              for i in range(workers)]
     for p in procs:
         p.start()
+    if on_start is not None:
+        on_start(workers)
     failure: list[BaseException] = []
 
     def put(item: Any) -> bool:

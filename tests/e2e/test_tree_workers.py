@@ -111,3 +111,17 @@ def test_default_shards_a_big_tree_and_keeps_a_small_one_in_process(moto_cluster
     assert out["objects"] == 5 and out["workers"] == 1
     code, out, err = run_json("cp", "-r", f"s3://{bucket}/big/", str(tmp_path / "back"), *o)
     assert code == 0 and read_tree(tmp_path / "back") == files
+
+
+def test_a_sync_with_nothing_to_move_says_no_worker_ran(moto_cluster: Any, bucket: str, tmp_path: Path) -> None:
+    """``sync --workers 2`` of an unchanged tree answers every object in this process and
+    starts no worker: its summary says the objects went to 1 process, not 2. A sync that
+    moves objects says 2."""
+    src = tmp_path / "src"
+    make_tree(src, 6)
+    o = opts(moto_cluster)
+    code, out, err = run_json("sync", str(src), f"s3://{bucket}/w/", "--workers", "2", *o)
+    assert code == 0 and out["objects"] == 6 and out["workers"] == 2, (out, err)
+    code, out, err = run_json("sync", str(src), f"s3://{bucket}/w/", "--workers", "2", *o)
+    assert code == 0 and out["objects"] == 0 and out["skipped"] == 6, (out, err)
+    assert out["workers"] == 1
