@@ -510,6 +510,8 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         failed = [(f"{b}/{k}", err) for out, (b, _) in zip(outcomes, batches) for k, err in out.items() if err]
         if failed:
             first, err = failed[0]
+            if all((e or "").startswith("NoSuchBucket") for _, e in failed):
+                raise FileNotFoundError(errno.ENOENT, f"no such bucket: {printable(err, 512)}", first)
             raise OSError(errno.EIO, f"{len(failed)} of {len(keys)} objects not deleted; "
                                      f"{printable(first, 512)}: {printable(err, 512)}", first)
 

@@ -77,6 +77,16 @@ def test_rm_reports_keys_the_server_refused(fault_cluster: Any) -> None:
         fs.close()
 
 
+def test_rm_in_a_missing_bucket_is_file_not_found(fault_cluster: Any) -> None:
+    """As for every other path that does not exist: FileNotFoundError, not an I/O error."""
+    fs = make_fs(fault_cluster)
+    try:
+        with pytest.raises(FileNotFoundError, match="no such bucket"):
+            fs.rm("s3fast-no-such-bucket/key")
+    finally:
+        fs.close()
+
+
 def test_coalesce_merges_near_ranges_per_object_within_bounds() -> None:
     from s3fast.fsspec._coalesce import coalesce
 
