@@ -86,6 +86,20 @@ def parse_error(body: bytes) -> ErrorDoc | None:
     return ErrorDoc(_find(root, "Code"), _find(root, "Message"), _find(root, "RequestId"), _find(root, "Resource"))
 
 
+def parse_tagging(body: bytes) -> list[tuple[str, str]]:
+    """The ``(key, value)`` tags of a GetObjectTagging answer, in order."""
+    root = parse_xml(body)
+    if root is None:
+        return []
+    tags: list[tuple[str, str]] = []
+    for el in root.iter():
+        if _strip_ns(el.tag) == "Tag":
+            key = _find(el, "Key")
+            if key:
+                tags.append((key, _find(el, "Value") or ""))
+    return tags
+
+
 def parse_initiate(body: bytes) -> str | None:
     root = parse_xml(body)
     return None if root is None else _find(root, "UploadId")

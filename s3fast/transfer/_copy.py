@@ -6,20 +6,21 @@ source's ETag (``x-amz-copy-source-if-match``), so an object replaced mid-copy f
 instead of mixing two versions. Metadata and content type are kept. When the source has a
 full-object checksum, the copy is asked for the same algorithm and the value S3 reports for
 the copy must match; a multipart copy hands that value to CompleteMultipartUpload so S3
-itself checks what it assembled. A copy S3 answers with 200 and an ``<Error>`` body is a
-failure; a failed or cancelled multipart copy is aborted.
+itself checks what it assembled. Tags: CopyObject keeps them itself; a multipart copy reads
+them (GetObjectTagging) and sets them on the new upload. A copy S3 answers with 200 and an
+``<Error>`` body is a failure; a failed or cancelled multipart copy is aborted.
 """
 from __future__ import annotations
 
 import asyncio
 import time
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from .. import _checksum
-from .._errors import ChecksumMismatch, TransferError
+from .._errors import ChecksumMismatch, S3Error, TransferError
 from .._results import Checksum, ObjectHead, TransferResult
-from .._s3xml import complete_body, parse_complete
+from .._s3xml import complete_body, parse_complete, parse_tagging
 from .._transport import TALLY, Request, Tally
 from .._url import S3Url
 from ._xml import BadAnswer, parse_copy_result
@@ -33,10 +34,26 @@ if TYPE_CHECKING:
 
 #: S3 refuses CopyObject above this size
 MAX_COPY_OBJECT = 5 << 30
+#: answers to GetObjectTagging that mean "no tags to copy here", not a failed copy: no
+#: permission to read tags (403), a store without tagging (405, 501)
+_NO_TAGS = (403, 405, 501)
 
 
 def _source_header(src: S3Url) -> str:
     return quote(f"{src.bucket}/{src.key}", safe="/~")
+
+
+async def _source_tags(ctx: TransferContext, src: S3Url) -> str | None:
+    """The source's tags as an ``x-amz-tagging`` value, None when it has none (or they may
+    not be read: the copy goes on without them, as CopyObject would keep none it cannot see)."""
+    try:
+        _, body = await ctx.transport.call(Request("GET", src.bucket, src.key, query="tagging"))
+    except S3Error as exc:
+        if exc.status in _NO_TAGS:
+            return None
+        raise
+    tags = parse_tagging(body)
+    return urlencode(tags, quote_via=quote) if tags else None
 
 
 def _full_checksum(head: ObjectHead) -> tuple[str, str] | None:
@@ -117,6 +134,9 @@ async def _copy_multipart(ctx: TransferContext, src: S3Url, dst: S3Url, head: Ob
     if head.content_type:
         create_headers["content-type"] = head.content_type
     create_headers.update(head.content_headers)
+    tagging = await _source_tags(ctx, src)
+    if tagging is not None:
+        create_headers["x-amz-tagging"] = tagging
     if algo is not None:
         create_headers["x-amz-checksum-algorithm"] = algo.s3_name
         if want is not None:

@@ -95,11 +95,15 @@ def test_wildcards_and_filters_pick_keys(moto_cluster: Any, bucket: str, tmp_pat
 def test_server_side_copy_of_multipart_object_keeps_bytes_checksum_metadata(moto_cluster: Any, bucket: str) -> None:
     data = os.urandom(12 * s3fast.MiB + 1234)
     other = moto_cluster.make_bucket()
+    b3 = moto_cluster.boto3_client()
+    # UploadPartCopy carries no tags: the copy sets them on its upload (CopyObject keeps them)
+    tags = [{"Key": "team", "Value": "x y=1+z:@/"}, {"Key": "k.2", "Value": "a_b-c"}]
 
     async def go() -> tuple[Any, Any, Any, bytes]:
         async with client_for(moto_cluster) as c:
             await c.upload(memoryview(data), f"s3://{bucket}/big", metadata={"team": "x"},
                            content_type="application/x-test")
+            b3.put_object_tagging(Bucket=bucket, Key="big", Tagging={"TagSet": tags})
             src_head = await c.head(f"s3://{bucket}/big")
             r = await c.copy(f"s3://{bucket}/big", f"s3://{other}/copy")
             dst_head = await c.head(f"s3://{other}/copy")
@@ -112,7 +116,30 @@ def test_server_side_copy_of_multipart_object_keeps_bytes_checksum_metadata(moto
     assert dst_head.checksum is not None and dst_head.checksum == src_head.checksum
     assert r.checksum_verified
     assert dst_head.metadata == {"team": "x"} and dst_head.content_type == "application/x-test"
+    assert b3.get_object_tagging(Bucket=other, Key="copy")["TagSet"] == tags
     assert moto_cluster.list_multipart_uploads(other) == []
+
+
+def test_a_multipart_copy_without_leave_to_read_tags_copies_the_object_untagged(fault_cluster: Any) -> None:
+    """No s3:GetObjectTagging (403 to GetObjectTagging): the object is still copied, as
+    CopyObject would copy it, without the tags it may not read."""
+    bucket = fault_cluster.moto.make_bucket()
+    b3 = fault_cluster.moto.boto3_client()
+    data = os.urandom(11 * s3fast.MiB)
+    b3.put_object(Bucket=bucket, Key="big", Body=data, Tagging="team=x")
+    fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "no tags for you"), method="GET", path=r"/big\?tagging"))
+
+    async def go() -> Any:
+        async with client_for(fault_cluster) as c:
+            return await c.copy(f"s3://{bucket}/big", f"s3://{bucket}/copy")
+
+    try:
+        r = run(go())
+    finally:
+        fault_cluster.clear_rules()
+    assert r.multipart
+    assert b3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
+    assert b3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == []
 
 
 def test_small_server_side_copy_keeps_checksum(moto_cluster: Any, bucket: str) -> None:
