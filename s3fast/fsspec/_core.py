@@ -551,6 +551,19 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 raise
 
     # -- files --------------------------------------------------------------------------------------
+    async def open_async(self, path: str, mode: str = "rb", **kwargs: Any) -> Any:
+        """A file read on the caller's loop (``await f.read(n)``; see ``_asyncfile``): reading
+        only, as s3fs's; writes go through ``open`` or ``_pipe_file``."""
+        if mode != "rb" or kwargs.get("compression"):
+            raise ValueError(f"s3fast filesystem: open_async reads only ('rb', no compression), got {mode!r}")
+        from ._asyncfile import S3FastAsyncFile
+
+        path = self._strip_protocol(path)
+        info = await self._info(path)
+        if info["type"] != "file":
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        return S3FastAsyncFile(self, path, info)
+
     def _open(self, path: str, mode: str = "rb", block_size: int | None = None, autocommit: bool = True,
               cache_type: str | None = None, cache_options: dict[str, Any] | None = None,
               **kwargs: Any) -> S3FastFile:

@@ -165,3 +165,47 @@ def test_merged_ranges_hold_only_their_own_bytes() -> None:
     assert got == [data[s:e] for s, e in ranges]
     assert gets == 1  # one merged GET of 7.5 MiB
     assert peak < 2 * MiB, peak  # the ranges' 0.5 MiB and the scratch, not the GET's 7.5 MiB
+
+
+def test_open_async_reads_ranges_on_the_callers_loop_pinned_to_one_version(moto_cluster: Any) -> None:
+    """``await fs.open_async(path)`` (async readers, as s3fs offers): reads and seeks as
+    ranged GETs; an object replaced under the open file fails the next read (ESTALE)."""
+    import errno
+
+    from e2e_helpers import run
+    from fsspec_helpers import storage_options
+
+    from s3fast.fsspec import S3FastFileSystem
+
+    bucket = moto_cluster.make_bucket()
+    data = os.urandom(9 * MiB + 7)
+
+    async def go() -> None:
+        fs = S3FastFileSystem(asynchronous=True, skip_instance_cache=True, **storage_options(moto_cluster))
+        try:
+            await fs._pipe_file(f"{bucket}/d/obj", data)
+            async with await fs.open_async(f"{bucket}/d/obj") as f:
+                assert f.size == len(data)
+                assert await f.read(10) == data[:10] and f.tell() == 10
+                f.seek(4 * MiB)
+                assert await f.read(5 * MiB) == data[4 * MiB:9 * MiB]
+                assert await f.read() == data[9 * MiB:]
+                assert await f.read(5) == b""
+                f.seek(0)
+                assert await f.read() == data  # parallel pieces into one buffer
+                f.seek(1)
+                await fs._pipe_file(f"{bucket}/d/obj", b"replaced")
+                with pytest.raises(OSError) as info:
+                    await f.read(3)
+                assert info.value.errno == errno.ESTALE
+            assert f.closed
+            with pytest.raises(IsADirectoryError):
+                await fs.open_async(f"{bucket}/d")
+            with pytest.raises(FileNotFoundError):
+                await fs.open_async(f"{bucket}/d/none")
+            with pytest.raises(ValueError, match="reads only"):
+                await fs.open_async(f"{bucket}/d/obj", "wb")
+        finally:
+            await fs.aclose()
+
+    run(go())
