@@ -313,3 +313,64 @@ def test_a_signalled_cli_ends_when_the_workers_do_not_stop(dask_client: Any, fau
                for line in lines), text
     assert out.decode().startswith("cp: interrupted after 0 objects, 0 B "), out
     assert not any((tmp_path / "dst").rglob("*")) if (tmp_path / "dst").exists() else True
+
+
+def _block_loop(release: str, wedged: str) -> None:
+    Path(wedged).touch()
+    _until_released(release)
+
+
+@pytest.mark.timeout(HANG)
+def test_cancelling_the_futures_left_gives_up_when_the_dask_client_does_not_answer(
+        dask_client: Any, moto_cluster: Any, bucket: str, tmp_path: Path, small_timeouts: None) -> None:
+    """The distributed client's own loop blocked when the copy is cancelled: every wait on
+    it (the stop, the results, the cancel of the futures left, the close of the clients) is
+    given up after its timeout; the cancel, which runs on that loop, is no exception."""
+    _put(moto_cluster, bucket, 2)
+    release = tmp_path / "release"
+    wedged = tmp_path / "wedged"
+
+    def wedge() -> None:
+        dask_client.loop.add_callback(_block_loop, str(release), str(wedged))
+        wait_until(wedged.exists, timeout=30)
+
+    summary = _interrupt(dask_client, moto_cluster, bucket, release, functools.partial(stuck_batch, str(release)),
+                         before_cancel=wedge)
+    assert summary.interrupted and summary.stopped == 2
+    assert "cancelling 2 batches: the Dask client did not answer within 1 s" in summary.warnings
+    assert "stopping the copy: the Dask cluster did not answer within 2 s" in summary.warnings
+
+
+#: the CLI whose distributed.Client never finishes closing, with the bound under test shrunk
+_CLI_SLOW_CLOSE = ("import asyncio, sys\n"
+                   "import distributed\n"
+                   "async def _close(self, fast=False):\n"
+                   "    await asyncio.sleep(%r)\n"
+                   "distributed.Client._close = _close\n"
+                   "from s3fast.dask import _driver as d\n"
+                   "d.DISCONNECT_TIMEOUT = 1.0\n"
+                   "from s3fast.cli._main import main\n"
+                   "sys.exit(main(sys.argv[1:]))\n") % STUCK
+
+
+@pytest.mark.timeout(HANG)
+def test_the_cli_gives_up_closing_its_dask_client_after_its_timeout(dask_client: Any, moto_cluster: Any,
+                                                                     bucket: str) -> None:
+    """The CLI's last step, closing its connection to the scheduler, does not end: it is
+    given up after DISCONNECT_TIMEOUT with a warning, and the command exits."""
+    _put(moto_cluster, bucket, 2)
+    args = [sys.executable, "-c", _CLI_SLOW_CLOSE, "cp", "-r", f"s3://{bucket}/src/", f"s3://{bucket}/dst/",
+            "--dask-scheduler", dask_client.scheduler.address, "--endpoint-url", moto_cluster.endpoint_url,
+            "--resolve", f"{moto_cluster.host}:{','.join(moto_cluster.ips)}"]
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate()  # no timeout of its own: a hang is pytest-timeout's
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode == 0, text
+    assert text.strip().splitlines() == [
+        "s3fast: warning: the Dask client did not close its connection to the scheduler within 1 s"], text
+    assert out.decode().startswith("cp: 2 objects, 3 B "), out
