@@ -20,6 +20,12 @@ running on a worker thread. So the driver asks every worker to stop this copy's 
 (``_worker.stop_copy``: running transfers cancelled, their multipart uploads aborted and
 unnamed files dropped), takes in the counts the stopped batches return, cancels the futures
 left, and re-raises the cancellation. A ``summary`` passed in holds what completed.
+
+Each of those waits, and the close of the workers' clients that ends every copy, has its
+own timeout (the constants below): a worker whose cleanup waits on a server that does not
+answer, a worker or a distributed client whose event loop is blocked, cannot keep the copy
+(or the signalled CLI) from ending. What a timeout leaves unconfirmed is one warning in the
+summary.
 """
 from __future__ import annotations
 
