@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def _put(moto_cluster: Any, bucket: str, n: int) -> None:
 
 
 def _copy(dask_client: Any, moto_cluster: Any, bucket: str, runner: Callable[..., BatchResult],
-          summary: Summary) -> Any:
+          summary: Summary) -> Coroutine[Any, Any, Summary]:
     return copy_tree_async(f"s3://{bucket}/src/", f"s3://{bucket}/dst/", dask_client=dask_client,
                            client_kwargs={"endpoint_url": moto_cluster.endpoint_url,
                                           "resolve": moto_cluster.resolver_map},
@@ -189,10 +189,11 @@ def test_results_that_do_not_come_back_after_a_stop_are_given_up_after_their_tim
     assert summary.warnings == ["2 stopped batches did not report back within 1 s: what they completed is not counted"]
 
 
-def _block_worker_loop(release: str) -> None:
-    """Run on a worker by ``Client.run``: a plain function runs on the worker's event loop,
-    which then answers nothing (no run, no heartbeat) until released."""
-    Path(f"{release}.wedged").touch()
+def _block_loop(release: str, wedged: str) -> None:
+    """Block the event loop that runs this (touching ``wedged`` first) until released: run
+    on a worker by ``Client.run`` (a plain function runs on the worker's own loop, which then
+    answers nothing), or on the distributed client's loop by ``add_callback``."""
+    Path(wedged).touch()
     _until_released(release)
 
 
@@ -205,12 +206,13 @@ def test_a_worker_whose_event_loop_does_not_answer_is_given_up_on(
     _put(moto_cluster, bucket, 2)
     release = tmp_path / "release"
     worker = sorted(dask_client.scheduler_info()["workers"])[0]
-    blocker = threading.Thread(target=lambda: dask_client.run(_block_worker_loop, str(release), workers=[worker]),
-                               daemon=True)
+    wedged = tmp_path / "wedged"
+    blocker = threading.Thread(target=lambda: dask_client.run(_block_loop, str(release), str(wedged),
+                                                              workers=[worker]), daemon=True)
 
     def wedge() -> None:
         blocker.start()
-        wait_until(lambda: Path(f"{release}.wedged").exists(), timeout=30)
+        wait_until(wedged.exists, timeout=30)
 
     try:
         summary = _interrupt(dask_client, moto_cluster, bucket, release, functools.partial(stuck_batch, str(release)),
@@ -313,11 +315,6 @@ def test_a_signalled_cli_ends_when_the_workers_do_not_stop(dask_client: Any, fau
                for line in lines), text
     assert out.decode().startswith("cp: interrupted after 0 objects, 0 B "), out
     assert not any((tmp_path / "dst").rglob("*")) if (tmp_path / "dst").exists() else True
-
-
-def _block_loop(release: str, wedged: str) -> None:
-    Path(wedged).touch()
-    _until_released(release)
 
 
 @pytest.mark.timeout(HANG)
