@@ -244,20 +244,24 @@ async def _on_workers(dask_client: Any, summary: Summary, what: str, timeout: fl
         return
     except Exception:  # noqa: BLE001 - a cluster that went away has nothing left to stop or close
         return
-    for worker, answer in answers.items():
-        if isinstance(answer, BaseException):
-            summary.warnings.append(printable(f"{what} on {worker}: {type(answer).__name__}: {answer}", 1024))
+    failed = [(worker, answer) for worker, answer in answers.items() if isinstance(answer, BaseException)]
+    if failed:  # one line, whatever the number of workers
+        worker, answer = failed[0]
+        more = f" (and {len(failed) - 1} more workers)" if len(failed) > 1 else ""
+        summary.warnings.append(printable(f"{what} on {worker}{more}: {type(answer).__name__}: {answer}", 1024))
 
 
 async def _cancel(dask_client: Any, summary: Summary, futures: list[Any]) -> None:
     """Cancel ``futures`` (batches that will do nothing when they start, or that did not
     answer), waiting at most CANCEL_TIMEOUT for the distributed client's loop to take it:
     ``Client.cancel`` called here would block this loop on that one."""
-    coro = dask_client.cancel(futures, asynchronous=True)  # a coroutine for the client's loop
+    coro = None
     try:
+        coro = dask_client.cancel(futures, asynchronous=True)  # a coroutine, for the client's loop
         done = asyncio.run_coroutine_threadsafe(coro, dask_client.loop.asyncio_loop)
     except Exception:  # noqa: BLE001 - its loop is closed: the client, and its futures, are gone
-        coro.close()
+        if asyncio.iscoroutine(coro):
+            coro.close()
         return
     try:
         await asyncio.wait_for(asyncio.wrap_future(done), CANCEL_TIMEOUT)

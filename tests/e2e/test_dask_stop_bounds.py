@@ -172,7 +172,7 @@ def test_a_stop_whose_cleanup_does_not_end_gives_up_after_its_timeout(
     summary = _interrupt(dask_client, moto_cluster, bucket, release, functools.partial(deaf_batch, str(release)))
     assert summary.interrupted and summary.stopped == 2 and summary.objects == 0
     stop = [w for w in summary.warnings if w.startswith("stopping the copy on ")]
-    assert stop and all("TimeoutError: the stopped batches' cleanup did not end within 1 s on " in w for w in stop)
+    assert len(stop) == 1 and "TimeoutError: the stopped batches' cleanup did not end within 1 s on " in stop[0]
     assert "2 stopped batches did not report back within 1 s: what they completed is not counted" in summary.warnings
     wait_until(lambda: set(dask_client.run(running_batches).values()) == {0}, timeout=30)
 
@@ -242,9 +242,9 @@ def test_closing_the_workers_clients_gives_up_after_its_timeout(
 
     summary = asyncio.run(scenario())
     assert summary.ok and not summary.interrupted and summary.batches == 2
-    assert summary.warnings and all(
-        w.startswith("closing the workers' clients on ")
-        and "TimeoutError: closing the s3fast clients did not end within 1 s on " in w for w in summary.warnings)
+    assert len(summary.warnings) == 1, summary.warnings
+    assert summary.warnings[0].startswith("closing the workers' clients on ")
+    assert "TimeoutError: closing the s3fast clients did not end within 1 s on " in summary.warnings[0]
 
 
 def install_deaf_stop(release: str) -> None:
@@ -310,9 +310,9 @@ def test_a_signalled_cli_ends_when_the_workers_do_not_stop(dask_client: Any, fau
     assert proc.returncode == 128 + signal.SIGTERM, text
     lines = text.strip().splitlines()
     assert "Traceback" not in text and lines[-1] == "s3fast: interrupted by SIGTERM", text
-    assert any(line.startswith("s3fast: warning: stopping the copy on ")
-               and "TimeoutError: the stopped batches' cleanup did not end within 1 s on " in line
-               for line in lines), text
+    # one line for the stop, whatever the number of workers that did not stop
+    stop = [line for line in lines if line.startswith("s3fast: warning: stopping the copy on ")]
+    assert len(stop) == 1 and "TimeoutError: the stopped batches' cleanup did not end within 1 s on " in stop[0], text
     assert out.decode().startswith("cp: interrupted after 0 objects, 0 B "), out
     assert not any((tmp_path / "dst").rglob("*")) if (tmp_path / "dst").exists() else True
 
