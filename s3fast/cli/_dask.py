@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 from typing import Any
@@ -24,7 +23,7 @@ from .._units import format_size
 from .._url import is_s3_url
 from ..tree._match import has_wildcard
 from ._options import make_client, transfer_config
-from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async
+from ._runner import EXIT_FAILED, EXIT_OK, EXIT_USAGE, error, run_async, warn
 
 #: how long to wait for the scheduler to answer before giving up (seconds)
 CONNECT_TIMEOUT = 30
@@ -67,8 +66,21 @@ def main(args: argparse.Namespace) -> int:
     try:
         return run_async(lambda: _run(args, config, dask_client))
     finally:
-        with contextlib.suppress(Exception):
-            dask_client.close()  # type: ignore[no-untyped-call]
+        _disconnect(dask_client)
+
+
+def _disconnect(dask_client: Any) -> None:
+    """Close the connection to the scheduler, for at most DISCONNECT_TIMEOUT: after a signal
+    the process ends next, and a second signal cannot cut this short (the loop whose handlers
+    take it is no longer running)."""
+    from ..dask._driver import DISCONNECT_TIMEOUT
+
+    try:
+        dask_client.close(timeout=DISCONNECT_TIMEOUT)
+    except TimeoutError:
+        warn(f"the Dask client did not close its connection to the scheduler within {DISCONNECT_TIMEOUT:g} s")
+    except Exception:  # noqa: BLE001 - a scheduler that went away: nothing left to close
+        pass
 
 
 async def _run(args: argparse.Namespace, config: Any, dask_client: Any) -> int:

@@ -20,11 +20,17 @@ running on a worker thread. So the driver asks every worker to stop this copy's 
 (``_worker.stop_copy``: running transfers cancelled, their multipart uploads aborted and
 unnamed files dropped), takes in the counts the stopped batches return, cancels the futures
 left, and re-raises the cancellation. A ``summary`` passed in holds what completed.
+
+Each of those waits, and the close of the workers' clients that ends every copy, has its
+own timeout (the constants below): a worker whose cleanup waits on a server that does not
+answer, a worker or a distributed client whose event loop is blocked, cannot keep the copy
+(or the signalled CLI) from ending. What a timeout leaves unconfirmed is one warning in the
+summary.
 """
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import itertools
 import time
 import uuid
@@ -46,9 +52,25 @@ if TYPE_CHECKING:
 
 #: attempts of one batch after its first (a worker lost mid-batch, a task error)
 DEFAULT_RETRIES = 2
+# Every wait of a copy that is ending is bounded: an interrupted copy must end (the CLI exits
+# 128+N with its summary) even when a worker, its s3fast loop or the scheduler does not
+# answer. Past a bound the copy goes on ending and says what it did not get, in one warning
+# of the summary. Worst case from the interruption to the CLI's exit: the sum of these.
+#: how long the workers may take to stop an interrupted copy's running batches: their
+#: transfers' cleanup (a multipart upload aborted, an unnamed file dropped), on their loops
+STOP_TIMEOUT = 15.0
 #: after the workers stopped an interrupted copy, how long its batches' results may take to
-#: come back (they are ready then; this only bounds a scheduler that stopped answering)
-STOP_GATHER_TIMEOUT = 30.0
+#: come back (they are ready then; this only bounds a scheduler or worker that stopped answering)
+STOP_GATHER_TIMEOUT = 20.0
+#: how long the workers may take to close their s3fast clients when a copy ends
+CLOSE_CLIENTS_TIMEOUT = 10.0
+#: what a wait on the workers allows beyond its own timeout for the scheduler's round trip
+#: (so a worker that timed out says so itself before the driver stops listening)
+ROUND_TRIP_TIMEOUT = 5.0
+#: handing the cancellation of the futures left to the distributed client's loop
+CANCEL_TIMEOUT = 5.0
+#: the CLI's distributed.Client closing its connection to the scheduler
+DISCONNECT_TIMEOUT = 10.0
 
 
 def _workers_and_threads(dask_client: Any) -> tuple[int, int]:
@@ -116,6 +138,8 @@ async def copy_tree_async(
         fut.add_done_callback(lambda f: loop.call_soon_threadsafe(finished.put_nowait, f))
 
     stopping = False
+    #: futures of stopped batches whose result did not come back in time (cancelled at the end)
+    unanswered: list[Any] = []
 
     async def take(fut: Any, timeout: float | None = None) -> None:
         index, attempt, items = pending[fut]
@@ -130,6 +154,8 @@ async def copy_tree_async(
         if error is not None:
             if stopping:
                 summary.stop_batch()  # interrupted: nothing is retried
+                if not fut.done():
+                    unanswered.append(fut)
             elif attempt <= retries:
                 summary.retried += 1
                 submit(index, attempt + 1, items)
@@ -175,31 +201,75 @@ async def copy_tree_async(
         await settle(True)
     except asyncio.CancelledError:
         summary.interrupted = stopping = True
-        await _stop_on_workers(dask_client, run_id)
+        await _on_workers(dask_client, summary, "stopping the copy", STOP_TIMEOUT, stop_copy, run_id)
         # Every batch of this copy has ended on the workers, or will do nothing when it
-        # starts: take in the counts of those that ran.
+        # starts (unless a worker did not answer in time): take in the counts of those
+        # that ran. Once the time is up, only results already back are taken.
         deadline = loop.time() + STOP_GATHER_TIMEOUT
         for fut in list(pending):
-            await take(fut, max(0.1, deadline - loop.time()))
+            left = deadline - loop.time()
+            if left > 0 or fut.done():
+                await take(fut, max(0.01, left))
+        for _ in pending:
+            summary.stop_batch()
+        late = len(unanswered) + len(pending)
+        if late:
+            summary.warnings.append(f"{late} stopped batches did not report back within {STOP_GATHER_TIMEOUT:g} s: "
+                                    "what they completed is not counted")
         raise
     finally:
         summary.seconds = time.time() - started
-        if pending:
-            dask_client.cancel(list(pending))
+        if pending or unanswered:
+            await _cancel(dask_client, summary, [*pending, *unanswered])
         if own:
             await listing_client.aclose()
-        # The workers' clients hold connections to the endpoint: close them with the copy
-        # (a cluster that went away meanwhile has nothing left to close).
-        with contextlib.suppress(Exception):
-            await asyncio.to_thread(dask_client.run, close_clients)
+        # The workers' clients hold connections to the endpoint: close them with the copy.
+        await _on_workers(dask_client, summary, "closing the workers' clients", CLOSE_CLIENTS_TIMEOUT,
+                          close_clients)
     return summary
 
 
-async def _stop_on_workers(dask_client: Any, run_id: str) -> None:
-    """Stop the copy ``run_id`` on every worker and wait for the stopped batches' cleanup."""
-    # A worker that cannot be reached has no batch of ours left to stop.
-    with contextlib.suppress(Exception):
-        await asyncio.to_thread(dask_client.run, stop_copy, run_id, on_error="ignore")
+async def _on_workers(dask_client: Any, summary: Summary, what: str, timeout: float,
+                      function: Callable[..., Any], *args: Any) -> None:
+    """Run ``function(*args, timeout)`` on every worker (``distributed.Client.run``) and wait
+    for the answers, at most ``timeout`` plus the round trip: a worker that timed out, or
+    does not answer, is a warning in ``summary``, never a hang."""
+    limit = timeout + ROUND_TRIP_TIMEOUT
+    try:
+        # callback_timeout: distributed's own bound, which also ends the thread's wait
+        answers = await asyncio.to_thread(functools.partial(dask_client.run, function, *args, timeout,
+                                                            on_error="return", callback_timeout=limit))
+    except TimeoutError:
+        summary.warnings.append(f"{what}: the Dask cluster did not answer within {limit:g} s")
+        return
+    except Exception:  # noqa: BLE001 - a cluster that went away has nothing left to stop or close
+        return
+    failed = [(worker, answer) for worker, answer in answers.items() if isinstance(answer, BaseException)]
+    if failed:  # one line, whatever the number of workers
+        worker, answer = failed[0]
+        more = f" (and {len(failed) - 1} more workers)" if len(failed) > 1 else ""
+        summary.warnings.append(printable(f"{what} on {worker}{more}: {type(answer).__name__}: {answer}", 1024))
+
+
+async def _cancel(dask_client: Any, summary: Summary, futures: list[Any]) -> None:
+    """Cancel ``futures`` (batches that will do nothing when they start, or that did not
+    answer), waiting at most CANCEL_TIMEOUT for the distributed client's loop to take it:
+    ``Client.cancel`` called here would block this loop on that one."""
+    coro = None
+    try:
+        coro = dask_client.cancel(futures, asynchronous=True)  # a coroutine, for the client's loop
+        done = asyncio.run_coroutine_threadsafe(coro, dask_client.loop.asyncio_loop)
+    except Exception:  # noqa: BLE001 - its loop is closed: the client, and its futures, are gone
+        if asyncio.iscoroutine(coro):
+            coro.close()
+        return
+    try:
+        await asyncio.wait_for(asyncio.wrap_future(done), CANCEL_TIMEOUT)
+    except TimeoutError:
+        summary.warnings.append(f"cancelling {len(futures)} batches: the Dask client did not answer "
+                                f"within {CANCEL_TIMEOUT:g} s")
+    except Exception:  # noqa: BLE001 - a client that went away has no futures left to cancel
+        pass
 
 
 def copy_tree(src: str, dst: str, *, dask_client: Any, **kwargs: Any) -> Summary:

@@ -20,8 +20,10 @@ An interrupted copy (the driver's Ctrl-C or SIGTERM) calls :func:`stop_copy` on 
 worker: the copy is marked stopped in the process (a batch of it that starts later does
 nothing), the tasks of its running batches are cancelled on the loop, which runs each
 transfer's own cleanup (a multipart upload aborted, an unnamed download file dropped), and
-:func:`stop_copy` returns once that cleanup is over. Each stopped batch's task then ends
-with the counts of what it had finished (``BatchResult.stopped``).
+:func:`stop_copy` returns once that cleanup is over, or raises TimeoutError when it is not
+over within the driver's ``timeout`` (a transfer whose cleanup waits on a server that does not
+answer). Each stopped batch's task then ends with the counts of what it had finished
+(``BatchResult.stopped``).
 """
 from __future__ import annotations
 
@@ -177,17 +179,18 @@ def run_batch(spec: CopySpec, index: int, items: list[Item], attempt: int = 1) -
     return rt.call(rt.batch(spec, index, items, attempt))
 
 
-async def stop_copy(run_id: str) -> int:
+async def stop_copy(run_id: str, timeout: float | None = None) -> int:
     """Stop the copy ``run_id`` in this process (run on every worker through
     ``distributed.Client.run``, on the worker's own event loop): its batches not yet started
-    will do nothing, its running ones are cancelled and their cleanup awaited. Returns the
-    number of batches cancelled."""
+    will do nothing, its running ones are cancelled and their cleanup awaited, for at most
+    ``timeout`` seconds (then TimeoutError, naming this worker). Returns the number of
+    batches cancelled."""
     with _runtime_lock:
         _stopped.append(run_id)
         rt = _runtime
     if rt is None or rt.pid != os.getpid():
         return 0
-    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(rt.stop(run_id), rt.loop))
+    return await _on_loop(rt, rt.stop(run_id), timeout, "the stopped batches' cleanup")
 
 
 def running_batches() -> int:
@@ -203,13 +206,29 @@ def running_batches() -> int:
     return rt.call(count())
 
 
-def close_clients() -> int:
-    """Close this process's clients (run on every worker when a copy ends)."""
+async def close_clients(timeout: float | None = None) -> int:
+    """Close this process's clients (run on every worker through ``distributed.Client.run``
+    when a copy ends), waiting at most ``timeout`` seconds (then TimeoutError).
+
+    A coroutine, so that distributed awaits it on the worker's event loop: a plain function
+    would run on that loop's thread and block it (heartbeats, task results) until the
+    clients were closed."""
     with _runtime_lock:
         rt = _runtime
     if rt is None or rt.pid != os.getpid():
         return 0
-    return rt.call(rt.close_clients())
+    return await _on_loop(rt, rt.close_clients(), timeout, "closing the s3fast clients")
+
+
+async def _on_loop(rt: _Runtime, coro: Coroutine[Any, Any, T], timeout: float | None, what: str) -> T:
+    """Await ``coro`` on the runtime's loop from the worker's own loop, for at most ``timeout``
+    seconds: past it, it is cancelled there and a TimeoutError saying ``what`` and where is
+    raised here (the driver shows it)."""
+    fut = asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, rt.loop))
+    try:
+        return await asyncio.wait_for(fut, timeout)
+    except TimeoutError:
+        raise TimeoutError(f"{what} did not end within {timeout:g} s on {worker_name()}") from None
 
 
 async def _items(items: list[Item]) -> AsyncIterator[Entry]:
