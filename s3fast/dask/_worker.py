@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import socket
 import threading
@@ -75,6 +76,8 @@ class _Runtime:
         self.pid = os.getpid()
         self.loop = _new_loop()
         self.clients: dict[str, Any] = {}
+        #: client key -> batches using that client now (touched on the loop only)
+        self.users: collections.Counter[str] = collections.Counter()
         #: run id -> the tasks of that copy's batches running here (touched on the loop only)
         self.running: dict[str, set[asyncio.Task[None]]] = {}
         self._thread = threading.Thread(target=self.loop.run_forever, name="s3fast-dask-loop", daemon=True)
@@ -87,18 +90,28 @@ class _Runtime:
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    async def client(self, spec: CopySpec) -> Any:
-        # Runs on the loop thread only, with no await between look-up and insert: two
-        # batches arriving at once share one client.
+    @contextlib.asynccontextmanager
+    async def client(self, spec: CopySpec) -> AsyncIterator[Any]:
+        """The client for ``spec``'s settings, counted as in use until the block ends: two
+        copies with the same settings share one, and the end of one must not close it
+        under the other's running batches (:meth:`close_clients` leaves it)."""
+        # Runs on the loop thread only, with no await between look-up, insert and count:
+        # two batches arriving at once share one client, and no close comes in between.
         from .._client import Client
 
         key = spec.client_key()
         client = self.clients.get(key)
-        if client is None:
-            client = Client(**spec.client_kwargs, config=spec.config)
-            self.clients[key] = client
-            await client.__aenter__()
-        return client
+        self.users[key] += 1
+        try:
+            if client is None:
+                client = Client(**spec.client_kwargs, config=spec.config)
+                self.clients[key] = client
+                await client.__aenter__()
+            yield client
+        finally:
+            self.users[key] -= 1
+            if self.users[key] <= 0:
+                del self.users[key]
 
     async def batch(self, spec: CopySpec, index: int, items: list[Item], attempt: int) -> BatchResult:
         """Run one batch as a task that :meth:`stop` can cancel; a stopped batch returns
@@ -135,7 +148,10 @@ class _Runtime:
         return len(tasks)
 
     async def close_clients(self) -> int:
-        clients, self.clients = list(self.clients.values()), {}
+        """Close the clients no running batch uses (one in use is closed by the end of the
+        copy using it); how many."""
+        idle = [key for key in self.clients if not self.users.get(key)]
+        clients = [self.clients.pop(key) for key in idle]
         for c in clients:
             await c.aclose()
         return len(clients)
@@ -237,7 +253,11 @@ async def _items(items: list[Item]) -> AsyncIterator[Entry]:
 
 
 async def _run(rt: _Runtime, spec: CopySpec, items: list[Item], attempt: int, tally: Tally) -> None:
-    client = await rt.client(spec)
+    async with rt.client(spec) as client:
+        await _run_with(client, spec, items, attempt, tally)
+
+
+async def _run_with(client: Any, spec: CopySpec, items: list[Item], attempt: int, tally: Tally) -> None:
     tree = _Tree(client, spec.src, spec.dst, no_clobber=spec.no_clobber, dryrun=spec.dryrun, on_progress=None)
 
     async def one(e: Entry) -> TreeResult:

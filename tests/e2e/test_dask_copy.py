@@ -260,6 +260,36 @@ def test_worker_runtime_is_one_loop_per_process_reused(dask_client: Any) -> None
     assert first == second and len({pid for pid, _ in first.values()}) == 2
 
 
+def test_the_end_of_one_copy_leaves_a_client_another_copy_is_using_open(fault_cluster: Any) -> None:
+    """Two copies with the same settings share a worker's client. The end of one closes the
+    worker's clients (close_clients), but not one a running batch of the other holds: that
+    batch goes on (here it is then stopped, and the client, idle, closes)."""
+    import asyncio
+
+    from s3fast.dask._worker import CopySpec, _Runtime
+    from s3fast.tree._ops import dest_place, source_place
+
+    bucket = fault_cluster.moto.make_bucket()
+    fault_cluster.moto.boto3_client().put_object(Bucket=bucket, Key="src/a", Body=b"abc")
+    held = fault_cluster.add_rule(Rule(hold(60), method="PUT", path=r"/dst/a$"))
+    rt = _Runtime()
+    spec = CopySpec(kwargs_for(fault_cluster), SMALL, source_place(f"s3://{bucket}/src/"),
+                    dest_place(f"s3://{bucket}/dst/"), run_id="other")
+    try:
+        running = asyncio.run_coroutine_threadsafe(rt.batch(spec, 0, [("a", 3, None, "src/a", "")], 1), rt.loop)
+        held.wait_holding(1, timeout=30)
+        assert rt.call(rt.close_clients()) == 0  # in use by the running batch: left open
+        [client] = rt.clients.values()
+        assert not client._closed
+        assert rt.call(rt.stop("other")) == 1
+        assert running.result(timeout=30).stopped
+        assert rt.call(rt.close_clients()) == 1 and client._closed  # idle now
+    finally:
+        fault_cluster.clear_rules()
+        rt.call(rt.close_clients())
+        rt.loop.call_soon_threadsafe(rt.loop.stop)
+
+
 def _thread_stacks() -> str:
     return "\n".join(f"--- thread {tid}\n" + "".join(traceback.format_stack(frame))
                      for tid, frame in sys._current_frames().items())
