@@ -57,6 +57,8 @@ def main() -> int:
 
     size = parse_size(args.size) // args.files
     fs = S3FastFileSystem(endpoint_url=args.endpoint, key="probe", secret="probe", skip_instance_cache=True)
+    if not fs.exists(BUCKET):
+        fs.mkdir(BUCKET)
     names = [f"{BUCKET}/obj-{i}" for i in range(args.files)]
     for name in names:
         if not fs.exists(name) or fs.size(name) != size:
