@@ -7,7 +7,7 @@ instead of mixing two versions. Metadata and content type are kept. When the sou
 full-object checksum, the copy is asked for the same algorithm and the value S3 reports for
 the copy must match; a multipart copy hands that value to CompleteMultipartUpload so S3
 itself checks what it assembled. Tags: CopyObject keeps them itself; a multipart copy reads
-them (GetObjectTagging) and sets them on the new upload. A copy S3 answers with 200 and an
+them (GetObjectTagging) and sets them on the new upload (untagged when either is refused). A copy S3 answers with 200 and an
 ``<Error>`` body is a failure; a failed or cancelled multipart copy is aborted.
 """
 from __future__ import annotations
@@ -141,7 +141,15 @@ async def _copy_multipart(ctx: TransferContext, src: S3Url, dst: S3Url, head: Ob
         create_headers["x-amz-checksum-algorithm"] = algo.s3_name
         if want is not None:
             create_headers["x-amz-checksum-type"] = "FULL_OBJECT"
-    upload_id = await create_multipart(transport, dst.bucket, dst.key, create_headers)
+    try:
+        upload_id = await create_multipart(transport, dst.bucket, dst.key, create_headers)
+    except S3Error as exc:
+        if exc.status != 403 or "x-amz-tagging" not in create_headers:
+            raise
+        # Tagging the copy needs s3:PutObjectTagging as well: without it, copy the object
+        # untagged (as without leave to read the tags) rather than not at all.
+        del create_headers["x-amz-tagging"]
+        upload_id = await create_multipart(transport, dst.bucket, dst.key, create_headers)
     uid = quote(upload_id, safe="")
     done: dict[int, tuple[str, str | None]] = {}
     source = _source_header(src)

@@ -142,6 +142,30 @@ def test_a_multipart_copy_without_leave_to_read_tags_copies_the_object_untagged(
     assert b3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == []
 
 
+def test_a_multipart_copy_without_leave_to_tag_copies_the_object_untagged(fault_cluster: Any) -> None:
+    """No s3:PutObjectTagging at the destination (403 to a CreateMultipartUpload carrying
+    tags): the object is copied without them, not refused."""
+    bucket = fault_cluster.moto.make_bucket()
+    b3 = fault_cluster.moto.boto3_client()
+    data = os.urandom(11 * s3fast.MiB)
+    b3.put_object(Bucket=bucket, Key="big", Body=data, Tagging="team=x")
+    # the first CreateMultipartUpload (the one carrying the tags) is refused
+    no_tagging = fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "no tagging for you"), method="POST",
+                                             path=r"/copy\?uploads", nth=1))
+
+    async def go() -> Any:
+        async with client_for(fault_cluster) as c:
+            return await c.copy(f"s3://{bucket}/big", f"s3://{bucket}/copy")
+
+    try:
+        r = run(go())
+    finally:
+        fault_cluster.clear_rules()
+    assert no_tagging.fired == 1 and r.multipart
+    assert b3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
+    assert b3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == []
+
+
 def test_small_server_side_copy_keeps_checksum(moto_cluster: Any, bucket: str) -> None:
     async def go() -> tuple[Any, Any]:
         async with client_for(moto_cluster) as c:
