@@ -20,7 +20,8 @@ from .._errors import NoSuchBucket, PreconditionFailed, S3Error, S3FastError, pr
 from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
-from ._options import client_kwargs, s3_url, split_path, translate, upload_kwargs, when
+from ._options import (client_kwargs, progress_to, s3_url, split_path, translate, upload_kwargs, wants_progress,
+                       when)
 
 if TYPE_CHECKING:
     from ._file import S3FastFile
@@ -401,26 +402,34 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                     raise r
         return out
 
-    async def _get_file(self, rpath: str, lpath: str, **kwargs: Any) -> None:
+    async def _get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
+        """``callback``: fsspec's progress callback (its size, then the bytes as they land)."""
         if os.path.isdir(lpath):
             return
         rpath = self._strip_protocol(rpath)
         bucket, key = split_path(rpath)
         client = self._clients.get()
-        await self._call(rpath, client.download(s3_url(bucket, key), lpath))
+        if wants_progress(callback):
+            # A download states no size to its subscribers: the listing cache (or a HEAD) does.
+            callback.set_size((await self._info(rpath))["size"])
+        await self._call(rpath, client.download(s3_url(bucket, key), lpath, subscribers=progress_to(callback)))
 
     # -- writing --------------------------------------------------------------------------------------
     async def _pipe_file(self, path: str, data: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         """``mode="create"`` fails with ``FileExistsError`` when the key exists, checked by
         S3 itself (``If-None-Match: *``): a writer racing this one is never clobbered."""
-        if mode not in ("overwrite", "create"):
-            raise ValueError(f"s3fast filesystem: pipe_file mode must be 'overwrite' or 'create', got {mode!r}")
+        _check_mode("pipe_file", mode)
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
         client = self._clients.get()
+        await self._written(path, mode, client.put_bytes(s3_url(bucket, key), data, if_none_match=mode == "create",
+                                                         **upload_kwargs(kwargs)))
+
+    async def _written(self, path: str, mode: str, aw: Awaitable[T]) -> T:
+        """A write's result; under ``mode="create"``, S3's refusal (the key exists) as
+        ``FileExistsError``."""
         try:
-            await self._call(path, client.put_bytes(s3_url(bucket, key), data, if_none_match=mode == "create",
-                                                    **upload_kwargs(kwargs)))
+            return await self._call(path, aw)
         except OSError as exc:
             if mode == "create" and isinstance(exc.__cause__, PreconditionFailed):
                 raise FileExistsError(errno.EEXIST, "File exists", path) from exc.__cause__
@@ -428,7 +437,11 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         finally:
             self.invalidate_cache(path)  # even refused: the key exists, whatever a listing said
 
-    async def _put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+    async def _put_file(self, lpath: str, rpath: str, callback: Any = None, mode: str = "overwrite",
+                        **kwargs: Any) -> None:
+        """``callback``: fsspec's progress callback; ``mode="create"`` fails with
+        ``FileExistsError`` when the key exists (``If-None-Match: *``, as ``pipe_file``)."""
+        _check_mode("put_file", mode)
         rpath = self._strip_protocol(rpath)
         bucket, key = split_path(rpath)
         if os.path.isdir(lpath):
@@ -436,8 +449,8 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                 await self._makedirs(bucket, exist_ok=True)
             return  # S3 has no directories: its files will make it appear
         client = self._clients.get()
-        await self._call(rpath, client.upload(lpath, s3_url(bucket, key), **upload_kwargs(kwargs)))
-        self.invalidate_cache(rpath)
+        await self._written(rpath, mode, client.upload(lpath, s3_url(bucket, key), if_none_match=mode == "create",
+                                                       subscribers=progress_to(callback), **upload_kwargs(kwargs)))
 
     async def _cp_file(self, path1: str, path2: str, **kwargs: Any) -> None:
         path1, path2 = self._strip_protocol(path1), self._strip_protocol(path2)
@@ -577,6 +590,11 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
                           autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
                           cache_options=cache_options, **kwargs)
+
+
+def _check_mode(what: str, mode: str) -> None:
+    if mode not in ("overwrite", "create"):
+        raise ValueError(f"s3fast filesystem: {what} mode must be 'overwrite' or 'create', got {mode!r}")
 
 
 def _batches(by_bucket: dict[str, list[str]]) -> list[tuple[str, list[str]]]:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import errno
+from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from typing import Any
+
+from fsspec.callbacks import DEFAULT_CALLBACK
 
 from .._config import TransferConfig
 from .._errors import AccessDenied, NoSuchBucket, NoSuchKey, PreconditionFailed, S3Error, S3FastError
@@ -79,6 +82,30 @@ def upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     if meta:
         out["metadata"] = dict(meta)
     return out
+
+
+def wants_progress(callback: Any) -> bool:
+    """Whether an fsspec ``callback`` is a real one (not fsspec's default no-op)."""
+    return callback is not None and callback is not DEFAULT_CALLBACK
+
+
+def progress_to(callback: Any) -> list[Callable[[object], None]]:
+    """An fsspec ``callback`` (``set_size``, ``relative_update``: a progress bar) as a
+    subscriber of one transfer's events: the size when the transfer states it, then the
+    bytes as they move. None for no callback."""
+    if not wants_progress(callback):
+        return []
+    from .._events import BytesMoved, TransferStarted
+
+    def on(event: object) -> None:
+        if type(event) is BytesMoved:
+            callback.relative_update(event.n)
+        elif type(event) is TransferStarted and event.size is not None:
+            callback.set_size(event.size)
+            if event.skipped_bytes:
+                callback.relative_update(event.skipped_bytes)
+
+    return [on]
 
 
 def split_path(path: str) -> tuple[str, str]:

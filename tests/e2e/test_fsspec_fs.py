@@ -323,6 +323,43 @@ def test_get_put_cp_rm(fs: Any, bucket: str, tmp_path: Any) -> None:
     assert fs.find(bucket) == [f"{bucket}/q/copy.bin"]
 
 
+def test_get_and_put_report_progress_to_fsspec_callbacks(fs: Any, bucket: str, tmp_path: Any) -> None:
+    """``put``/``get`` with ``callback=`` (a progress bar, e.g. fsspec's TqdmCallback): its
+    size, then every byte, for one PUT and for a multipart upload and a parallel download."""
+    from fsspec.callbacks import Callback
+
+    class Seen(Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.sizes: list[int] = []
+
+        def set_size(self, size: int) -> None:
+            self.sizes.append(size)
+            super().set_size(size)
+
+    for n in (1234, 11 * MiB + 5):
+        src = tmp_path / f"in-{n}"
+        src.write_bytes(os.urandom(n))
+        up, down = Seen(), Seen()
+        fs.put_file(str(src), f"{bucket}/cb/{n}", callback=up)
+        fs.get_file(f"{bucket}/cb/{n}", str(tmp_path / f"out-{n}"), callback=down)
+        assert (tmp_path / f"out-{n}").read_bytes() == src.read_bytes()
+        assert (up.sizes, up.value) == ([n], n), (up.sizes, up.value)
+        assert (down.sizes, down.value) == ([n], n), (down.sizes, down.value)
+
+
+def test_put_file_create_mode_never_clobbers(fs: Any, bucket: str, tmp_path: Any) -> None:
+    src = tmp_path / "in"
+    src.write_bytes(b"first")
+    fs.put_file(str(src), f"{bucket}/x/once", mode="create")
+    src.write_bytes(b"second")
+    with pytest.raises(FileExistsError):
+        fs.put_file(str(src), f"{bucket}/x/once", mode="create")
+    assert fs.cat_file(f"{bucket}/x/once") == b"first"
+    with pytest.raises(ValueError, match="mode"):
+        fs.put_file(str(src), f"{bucket}/x/once", mode="append")
+
+
 def test_whole_buckets_copy_and_upload(fs: Any, moto_cluster: Any, tmp_path: Any) -> None:
     a, b = moto_cluster.make_bucket(), moto_cluster.make_bucket()
     fs.pipe({f"{a}/x": b"1", f"{a}/d/y": b"2"})
