@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from dask_helpers import local_cluster_client
 from e2e_helpers import SMALL, wait_until
 from s3fast._units import MiB
 from s3fast.dask import Batcher, BatchResult, Summary, copy_tree, run_batch
@@ -79,14 +80,8 @@ def test_tally_counts_each_outcome_and_a_stopped_batch_says_so() -> None:
 # -- on a LocalCluster ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                                       dashboard_address="127.0.0.1:0", silence_logs=40)
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
+    with local_cluster_client(silence_logs=40) as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 def fill(cluster: Any, bucket: str, n: int, big: int = 0) -> dict[str, bytes]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from dask_helpers import local_cluster_client
 from e2e_helpers import SMALL, wait_until
 from s3fast.dask import BatchResult, Summary, copy_tree_async
 from s3fast.dask import _driver
@@ -36,14 +37,8 @@ HANG = 40
 
 @pytest.fixture(scope="module")
 def dask_client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=2, processes=True, host="127.0.0.1",
-                                       dashboard_address="127.0.0.1:0", silence_logs=50)
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
+    with local_cluster_client(silence_logs=50) as client:
         yield client
-    finally:
-        client.close()
-        cluster.close()
 
 
 @pytest.fixture

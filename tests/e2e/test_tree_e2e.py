@@ -120,50 +120,40 @@ def test_server_side_copy_of_multipart_object_keeps_bytes_checksum_metadata(moto
     assert moto_cluster.list_multipart_uploads(other) == []
 
 
+def _copy_tagged_object_refused(fault_cluster: Any, refusal: Rule) -> None:
+    """Copy a tagged 11 MiB object (a multipart copy) with ``refusal`` in the proxy: the
+    object is copied, untagged, and ``refusal`` fired once."""
+    bucket = fault_cluster.moto.make_bucket()
+    b3 = fault_cluster.moto.boto3_client()
+    data = os.urandom(11 * s3fast.MiB)
+    b3.put_object(Bucket=bucket, Key="big", Body=data, Tagging="team=x")
+    fault_cluster.add_rule(refusal)
+
+    async def go() -> Any:
+        async with client_for(fault_cluster) as c:
+            return await c.copy(f"s3://{bucket}/big", f"s3://{bucket}/copy")
+
+    try:
+        r = run(go())
+    finally:
+        fault_cluster.clear_rules()
+    assert refusal.fired == 1 and r.multipart
+    assert b3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
+    assert b3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == []
+
+
 def test_a_multipart_copy_without_leave_to_read_tags_copies_the_object_untagged(fault_cluster: Any) -> None:
     """No s3:GetObjectTagging (403 to GetObjectTagging): the object is still copied, as
     CopyObject would copy it, without the tags it may not read."""
-    bucket = fault_cluster.moto.make_bucket()
-    b3 = fault_cluster.moto.boto3_client()
-    data = os.urandom(11 * s3fast.MiB)
-    b3.put_object(Bucket=bucket, Key="big", Body=data, Tagging="team=x")
-    fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "no tags for you"), method="GET", path=r"/big\?tagging"))
-
-    async def go() -> Any:
-        async with client_for(fault_cluster) as c:
-            return await c.copy(f"s3://{bucket}/big", f"s3://{bucket}/copy")
-
-    try:
-        r = run(go())
-    finally:
-        fault_cluster.clear_rules()
-    assert r.multipart
-    assert b3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
-    assert b3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == []
+    _copy_tagged_object_refused(fault_cluster, Rule(respond(403, "AccessDenied", "no tags for you"), method="GET",
+                                                    path=r"/big\?tagging"))
 
 
 def test_a_multipart_copy_without_leave_to_tag_copies_the_object_untagged(fault_cluster: Any) -> None:
-    """No s3:PutObjectTagging at the destination (403 to a CreateMultipartUpload carrying
-    tags): the object is copied without them, not refused."""
-    bucket = fault_cluster.moto.make_bucket()
-    b3 = fault_cluster.moto.boto3_client()
-    data = os.urandom(11 * s3fast.MiB)
-    b3.put_object(Bucket=bucket, Key="big", Body=data, Tagging="team=x")
-    # the first CreateMultipartUpload (the one carrying the tags) is refused
-    no_tagging = fault_cluster.add_rule(Rule(respond(403, "AccessDenied", "no tagging for you"), method="POST",
-                                             path=r"/copy\?uploads", nth=1))
-
-    async def go() -> Any:
-        async with client_for(fault_cluster) as c:
-            return await c.copy(f"s3://{bucket}/big", f"s3://{bucket}/copy")
-
-    try:
-        r = run(go())
-    finally:
-        fault_cluster.clear_rules()
-    assert no_tagging.fired == 1 and r.multipart
-    assert b3.get_object(Bucket=bucket, Key="copy")["Body"].read() == data
-    assert b3.get_object_tagging(Bucket=bucket, Key="copy")["TagSet"] == []
+    """No s3:PutObjectTagging at the destination (403 to the CreateMultipartUpload carrying
+    the tags, the first one): the object is copied without them, not refused."""
+    _copy_tagged_object_refused(fault_cluster, Rule(respond(403, "AccessDenied", "no tagging for you"),
+                                                    method="POST", path=r"/copy\?uploads", nth=1))
 
 
 def test_small_server_side_copy_keeps_checksum(moto_cluster: Any, bucket: str) -> None:
