@@ -20,8 +20,8 @@ from .._errors import NoSuchBucket, PreconditionFailed, S3Error, S3FastError, pr
 from .._s3xml import ObjectInfo
 from ._clients import ClientTable
 from ._coalesce import DEFAULT_GAP, Group, coalesce
-from ._options import (client_kwargs, progress_to, s3_url, split_path, translate, upload_kwargs, wants_progress,
-                       when)
+from ._options import (check_write_mode, client_kwargs, progress_to, s3_url, split_path, translate, upload_kwargs,
+                       wants_progress, when)
 
 if TYPE_CHECKING:
     from ._file import S3FastFile
@@ -418,7 +418,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
     async def _pipe_file(self, path: str, data: bytes, mode: str = "overwrite", **kwargs: Any) -> None:
         """``mode="create"`` fails with ``FileExistsError`` when the key exists, checked by
         S3 itself (``If-None-Match: *``): a writer racing this one is never clobbered."""
-        _check_mode("pipe_file", mode)
+        check_write_mode("pipe_file", mode)
         path = self._strip_protocol(path)
         bucket, key = split_path(path)
         client = self._clients.get()
@@ -441,7 +441,7 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
                         **kwargs: Any) -> None:
         """``callback``: fsspec's progress callback; ``mode="create"`` fails with
         ``FileExistsError`` when the key exists (``If-None-Match: *``, as ``pipe_file``)."""
-        _check_mode("put_file", mode)
+        check_write_mode("put_file", mode)
         rpath = self._strip_protocol(rpath)
         bucket, key = split_path(rpath)
         if os.path.isdir(lpath):
@@ -590,11 +590,6 @@ class S3FastFileSystem(AsyncFileSystem):  # type: ignore[misc]  # fsspec ships n
         return S3FastFile(self, path, mode, block_size=block_size or self.default_block_size,
                           autocommit=autocommit, cache_type=cache_type or self.default_cache_type,
                           cache_options=cache_options, **kwargs)
-
-
-def _check_mode(what: str, mode: str) -> None:
-    if mode not in ("overwrite", "create"):
-        raise ValueError(f"s3fast filesystem: {what} mode must be 'overwrite' or 'create', got {mode!r}")
 
 
 def _batches(by_bucket: dict[str, list[str]]) -> list[tuple[str, list[str]]]:

@@ -84,6 +84,12 @@ def upload_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def check_write_mode(what: str, mode: str) -> None:
+    """A write's ``mode``: "overwrite", or "create" (refused by S3 when the key exists)."""
+    if mode not in ("overwrite", "create"):
+        raise ValueError(f"s3fast filesystem: {what} mode must be 'overwrite' or 'create', got {mode!r}")
+
+
 def wants_progress(callback: Any) -> bool:
     """Whether an fsspec ``callback`` is a real one (not fsspec's default no-op)."""
     return callback is not None and callback is not DEFAULT_CALLBACK
